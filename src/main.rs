@@ -1,1 +1,251 @@
-fn main(){}
+//! The `chainlink` command: parses arguments, runs the library, reports and sets exit codes.
+//!
+//! Exit codes: 0 success, 1 link error, 2 usage error. Must not contain linking logic.
+
+use chainlink_linker::{Config, InputArg};
+use clap::{Arg, ArgAction, ArgMatches, Command};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+fn cli() -> Command {
+    let link = Command::new("link")
+        .about("Link ELF objects and archives into an x86-64 shared library")
+        .arg(
+            Arg::new("output")
+                .short('o')
+                .long("output")
+                .value_name("OUT")
+                .required(true)
+                .help("Output shared library"),
+        )
+        .arg(
+            Arg::new("soname")
+                .long("soname")
+                .value_name("NAME")
+                .help("Record DT_SONAME"),
+        )
+        .arg(
+            Arg::new("library-path")
+                .short('L')
+                .long("library-path")
+                .value_name("DIR")
+                .action(ArgAction::Append)
+                .help("Add a directory to the library search path"),
+        )
+        .arg(
+            Arg::new("library")
+                .short('l')
+                .long("library")
+                .value_name("NAME")
+                .action(ArgAction::Append)
+                .help("Link libNAME.so or libNAME.a from the library search path"),
+        )
+        .arg(
+            Arg::new("rpath")
+                .long("rpath")
+                .value_name("PATH")
+                .action(ArgAction::Append)
+                .help("Record DT_RUNPATH"),
+        )
+        .arg(
+            Arg::new("whole-archive")
+                .long("whole-archive")
+                .action(ArgAction::Append)
+                .num_args(0)
+                .help("Load every member of the archives that follow"),
+        )
+        .arg(
+            Arg::new("no-whole-archive")
+                .long("no-whole-archive")
+                .action(ArgAction::Append)
+                .num_args(0),
+        )
+        .arg(
+            Arg::new("as-needed")
+                .long("as-needed")
+                .action(ArgAction::Append)
+                .num_args(0)
+                .help("Record DT_NEEDED only for libraries that supply a symbol"),
+        )
+        .arg(
+            Arg::new("no-as-needed")
+                .long("no-as-needed")
+                .action(ArgAction::Append)
+                .num_args(0),
+        )
+        .arg(
+            Arg::new("threads")
+                .long("threads")
+                .value_name("N")
+                .value_parser(clap::value_parser!(usize))
+                .help("Worker threads (default: all cores)"),
+        )
+        .arg(
+            Arg::new("time")
+                .long("time")
+                .action(ArgAction::SetTrue)
+                .help("Print how long each phase took"),
+        )
+        .arg(
+            Arg::new("nostdlib")
+                .long("nostdlib")
+                .action(ArgAction::SetTrue)
+                .help("Do not add the C runtime files and libraries `cc -shared` adds"),
+        )
+        .arg(
+            Arg::new("shared")
+                .long("shared")
+                .action(ArgAction::SetTrue)
+                .help("Accepted for compatibility; always implied"),
+        )
+        .arg(
+            Arg::new("Bsymbolic")
+                .long("Bsymbolic")
+                .action(ArgAction::SetTrue)
+                .help("Bind default-visibility definitions locally"),
+        )
+        .arg(
+            Arg::new("z")
+                .short('z')
+                .value_name("KEYWORD")
+                .action(ArgAction::Append)
+                .help("defs | pack-relative-relocs | nopack-relative-relocs"),
+        )
+        .arg(
+            Arg::new("inputs")
+                .value_name("INPUT")
+                .action(ArgAction::Append)
+                .help("Objects, archives and shared libraries"),
+        );
+    Command::new("chainlink")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("A fast incremental linker for chained images")
+        .subcommand_required(true)
+        .arg_required_else_help(true)
+        .subcommand(link)
+}
+
+/// ld spells several options with one dash (`-shared`, `-soname x`); clap wants two.
+fn normalise_args(args: impl Iterator<Item = String>) -> Vec<String> {
+    const SINGLE_DASH: &[&str] = &[
+        "-shared",
+        "-nostdlib",
+        "-soname",
+        "-rpath",
+        "-Bsymbolic",
+        "-whole-archive",
+        "-no-whole-archive",
+    ];
+    args.map(|arg| {
+        if SINGLE_DASH.contains(&arg.as_str()) {
+            format!("-{arg}")
+        } else if let Some(value) = arg.strip_prefix("-soname=") {
+            format!("--soname={value}")
+        } else {
+            arg
+        }
+    })
+    .collect()
+}
+
+/// The positional inputs and the order-sensitive flags, in command-line order.
+fn ordered_inputs(matches: &ArgMatches) -> Vec<InputArg> {
+    let mut items: Vec<(usize, InputArg)> = Vec::new();
+    let mut collect = |id: &str, make: &dyn Fn(&str) -> InputArg| {
+        if let (Some(indices), Some(values)) = (matches.indices_of(id), matches.get_raw(id)) {
+            for (index, value) in indices.zip(values) {
+                items.push((index, make(&value.to_string_lossy())));
+            }
+        }
+    };
+    collect("inputs", &|v| InputArg::File(PathBuf::from(v)));
+    collect("library", &|v| InputArg::Library(v.to_string()));
+    for (id, item) in [
+        ("whole-archive", InputArg::WholeArchive(true)),
+        ("no-whole-archive", InputArg::WholeArchive(false)),
+        ("as-needed", InputArg::AsNeeded(true)),
+        ("no-as-needed", InputArg::AsNeeded(false)),
+    ] {
+        if let Some(indices) = matches.indices_of(id) {
+            items.extend(indices.map(|index| (index, item.clone())));
+        }
+    }
+    items.sort_by_key(|(index, _)| *index);
+    items.into_iter().map(|(_, item)| item).collect()
+}
+
+fn config_from(matches: &ArgMatches) -> Result<Config, String> {
+    let mut config = Config::new(
+        matches
+            .get_one::<String>("output")
+            .expect("required")
+            .into(),
+    );
+    config.inputs = ordered_inputs(matches);
+    config.library_paths = matches
+        .get_many::<String>("library-path")
+        .unwrap_or_default()
+        .map(PathBuf::from)
+        .collect();
+    config.soname = matches.get_one::<String>("soname").cloned();
+    config.rpaths = matches
+        .get_many::<String>("rpath")
+        .unwrap_or_default()
+        .cloned()
+        .collect();
+    config.nostdlib = matches.get_flag("nostdlib");
+    config.symbolic = matches.get_flag("Bsymbolic");
+    config.threads = matches.get_one::<usize>("threads").copied();
+    config.print_timing = matches.get_flag("time");
+    for keyword in matches.get_many::<String>("z").unwrap_or_default() {
+        match keyword.as_str() {
+            "defs" => config.no_undefined = true,
+            "undefs" => config.no_undefined = false,
+            "pack-relative-relocs" => config.pack_relative_relocs = true,
+            "nopack-relative-relocs" => config.pack_relative_relocs = false,
+            "noexecstack" | "relro" | "now" | "lazy" | "text" => {}
+            other => return Err(format!("unsupported -z option `{other}`")),
+        }
+    }
+    if !config
+        .inputs
+        .iter()
+        .any(|i| matches!(i, InputArg::File(_) | InputArg::Library(_)))
+    {
+        return Err("no input files".to_string());
+    }
+    Ok(config)
+}
+
+fn main() -> ExitCode {
+    let matches = match cli().try_get_matches_from(normalise_args(std::env::args())) {
+        Ok(matches) => matches,
+        Err(error) => {
+            let code = if error.use_stderr() { 2 } else { 0 };
+            let _ = error.print();
+            return ExitCode::from(code);
+        }
+    };
+    let Some(("link", matches)) = matches.subcommand() else {
+        unreachable!("subcommand required")
+    };
+    let config = match config_from(matches) {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("chainlink: error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    match chainlink_linker::link(&config) {
+        Ok(timer) => {
+            if config.print_timing {
+                eprint!("{}", timer.report());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("chainlink: error: {error}");
+            ExitCode::from(if error.is_usage() { 2 } else { 1 })
+        }
+    }
+}

@@ -1,12 +1,75 @@
 //! chainlink's linking library: everything the `chainlink` command does, testable without it.
 //!
 //! The link is a pipeline of phases, each borrowing immutably from the one before:
-//! inputs → symbols → layout → write. Architecture specifics live behind `arch::Arch`.
+//! inputs → symbols → sections → scan → layout → write. Architecture specifics live behind
+//! [`arch::Arch`]; the generic phases never name an architecture's constants.
 
-pub mod error;
-pub mod libsearch;
-pub mod shared_lib;
+pub mod arch;
+pub mod config;
 pub mod eh_frame;
+pub mod error;
 pub mod gnu_hash;
+mod hash;
+pub mod inputs;
+pub mod layout;
+pub mod libsearch;
+pub mod object_file;
+pub mod scan;
+pub mod sections;
+pub mod shared_lib;
+pub mod symbols;
+pub mod timing;
+pub mod write;
 
+pub use config::{Config, InputArg};
 pub use error::{Context, Error, Result};
+
+use arch::Arch;
+use timing::Timer;
+
+/// Links `config.inputs` into the shared library `config.output`.
+///
+/// On error nothing is written: the output is only renamed into place once complete.
+pub fn link(config: &Config) -> Result<Timer> {
+    let mut pool = rayon::ThreadPoolBuilder::new();
+    if let Some(threads) = config.threads {
+        pool = pool.num_threads(threads.max(1));
+    }
+    let pool = pool
+        .build()
+        .map_err(|e| Error::new(format!("cannot start worker threads: {e}")))?;
+    pool.install(|| link_with::<arch::x86_64::X86_64>(config))
+}
+
+fn link_with<A: Arch>(config: &Config) -> Result<Timer> {
+    let mut timer = Timer::new();
+    let inputs = inputs::load_inputs(config)?;
+    timer.phase("inputs");
+    let db = symbols::resolve(&inputs, A::MACHINE, config.no_undefined)?;
+    timer.phase("symbols");
+    let sections = sections::assign(&db)?;
+    timer.phase("sections");
+    let facts = scan::SymbolFacts::new(&db, &sections, config.symbolic);
+    let keys = scan::Keys::new(&db);
+    let scanner = scan::Scanner {
+        db: &db,
+        facts: &facts,
+        keys: &keys,
+        pack_relative: config.pack_relative_relocs,
+    };
+    let plan = scan::scan::<A>(&scanner, &sections)?;
+    timer.phase("scan");
+    let layout = layout::layout::<A>(config, &db, sections, &plan, &facts, &inputs)?;
+    timer.phase("layout");
+    let writer = write::Writer {
+        config,
+        db: &db,
+        plan: &plan,
+        layout: &layout,
+        facts: &facts,
+        scanner: &scanner,
+    };
+    writer.write::<A>()?;
+    timer.phase("write");
+    Ok(timer)
+}

@@ -1,0 +1,59 @@
+//! What the caller asks the linker to do. Plain data: filled in by the CLI (or a test),
+//! read by every phase, never changed after the link starts.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// One positional item of the command line, in order. Flags that change how later inputs
+/// are read (`--whole-archive`, `--as-needed`) are items too, as they are for ld.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InputArg {
+    /// An object, archive, shared library or linker script named by path.
+    File(PathBuf),
+    /// `-l NAME`: searched for on the library path.
+    Library(String),
+    WholeArchive(bool),
+    AsNeeded(bool),
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub output: PathBuf,
+    pub inputs: Vec<InputArg>,
+    pub library_paths: Vec<PathBuf>,
+    pub soname: Option<String>,
+    pub rpaths: Vec<String>,
+    /// Do not add the C runtime files and libraries that `cc -shared` adds.
+    pub nostdlib: bool,
+    /// The compiler driver asked for the C runtime's locations.
+    pub cc: OsString,
+    /// Undefined symbols are errors instead of dynamic imports (`-z defs`).
+    pub no_undefined: bool,
+    /// Pack relative relocations as `DT_RELR` (`-z pack-relative-relocs`).
+    pub pack_relative_relocs: bool,
+    /// Bind default-visibility definitions locally (`-Bsymbolic`).
+    pub symbolic: bool,
+    /// Worker threads; `None` uses every available core.
+    pub threads: Option<usize>,
+    /// Print how long each phase took.
+    pub print_timing: bool,
+}
+
+impl Config {
+    pub fn new(output: PathBuf) -> Config {
+        Config {
+            output,
+            inputs: Vec::new(),
+            library_paths: Vec::new(),
+            soname: None,
+            rpaths: Vec::new(),
+            nostdlib: false,
+            cc: std::env::var_os("CHAINLINK_CC").unwrap_or_else(|| "cc".into()),
+            no_undefined: false,
+            pack_relative_relocs: false,
+            symbolic: false,
+            threads: None,
+            print_timing: false,
+        }
+    }
+}

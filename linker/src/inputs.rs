@@ -1,0 +1,228 @@
+//! Phase 1: find every input file, map it into memory and say what kind it is.
+//!
+//! Expands `-l` names through the library path, follows GNU ld linker scripts, and adds the
+//! C runtime files `cc -shared` would add. Produces mapped bytes only; parsing ELF and
+//! archive contents is for the phases that use them.
+
+use crate::config::{Config, InputArg};
+use crate::error::{Context, Error, Result};
+use crate::libsearch::{self, ScriptInput, Toolchain};
+use memmap2::Mmap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    Object,
+    Archive,
+    SharedLibrary,
+}
+
+/// One mapped input, with the command-line state that applied where it was named.
+pub struct InputFile {
+    /// The name used in messages: the path as the user (or a linker script) gave it.
+    pub name: String,
+    pub kind: FileKind,
+    pub data: Mmap,
+    /// Record `DT_NEEDED` only if a symbol is taken from this shared library.
+    pub as_needed: bool,
+    /// Load every archive member, not just the ones that define a needed symbol.
+    pub whole_archive: bool,
+}
+
+impl InputFile {
+    /// The file name without directories: what `DT_NEEDED` records for a library
+    /// without `DT_SONAME`, and how provenance names a member without build paths.
+    pub fn file_name(&self) -> &str {
+        self.name.rsplit('/').next().unwrap_or(&self.name)
+    }
+}
+
+struct Loader<'a> {
+    config: &'a Config,
+    search_dirs: Vec<PathBuf>,
+    files: Vec<InputFile>,
+    whole_archive: bool,
+    as_needed: bool,
+}
+
+/// Maps every input the link will read, in command-line order.
+pub fn load_inputs(config: &Config) -> Result<Vec<InputFile>> {
+    let toolchain = if config.nostdlib {
+        None
+    } else {
+        Some(
+            Toolchain::discover(&config.cc)
+                .context(|| "while asking the C compiler for its runtime files")?,
+        )
+    };
+    let mut search_dirs = config.library_paths.clone();
+    if let Some(toolchain) = &toolchain {
+        search_dirs.extend(toolchain.library_dirs.iter().cloned());
+    }
+    let mut loader = Loader {
+        config,
+        search_dirs,
+        files: Vec::new(),
+        whole_archive: false,
+        as_needed: false,
+    };
+
+    let runtime_file = |name: &str| -> Result<PathBuf> {
+        let toolchain = toolchain.as_ref().expect("only called with a toolchain");
+        toolchain.find_file(name).context(|| {
+            format!("cannot find the C runtime file {name} in the compiler's library directories (use -nostdlib to link without it)")
+        })
+    };
+    if toolchain.is_some() {
+        loader.add_path(&runtime_file("crti.o")?, 0)?;
+        loader.add_path(&runtime_file("crtbeginS.o")?, 0)?;
+    }
+    for arg in &config.inputs {
+        loader.add_arg(arg)?;
+    }
+    if toolchain.is_some() {
+        // What `cc -shared` appends: libgcc for helpers, libgcc_s only if used, libc.
+        loader.whole_archive = false;
+        loader.as_needed = false;
+        loader.add_library("gcc", 0)?;
+        loader.as_needed = true;
+        loader.add_library("gcc_s", 0)?;
+        loader.as_needed = false;
+        loader.add_library("c", 0)?;
+        loader.add_path(&runtime_file("crtendS.o")?, 0)?;
+        loader.add_path(&runtime_file("crtn.o")?, 0)?;
+    }
+    Ok(loader.files)
+}
+
+/// Linker scripts may name each other; this bounds the nesting so a loop is an error.
+const MAX_SCRIPT_DEPTH: usize = 16;
+
+impl Loader<'_> {
+    fn add_arg(&mut self, arg: &InputArg) -> Result<()> {
+        match arg {
+            InputArg::File(path) => self.add_path(path, 0),
+            InputArg::Library(name) => self.add_library(name, 0),
+            InputArg::WholeArchive(on) => {
+                self.whole_archive = *on;
+                Ok(())
+            }
+            InputArg::AsNeeded(on) => {
+                self.as_needed = *on;
+                Ok(())
+            }
+        }
+    }
+
+    fn add_library(&mut self, name: &str, depth: usize) -> Result<()> {
+        let path = libsearch::find_library(name, &self.search_dirs, false).ok_or_else(|| {
+            Error::new(format!(
+                "cannot find library -l{name} (searched: {})",
+                display_dirs(&self.search_dirs)
+            ))
+        })?;
+        self.add_path(&path, depth)
+    }
+
+    fn add_path(&mut self, path: &Path, depth: usize) -> Result<()> {
+        let name = path.to_string_lossy().into_owned();
+        let data = map_file(path).context(|| name.clone())?;
+        let kind = if data.starts_with(b"\x7fELF") {
+            elf_kind(&data).context(|| name.clone())?
+        } else if data.starts_with(b"!<arch>\n") {
+            FileKind::Archive
+        } else if data.starts_with(b"!<thin>\n") {
+            return Err(Error::new(format!(
+                "{name}: thin archives are not supported"
+            )));
+        } else if libsearch::looks_like_linker_script(&data) {
+            return self
+                .add_script(path, &data, depth)
+                .context(|| format!("while reading linker script {name}"));
+        } else {
+            return Err(Error::new(format!(
+                "{name}: not an ELF object, archive or linker script"
+            )));
+        };
+        self.files.push(InputFile {
+            name,
+            kind,
+            data,
+            as_needed: self.as_needed,
+            whole_archive: self.whole_archive,
+        });
+        Ok(())
+    }
+
+    fn add_script(&mut self, path: &Path, data: &[u8], depth: usize) -> Result<()> {
+        if depth >= MAX_SCRIPT_DEPTH {
+            return Err(Error::new("linker scripts nest too deeply"));
+        }
+        let text = std::str::from_utf8(data).map_err(|_| Error::new("not valid UTF-8"))?;
+        let saved_as_needed = self.as_needed;
+        for entry in libsearch::parse_linker_script(text, path)? {
+            self.as_needed = saved_as_needed || entry.as_needed;
+            match entry.input {
+                ScriptInput::Library(name) => self.add_library(&name, depth + 1)?,
+                ScriptInput::Path(file) => {
+                    let file = self.locate_script_file(&file);
+                    self.add_path(&file, depth + 1)?
+                }
+            }
+        }
+        self.as_needed = saved_as_needed;
+        let _ = self.config;
+        Ok(())
+    }
+
+    /// A bare file name in a script (`GROUP ( libgcc_s.so.1 )`) is looked up on the library
+    /// path when it is not found as given, as ld does.
+    fn locate_script_file(&self, file: &Path) -> PathBuf {
+        if file.is_absolute() || file.exists() {
+            return file.to_path_buf();
+        }
+        self.search_dirs
+            .iter()
+            .map(|dir| dir.join(file))
+            .find(|candidate| candidate.exists())
+            .unwrap_or_else(|| file.to_path_buf())
+    }
+}
+
+fn display_dirs(dirs: &[PathBuf]) -> String {
+    dirs.iter()
+        .map(|d| d.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+fn map_file(path: &Path) -> Result<Mmap> {
+    let file = File::open(path).map_err(|e| Error::new(format!("cannot open: {e}")))?;
+    let len = file
+        .metadata()
+        .map_err(|e| Error::new(format!("cannot stat: {e}")))?
+        .len();
+    if len == 0 {
+        return Err(Error::new("file is empty"));
+    }
+    // SAFETY: inputs are read-only for the duration of the link; a file truncated under us
+    // by another process is outside what any linker can defend against.
+    unsafe { Mmap::map(&file) }.map_err(|e| Error::new(format!("cannot map: {e}")))
+}
+
+/// Distinguishes relocatable objects from shared libraries by `e_type`; other ELF files
+/// (executables, core files) cannot be linked.
+fn elf_kind(data: &[u8]) -> Result<FileKind> {
+    if data.len() < 18 {
+        return Err(Error::new("truncated ELF header"));
+    }
+    let e_type = u16::from_le_bytes([data[16], data[17]]);
+    match e_type {
+        t if t == object::elf::ET_REL.0 => Ok(FileKind::Object),
+        t if t == object::elf::ET_DYN.0 => Ok(FileKind::SharedLibrary),
+        _ => Err(Error::new(format!(
+            "unsupported ELF file type {e_type} (expected a relocatable object or shared library)"
+        ))),
+    }
+}

@@ -1,0 +1,913 @@
+//! Phase 5: fix the whole output before a byte is written.
+//!
+//! Plans the dynamic-linking data (`.dynsym` order, `.dynstr`, versions, `.dynamic`), sizes
+//! every synthetic section, assigns file offsets and addresses (address == file offset for
+//! loaded sections, each segment on its own page), and computes every global's address.
+//! After this phase nothing moves; the writer only fills in bytes.
+
+use crate::arch::Arch;
+use crate::config::Config;
+use crate::eh_frame;
+use crate::error::{Error, Result};
+use crate::gnu_hash::{self, GnuHashPlan};
+use crate::hash::FxHashMap;
+use crate::object_file::ENDIAN;
+use crate::scan::{Plan, SymRef, SymbolFacts};
+use crate::sections::{SectionMap, SegmentClass, Synthetic};
+use crate::symbols::{self, ArrayKind, Definition, GlobalId, SymbolDb};
+use object::elf;
+use object::read::elf::Sym as _;
+
+pub const PAGE_SIZE: u64 = 0x1000;
+pub const BUILD_ID_SIZE: usize = 20;
+const ELF_HEADER_SIZE: u64 = 64;
+const PROGRAM_HEADER_SIZE: u64 = 56;
+pub const SECTION_HEADER_SIZE: u64 = 64;
+
+/// A string table under construction; identical strings share one offset.
+#[derive(Default)]
+pub struct StringTable {
+    pub bytes: Vec<u8>,
+    offsets: FxHashMap<Vec<u8>, u32>,
+}
+
+impl StringTable {
+    fn new() -> StringTable {
+        StringTable {
+            bytes: vec![0],
+            offsets: Default::default(),
+        }
+    }
+
+    pub fn add(&mut self, s: &[u8]) -> u32 {
+        if s.is_empty() {
+            return 0;
+        }
+        if let Some(&offset) = self.offsets.get(s) {
+            return offset;
+        }
+        let offset = self.bytes.len() as u32;
+        self.bytes.extend_from_slice(s);
+        self.bytes.push(0);
+        self.offsets.insert(s.to_vec(), offset);
+        offset
+    }
+}
+
+/// A library the output depends on, with the symbol versions it needs from it.
+pub struct Needed {
+    pub name_offset: u32,
+    /// (version name offset, ELF hash of the name, version index)
+    pub versions: Vec<(u32, u32, u16)>,
+}
+
+pub struct Segment {
+    pub p_type: u32,
+    pub flags: u32,
+    pub offset: u64,
+    pub addr: u64,
+    pub file_size: u64,
+    pub mem_size: u64,
+    pub align: u64,
+}
+
+pub struct Tls {
+    pub start: u64,
+    pub end: u64,
+    pub align: u64,
+}
+
+pub struct Layout {
+    pub sections: SectionMap,
+    /// `.dynsym` entries after the null symbol: imports, then exports in `.gnu.hash` order.
+    pub dynsym: Vec<GlobalId>,
+    pub dynsym_index: Vec<u32>,
+    pub dynsym_name: Vec<u32>,
+    /// `.gnu.version` entry per `.dynsym` entry after the null symbol (empty: no versions).
+    pub versym: Vec<u16>,
+    pub import_count: usize,
+    pub gnu_hash: GnuHashPlan,
+    pub dynstr: StringTable,
+    pub needed: Vec<Needed>,
+    pub soname: Option<u32>,
+    pub runpath: Option<u32>,
+    pub segments: Vec<Segment>,
+    pub tls: Option<Tls>,
+    pub global_addr: Vec<u64>,
+    /// Address of each COMMON symbol, by global.
+    pub common_addr: FxHashMap<GlobalId, u64>,
+    /// Encoded `.relr.dyn` words.
+    pub relr: Vec<u64>,
+    pub relr_enabled: bool,
+    pub eh_frame_fdes: usize,
+    pub shstrtab: StringTable,
+    pub section_names: Vec<u32>,
+    pub file_size: u64,
+    pub init: Option<u64>,
+    pub fini: Option<u64>,
+    pub static_tls: bool,
+}
+
+impl Layout {
+    pub fn section(&self, synthetic: Synthetic) -> &crate::sections::OutputSection {
+        &self.sections.outputs[self.sections.find(synthetic)]
+    }
+
+    /// `_GLOBAL_OFFSET_TABLE_`: the start of `.got.plt`, as on every x86-64 linker.
+    pub fn got_base(&self) -> u64 {
+        self.section(Synthetic::GotPlt).addr
+    }
+
+    /// The address of a symbol, or `None` when its section was discarded.
+    pub fn symbol_address(&self, db: &SymbolDb, target: SymRef) -> Option<u64> {
+        match target {
+            SymRef::Global(id) => match db.global(id).definition {
+                Definition::Object { .. } | Definition::Synthetic(_) => {
+                    Some(self.global_addr[id.0 as usize])
+                }
+                _ => Some(0),
+            },
+            SymRef::Local(file, index) => {
+                let object = &db.object(file).object;
+                let symbol = object.symbol(index as usize).ok()?;
+                self.defined_address(db, file, index as usize, symbol)
+            }
+        }
+    }
+
+    fn defined_address(
+        &self,
+        db: &SymbolDb,
+        file: symbols::FileId,
+        index: usize,
+        symbol: &object::elf::Sym64<object::LittleEndian>,
+    ) -> Option<u64> {
+        let object = &db.object(file).object;
+        let value = symbol.st_value(ENDIAN);
+        if symbol.st_shndx(ENDIAN) == elf::SHN_ABS {
+            return Some(value);
+        }
+        match object.symbol_section(symbol, index).ok()? {
+            Some(section) => {
+                let placement = self.sections.placements[file.0 as usize][section];
+                if !placement.is_placed() {
+                    return None;
+                }
+                Some(
+                    self.sections.outputs[placement.output as usize].addr
+                        + placement.offset
+                        + value,
+                )
+            }
+            None => Some(0),
+        }
+    }
+
+    /// The size a `SIZE32`/`SIZE64` relocation sees.
+    pub fn symbol_size(&self, db: &SymbolDb, target: SymRef) -> u64 {
+        let (file, index) = match target {
+            SymRef::Local(file, index) => (file, index),
+            SymRef::Global(id) => match db.global(id).definition {
+                Definition::Object { file, index } => {
+                    if let Some((size, _)) = db.global(id).common {
+                        return size;
+                    }
+                    (file, index)
+                }
+                Definition::Shared { lib, index } => {
+                    return db.shared[lib as usize].library.symbols[index as usize].size;
+                }
+                _ => return 0,
+            },
+        };
+        db.object(file)
+            .object
+            .symbol(index as usize)
+            .map(|s| s.st_size(ENDIAN))
+            .unwrap_or(0)
+    }
+
+    pub fn tls_start(&self) -> u64 {
+        self.tls.as_ref().map_or(0, |tls| tls.start)
+    }
+}
+
+/// Dynamic section tags in output order; values come from [`dynamic_entries`].
+pub fn dynamic_entries(layout: &Layout, plan: &Plan, config: &Config) -> Vec<(i64, u64)> {
+    let mut entries = Vec::new();
+    let tag = |t: elf::DynamicTag| t.0;
+    for needed in &layout.needed {
+        entries.push((tag(elf::DT_NEEDED), needed.name_offset as u64));
+    }
+    if let Some(soname) = layout.soname {
+        entries.push((tag(elf::DT_SONAME), soname as u64));
+    }
+    if let Some(runpath) = layout.runpath {
+        entries.push((tag(elf::DT_RUNPATH), runpath as u64));
+    }
+    if let Some(init) = layout.init {
+        entries.push((tag(elf::DT_INIT), init));
+    }
+    if let Some(fini) = layout.fini {
+        entries.push((tag(elf::DT_FINI), fini));
+    }
+    for (name, start, size) in [
+        (".init_array", elf::DT_INIT_ARRAY, elf::DT_INIT_ARRAYSZ),
+        (".fini_array", elf::DT_FINI_ARRAY, elf::DT_FINI_ARRAYSZ),
+    ] {
+        if let Some(section) = layout.sections.by_name(name).filter(|s| s.size > 0) {
+            entries.push((tag(start), section.addr));
+            entries.push((tag(size), section.size));
+        }
+    }
+    let section = |s: Synthetic| layout.section(s);
+    entries.push((tag(elf::DT_GNU_HASH), section(Synthetic::GnuHash).addr));
+    entries.push((tag(elf::DT_STRTAB), section(Synthetic::DynStr).addr));
+    entries.push((tag(elf::DT_SYMTAB), section(Synthetic::DynSym).addr));
+    entries.push((tag(elf::DT_STRSZ), section(Synthetic::DynStr).size));
+    entries.push((tag(elf::DT_SYMENT), 24));
+    entries.push((tag(elf::DT_PLTGOT), section(Synthetic::GotPlt).addr));
+    if !plan.plt.is_empty() {
+        entries.push((tag(elf::DT_PLTRELSZ), section(Synthetic::RelaPlt).size));
+        entries.push((tag(elf::DT_PLTREL), elf::DT_RELA.0 as u64));
+        entries.push((tag(elf::DT_JMPREL), section(Synthetic::RelaPlt).addr));
+    }
+    let rela = section(Synthetic::RelaDyn);
+    if rela.size > 0 {
+        entries.push((tag(elf::DT_RELA), rela.addr));
+        entries.push((tag(elf::DT_RELASZ), rela.size));
+        entries.push((tag(elf::DT_RELAENT), 24));
+        let relative = plan.chunk_relative + plan.got_relative;
+        if relative > 0 {
+            entries.push((tag(elf::DT_RELACOUNT), relative as u64));
+        }
+    }
+    if layout.relr_enabled && section(Synthetic::RelrDyn).size > 0 {
+        entries.push((tag(elf::DT_RELR), section(Synthetic::RelrDyn).addr));
+        entries.push((tag(elf::DT_RELRSZ), section(Synthetic::RelrDyn).size));
+        entries.push((tag(elf::DT_RELRENT), 8));
+    }
+    if !layout.versym.is_empty() {
+        entries.push((tag(elf::DT_VERSYM), section(Synthetic::VerSym).addr));
+        entries.push((tag(elf::DT_VERNEED), section(Synthetic::VerNeed).addr));
+        entries.push((
+            tag(elf::DT_VERNEEDNUM),
+            layout
+                .needed
+                .iter()
+                .filter(|n| !n.versions.is_empty())
+                .count() as u64,
+        ));
+    }
+    let mut flags = 0u64;
+    if layout.static_tls {
+        flags |= elf::DF_STATIC_TLS.0 as u64;
+    }
+    if config.symbolic {
+        flags |= elf::DF_SYMBOLIC.0 as u64;
+    }
+    if flags != 0 {
+        entries.push((tag(elf::DT_FLAGS), flags));
+    }
+    entries.push((tag(elf::DT_NULL), 0));
+    entries
+}
+
+pub fn layout<A: Arch>(
+    config: &Config,
+    db: &SymbolDb,
+    mut sections: SectionMap,
+    plan: &Plan,
+    facts: &SymbolFacts,
+    inputs: &[crate::inputs::InputFile],
+) -> Result<Layout> {
+    let mut dynstr = StringTable::new();
+
+    // Libraries: DT_NEEDED for every shared input that is not as-needed or supplies an import.
+    let mut used_libs = vec![false; db.shared.len()];
+    for &id in &plan.dynamic_imports {
+        if let Definition::Shared { lib, .. } = db.global(id).definition {
+            used_libs[lib as usize] = true;
+        }
+    }
+    let mut needed: Vec<Needed> = Vec::new();
+    let mut lib_needed_index = vec![usize::MAX; db.shared.len()];
+    let mut seen_names: FxHashMap<Vec<u8>, usize> = Default::default();
+    for (lib, shared) in db.shared.iter().enumerate() {
+        if shared.as_needed && !used_libs[lib] {
+            continue;
+        }
+        let name = match shared.library.soname {
+            Some(soname) => soname.to_vec(),
+            None => inputs[shared.input].file_name().as_bytes().to_vec(),
+        };
+        let index = *seen_names.entry(name.clone()).or_insert_with(|| {
+            needed.push(Needed {
+                name_offset: dynstr.add(&name),
+                versions: Vec::new(),
+            });
+            needed.len() - 1
+        });
+        lib_needed_index[lib] = index;
+    }
+    let soname = config.soname.as_ref().map(|s| dynstr.add(s.as_bytes()));
+    let runpath =
+        (!config.rpaths.is_empty()).then(|| dynstr.add(config.rpaths.join(":").as_bytes()));
+
+    // .dynsym: imports, then exports ordered for .gnu.hash.
+    let export_hashes: Vec<u32> = plan
+        .dynamic_exports
+        .iter()
+        .map(|&id| gnu_hash::gnu_hash(db.global(id).name))
+        .collect();
+    let gnu_hash = GnuHashPlan::new(plan.dynamic_exports.len());
+    let order = gnu_hash.order(&export_hashes);
+    let mut dynsym: Vec<GlobalId> = plan.dynamic_imports.clone();
+    dynsym.extend(order.iter().map(|&i| plan.dynamic_exports[i as usize]));
+    let mut dynsym_index = vec![0u32; db.globals.len()];
+    let mut dynsym_name = Vec::with_capacity(dynsym.len());
+    for (i, &id) in dynsym.iter().enumerate() {
+        dynsym_index[id.0 as usize] = i as u32 + 1;
+        dynsym_name.push(dynstr.add(db.global(id).name));
+    }
+
+    // Symbol versions needed from each library.
+    let mut version_index: FxHashMap<(usize, &[u8]), u16> = Default::default();
+    let mut versym = vec![0u16; dynsym.len()];
+    let mut next_version = 2u16;
+    for (i, &id) in dynsym.iter().enumerate() {
+        match db.global(id).definition {
+            Definition::Shared { lib, index } => {
+                let Some(version) = db.shared[lib as usize].library.symbols[index as usize].version
+                else {
+                    continue;
+                };
+                let needed_index = lib_needed_index[lib as usize];
+                if needed_index == usize::MAX {
+                    continue;
+                }
+                let v = *version_index
+                    .entry((needed_index, version))
+                    .or_insert_with(|| {
+                        let v = next_version;
+                        next_version += 1;
+                        needed[needed_index].versions.push((
+                            dynstr.add(version),
+                            gnu_hash::sysv_hash(version),
+                            v,
+                        ));
+                        v
+                    });
+                versym[i] = v;
+            }
+            Definition::Object { .. } => versym[i] = 1,
+            _ => {}
+        }
+    }
+    if next_version == 2 {
+        versym.clear();
+    }
+
+    // COMMON symbols go after .bss.
+    let common_addr = FxHashMap::default();
+    let mut commons: Vec<(GlobalId, u64)> = Vec::new();
+    let mut commons_size = 0u64;
+    let mut commons_align = 1u64;
+    for (id, global) in db.globals.iter().enumerate() {
+        if let (Definition::Object { .. }, Some((size, align))) = (global.definition, global.common)
+        {
+            let align = align.max(1).next_power_of_two();
+            commons_size = commons_size.next_multiple_of(align);
+            commons.push((GlobalId(id as u32), commons_size));
+            commons_size += size;
+            commons_align = commons_align.max(align);
+        }
+    }
+
+    let eh_frame_fdes = count_fdes(db, &sections)?;
+    let relr_enabled = config.pack_relative_relocs;
+    let rela_dyn_entries =
+        plan.chunk_symbolic + plan.got_symbolic + plan.chunk_relative + plan.got_relative;
+
+    let section_sizes: Vec<(Synthetic, u64)> = vec![
+        (Synthetic::BuildId, 16 + BUILD_ID_SIZE as u64),
+        (
+            Synthetic::GnuHash,
+            gnu_hash.section_size(plan.dynamic_exports.len()) as u64,
+        ),
+        (Synthetic::DynSym, 24 * (dynsym.len() as u64 + 1)),
+        (
+            Synthetic::VerSym,
+            if versym.is_empty() {
+                0
+            } else {
+                2 * (dynsym.len() as u64 + 1)
+            },
+        ),
+        (
+            Synthetic::VerNeed,
+            needed
+                .iter()
+                .filter(|n| !n.versions.is_empty())
+                .map(|n| 16 + 16 * n.versions.len() as u64)
+                .sum(),
+        ),
+        (Synthetic::RelaDyn, 24 * rela_dyn_entries as u64),
+        (Synthetic::RelaPlt, 24 * plan.plt.len() as u64),
+        (
+            Synthetic::Plt,
+            if plan.plt.is_empty() {
+                0
+            } else {
+                (A::PLT_HEADER_SIZE + A::PLT_ENTRY_SIZE * plan.plt.len()) as u64
+            },
+        ),
+        (
+            Synthetic::EhFrameHdr,
+            if sections.by_name(".eh_frame").is_some() {
+                eh_frame::eh_frame_hdr_size(eh_frame_fdes) as u64
+            } else {
+                0
+            },
+        ),
+        (Synthetic::Got, 8 * plan.got_slots as u64),
+        (Synthetic::GotPlt, 8 * (3 + plan.plt.len() as u64)),
+    ];
+    for (synthetic, size) in section_sizes {
+        let index = sections.find(synthetic);
+        sections.outputs[index].size = size;
+    }
+    // Commons extend an existing .bss, or become it.
+    let commons_base = match sections
+        .outputs
+        .iter()
+        .position(|o| o.name == ".bss" && o.synthetic.is_none())
+    {
+        Some(bss) => {
+            let out = &mut sections.outputs[bss];
+            out.align = out.align.max(commons_align);
+            let base = out.size.next_multiple_of(commons_align);
+            out.size = base + commons_size;
+            (bss, base)
+        }
+        None => {
+            let index = sections.find(Synthetic::Commons);
+            let out = &mut sections.outputs[index];
+            out.align = commons_align;
+            out.size = commons_size;
+            (index, 0)
+        }
+    };
+
+    let mut layout = Layout {
+        sections,
+        dynsym,
+        dynsym_index,
+        dynsym_name,
+        versym,
+        import_count: plan.dynamic_imports.len(),
+        gnu_hash,
+        dynstr,
+        needed,
+        soname,
+        runpath,
+        segments: Vec::new(),
+        tls: None,
+        global_addr: vec![0; db.globals.len()],
+        common_addr,
+        relr: Vec::new(),
+        relr_enabled,
+        eh_frame_fdes,
+        shstrtab: StringTable::new(),
+        section_names: Vec::new(),
+        file_size: 0,
+        init: None,
+        fini: None,
+        static_tls: plan.static_tls,
+    };
+    // The init/fini entry points and the tag count are known before addresses are.
+    let has_init = db
+        .names
+        .get(&b"_init"[..])
+        .is_some_and(|&id| matches!(db.global(id).definition, Definition::Object { .. }));
+    let has_fini = db
+        .names
+        .get(&b"_fini"[..])
+        .is_some_and(|&id| matches!(db.global(id).definition, Definition::Object { .. }));
+    layout.init = has_init.then_some(0);
+    layout.fini = has_fini.then_some(0);
+    // .dynstr must be complete before sizing; .dynamic's entry count must be fixed too.
+    {
+        let dynstr_index = layout.sections.find(Synthetic::DynStr);
+        layout.sections.outputs[dynstr_index].size = layout.dynstr.bytes.len() as u64;
+    }
+    // RELR's size depends on addresses; lay out once to learn them, then again with it.
+    for pass in 0..2 {
+        if relr_enabled {
+            let index = layout.sections.find(Synthetic::RelrDyn);
+            layout.sections.outputs[index].size = 8 * layout.relr.len() as u64;
+        }
+        let tags = dynamic_entries(&layout, plan, config).len() as u64;
+        let dynamic_index = layout.sections.find(Synthetic::Dynamic);
+        layout.sections.outputs[dynamic_index].size = 16 * tags;
+        assign_addresses(&mut layout);
+        if !relr_enabled {
+            break;
+        }
+        let before = layout.relr.len();
+        layout.relr = encode_relr(&relative_addresses(&layout, db, plan, facts));
+        if pass == 1 && layout.relr.len() != before {
+            return Err(Error::new("internal error: RELR layout did not converge"));
+        }
+    }
+
+    // Global addresses.
+    let (bss_index, base) = commons_base;
+    let commons_start = layout.sections.outputs[bss_index].addr + base;
+    for (id, offset) in commons {
+        layout.common_addr.insert(id, commons_start + offset);
+    }
+    for id in 0..db.globals.len() {
+        let global = &db.globals[id];
+        layout.global_addr[id] = match global.definition {
+            Definition::Object { file, index } => {
+                match layout.common_addr.get(&GlobalId(id as u32)) {
+                    Some(&addr) => addr,
+                    None => {
+                        let symbol = db.object(file).object.symbol(index as usize)?;
+                        layout
+                            .defined_address(db, file, index as usize, symbol)
+                            .unwrap_or(0)
+                    }
+                }
+            }
+            Definition::Synthetic(synthetic) => synthetic_address(&layout, synthetic, global.name),
+            _ => 0,
+        };
+    }
+    let address_of = |name: &[u8]| {
+        db.names
+            .get(name)
+            .map(|&id| layout.global_addr[id.0 as usize])
+    };
+    layout.init = if has_init { address_of(b"_init") } else { None };
+    layout.fini = if has_fini { address_of(b"_fini") } else { None };
+    Ok(layout)
+}
+
+fn synthetic_address(layout: &Layout, synthetic: symbols::Synthetic, name: &[u8]) -> u64 {
+    use symbols::Synthetic as S;
+    let named = |name: &str| layout.sections.by_name(name);
+    match synthetic {
+        S::GlobalOffsetTable => layout.got_base(),
+        S::Dynamic => layout.section(Synthetic::Dynamic).addr,
+        S::EhFrameHdr => layout.section(Synthetic::EhFrameHdr).addr,
+        S::ElfHeader => 0,
+        S::ArrayStart(kind) | S::ArrayEnd(kind) => {
+            let section = named(match kind {
+                ArrayKind::PreInit => ".preinit_array",
+                ArrayKind::Init => ".init_array",
+                ArrayKind::Fini => ".fini_array",
+            });
+            match (section, matches!(synthetic, S::ArrayEnd(_))) {
+                (Some(s), false) => s.addr,
+                (Some(s), true) => s.end(),
+                (None, _) => 0,
+            }
+        }
+        S::SectionStart | S::SectionStop => {
+            let section = String::from_utf8_lossy(symbols::bracketed_section(name)).into_owned();
+            match (named(&section), synthetic == S::SectionStop) {
+                (Some(s), false) => s.addr,
+                (Some(s), true) => s.end(),
+                (None, _) => 0,
+            }
+        }
+    }
+}
+
+/// Counts FDEs in every input `.eh_frame`, the most `.eh_frame_hdr` can index.
+fn count_fdes(db: &SymbolDb, sections: &SectionMap) -> Result<usize> {
+    let Some(eh_frame) = sections.by_name(".eh_frame") else {
+        return Ok(0);
+    };
+    let mut count = 0;
+    for &(input, _) in &eh_frame.inputs {
+        let object = &db.object(input.file).object;
+        let data = object.section_data(input.section as usize)?;
+        let records = eh_frame::parse_eh_frame(data)
+            .map_err(|e| e.context(format!("{}: section .eh_frame", object.name)))?;
+        count += records
+            .iter()
+            .filter(|r| matches!(r.kind, eh_frame::EhRecordKind::Fde { .. }))
+            .count();
+    }
+    Ok(count)
+}
+
+/// Whether a section appears in the output at all (and gets a section header).
+fn is_emitted(section: &crate::sections::OutputSection) -> bool {
+    match section.synthetic {
+        Some(Synthetic::Headers | Synthetic::SectionHeaders) => false,
+        Some(Synthetic::DynSym | Synthetic::DynStr | Synthetic::Dynamic | Synthetic::GnuHash) => {
+            true
+        }
+        Some(Synthetic::SectionHeaderNames) => true,
+        _ => section.size > 0,
+    }
+}
+
+fn segment_flags(class: SegmentClass) -> u32 {
+    let (r, w, x) = (elf::PF_R.0, elf::PF_W.0, elf::PF_X.0);
+    match class {
+        SegmentClass::Headers | SegmentClass::ReadOnly => r,
+        SegmentClass::Text => r | x,
+        SegmentClass::Relro | SegmentClass::Writable => r | w,
+        SegmentClass::NotLoaded => 0,
+    }
+}
+
+fn program_header_count(layout: &Layout) -> u64 {
+    let mut classes: Vec<SegmentClass> = layout
+        .sections
+        .outputs
+        .iter()
+        .filter(|s| {
+            s.class != SegmentClass::NotLoaded
+                && (is_emitted(s) || s.synthetic == Some(Synthetic::Headers))
+        })
+        .map(|s| s.class)
+        .collect();
+    classes.dedup();
+    let loads = classes.len() as u64;
+    let tls = layout
+        .sections
+        .outputs
+        .iter()
+        .any(|s| s.is_tls() && s.size > 0) as u64;
+    let eh = (layout.section(Synthetic::EhFrameHdr).size > 0) as u64;
+    // PT_DYNAMIC, PT_NOTE, PT_GNU_STACK and PT_GNU_RELRO are always present.
+    loads + tls + eh + 4
+}
+
+/// Assigns offsets and addresses to every section and builds the program headers.
+fn assign_addresses(layout: &mut Layout) {
+    let phdrs = program_header_count(layout);
+    let headers = layout.sections.find(Synthetic::Headers);
+    layout.sections.outputs[headers].size = ELF_HEADER_SIZE + PROGRAM_HEADER_SIZE * phdrs;
+
+    // Section header names and indices.
+    let mut shstrtab = StringTable::new();
+    let mut names = Vec::new();
+    let mut next_header = 1u32;
+    for section in layout.sections.outputs.iter_mut() {
+        section.header_index = 0;
+        if is_emitted(section) {
+            section.header_index = next_header;
+            next_header += 1;
+            names.push(shstrtab.add(section.name.as_bytes()));
+        }
+    }
+    let shstrtab_index = layout.sections.find(Synthetic::SectionHeaderNames);
+    layout.sections.outputs[shstrtab_index].size = shstrtab.bytes.len() as u64;
+    let section_headers = layout.sections.find(Synthetic::SectionHeaders);
+    layout.sections.outputs[section_headers].size = SECTION_HEADER_SIZE * next_header as u64;
+    layout.shstrtab = shstrtab;
+    layout.section_names = names;
+
+    let mut offset = 0u64;
+    let mut addr = 0u64;
+    let mut current: Option<SegmentClass> = None;
+    let mut segments: Vec<Segment> = Vec::new();
+    let mut tls: Option<Tls> = None;
+    for section in layout.sections.outputs.iter_mut() {
+        let placed = is_emitted(section)
+            || matches!(
+                section.synthetic,
+                Some(Synthetic::Headers | Synthetic::SectionHeaders)
+            );
+        if !placed {
+            // Keep empty sections at a sensible address for __start_/__stop_ symbols.
+            section.addr = if section.class == SegmentClass::NotLoaded {
+                0
+            } else {
+                addr
+            };
+            section.offset = offset;
+            continue;
+        }
+        if section.class == SegmentClass::NotLoaded {
+            offset = offset.next_multiple_of(section.align);
+            section.offset = offset;
+            section.addr = 0;
+            offset += section.size;
+            current = Some(SegmentClass::NotLoaded);
+            continue;
+        }
+        if current != Some(section.class) {
+            // Each segment starts on a fresh page, at address == file offset.
+            offset = offset.max(addr).next_multiple_of(PAGE_SIZE);
+            addr = offset;
+            current = Some(section.class);
+            segments.push(Segment {
+                p_type: elf::PT_LOAD.0,
+                flags: segment_flags(section.class),
+                offset,
+                addr,
+                file_size: 0,
+                mem_size: 0,
+                align: PAGE_SIZE,
+            });
+        }
+        let segment = segments.last_mut().expect("pushed above");
+        if section.is_nobits() {
+            let start = addr.next_multiple_of(section.align);
+            section.addr = start;
+            section.offset = offset;
+            if section.is_tls() {
+                extend_tls(&mut tls, section.addr, section.end(), section.align);
+                // .tbss takes no room in the image; the sections after it overlap it.
+            } else {
+                addr = start + section.size;
+                segment.mem_size = addr - segment.addr;
+            }
+            continue;
+        }
+        offset = offset.next_multiple_of(section.align);
+        addr = offset;
+        section.offset = offset;
+        section.addr = addr;
+        offset += section.size;
+        addr = offset;
+        if section.is_tls() {
+            extend_tls(&mut tls, section.addr, section.end(), section.align);
+        }
+        segment.file_size = offset - segment.offset;
+        segment.mem_size = addr - segment.addr;
+    }
+    layout.file_size = offset;
+
+    let find = |layout: &Layout, s: Synthetic| {
+        let section = layout.section(s);
+        (section.offset, section.addr, section.size)
+    };
+    let mut extra = Vec::new();
+    let (offset, addr, size) = find(layout, Synthetic::Dynamic);
+    extra.push(Segment {
+        p_type: elf::PT_DYNAMIC.0,
+        flags: elf::PF_R.0 | elf::PF_W.0,
+        offset,
+        addr,
+        file_size: size,
+        mem_size: size,
+        align: 8,
+    });
+    let (offset, addr, size) = find(layout, Synthetic::BuildId);
+    extra.push(Segment {
+        p_type: elf::PT_NOTE.0,
+        flags: elf::PF_R.0,
+        offset,
+        addr,
+        file_size: size,
+        mem_size: size,
+        align: 4,
+    });
+    let (offset, addr, size) = find(layout, Synthetic::EhFrameHdr);
+    if size > 0 {
+        extra.push(Segment {
+            p_type: elf::PT_GNU_EH_FRAME.0,
+            flags: elf::PF_R.0,
+            offset,
+            addr,
+            file_size: size,
+            mem_size: size,
+            align: 4,
+        });
+    }
+    if let Some(tls) = &tls {
+        let tdata_end = layout
+            .sections
+            .outputs
+            .iter()
+            .filter(|s| s.is_tls() && !s.is_nobits() && s.size > 0)
+            .map(|s| s.end())
+            .max()
+            .unwrap_or(tls.start);
+        let offset = layout
+            .sections
+            .outputs
+            .iter()
+            .find(|s| s.is_tls() && s.size > 0)
+            .map_or(0, |s| s.offset);
+        extra.push(Segment {
+            p_type: elf::PT_TLS.0,
+            flags: elf::PF_R.0,
+            offset,
+            addr: tls.start,
+            file_size: tdata_end - tls.start,
+            mem_size: tls.end - tls.start,
+            align: tls.align,
+        });
+    }
+    extra.push(Segment {
+        p_type: elf::PT_GNU_STACK.0,
+        flags: elf::PF_R.0 | elf::PF_W.0,
+        offset: 0,
+        addr: 0,
+        file_size: 0,
+        mem_size: 0,
+        align: 16,
+    });
+    if let Some(relro) = segments
+        .iter()
+        .find(|s| s.flags == elf::PF_R.0 | elf::PF_W.0)
+    {
+        let size = relro.mem_size.next_multiple_of(PAGE_SIZE);
+        extra.push(Segment {
+            p_type: elf::PT_GNU_RELRO.0,
+            flags: elf::PF_R.0,
+            offset: relro.offset,
+            addr: relro.addr,
+            file_size: size
+                .min(relro.file_size.next_multiple_of(PAGE_SIZE))
+                .min(size),
+            mem_size: size,
+            align: 1,
+        });
+    }
+    segments.extend(extra);
+    debug_assert_eq!(segments.len() as u64, phdrs);
+    layout.segments = segments;
+    layout.tls = tls;
+}
+
+fn extend_tls(tls: &mut Option<Tls>, start: u64, end: u64, align: u64) {
+    match tls {
+        Some(tls) => {
+            tls.end = tls.end.max(end);
+            tls.align = tls.align.max(align);
+        }
+        None => *tls = Some(Tls { start, end, align }),
+    }
+}
+
+/// Every address that needs a relative relocation, sorted (for RELR).
+fn relative_addresses(
+    layout: &Layout,
+    db: &SymbolDb,
+    plan: &Plan,
+    facts: &SymbolFacts,
+) -> Vec<u64> {
+    let mut addresses = Vec::new();
+    for chunk in &plan.chunks {
+        if chunk.relr_offsets.is_empty() {
+            continue;
+        }
+        let placement =
+            layout.sections.placements[chunk.input.file.0 as usize][chunk.input.section as usize];
+        let base = layout.sections.outputs[placement.output as usize].addr + placement.offset;
+        addresses.extend(chunk.relr_offsets.iter().map(|offset| base + offset));
+    }
+    let got = layout.section(Synthetic::Got).addr;
+    for entry in &plan.got {
+        if let (crate::scan::GotKind::Address, Some(target)) = (entry.kind, entry.target) {
+            let preemptible =
+                matches!(target, SymRef::Global(id) if facts.preemptible[id.0 as usize]);
+            if !preemptible && !crate::scan::is_absolute(db, target) {
+                addresses.push(got + 8 * entry.slot as u64);
+            }
+        }
+    }
+    addresses.sort_unstable();
+    addresses
+}
+
+/// Encodes sorted, 8-byte aligned addresses as `DT_RELR` words: an address word, then
+/// bitmap words each covering the next 63 words.
+pub fn encode_relr(addresses: &[u64]) -> Vec<u64> {
+    let mut words = Vec::new();
+    let mut i = 0;
+    while i < addresses.len() {
+        let base = addresses[i];
+        words.push(base);
+        let mut next = base + 8;
+        i += 1;
+        loop {
+            let mut bitmap = 0u64;
+            while i < addresses.len() {
+                let delta = addresses[i].wrapping_sub(next);
+                if addresses[i] < next || delta % 8 != 0 || delta / 8 >= 63 {
+                    break;
+                }
+                bitmap |= 1 << (delta / 8);
+                i += 1;
+            }
+            if bitmap == 0 {
+                break;
+            }
+            words.push((bitmap << 1) | 1);
+            next += 63 * 8;
+        }
+    }
+    words
+}

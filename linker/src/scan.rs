@@ -1,0 +1,586 @@
+//! Phase 4: read every relocation once to find what the output must provide for it.
+//!
+//! Splits large relocation sections into chunks and scans them in parallel, recording per
+//! symbol whether it needs a GOT entry, a PLT entry or TLS GOT entries, and per chunk how
+//! many dynamic relocations it will emit. Then plans the GOT, PLT and dynamic symbol table
+//! in a deterministic order. Must not assign addresses or write bytes.
+
+use crate::arch::{Arch, RelocExpr};
+use crate::error::{Error, Result};
+use crate::object_file::{rela_parts, ENDIAN};
+use crate::sections::{InputSectionId, SectionMap};
+use crate::symbols::{Definition, FileId, GlobalId, LoadedObject, SymbolDb};
+use object::elf;
+use object::read::elf::{SectionHeader as _, Sym as _};
+use rayon::prelude::*;
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+
+pub const NEEDS_GOT: u8 = 1;
+pub const NEEDS_PLT: u8 = 2;
+pub const NEEDS_TLS_GD: u8 = 4;
+pub const NEEDS_TLS_IE: u8 = 8;
+pub const NEEDS_TLS_DESC: u8 = 16;
+pub const REFERENCED: u8 = 32;
+
+/// A relocation's target after symbol resolution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SymRef {
+    Global(GlobalId),
+    Local(FileId, u32),
+}
+
+/// A run of one input section that one thread copies and relocates.
+pub struct Chunk {
+    pub input: InputSectionId,
+    /// Indices into the section's relocation array.
+    pub relocs: Range<usize>,
+    /// Byte range of the section this chunk copies.
+    pub bytes: Range<u64>,
+    /// Dynamic relocations this chunk emits: relative ones and ones naming a symbol.
+    pub relative: u32,
+    pub symbolic: u32,
+    /// Index of this chunk's first entry among all relative / symbolic dynamic relocations.
+    pub relative_base: u32,
+    pub symbolic_base: u32,
+    /// Section offsets of the relative relocations, when they are packed as RELR.
+    pub relr_offsets: Vec<u64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GotKind {
+    /// The symbol's address.
+    Address,
+    /// Two slots: module id and offset, for general-dynamic TLS.
+    TlsGd,
+    /// The module's own id and a zero, for local-dynamic TLS.
+    TlsLd,
+    /// The offset from the thread pointer, for initial-exec TLS.
+    TlsIe,
+    /// A two-slot TLS descriptor.
+    TlsDesc,
+}
+
+impl GotKind {
+    pub fn slots(self) -> u32 {
+        match self {
+            GotKind::Address | GotKind::TlsIe => 1,
+            _ => 2,
+        }
+    }
+}
+
+pub struct GotEntry {
+    pub kind: GotKind,
+    /// `None` only for the module's local-dynamic entry.
+    pub target: Option<SymRef>,
+    pub slot: u32,
+}
+
+/// What the relocations asked for.
+pub struct Plan {
+    pub chunks: Vec<Chunk>,
+    /// Per symbol key (see [`Keys`]): `NEEDS_*` flags.
+    pub flags: Vec<u8>,
+    pub got: Vec<GotEntry>,
+    pub got_slots: u32,
+    /// First GOT slot of each key's entries (u32::MAX when none).
+    pub got_first_slot: Vec<u32>,
+    pub tls_ld_slot: Option<u32>,
+    /// Globals with a PLT entry, in PLT order.
+    pub plt: Vec<GlobalId>,
+    pub plt_index: Vec<u32>,
+    /// Imports and exports in `.dynsym`, in the order they will be written (imports first;
+    /// exports are reordered for `.gnu.hash` by the layout).
+    pub dynamic_imports: Vec<GlobalId>,
+    pub dynamic_exports: Vec<GlobalId>,
+    /// Dynamic relocations made by input chunks, and by GOT entries (which follow them).
+    pub chunk_relative: u32,
+    pub chunk_symbolic: u32,
+    pub got_relative: u32,
+    pub got_symbolic: u32,
+    /// Initial-exec TLS is used: the library needs static TLS space (`DF_STATIC_TLS`).
+    pub static_tls: bool,
+}
+
+/// Dense numbering of every symbol that a relocation can name: globals first, then each
+/// object's local symbols.
+pub struct Keys {
+    pub globals: usize,
+    pub local_base: Vec<usize>,
+    pub total: usize,
+}
+
+impl Keys {
+    pub fn new(db: &SymbolDb) -> Keys {
+        let mut local_base = Vec::with_capacity(db.objects.len());
+        let mut next = db.globals.len();
+        for loaded in &db.objects {
+            local_base.push(next);
+            next += loaded.object.first_global;
+        }
+        Keys {
+            globals: db.globals.len(),
+            local_base,
+            total: next,
+        }
+    }
+
+    #[inline]
+    pub fn of(&self, target: SymRef) -> usize {
+        match target {
+            SymRef::Global(id) => id.0 as usize,
+            SymRef::Local(file, index) => self.local_base[file.0 as usize] + index as usize,
+        }
+    }
+}
+
+/// Facts about symbols that scanning and writing both need, computed once.
+pub struct SymbolFacts {
+    /// Per global: binds outside this library (dynamic import, or an export others may
+    /// interpose on).
+    pub preemptible: Vec<bool>,
+    /// Per global: exported in `.dynsym`.
+    pub exported: Vec<bool>,
+}
+
+impl SymbolFacts {
+    pub fn new(db: &SymbolDb, sections: &SectionMap, symbolic: bool) -> SymbolFacts {
+        let mut preemptible = vec![false; db.globals.len()];
+        let mut exported = vec![false; db.globals.len()];
+        for (id, global) in db.globals.iter().enumerate() {
+            let visible = global.visibility == elf::STV_DEFAULT.0
+                || global.visibility == elf::STV_PROTECTED.0;
+            match global.definition {
+                Definition::Undefined | Definition::Shared { .. } => preemptible[id] = true,
+                Definition::Object { file, index } => {
+                    let loaded = db.object(file);
+                    let placed = match loaded.object.symbol(index as usize) {
+                        Ok(symbol) => match loaded.object.symbol_section(symbol, index as usize) {
+                            Ok(Some(section)) => {
+                                sections.placements[file.0 as usize][section].is_placed()
+                            }
+                            _ => true,
+                        },
+                        Err(_) => false,
+                    };
+                    exported[id] = visible && placed;
+                    preemptible[id] =
+                        exported[id] && global.visibility == elf::STV_DEFAULT.0 && !symbolic;
+                }
+                Definition::Synthetic(_) => {}
+            }
+        }
+        SymbolFacts {
+            preemptible,
+            exported,
+        }
+    }
+}
+
+const CHUNK_RELOCS: usize = 1 << 14;
+const CHUNK_BYTES: u64 = 1 << 20;
+
+/// Splits every placed input section into chunks at relocation boundaries.
+fn make_chunks<A: Arch>(db: &SymbolDb, sections: &SectionMap) -> Vec<Chunk> {
+    let mut chunks = Vec::new();
+    for output in &sections.outputs {
+        for &(input, _) in &output.inputs {
+            let object = &db.object(input.file).object;
+            let header = object.section(input.section as usize);
+            let size = if header.sh_type(ENDIAN) == elf::SHT_NOBITS {
+                0
+            } else {
+                header.sh_size(ENDIAN)
+            };
+            let relocs = object.relocations(input.section as usize);
+            let sorted = relocs
+                .windows(2)
+                .all(|w| w[0].r_offset.get(ENDIAN) <= w[1].r_offset.get(ENDIAN));
+            let mut start_reloc = 0;
+            let mut start_byte = 0;
+            if sorted && (relocs.len() > CHUNK_RELOCS || size > CHUNK_BYTES) {
+                let mut i = 0;
+                while i < relocs.len() {
+                    let (offset, _, r_type, _) = rela_parts(&relocs[i]);
+                    let big_enough =
+                        i - start_reloc >= CHUNK_RELOCS || offset - start_byte >= CHUNK_BYTES;
+                    // A relaxed GOT load rewrites bytes before its field: never split there.
+                    let splittable = !matches!(
+                        A::reloc_info(r_type).map(|info| info.expr),
+                        Some(RelocExpr::GotPcRelative { relaxable: true })
+                    );
+                    if big_enough && splittable && offset > start_byte && offset <= size {
+                        chunks.push(Chunk::new(input, start_reloc..i, start_byte..offset));
+                        start_reloc = i;
+                        start_byte = offset;
+                    }
+                    i += 1;
+                }
+                while size - start_byte > CHUNK_BYTES && relocs.len() == start_reloc {
+                    chunks.push(Chunk::new(
+                        input,
+                        start_reloc..start_reloc,
+                        start_byte..start_byte + CHUNK_BYTES,
+                    ));
+                    start_byte += CHUNK_BYTES;
+                }
+            }
+            chunks.push(Chunk::new(
+                input,
+                start_reloc..relocs.len(),
+                start_byte..size,
+            ));
+        }
+    }
+    chunks
+}
+
+impl Chunk {
+    fn new(input: InputSectionId, relocs: Range<usize>, bytes: Range<u64>) -> Chunk {
+        Chunk {
+            input,
+            relocs,
+            bytes,
+            relative: 0,
+            symbolic: 0,
+            relative_base: 0,
+            symbolic_base: 0,
+            relr_offsets: Vec::new(),
+        }
+    }
+}
+
+/// Resolves a relocation's symbol index to what it binds to.
+#[inline]
+pub fn target_of(loaded: &LoadedObject, file: FileId, symbol: u32) -> SymRef {
+    match loaded.global(symbol as usize) {
+        Some(id) => SymRef::Global(id),
+        None => SymRef::Local(file, symbol),
+    }
+}
+
+/// Whether a symbol is an absolute value rather than an address in this library.
+pub fn is_absolute(db: &SymbolDb, target: SymRef) -> bool {
+    let (file, index) = match target {
+        SymRef::Local(file, index) => (file, index),
+        SymRef::Global(id) => match db.global(id).definition {
+            Definition::Object { file, index } if db.global(id).common.is_none() => (file, index),
+            _ => return false,
+        },
+    };
+    db.object(file)
+        .object
+        .symbol(index as usize)
+        .is_ok_and(|s| s.st_shndx(ENDIAN) == elf::SHN_ABS)
+}
+
+pub struct Scanner<'a, 'data> {
+    pub db: &'a SymbolDb<'data>,
+    pub facts: &'a SymbolFacts,
+    pub keys: &'a Keys,
+    pub pack_relative: bool,
+}
+
+impl Scanner<'_, '_> {
+    pub fn is_preemptible(&self, target: SymRef) -> bool {
+        match target {
+            SymRef::Global(id) => self.facts.preemptible[id.0 as usize],
+            SymRef::Local(..) => false,
+        }
+    }
+
+    /// A message prefix naming a relocation: file, section, offset and symbol.
+    pub fn describe(
+        &self,
+        input: InputSectionId,
+        offset: u64,
+        r_type_name: &str,
+        target: SymRef,
+    ) -> String {
+        let object = &self.db.object(input.file).object;
+        let symbol = match target {
+            SymRef::Global(id) => self.db.name(id),
+            SymRef::Local(_, index) => object.describe_symbol(index as usize),
+        };
+        format!(
+            "{}: {r_type_name} against `{symbol}`",
+            object.locate(input.section as usize, offset)
+        )
+    }
+
+    fn scan_chunk<A: Arch>(
+        &self,
+        chunk: &mut Chunk,
+        flags: &[AtomicU8],
+        static_tls: &AtomicBool,
+    ) -> Result<()> {
+        let input = chunk.input;
+        let loaded = self.db.object(input.file);
+        let object = &loaded.object;
+        let header = object.section(input.section as usize);
+        let section_flags = header.sh_flags(ENDIAN).0;
+        if section_flags & elf::SHF_ALLOC.0 as u64 == 0 {
+            return Ok(());
+        }
+        let writable = section_flags & elf::SHF_WRITE.0 as u64 != 0;
+        let data = object.section_data(input.section as usize)?;
+        let size = header.sh_size(ENDIAN);
+        let section_align = header.sh_addralign(ENDIAN);
+        for rela in &object.relocations(input.section as usize)[chunk.relocs.clone()] {
+            let (offset, symbol, r_type, _) = rela_parts(rela);
+            let target = target_of(loaded, input.file, symbol);
+            let error = |what: &str| {
+                Error::new(format!(
+                    "{}: {what}",
+                    self.describe(input, offset, &A::reloc_name(r_type), target)
+                ))
+            };
+            let Some(info) = A::reloc_info(r_type) else {
+                return Err(error("unsupported relocation type"));
+            };
+            if offset
+                .checked_add(info.size as u64)
+                .is_none_or(|end| end > size)
+            {
+                return Err(error("relocation offset is outside its section"));
+            }
+            if symbol as usize >= object.symbols.len() {
+                return Err(error("invalid symbol index"));
+            }
+            let preemptible = self.is_preemptible(target);
+            let key = self.keys.of(target);
+            let mark = |bits: u8| {
+                flags[key].fetch_or(bits | REFERENCED, Ordering::Relaxed);
+            };
+            if preemptible {
+                mark(0);
+            }
+            match info.expr {
+                RelocExpr::None
+                | RelocExpr::GotBasePcRelative
+                | RelocExpr::Size
+                | RelocExpr::DtpOffset => {}
+                RelocExpr::Absolute if info.size == 8 => {
+                    if is_absolute(self.db, target) && !preemptible {
+                        continue;
+                    }
+                    if !writable {
+                        return Err(error(&format!(
+                            "dynamic relocation in read-only section {}; recompile with -fPIC",
+                            object.section_name_str(input.section as usize)
+                        )));
+                    }
+                    if preemptible {
+                        chunk.symbolic += 1;
+                    } else if packs_as_relr(self.pack_relative, section_align, offset) {
+                        chunk.relr_offsets.push(offset);
+                    } else {
+                        chunk.relative += 1;
+                    }
+                }
+                RelocExpr::Absolute => {
+                    if preemptible || !is_absolute(self.db, target) {
+                        return Err(error(
+                            "cannot be used when making a shared object; recompile with -fPIC",
+                        ));
+                    }
+                }
+                RelocExpr::PcRelative => {
+                    if preemptible {
+                        return Err(error(
+                            "cannot be used against a symbol that may be preempted when making a shared object; recompile with -fPIC",
+                        ));
+                    }
+                }
+                RelocExpr::PltPcRelative | RelocExpr::PltOffsetFromGotBase => {
+                    if preemptible {
+                        mark(NEEDS_PLT);
+                    }
+                }
+                RelocExpr::GotPcRelative { relaxable } => {
+                    let relax = relaxable
+                        && !preemptible
+                        && !is_absolute(self.db, target)
+                        && A::can_relax_got_load(r_type, data, offset as usize);
+                    if !relax {
+                        mark(NEEDS_GOT);
+                    }
+                }
+                RelocExpr::GotOffset => mark(NEEDS_GOT),
+                RelocExpr::OffsetFromGotBase => {
+                    if preemptible
+                        && !matches!(target, SymRef::Global(id) if self.db.global(id).is_defined_locally())
+                    {
+                        return Err(error(
+                            "cannot refer to a symbol defined outside this library",
+                        ));
+                    }
+                }
+                RelocExpr::TlsGeneralDynamic => mark(NEEDS_TLS_GD),
+                RelocExpr::TlsLocalDynamic => mark(0),
+                RelocExpr::TlsInitialExec => {
+                    static_tls.store(true, Ordering::Relaxed);
+                    mark(NEEDS_TLS_IE)
+                }
+                RelocExpr::TlsDescriptor => mark(NEEDS_TLS_DESC),
+                RelocExpr::TpOffset => {
+                    return Err(error(
+                        "local-exec TLS cannot be used in a shared object; recompile with -fPIC",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Scans all relocations and plans the GOT, PLT and dynamic symbols.
+pub fn scan<A: Arch>(scanner: &Scanner, sections: &SectionMap) -> Result<Plan> {
+    let db = scanner.db;
+    let keys = scanner.keys;
+    let mut chunks = make_chunks::<A>(db, sections);
+    let flags: Vec<AtomicU8> = (0..keys.total).map(|_| AtomicU8::new(0)).collect();
+    let static_tls = AtomicBool::new(false);
+    let uses_tls_ld = AtomicBool::new(false);
+    chunks.par_iter_mut().try_for_each(|chunk| {
+        scanner.scan_chunk::<A>(chunk, &flags, &static_tls)?;
+        if chunk_uses_tls_ld::<A>(db, chunk) {
+            uses_tls_ld.store(true, Ordering::Relaxed);
+        }
+        Ok::<(), Error>(())
+    })?;
+    let flags: Vec<u8> = flags.into_iter().map(AtomicU8::into_inner).collect();
+
+    let mut relative_total = 0u32;
+    let mut symbolic_total = 0u32;
+    for chunk in &mut chunks {
+        chunk.relative_base = relative_total;
+        chunk.symbolic_base = symbolic_total;
+        relative_total += chunk.relative;
+        symbolic_total += chunk.symbolic;
+    }
+
+    // GOT: entries in key order, each symbol's kinds in a fixed order.
+    let mut got = Vec::new();
+    let mut got_first_slot = vec![u32::MAX; keys.total];
+    let mut slot = 0u32;
+    let mut got_relative = 0u32;
+    let mut got_symbolic = 0u32;
+    let mut plt = Vec::new();
+    let mut plt_index = vec![u32::MAX; keys.globals];
+    let key_target = |key: usize| -> SymRef {
+        if key < keys.globals {
+            return SymRef::Global(GlobalId(key as u32));
+        }
+        let file = keys.local_base.partition_point(|&base| base <= key) - 1;
+        SymRef::Local(FileId(file as u32), (key - keys.local_base[file]) as u32)
+    };
+    for (key, &bits) in flags.iter().enumerate() {
+        if bits & (NEEDS_GOT | NEEDS_TLS_GD | NEEDS_TLS_IE | NEEDS_TLS_DESC) != 0 {
+            let target = key_target(key);
+            let preemptible = scanner.is_preemptible(target);
+            got_first_slot[key] = slot;
+            for (bit, kind) in [
+                (NEEDS_GOT, GotKind::Address),
+                (NEEDS_TLS_GD, GotKind::TlsGd),
+                (NEEDS_TLS_IE, GotKind::TlsIe),
+                (NEEDS_TLS_DESC, GotKind::TlsDesc),
+            ] {
+                if bits & bit == 0 {
+                    continue;
+                }
+                let (relative, symbolic) = got_dynamic_relocs(
+                    kind,
+                    preemptible,
+                    is_absolute(db, target),
+                    scanner.pack_relative,
+                );
+                got_relative += relative;
+                got_symbolic += symbolic;
+                got.push(GotEntry {
+                    kind,
+                    target: Some(target),
+                    slot,
+                });
+                slot += kind.slots();
+            }
+        }
+        if bits & NEEDS_PLT != 0 && key < keys.globals {
+            plt_index[key] = plt.len() as u32;
+            plt.push(GlobalId(key as u32));
+        }
+    }
+    let tls_ld_slot = uses_tls_ld.into_inner().then(|| {
+        got.push(GotEntry {
+            kind: GotKind::TlsLd,
+            target: None,
+            slot,
+        });
+        got_symbolic += 1;
+        slot += 2;
+        slot - 2
+    });
+
+    let mut dynamic_imports = Vec::new();
+    let mut dynamic_exports = Vec::new();
+    for (id, global) in db.globals.iter().enumerate() {
+        if scanner.facts.exported[id] {
+            dynamic_exports.push(GlobalId(id as u32));
+        } else if scanner.facts.preemptible[id] && flags[id] & REFERENCED != 0 {
+            let _ = global;
+            dynamic_imports.push(GlobalId(id as u32));
+        }
+    }
+
+    Ok(Plan {
+        chunks,
+        flags,
+        got,
+        got_slots: slot,
+        got_first_slot,
+        tls_ld_slot,
+        plt,
+        plt_index,
+        dynamic_imports,
+        dynamic_exports,
+        chunk_relative: relative_total,
+        chunk_symbolic: symbolic_total,
+        got_relative,
+        got_symbolic,
+        static_tls: static_tls.into_inner(),
+    })
+}
+
+fn chunk_uses_tls_ld<A: Arch>(db: &SymbolDb, chunk: &Chunk) -> bool {
+    let object = &db.object(chunk.input.file).object;
+    object.relocations(chunk.input.section as usize)[chunk.relocs.clone()]
+        .iter()
+        .any(|rela| {
+            A::reloc_info(rela_parts(rela).2)
+                .is_some_and(|info| info.expr == RelocExpr::TlsLocalDynamic)
+        })
+}
+
+/// How many (relative, symbolic) dynamic relocations a GOT entry needs.
+pub fn got_dynamic_relocs(
+    kind: GotKind,
+    preemptible: bool,
+    absolute: bool,
+    pack_relative: bool,
+) -> (u32, u32) {
+    match kind {
+        GotKind::Address if preemptible => (0, 1),
+        GotKind::Address if absolute => (0, 0),
+        GotKind::Address => (if pack_relative { 0 } else { 1 }, 0),
+        GotKind::TlsGd if preemptible => (0, 2),
+        GotKind::TlsGd | GotKind::TlsLd | GotKind::TlsIe | GotKind::TlsDesc => (0, 1),
+    }
+}
+
+/// Whether a relative relocation at `offset` of a section is packed into `.relr.dyn`
+/// (RELR can only describe word-aligned places).
+#[inline]
+pub fn packs_as_relr(pack_relative: bool, section_align: u64, offset: u64) -> bool {
+    pack_relative && section_align >= 8 && offset % 8 == 0
+}

@@ -1,0 +1,506 @@
+//! Phase 3: map every kept input section to an output section, in output order.
+//!
+//! Output sections are merged by kind and name the way GNU ld's default script merges them
+//! (`.text.*` into `.text`, `.init_array.N` sorted by priority, …) and ranked so that the
+//! file has one read-only header page, then text, read-only data, RELRO data and writable
+//! data. Sizes of input-backed sections are fixed here; addresses are not.
+
+use crate::error::Result;
+use crate::object_file::ENDIAN;
+use crate::symbols::{FileId, SymbolDb};
+use object::elf;
+use object::read::elf::SectionHeader as _;
+
+/// Where an output section lives. Order matters: it is the segment order in the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SegmentClass {
+    Headers,
+    Text,
+    ReadOnly,
+    Relro,
+    Writable,
+    NotLoaded,
+}
+
+/// Sections the linker makes itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Synthetic {
+    Headers,
+    BuildId,
+    GnuHash,
+    DynSym,
+    DynStr,
+    VerSym,
+    VerNeed,
+    RelaDyn,
+    RelrDyn,
+    RelaPlt,
+    Plt,
+    EhFrameHdr,
+    Dynamic,
+    Got,
+    GotPlt,
+    /// COMMON symbols, placed at the end of `.bss`.
+    Commons,
+    SectionHeaderNames,
+    SectionHeaders,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InputSectionId {
+    pub file: FileId,
+    pub section: u32,
+}
+
+pub struct OutputSection {
+    pub name: String,
+    pub sh_type: u32,
+    pub flags: u64,
+    pub align: u64,
+    pub class: SegmentClass,
+    rank: u32,
+    /// Input sections in output order, with their offsets inside this section.
+    pub inputs: Vec<(InputSectionId, u64)>,
+    pub synthetic: Option<Synthetic>,
+    /// Bytes; for synthetic sections set once their contents are planned.
+    pub size: u64,
+    pub offset: u64,
+    pub addr: u64,
+    /// Index in the output's section header table (0 when the section is not emitted).
+    pub header_index: u32,
+}
+
+impl OutputSection {
+    pub fn is_nobits(&self) -> bool {
+        self.sh_type == elf::SHT_NOBITS.0
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.flags & elf::SHF_TLS.0 as u64 != 0
+    }
+
+    pub fn end(&self) -> u64 {
+        self.addr + self.size
+    }
+}
+
+/// Where one input section landed: output section and offset within it.
+#[derive(Clone, Copy, Debug)]
+pub struct Placement {
+    pub output: u32,
+    pub offset: u64,
+}
+
+impl Placement {
+    pub const NONE: Placement = Placement {
+        output: u32::MAX,
+        offset: 0,
+    };
+
+    pub fn is_placed(&self) -> bool {
+        self.output != u32::MAX
+    }
+}
+
+pub struct SectionMap {
+    pub outputs: Vec<OutputSection>,
+    /// `placements[file][section]`.
+    pub placements: Vec<Vec<Placement>>,
+}
+
+impl SectionMap {
+    pub fn find(&self, synthetic: Synthetic) -> usize {
+        self.outputs
+            .iter()
+            .position(|o| o.synthetic == Some(synthetic))
+            .expect("every synthetic section exists")
+    }
+
+    pub fn by_name(&self, name: &str) -> Option<&OutputSection> {
+        self.outputs
+            .iter()
+            .find(|o| o.name == name && o.synthetic.is_none())
+    }
+}
+
+const ALLOC: u64 = elf::SHF_ALLOC.0 as u64;
+const WRITE: u64 = elf::SHF_WRITE.0 as u64;
+const EXEC: u64 = elf::SHF_EXECINSTR.0 as u64;
+const TLS: u64 = elf::SHF_TLS.0 as u64;
+/// Sections of the medium and large code models' large data (`.ldata`, `.lbss`).
+const SHF_X86_64_LARGE: u64 = 0x1000_0000;
+
+/// The output name, rank and segment of an input section, or `None` when it is not output.
+fn classify(name: &[u8], sh_type: u32, flags: u64) -> Option<(String, u32, SegmentClass)> {
+    use SegmentClass::*;
+    let has_prefix = |prefix: &[u8]| name == prefix || name.starts_with(&[prefix, b"."].concat());
+    let own_name = || String::from_utf8_lossy(name).into_owned();
+    if matches!(sh_type, 2 | 3 | 4 | 9 | 17 | 18) {
+        // SYMTAB, STRTAB, RELA, REL, GROUP, SYMTAB_SHNDX: consumed by the linker.
+        return None;
+    }
+    if name == b".note.GNU-stack" || name == b".note.gnu.property" || name.starts_with(b".gnu.lto_")
+    {
+        return None;
+    }
+    if flags & ALLOC == 0 {
+        return Some((
+            own_name(),
+            if name == b".comment" { 600 } else { 610 },
+            NotLoaded,
+        ));
+    }
+    let known: Option<(&str, u32)> = if flags & TLS != 0 {
+        Some(if sh_type == elf::SHT_NOBITS.0 {
+            (".tbss", 410)
+        } else {
+            (".tdata", 400)
+        })
+    } else if has_prefix(b".text") {
+        Some((".text", 110))
+    } else if name == b".init" {
+        Some((".init", 100))
+    } else if name == b".fini" {
+        Some((".fini", 130))
+    } else if has_prefix(b".rodata") {
+        Some((".rodata", 290))
+    } else if has_prefix(b".lrodata") {
+        Some((".lrodata", 310))
+    } else if name == b".eh_frame" {
+        Some((".eh_frame", 330))
+    } else if has_prefix(b".gcc_except_table") {
+        Some((".gcc_except_table", 340))
+    } else if has_prefix(b".preinit_array") {
+        Some((".preinit_array", 420))
+    } else if has_prefix(b".init_array") || has_prefix(b".ctors") && false {
+        Some((".init_array", 430))
+    } else if has_prefix(b".fini_array") {
+        Some((".fini_array", 440))
+    } else if has_prefix(b".data.rel.ro") {
+        Some((".data.rel.ro", 450))
+    } else if has_prefix(b".ldata") {
+        Some((".ldata", 530))
+    } else if has_prefix(b".lbss") {
+        Some((".lbss", 560))
+    } else if has_prefix(b".bss") {
+        Some((".bss", 540))
+    } else if has_prefix(b".data") {
+        Some((".data", 510))
+    } else {
+        None
+    };
+    if let Some((name, rank)) = known {
+        return Some((name.to_string(), rank, class_of_rank(rank)));
+    }
+    // An orphan keeps its own name and goes where its flags say.
+    let rank = if sh_type == elf::SHT_NOTE.0 && flags & WRITE == 0 {
+        205
+    } else if flags & EXEC != 0 {
+        120
+    } else if flags & WRITE == 0 {
+        300
+    } else if sh_type == elf::SHT_NOBITS.0 {
+        550
+    } else {
+        520
+    };
+    Some((own_name(), rank, class_of_rank(rank)))
+}
+
+fn class_of_rank(rank: u32) -> SegmentClass {
+    match rank {
+        0..=99 => SegmentClass::Headers,
+        100..=199 => SegmentClass::Text,
+        200..=399 => SegmentClass::ReadOnly,
+        400..=499 => SegmentClass::Relro,
+        500..=599 => SegmentClass::Writable,
+        _ => SegmentClass::NotLoaded,
+    }
+}
+
+/// Synthetic sections: name, rank, type, flags, alignment.
+const SYNTHETIC: &[(Synthetic, &str, u32, u32, u64, u64)] = &[
+    (Synthetic::Headers, "", 0, 0, 0, 8),
+    (
+        Synthetic::Plt,
+        ".plt",
+        140,
+        elf::SHT_PROGBITS.0,
+        ALLOC | EXEC,
+        16,
+    ),
+    (
+        Synthetic::BuildId,
+        ".note.gnu.build-id",
+        200,
+        elf::SHT_NOTE.0,
+        ALLOC,
+        4,
+    ),
+    (
+        Synthetic::GnuHash,
+        ".gnu.hash",
+        210,
+        elf::SHT_GNU_HASH.0,
+        ALLOC,
+        8,
+    ),
+    (
+        Synthetic::DynSym,
+        ".dynsym",
+        220,
+        elf::SHT_DYNSYM.0,
+        ALLOC,
+        8,
+    ),
+    (
+        Synthetic::DynStr,
+        ".dynstr",
+        230,
+        elf::SHT_STRTAB.0,
+        ALLOC,
+        1,
+    ),
+    (
+        Synthetic::VerSym,
+        ".gnu.version",
+        240,
+        elf::SHT_GNU_VERSYM.0,
+        ALLOC,
+        2,
+    ),
+    (
+        Synthetic::VerNeed,
+        ".gnu.version_r",
+        250,
+        elf::SHT_GNU_VERNEED.0,
+        ALLOC,
+        8,
+    ),
+    (
+        Synthetic::RelaDyn,
+        ".rela.dyn",
+        260,
+        elf::SHT_RELA.0,
+        ALLOC,
+        8,
+    ),
+    (
+        Synthetic::RelrDyn,
+        ".relr.dyn",
+        270,
+        elf::SHT_RELR.0,
+        ALLOC,
+        8,
+    ),
+    (
+        Synthetic::RelaPlt,
+        ".rela.plt",
+        280,
+        elf::SHT_RELA.0,
+        ALLOC | elf::SHF_INFO_LINK.0 as u64,
+        8,
+    ),
+    (
+        Synthetic::EhFrameHdr,
+        ".eh_frame_hdr",
+        320,
+        elf::SHT_PROGBITS.0,
+        ALLOC,
+        4,
+    ),
+    (
+        Synthetic::Dynamic,
+        ".dynamic",
+        460,
+        elf::SHT_DYNAMIC.0,
+        ALLOC | WRITE,
+        8,
+    ),
+    (
+        Synthetic::Got,
+        ".got",
+        470,
+        elf::SHT_PROGBITS.0,
+        ALLOC | WRITE,
+        8,
+    ),
+    (
+        Synthetic::GotPlt,
+        ".got.plt",
+        500,
+        elf::SHT_PROGBITS.0,
+        ALLOC | WRITE,
+        8,
+    ),
+    (
+        Synthetic::Commons,
+        ".bss",
+        541,
+        elf::SHT_NOBITS.0,
+        ALLOC | WRITE,
+        1,
+    ),
+    (
+        Synthetic::SectionHeaderNames,
+        ".shstrtab",
+        690,
+        elf::SHT_STRTAB.0,
+        0,
+        1,
+    ),
+    (Synthetic::SectionHeaders, "", 699, 0, 0, 8),
+];
+
+/// `.init_array.00101` → 101; sections without a priority run after all prioritised ones.
+fn init_priority(name: &[u8]) -> u32 {
+    let digits = name.rsplit(|&c| c == b'.').next().unwrap_or(b"");
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) || name.ends_with(b"_array") {
+        return 65536;
+    }
+    std::str::from_utf8(digits)
+        .ok()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(65536)
+}
+
+/// Assigns input sections to output sections and fixes each output section's size.
+pub fn assign(db: &SymbolDb) -> Result<SectionMap> {
+    let mut outputs: Vec<OutputSection> = SYNTHETIC
+        .iter()
+        .map(
+            |&(synthetic, name, rank, sh_type, flags, align)| OutputSection {
+                name: name.to_string(),
+                sh_type,
+                flags,
+                align,
+                class: class_of_rank(rank),
+                rank,
+                inputs: Vec::new(),
+                synthetic: Some(synthetic),
+                size: 0,
+                offset: 0,
+                addr: 0,
+                header_index: 0,
+            },
+        )
+        .collect();
+    let mut by_key: crate::hash::FxHashMap<(String, u32, u64), usize> = Default::default();
+    let mut placements = Vec::with_capacity(db.objects.len());
+    // (output, priority, input) in input order, sorted per output below.
+    let mut members: Vec<(usize, u32, InputSectionId)> = Vec::new();
+    for (file_index, loaded) in db.objects.iter().enumerate() {
+        let object = &loaded.object;
+        let mut file_placements = vec![Placement::NONE; object.sections.len()];
+        for (index, header) in object.sections.enumerate() {
+            if index.0 == 0 || loaded.discarded[index.0] {
+                continue;
+            }
+            let name = object.section_name(index.0);
+            let sh_type = header.sh_type(ENDIAN).0;
+            let flags = header.sh_flags(ENDIAN).0;
+            let Some((out_name, rank, class)) = classify(name, sh_type, flags) else {
+                continue;
+            };
+            // Merged sections keep type and the permissions that matter for placement.
+            let out_type = if sh_type == elf::SHT_NOBITS.0 {
+                sh_type
+            } else if matches!(sh_type, 14 | 15 | 16) {
+                sh_type
+            } else {
+                elf::SHT_PROGBITS.0.max(sh_type.min(elf::SHT_PROGBITS.0))
+            };
+            let out_type = if sh_type == elf::SHT_NOTE.0 {
+                sh_type
+            } else {
+                out_type
+            };
+            let out_type = if flags & ALLOC == 0 && sh_type != elf::SHT_NOBITS.0 {
+                sh_type
+            } else {
+                out_type
+            };
+            let key_flags = flags & (ALLOC | WRITE | EXEC | TLS);
+            let output = *by_key
+                .entry((out_name.clone(), out_type, key_flags))
+                .or_insert_with(|| {
+                    outputs.push(OutputSection {
+                        name: out_name,
+                        sh_type: out_type,
+                        flags: key_flags | (flags & SHF_X86_64_LARGE),
+                        align: 1,
+                        class,
+                        rank,
+                        inputs: Vec::new(),
+                        synthetic: None,
+                        size: 0,
+                        offset: 0,
+                        addr: 0,
+                        header_index: 0,
+                    });
+                    outputs.len() - 1
+                });
+            let priority = if rank == 430 || rank == 440 || rank == 420 {
+                init_priority(name)
+            } else {
+                0
+            };
+            members.push((
+                output,
+                priority,
+                InputSectionId {
+                    file: FileId(file_index as u32),
+                    section: index.0 as u32,
+                },
+            ));
+            file_placements[index.0] = Placement {
+                output: output as u32,
+                offset: 0,
+            };
+        }
+        placements.push(file_placements);
+    }
+    // A stable sort keeps command-line order among equal priorities.
+    members.sort_by_key(|&(output, priority, _)| (output, priority));
+    for (output, _, id) in members {
+        let header = db.object(id.file).object.section(id.section as usize);
+        let align = header.sh_addralign(ENDIAN).max(1);
+        if !align.is_power_of_two() {
+            return Err(crate::error::Error::new(format!(
+                "{}: section {}: alignment {align} is not a power of two",
+                db.object(id.file).object.name,
+                db.object(id.file)
+                    .object
+                    .section_name_str(id.section as usize)
+            )));
+        }
+        let out = &mut outputs[output];
+        out.align = out.align.max(align);
+        let offset = out.size.next_multiple_of(align);
+        out.size = offset + header.sh_size(ENDIAN);
+        out.inputs.push((id, offset));
+        placements[id.file.0 as usize][id.section as usize].offset = offset;
+    }
+    // Order output sections by rank, then by first appearance; keep placements pointing
+    // at the reordered indices.
+    let mut order: Vec<usize> = (0..outputs.len()).collect();
+    order.sort_by_key(|&i| (outputs[i].rank, i));
+    let mut new_index = vec![0u32; outputs.len()];
+    for (new, &old) in order.iter().enumerate() {
+        new_index[old] = new as u32;
+    }
+    let mut slots: Vec<Option<OutputSection>> = outputs.into_iter().map(Some).collect();
+    let outputs = order
+        .iter()
+        .map(|&i| slots[i].take().expect("each index once"))
+        .collect();
+    for file in &mut placements {
+        for placement in file.iter_mut().filter(|p| p.is_placed()) {
+            placement.output = new_index[placement.output as usize];
+        }
+    }
+    Ok(SectionMap {
+        outputs,
+        placements,
+    })
+}

@@ -1,0 +1,525 @@
+//! Phase 2: decide which objects take part and what every global name binds to.
+//!
+//! Loads objects in command-line order, pulls archive members that define a needed symbol,
+//! keeps the first copy of each COMDAT group, and resolves each global name to one
+//! definition (strong over weak over nothing; COMMON merged; shared-library definitions
+//! become imports). Must not look at relocations or assign addresses.
+
+use crate::error::{Error, Result};
+use crate::hash::FxHashMap;
+use crate::inputs::{FileKind, InputFile};
+use crate::object_file::{ObjectFile, ENDIAN};
+use crate::shared_lib::{self, SharedLibrary};
+use object::elf;
+use object::read::elf::{SectionHeader as _, Sym as _};
+use std::collections::VecDeque;
+
+/// Dense index of a loaded object, in load order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FileId(pub u32);
+
+/// Dense index of a global name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GlobalId(pub u32);
+
+/// Symbols the linker defines itself when nothing else does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Synthetic {
+    GlobalOffsetTable,
+    Dynamic,
+    EhFrameHdr,
+    ElfHeader,
+    /// `__start_SECTION` / `__stop_SECTION` for a section named like a C identifier.
+    SectionStart,
+    SectionStop,
+    /// `__init_array_start` and friends.
+    ArrayStart(ArrayKind),
+    ArrayEnd(ArrayKind),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArrayKind {
+    PreInit,
+    Init,
+    Fini,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Definition {
+    /// Nothing defines it: a dynamic import resolved at load time (or null, if weak).
+    Undefined,
+    /// Defined by symbol `index` of an object (for COMMON, the first tentative definition).
+    Object {
+        file: FileId,
+        index: u32,
+    },
+    /// Defined by symbol `index` of shared library `lib`: a dynamic import.
+    Shared {
+        lib: u32,
+        index: u32,
+    },
+    Synthetic(Synthetic),
+}
+
+pub struct Global<'data> {
+    pub name: &'data [u8],
+    pub definition: Definition,
+    /// The chosen object definition is weak.
+    pub weak_definition: bool,
+    /// Size and alignment when the definition is COMMON (largest of all tentative ones).
+    pub common: Option<(u64, u64)>,
+    /// Some reference or definition is not weak (an import is then bound strongly).
+    pub strong_reference: bool,
+    /// The most constraining `STV_*` seen on any occurrence.
+    pub visibility: u8,
+    /// `STT_*` of an undefined reference (the definition's own type is read from it).
+    pub reference_type: u8,
+    /// An archive member that would define the name if it were needed.
+    lazy: Option<(u32, u32)>,
+}
+
+impl Global<'_> {
+    pub fn is_defined_locally(&self) -> bool {
+        matches!(
+            self.definition,
+            Definition::Object { .. } | Definition::Synthetic(_)
+        )
+    }
+}
+
+pub struct LoadedObject<'data> {
+    pub object: ObjectFile<'data>,
+    /// `GlobalId` of each symbol from `first_global` on.
+    pub global_ids: Vec<GlobalId>,
+    /// Sections dropped because another object's copy of their COMDAT group was kept.
+    pub discarded: Vec<bool>,
+}
+
+impl<'data> LoadedObject<'data> {
+    /// The global a symbol index names, or `None` for a local symbol.
+    #[inline]
+    pub fn global(&self, symbol: usize) -> Option<GlobalId> {
+        symbol
+            .checked_sub(self.object.first_global)
+            .and_then(|i| self.global_ids.get(i).copied())
+    }
+}
+
+pub struct SharedInput<'data> {
+    /// Index into the link's input files.
+    pub input: usize,
+    pub library: SharedLibrary<'data>,
+    pub as_needed: bool,
+}
+
+/// Everything symbol resolution decided.
+pub struct SymbolDb<'data> {
+    pub objects: Vec<LoadedObject<'data>>,
+    pub globals: Vec<Global<'data>>,
+    pub names: FxHashMap<&'data [u8], GlobalId>,
+    pub shared: Vec<SharedInput<'data>>,
+}
+
+impl<'data> SymbolDb<'data> {
+    pub fn global(&self, id: GlobalId) -> &Global<'data> {
+        &self.globals[id.0 as usize]
+    }
+
+    pub fn object(&self, id: FileId) -> &LoadedObject<'data> {
+        &self.objects[id.0 as usize]
+    }
+
+    pub fn name(&self, id: GlobalId) -> String {
+        String::from_utf8_lossy(self.global(id).name).into_owned()
+    }
+}
+
+struct ArchiveMember<'data> {
+    name: String,
+    data: &'data [u8],
+    loaded: bool,
+}
+
+struct Resolver<'data> {
+    machine: elf::Machine,
+    db: SymbolDb<'data>,
+    archives: Vec<Vec<ArchiveMember<'data>>>,
+    comdat_groups: FxHashMap<&'data [u8], FileId>,
+    pending: VecDeque<(u32, u32)>,
+    errors: Vec<Error>,
+}
+
+/// Resolves every input into a [`SymbolDb`].
+pub fn resolve<'data>(
+    inputs: &'data [InputFile],
+    machine: elf::Machine,
+    no_undefined: bool,
+) -> Result<SymbolDb<'data>> {
+    let mut resolver = Resolver {
+        machine,
+        db: SymbolDb {
+            objects: Vec::new(),
+            globals: Vec::new(),
+            names: FxHashMap::default(),
+            shared: Vec::new(),
+        },
+        archives: Vec::new(),
+        comdat_groups: FxHashMap::default(),
+        pending: VecDeque::new(),
+        errors: Vec::new(),
+    };
+    for (index, input) in inputs.iter().enumerate() {
+        match input.kind {
+            FileKind::Object => {
+                let object = ObjectFile::parse(input.name.clone(), &input.data, machine)?;
+                resolver.load_object(object)?;
+            }
+            FileKind::Archive => resolver.add_archive(input)?,
+            FileKind::SharedLibrary => resolver.add_shared(index, input)?,
+        }
+        resolver.load_pending()?;
+        if let Some(error) = resolver.errors.drain(..).next() {
+            return Err(error);
+        }
+    }
+    resolver.finish(no_undefined)?;
+    Ok(resolver.db)
+}
+
+impl<'data> Resolver<'data> {
+    fn intern(&mut self, name: &'data [u8]) -> GlobalId {
+        if let Some(&id) = self.db.names.get(name) {
+            return id;
+        }
+        let id = GlobalId(self.db.globals.len() as u32);
+        self.db.globals.push(Global {
+            name,
+            definition: Definition::Undefined,
+            weak_definition: false,
+            common: None,
+            strong_reference: false,
+            visibility: elf::STV_DEFAULT.0,
+            reference_type: elf::STT_NOTYPE.0,
+            lazy: None,
+        });
+        self.db.names.insert(name, id);
+        id
+    }
+
+    fn add_archive(&mut self, input: &'data InputFile) -> Result<()> {
+        let archive = object::read::archive::ArchiveFile::parse(&*input.data)
+            .map_err(|e| Error::new(format!("{}: malformed archive: {e}", input.name)))?;
+        let archive_index = self.archives.len() as u32;
+        let mut members = Vec::new();
+        for member in archive.members() {
+            let member = member
+                .map_err(|e| Error::new(format!("{}: malformed archive: {e}", input.name)))?;
+            let member_name = String::from_utf8_lossy(member.name()).into_owned();
+            let data = member
+                .data(&*input.data)
+                .map_err(|e| Error::new(format!("{}({member_name}): {e}", input.name)))?;
+            members.push(ArchiveMember {
+                name: format!("{}({member_name})", input.name),
+                data,
+                loaded: false,
+            });
+        }
+        self.archives.push(members);
+        for member_index in 0..self.archives[archive_index as usize].len() {
+            let member = &self.archives[archive_index as usize][member_index];
+            if input.whole_archive {
+                self.pending.push_back((archive_index, member_index as u32));
+                continue;
+            }
+            let object = ObjectFile::parse(member.name.clone(), member.data, self.machine)?;
+            for index in object.first_global..object.symbols.len() {
+                let symbol = object.symbol(index)?;
+                if symbol.is_undefined(ENDIAN) {
+                    continue;
+                }
+                let id = self.intern(object.symbol_name(symbol));
+                let global = &mut self.db.globals[id.0 as usize];
+                if global.definition == Definition::Undefined && global.lazy.is_none() {
+                    global.lazy = Some((archive_index, member_index as u32));
+                    if global.strong_reference {
+                        self.pending.push_back((archive_index, member_index as u32));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn add_shared(&mut self, input_index: usize, input: &'data InputFile) -> Result<()> {
+        let library = shared_lib::parse_shared_library(&input.data)
+            .map_err(|e| e.context(input.name.clone()))?;
+        let lib = self.db.shared.len() as u32;
+        for (index, symbol) in library.symbols.iter().enumerate() {
+            let id = self.intern(symbol.name);
+            let global = &mut self.db.globals[id.0 as usize];
+            if global.definition == Definition::Undefined {
+                global.definition = Definition::Shared {
+                    lib,
+                    index: index as u32,
+                };
+            }
+        }
+        self.db.shared.push(SharedInput {
+            input: input_index,
+            library,
+            as_needed: input.as_needed,
+        });
+        Ok(())
+    }
+
+    fn load_pending(&mut self) -> Result<()> {
+        while let Some((archive, member)) = self.pending.pop_front() {
+            let member = &mut self.archives[archive as usize][member as usize];
+            if member.loaded {
+                continue;
+            }
+            member.loaded = true;
+            let object = ObjectFile::parse(member.name.clone(), member.data, self.machine)?;
+            self.load_object(object)?;
+        }
+        Ok(())
+    }
+
+    fn load_object(&mut self, object: ObjectFile<'data>) -> Result<()> {
+        let file = FileId(self.db.objects.len() as u32);
+        let discarded = self.claim_comdat_groups(&object, file)?;
+        let mut global_ids =
+            Vec::with_capacity(object.symbols.len().saturating_sub(object.first_global));
+        for index in object.first_global..object.symbols.len() {
+            let symbol = object.symbol(index)?;
+            let name = object.symbol_name(symbol);
+            let id = self.intern(name);
+            global_ids.push(id);
+            let bind = symbol.st_bind();
+            if bind == elf::STB_LOCAL {
+                return Err(Error::new(format!(
+                    "{}: local symbol `{}` after the first global (sh_info)",
+                    object.name,
+                    String::from_utf8_lossy(name)
+                )));
+            }
+            let weak = bind == elf::STB_WEAK;
+            let visibility = symbol.st_visibility().0;
+            let section = object.symbol_section(symbol, index)?;
+            let global = &mut self.db.globals[id.0 as usize];
+            global.visibility = most_constraining(global.visibility, visibility);
+
+            let in_discarded = section.is_some_and(|s| discarded[s]);
+            if symbol.is_undefined(ENDIAN) || in_discarded {
+                if global.reference_type == elf::STT_NOTYPE.0 {
+                    global.reference_type = symbol.st_type().0;
+                }
+                if !weak {
+                    global.strong_reference = true;
+                    if global.definition == Definition::Undefined {
+                        if let Some(lazy) = global.lazy.take() {
+                            self.pending.push_back(lazy);
+                        }
+                    }
+                }
+                continue;
+            }
+            if !weak {
+                global.strong_reference = true;
+            }
+            let this = Definition::Object {
+                file,
+                index: index as u32,
+            };
+            if symbol.is_common(ENDIAN) {
+                let (size, align) = (symbol.st_size(ENDIAN), symbol.st_value(ENDIAN).max(1));
+                match (global.definition, global.common) {
+                    (Definition::Object { .. }, Some((old_size, old_align))) => {
+                        global.common = Some((old_size.max(size), old_align.max(align)));
+                    }
+                    (Definition::Object { .. }, None) if !global.weak_definition => {}
+                    _ => {
+                        global.definition = this;
+                        global.common = Some((size, align));
+                        global.weak_definition = false;
+                    }
+                }
+                continue;
+            }
+            match global.definition {
+                Definition::Object { file: other, .. } => {
+                    let replace =
+                        global.common.is_some() && !weak || global.weak_definition && !weak;
+                    if replace {
+                        global.definition = this;
+                        global.weak_definition = false;
+                        global.common = None;
+                    } else if !weak && !global.weak_definition && global.common.is_none() {
+                        let other_name = self.db.objects[other.0 as usize].object.name.clone();
+                        self.errors.push(Error::new(format!(
+                            "duplicate symbol `{}`: defined in {} and in {}",
+                            String::from_utf8_lossy(name),
+                            other_name,
+                            object.name
+                        )));
+                    }
+                }
+                _ => {
+                    global.definition = this;
+                    global.weak_definition = weak;
+                    global.common = None;
+                    global.lazy = None;
+                }
+            }
+        }
+        self.db.objects.push(LoadedObject {
+            object,
+            global_ids,
+            discarded,
+        });
+        Ok(())
+    }
+
+    /// Keeps the first object's copy of each COMDAT group; returns which sections of this
+    /// object are dropped because an earlier object already supplied their group.
+    fn claim_comdat_groups(
+        &mut self,
+        object: &ObjectFile<'data>,
+        file: FileId,
+    ) -> Result<Vec<bool>> {
+        let mut discarded = vec![false; object.sections.len()];
+        for (index, section) in object.sections.enumerate() {
+            let Some((flags, members)) = section.group(ENDIAN, object.data)? else {
+                continue;
+            };
+            discarded[index.0] = true; // the group section itself is never output
+            if flags.0 & elf::GRP_COMDAT.0 == 0 {
+                continue;
+            }
+            let signature_symbol = object.symbol(section.sh_info(ENDIAN) as usize)?;
+            let signature = object.symbol_name(signature_symbol);
+            let keep = *self.comdat_groups.entry(signature).or_insert(file) == file;
+            if !keep {
+                for member in members {
+                    let member = member.get(ENDIAN) as usize;
+                    if member >= discarded.len() {
+                        return Err(Error::new(format!(
+                            "{}: COMDAT group `{}` names invalid section {member}",
+                            object.name,
+                            String::from_utf8_lossy(signature)
+                        )));
+                    }
+                    discarded[member] = true;
+                }
+            }
+        }
+        Ok(discarded)
+    }
+
+    fn finish(&mut self, no_undefined: bool) -> Result<()> {
+        for global in &mut self.db.globals {
+            if global.definition == Definition::Undefined {
+                if let Some(synthetic) = synthetic_for(global.name) {
+                    global.definition = Definition::Synthetic(synthetic);
+                    global.visibility = elf::STV_HIDDEN.0;
+                }
+            }
+        }
+        let referenced = self.referenced_globals();
+        for (id, global) in self.db.globals.iter().enumerate() {
+            if !referenced[id] || global.definition != Definition::Undefined {
+                if referenced[id]
+                    && matches!(global.definition, Definition::Shared { .. })
+                    && global.visibility != elf::STV_DEFAULT.0
+                    && global.visibility != elf::STV_PROTECTED.0
+                {
+                    return Err(self.undefined_error(
+                        GlobalId(id as u32),
+                        "non-default visibility symbol is not defined here",
+                    ));
+                }
+                continue;
+            }
+            if global.visibility != elf::STV_DEFAULT.0 && global.visibility != elf::STV_PROTECTED.0
+            {
+                return Err(self.undefined_error(GlobalId(id as u32), "undefined hidden symbol"));
+            }
+            if no_undefined && global.strong_reference {
+                return Err(self.undefined_error(GlobalId(id as u32), "undefined symbol"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Names that some loaded object mentions as undefined (not just a library's export).
+    fn referenced_globals(&self) -> Vec<bool> {
+        let mut referenced = vec![false; self.db.globals.len()];
+        for object in &self.db.objects {
+            for (i, id) in object.global_ids.iter().enumerate() {
+                if let Ok(symbol) = object.object.symbol(object.object.first_global + i) {
+                    if symbol.is_undefined(ENDIAN) {
+                        referenced[id.0 as usize] = true;
+                    }
+                }
+            }
+        }
+        referenced
+    }
+
+    fn undefined_error(&self, id: GlobalId, what: &str) -> Error {
+        let name = self.db.name(id);
+        let user = self.db.objects.iter().find_map(|object| {
+            object.global_ids.iter().enumerate().find_map(|(i, g)| {
+                let symbol = object.object.symbol(object.object.first_global + i).ok()?;
+                (*g == id && symbol.is_undefined(ENDIAN)).then(|| object.object.name.clone())
+            })
+        });
+        match user {
+            Some(user) => Error::new(format!("{user}: {what} `{name}`")),
+            None => Error::new(format!("{what} `{name}`")),
+        }
+    }
+}
+
+/// `STV_INTERNAL` (1) < `STV_HIDDEN` (2) < `STV_PROTECTED` (3) < `STV_DEFAULT` (0).
+fn most_constraining(a: u8, b: u8) -> u8 {
+    let rank = |v: u8| if v == elf::STV_DEFAULT.0 { 4 } else { v };
+    if rank(a) <= rank(b) {
+        a
+    } else {
+        b
+    }
+}
+
+fn synthetic_for(name: &[u8]) -> Option<Synthetic> {
+    Some(match name {
+        b"_GLOBAL_OFFSET_TABLE_" => Synthetic::GlobalOffsetTable,
+        b"_DYNAMIC" => Synthetic::Dynamic,
+        b"__GNU_EH_FRAME_HDR" => Synthetic::EhFrameHdr,
+        b"__ehdr_start" => Synthetic::ElfHeader,
+        b"__preinit_array_start" => Synthetic::ArrayStart(ArrayKind::PreInit),
+        b"__preinit_array_end" => Synthetic::ArrayEnd(ArrayKind::PreInit),
+        b"__init_array_start" => Synthetic::ArrayStart(ArrayKind::Init),
+        b"__init_array_end" => Synthetic::ArrayEnd(ArrayKind::Init),
+        b"__fini_array_start" => Synthetic::ArrayStart(ArrayKind::Fini),
+        b"__fini_array_end" => Synthetic::ArrayEnd(ArrayKind::Fini),
+        _ if name.starts_with(b"__start_") && is_c_identifier(&name[8..]) => {
+            Synthetic::SectionStart
+        }
+        _ if name.starts_with(b"__stop_") && is_c_identifier(&name[7..]) => Synthetic::SectionStop,
+        _ => return None,
+    })
+}
+
+pub fn is_c_identifier(name: &[u8]) -> bool {
+    !name.is_empty()
+        && !name[0].is_ascii_digit()
+        && name.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_')
+}
+
+/// The section a `__start_`/`__stop_` symbol brackets.
+pub fn bracketed_section(name: &[u8]) -> &[u8] {
+    name.strip_prefix(b"__start_")
+        .or_else(|| name.strip_prefix(b"__stop_"))
+        .unwrap_or(name)
+}

@@ -1,0 +1,918 @@
+//! Phase 6: write the output file in one parallel pass over a memory map.
+//!
+//! The file is created next to the target, sized up front, split into disjoint slices (one
+//! set per job: an input chunk with its dynamic relocations, or a synthetic section) and
+//! filled in parallel. Relocations are applied while copying. Only after the build id is
+//! computed is the file renamed over the target; any error drops the temporary file, so a
+//! failed link never leaves a partial output. Must not change the layout.
+
+use crate::arch::{Arch, DynReloc, Overflow, RelocExpr};
+use crate::config::Config;
+use crate::eh_frame;
+use crate::error::{Error, Result};
+use crate::layout::{self, Layout, BUILD_ID_SIZE, SECTION_HEADER_SIZE};
+use crate::object_file::{rela_parts, ENDIAN};
+use crate::scan::{self, Chunk, GotKind, Plan, Scanner, SymRef, SymbolFacts};
+use crate::sections::Synthetic;
+use crate::symbols::{Definition, SymbolDb};
+use memmap2::MmapMut;
+use object::elf;
+use object::read::elf::{SectionHeader as _, Sym as _};
+use rayon::prelude::*;
+use std::io::Write as _;
+use std::path::Path;
+
+/// Little-endian field writers for a byte slice.
+trait Put {
+    fn put16(&mut self, at: usize, value: u16);
+    fn put32(&mut self, at: usize, value: u32);
+    fn put64(&mut self, at: usize, value: u64);
+}
+
+impl Put for [u8] {
+    fn put16(&mut self, at: usize, value: u16) {
+        self[at..at + 2].copy_from_slice(&value.to_le_bytes());
+    }
+    fn put32(&mut self, at: usize, value: u32) {
+        self[at..at + 4].copy_from_slice(&value.to_le_bytes());
+    }
+    fn put64(&mut self, at: usize, value: u64) {
+        self[at..at + 8].copy_from_slice(&value.to_le_bytes());
+    }
+}
+
+fn put_rela(
+    out: &mut [u8],
+    index: usize,
+    offset: u64,
+    symbol: u32,
+    r_type: elf::RelocationType,
+    addend: i64,
+) {
+    let at = index * 24;
+    out.put64(at, offset);
+    out.put64(at + 8, ((symbol as u64) << 32) | r_type.0 as u64);
+    out.put64(at + 16, addend as u64);
+}
+
+pub struct Writer<'a, 'data> {
+    pub config: &'a Config,
+    pub db: &'a SymbolDb<'data>,
+    pub plan: &'a Plan,
+    pub layout: &'a Layout,
+    pub facts: &'a SymbolFacts,
+    pub scanner: &'a Scanner<'a, 'data>,
+}
+
+enum Job {
+    Chunk(usize),
+    Synthetic(Synthetic),
+    GotRelocs,
+}
+
+/// Regions of the output each job writes: (offset, length, job, slot within job).
+struct Regions {
+    list: Vec<(u64, u64, usize, usize)>,
+}
+
+impl Regions {
+    fn add(&mut self, job: usize, slot: usize, offset: u64, len: u64) {
+        self.list.push((offset, len, job, slot));
+    }
+
+    /// Splits `buffer` into the regions, grouped per job and slot.
+    fn carve<'b>(mut self, buffer: &'b mut [u8], jobs: usize) -> Vec<Vec<&'b mut [u8]>> {
+        self.list
+            .sort_by_key(|&(offset, len, job, slot)| (offset, len, job, slot));
+        let mut per_job: Vec<Vec<Option<&'b mut [u8]>>> = (0..jobs).map(|_| Vec::new()).collect();
+        let mut rest = buffer;
+        let mut consumed = 0u64;
+        for (offset, len, job, slot) in self.list {
+            let (_, tail) = std::mem::take(&mut rest).split_at_mut((offset - consumed) as usize);
+            let (region, tail) = tail.split_at_mut(len as usize);
+            rest = tail;
+            consumed = offset + len;
+            let slots = &mut per_job[job];
+            if slots.len() <= slot {
+                slots.resize_with(slot + 1, || None);
+            }
+            slots[slot] = Some(region);
+        }
+        per_job
+            .into_iter()
+            .map(|slots| slots.into_iter().map(|s| s.unwrap_or_default()).collect())
+            .collect()
+    }
+}
+
+impl Writer<'_, '_> {
+    pub fn write<A: Arch>(&self) -> Result<()> {
+        let output = &self.config.output;
+        let dir = match output.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        let mut temp = tempfile::Builder::new()
+            .prefix(".chainlink-")
+            .tempfile_in(dir)
+            .map_err(|e| {
+                Error::new(format!(
+                    "cannot create a temporary file in {}: {e}",
+                    dir.display()
+                ))
+            })?;
+        temp.as_file()
+            .set_len(self.layout.file_size)
+            .map_err(|e| Error::new(format!("cannot size the output: {e}")))?;
+        if self.layout.file_size > 0 {
+            // SAFETY: the temporary file is ours alone until it is renamed into place.
+            let mut map = unsafe { MmapMut::map_mut(temp.as_file()) }
+                .map_err(|e| Error::new(format!("cannot map the output: {e}")))?;
+            self.fill::<A>(&mut map)?;
+            self.write_eh_frame_hdr(&mut map)?;
+            self.write_build_id(&mut map);
+            map.flush()
+                .map_err(|e| Error::new(format!("cannot write the output: {e}")))?;
+        }
+        temp.as_file_mut().flush()?;
+        set_executable(temp.as_file())?;
+        temp.persist(output)
+            .map_err(|e| Error::new(format!("cannot write {}: {}", output.display(), e.error)))?;
+        Ok(())
+    }
+
+    fn fill<A: Arch>(&self, buffer: &mut [u8]) -> Result<()> {
+        let layout = self.layout;
+        let plan = self.plan;
+        let mut jobs: Vec<Job> = (0..plan.chunks.len()).map(Job::Chunk).collect();
+        let mut regions = Regions { list: Vec::new() };
+        let rela_dyn = layout.section(Synthetic::RelaDyn).offset;
+        let relative_total = plan.chunk_relative + plan.got_relative;
+        let symbolic_base = rela_dyn + 24 * relative_total as u64;
+        for (index, chunk) in plan.chunks.iter().enumerate() {
+            let placement = layout.sections.placements[chunk.input.file.0 as usize]
+                [chunk.input.section as usize];
+            let output = &layout.sections.outputs[placement.output as usize];
+            let (start, len) = if output.is_nobits() {
+                (output.offset, 0)
+            } else {
+                (
+                    output.offset + placement.offset + chunk.bytes.start,
+                    chunk.bytes.end - chunk.bytes.start,
+                )
+            };
+            regions.add(index, 0, start, len);
+            regions.add(
+                index,
+                1,
+                rela_dyn + 24 * chunk.relative_base as u64,
+                24 * chunk.relative as u64,
+            );
+            regions.add(
+                index,
+                2,
+                symbolic_base + 24 * chunk.symbolic_base as u64,
+                24 * chunk.symbolic as u64,
+            );
+        }
+        let got_job = jobs.len();
+        jobs.push(Job::GotRelocs);
+        regions.add(
+            got_job,
+            0,
+            layout.section(Synthetic::Got).offset,
+            layout.section(Synthetic::Got).size,
+        );
+        regions.add(
+            got_job,
+            1,
+            rela_dyn + 24 * plan.chunk_relative as u64,
+            24 * plan.got_relative as u64,
+        );
+        regions.add(
+            got_job,
+            2,
+            symbolic_base + 24 * plan.chunk_symbolic as u64,
+            24 * plan.got_symbolic as u64,
+        );
+        for synthetic in [
+            Synthetic::Headers,
+            Synthetic::GnuHash,
+            Synthetic::DynSym,
+            Synthetic::DynStr,
+            Synthetic::VerSym,
+            Synthetic::VerNeed,
+            Synthetic::RelrDyn,
+            Synthetic::Plt,
+            Synthetic::Dynamic,
+            Synthetic::SectionHeaderNames,
+            Synthetic::SectionHeaders,
+        ] {
+            let job = jobs.len();
+            jobs.push(Job::Synthetic(synthetic));
+            let section = layout.section(synthetic);
+            regions.add(
+                job,
+                0,
+                section.offset,
+                if section.is_nobits() { 0 } else { section.size },
+            );
+            if synthetic == Synthetic::Plt {
+                for (slot, extra) in [(1, Synthetic::GotPlt), (2, Synthetic::RelaPlt)] {
+                    let section = layout.section(extra);
+                    regions.add(job, slot, section.offset, section.size);
+                }
+            }
+        }
+        let slices = regions.carve(buffer, jobs.len());
+        jobs.par_iter()
+            .zip(slices.into_par_iter())
+            .try_for_each(|(job, mut slices)| match job {
+                Job::Chunk(index) => {
+                    let [out, relative, symbolic] = &mut slices[..] else {
+                        unreachable!("three slots per chunk")
+                    };
+                    self.write_chunk::<A>(&plan.chunks[*index], out, relative, symbolic)
+                }
+                Job::GotRelocs => {
+                    let [got, relative, symbolic] = &mut slices[..] else {
+                        unreachable!("three slots for the GOT")
+                    };
+                    self.write_got::<A>(got, relative, symbolic)
+                }
+                Job::Synthetic(synthetic) => self.write_synthetic::<A>(*synthetic, &mut slices),
+            })
+    }
+
+    fn write_chunk<A: Arch>(
+        &self,
+        chunk: &Chunk,
+        out: &mut [u8],
+        relative_out: &mut [u8],
+        symbolic_out: &mut [u8],
+    ) -> Result<()> {
+        let db = self.db;
+        let layout = self.layout;
+        let input = chunk.input;
+        let loaded = db.object(input.file);
+        let object = &loaded.object;
+        let header = object.section(input.section as usize);
+        let nobits = header.sh_type(ENDIAN) == elf::SHT_NOBITS;
+        let input_data = object.section_data(input.section as usize)?;
+        if !nobits {
+            let bytes = input_data
+                .get(chunk.bytes.start as usize..chunk.bytes.end as usize)
+                .ok_or_else(|| {
+                    Error::new(format!(
+                        "{}: section data is truncated",
+                        object.locate(input.section as usize, chunk.bytes.start)
+                    ))
+                })?;
+            out.copy_from_slice(bytes);
+        }
+        let flags = header.sh_flags(ENDIAN).0;
+        let alloc = flags & elf::SHF_ALLOC.0 as u64 != 0;
+        let section_align = header.sh_addralign(ENDIAN);
+        let placement = layout.sections.placements[input.file.0 as usize][input.section as usize];
+        let section_addr =
+            layout.sections.outputs[placement.output as usize].addr + placement.offset;
+        let name = object.section_name(input.section as usize);
+        let is_eh_frame = name == b".eh_frame";
+        let tombstone: u64 = if name == b".debug_loc" || name == b".debug_ranges" {
+            1
+        } else {
+            0
+        };
+        let got_base = layout.got_base();
+        let got = layout.section(Synthetic::Got).addr;
+        let plt = layout.section(Synthetic::Plt).addr;
+        let (mut relative_index, mut symbolic_index) = (0usize, 0usize);
+        for rela in &object.relocations(input.section as usize)[chunk.relocs.clone()] {
+            let (offset, symbol, r_type, addend) = rela_parts(rela);
+            let target = scan::target_of(loaded, input.file, symbol);
+            let fail = |what: &str| {
+                Error::new(format!(
+                    "{}: {what}",
+                    self.scanner
+                        .describe(input, offset, &A::reloc_name(r_type), target)
+                ))
+            };
+            let info = A::reloc_info(r_type).ok_or_else(|| fail("unsupported relocation type"))?;
+            if info.expr == RelocExpr::None {
+                continue;
+            }
+            if symbol as usize >= object.symbols.len() {
+                return Err(fail("invalid symbol index"));
+            }
+            let field = offset
+                .checked_sub(chunk.bytes.start)
+                .map(|f| f as usize)
+                .filter(|&f| f + info.size as usize <= out.len())
+                .ok_or_else(|| fail("relocation offset is outside its section"))?;
+            let place = section_addr + offset;
+            let a = addend;
+            let Some(s) = layout.symbol_address(db, target) else {
+                // The target's section was discarded (a COMDAT duplicate).
+                if !alloc {
+                    write_field(out, field, info.size, tombstone);
+                    continue;
+                }
+                if is_eh_frame {
+                    write_field(out, field, info.size, 0);
+                    continue;
+                }
+                return Err(fail("refers to a symbol in a discarded section"));
+            };
+            let preemptible = self.scanner.is_preemptible(target);
+            let key = self.scanner.keys.of(target);
+            let got_slot = |kind: GotKind| -> Result<u64> {
+                let first = self.plan.got_first_slot[key];
+                if first == u32::MAX {
+                    return Err(fail("internal error: no GOT entry was planned"));
+                }
+                let bits = self.plan.flags[key];
+                let mut slot = first as u64;
+                for (bit, k) in [
+                    (scan::NEEDS_GOT, GotKind::Address),
+                    (scan::NEEDS_TLS_GD, GotKind::TlsGd),
+                    (scan::NEEDS_TLS_IE, GotKind::TlsIe),
+                    (scan::NEEDS_TLS_DESC, GotKind::TlsDesc),
+                ] {
+                    if k == kind {
+                        break;
+                    }
+                    if bits & bit != 0 {
+                        slot += k.slots() as u64;
+                    }
+                }
+                Ok(got + 8 * slot)
+            };
+            let plt_or_symbol = || -> u64 {
+                match target {
+                    SymRef::Global(id)
+                        if preemptible && self.plan.plt_index[id.0 as usize] != u32::MAX =>
+                    {
+                        plt + (A::PLT_HEADER_SIZE
+                            + A::PLT_ENTRY_SIZE * self.plan.plt_index[id.0 as usize] as usize)
+                            as u64
+                    }
+                    _ => s,
+                }
+            };
+            let s_a = s.wrapping_add(a as u64);
+            let value: u64 = match info.expr {
+                RelocExpr::None => continue,
+                RelocExpr::Absolute if alloc && info.size == 8 => {
+                    if preemptible {
+                        let SymRef::Global(id) = target else {
+                            unreachable!("locals never preempt")
+                        };
+                        let dynsym = layout.dynsym_index[id.0 as usize];
+                        put_rela(
+                            symbolic_out,
+                            symbolic_index,
+                            place,
+                            dynsym,
+                            A::dyn_reloc_type(DynReloc::Absolute),
+                            a,
+                        );
+                        symbolic_index += 1;
+                        0
+                    } else if scan::is_absolute(db, target) {
+                        s_a
+                    } else if scan::packs_as_relr(
+                        self.config.pack_relative_relocs,
+                        section_align,
+                        offset,
+                    ) {
+                        s_a
+                    } else {
+                        put_rela(
+                            relative_out,
+                            relative_index,
+                            place,
+                            0,
+                            A::dyn_reloc_type(DynReloc::Relative),
+                            s_a as i64,
+                        );
+                        relative_index += 1;
+                        s_a
+                    }
+                }
+                RelocExpr::Absolute => s_a,
+                RelocExpr::PcRelative => s_a.wrapping_sub(place),
+                RelocExpr::PltPcRelative => {
+                    plt_or_symbol().wrapping_add(a as u64).wrapping_sub(place)
+                }
+                RelocExpr::GotPcRelative { relaxable } => {
+                    // The same decision the scan made, from the same input bytes.
+                    let relax = relaxable
+                        && !preemptible
+                        && !scan::is_absolute(db, target)
+                        && A::can_relax_got_load(r_type, input_data, offset as usize);
+                    if relax {
+                        let direct = s_a.wrapping_sub(place) as i64;
+                        if i32::try_from(direct).is_err() {
+                            return Err(fail("relaxed GOT load is out of range"));
+                        }
+                        A::relax_got_load(out, field, direct);
+                        continue;
+                    }
+                    got_slot(GotKind::Address)?
+                        .wrapping_add(a as u64)
+                        .wrapping_sub(place)
+                }
+                RelocExpr::GotOffset => got_slot(GotKind::Address)?
+                    .wrapping_add(a as u64)
+                    .wrapping_sub(got_base),
+                RelocExpr::GotBasePcRelative => got_base.wrapping_add(a as u64).wrapping_sub(place),
+                RelocExpr::OffsetFromGotBase => s_a.wrapping_sub(got_base),
+                RelocExpr::PltOffsetFromGotBase => plt_or_symbol()
+                    .wrapping_add(a as u64)
+                    .wrapping_sub(got_base),
+                RelocExpr::Size => layout.symbol_size(db, target).wrapping_add(a as u64),
+                RelocExpr::TlsGeneralDynamic => got_slot(GotKind::TlsGd)?
+                    .wrapping_add(a as u64)
+                    .wrapping_sub(place),
+                RelocExpr::TlsLocalDynamic => {
+                    let slot = self
+                        .plan
+                        .tls_ld_slot
+                        .ok_or_else(|| fail("internal error: no TLS module entry"))?;
+                    (got + 8 * slot as u64)
+                        .wrapping_add(a as u64)
+                        .wrapping_sub(place)
+                }
+                RelocExpr::DtpOffset => s_a.wrapping_sub(layout.tls_start()),
+                RelocExpr::TlsInitialExec => got_slot(GotKind::TlsIe)?
+                    .wrapping_add(a as u64)
+                    .wrapping_sub(place),
+                RelocExpr::TlsDescriptor => got_slot(GotKind::TlsDesc)?
+                    .wrapping_add(a as u64)
+                    .wrapping_sub(place),
+                RelocExpr::TpOffset => {
+                    return Err(fail(
+                        "local-exec TLS cannot be used in a shared object; recompile with -fPIC",
+                    ))
+                }
+            };
+            if !fits(value, info.size, info.overflow) {
+                return Err(fail(&format!(
+                    "value {:#x} does not fit in {} bytes",
+                    value as i64, info.size
+                )));
+            }
+            write_field(out, field, info.size, value);
+        }
+        if relative_index * 24 != relative_out.len() || symbolic_index * 24 != symbolic_out.len() {
+            return Err(Error::new(format!(
+                "{}: internal error: dynamic relocation count changed between scan and write",
+                object.locate(input.section as usize, chunk.bytes.start)
+            )));
+        }
+        Ok(())
+    }
+
+    fn write_got<A: Arch>(
+        &self,
+        got: &mut [u8],
+        relative_out: &mut [u8],
+        symbolic_out: &mut [u8],
+    ) -> Result<()> {
+        let layout = self.layout;
+        let got_addr = layout.section(Synthetic::Got).addr;
+        let tls_start = layout.tls_start();
+        let (mut relative_index, mut symbolic_index) = (0usize, 0usize);
+        for entry in &self.plan.got {
+            let at = 8 * entry.slot as usize;
+            let slot_addr = got_addr + at as u64;
+            let (preemptible, s, dynsym, absolute) = match entry.target {
+                Some(target) => {
+                    let s = layout.symbol_address(self.db, target).unwrap_or(0);
+                    let dynsym = match target {
+                        SymRef::Global(id) => layout.dynsym_index[id.0 as usize],
+                        SymRef::Local(..) => 0,
+                    };
+                    (
+                        self.scanner.is_preemptible(target),
+                        s,
+                        dynsym,
+                        scan::is_absolute(self.db, target),
+                    )
+                }
+                None => (false, 0, 0, false),
+            };
+            let mut symbolic = |offset: u64, kind: DynReloc, symbol: u32, addend: i64| {
+                put_rela(
+                    symbolic_out,
+                    symbolic_index,
+                    offset,
+                    symbol,
+                    A::dyn_reloc_type(kind),
+                    addend,
+                );
+                symbolic_index += 1;
+            };
+            match entry.kind {
+                GotKind::Address if preemptible => {
+                    symbolic(slot_addr, DynReloc::GlobDat, dynsym, 0)
+                }
+                GotKind::Address => {
+                    got.put64(at, s);
+                    if !absolute && !self.config.pack_relative_relocs {
+                        put_rela(
+                            relative_out,
+                            relative_index,
+                            slot_addr,
+                            0,
+                            A::dyn_reloc_type(DynReloc::Relative),
+                            s as i64,
+                        );
+                        relative_index += 1;
+                    }
+                }
+                GotKind::TlsGd if preemptible => {
+                    symbolic(slot_addr, DynReloc::DtpMod, dynsym, 0);
+                    symbolic(slot_addr + 8, DynReloc::DtpOff, dynsym, 0);
+                }
+                GotKind::TlsGd => {
+                    symbolic(slot_addr, DynReloc::DtpMod, 0, 0);
+                    got.put64(at + 8, s.wrapping_sub(tls_start));
+                }
+                GotKind::TlsLd => symbolic(slot_addr, DynReloc::DtpMod, 0, 0),
+                GotKind::TlsIe if preemptible => symbolic(slot_addr, DynReloc::TpOff, dynsym, 0),
+                GotKind::TlsIe => symbolic(
+                    slot_addr,
+                    DynReloc::TpOff,
+                    0,
+                    s.wrapping_sub(tls_start) as i64,
+                ),
+                GotKind::TlsDesc if preemptible => {
+                    symbolic(slot_addr, DynReloc::TlsDesc, dynsym, 0)
+                }
+                GotKind::TlsDesc => symbolic(
+                    slot_addr,
+                    DynReloc::TlsDesc,
+                    0,
+                    s.wrapping_sub(tls_start) as i64,
+                ),
+            }
+        }
+        if relative_index * 24 != relative_out.len() || symbolic_index * 24 != symbolic_out.len() {
+            return Err(Error::new(
+                "internal error: GOT dynamic relocation count changed between scan and write",
+            ));
+        }
+        Ok(())
+    }
+
+    fn write_synthetic<A: Arch>(
+        &self,
+        synthetic: Synthetic,
+        slices: &mut [&mut [u8]],
+    ) -> Result<()> {
+        let layout = self.layout;
+        let db = self.db;
+        let out = &mut *slices[0];
+        match synthetic {
+            Synthetic::Headers => self.write_headers::<A>(out),
+            Synthetic::DynStr => out.copy_from_slice(&layout.dynstr.bytes),
+            Synthetic::SectionHeaderNames => out.copy_from_slice(&layout.shstrtab.bytes),
+            Synthetic::SectionHeaders => self.write_section_headers(out),
+            Synthetic::GnuHash => {
+                let hashes: Vec<u32> = layout.dynsym[layout.import_count..]
+                    .iter()
+                    .map(|&id| crate::gnu_hash::gnu_hash(db.global(id).name))
+                    .collect();
+                layout
+                    .gnu_hash
+                    .write(layout.import_count as u32 + 1, &hashes, out);
+            }
+            Synthetic::DynSym => self.write_dynsym(out)?,
+            Synthetic::VerSym => {
+                for (i, &v) in layout.versym.iter().enumerate() {
+                    out.put16(2 * (i + 1), v);
+                }
+            }
+            Synthetic::VerNeed => {
+                let files: Vec<_> = layout
+                    .needed
+                    .iter()
+                    .filter(|n| !n.versions.is_empty())
+                    .collect();
+                let mut at = 0usize;
+                for (i, needed) in files.iter().enumerate() {
+                    let size = 16 + 16 * needed.versions.len();
+                    out.put16(at, 1);
+                    out.put16(at + 2, needed.versions.len() as u16);
+                    out.put32(at + 4, needed.name_offset);
+                    out.put32(at + 8, 16);
+                    out.put32(at + 12, if i + 1 < files.len() { size as u32 } else { 0 });
+                    for (j, &(name, hash, index)) in needed.versions.iter().enumerate() {
+                        let aux = at + 16 + 16 * j;
+                        out.put32(aux, hash);
+                        out.put16(aux + 4, 0);
+                        out.put16(aux + 6, index);
+                        out.put32(aux + 8, name);
+                        out.put32(aux + 12, if j + 1 < needed.versions.len() { 16 } else { 0 });
+                    }
+                    at += size;
+                }
+            }
+            Synthetic::RelrDyn => {
+                for (i, &word) in layout.relr.iter().enumerate() {
+                    out.put64(8 * i, word);
+                }
+            }
+            Synthetic::Plt => {
+                let [plt_out, got_plt, rela_plt] = slices else {
+                    unreachable!("three slots for the PLT")
+                };
+                let plt = layout.section(Synthetic::Plt).addr;
+                let got_plt_addr = layout.section(Synthetic::GotPlt).addr;
+                got_plt.put64(0, layout.section(Synthetic::Dynamic).addr);
+                if !self.plan.plt.is_empty() {
+                    A::write_plt_header(&mut plt_out[..A::PLT_HEADER_SIZE], plt, got_plt_addr);
+                }
+                for (i, &id) in self.plan.plt.iter().enumerate() {
+                    let entry_offset = A::PLT_HEADER_SIZE + A::PLT_ENTRY_SIZE * i;
+                    let entry_addr = plt + entry_offset as u64;
+                    let slot_addr = got_plt_addr + 8 * (3 + i as u64);
+                    A::write_plt_entry(
+                        &mut plt_out[entry_offset..entry_offset + A::PLT_ENTRY_SIZE],
+                        i as u32,
+                        entry_addr,
+                        slot_addr,
+                        plt,
+                    );
+                    got_plt.put64(8 * (3 + i), A::plt_lazy_target(entry_addr));
+                    let dynsym = layout.dynsym_index[id.0 as usize];
+                    put_rela(
+                        rela_plt,
+                        i,
+                        slot_addr,
+                        dynsym,
+                        A::dyn_reloc_type(DynReloc::JumpSlot),
+                        0,
+                    );
+                }
+            }
+            Synthetic::Dynamic => {
+                for (i, (tag, value)) in layout::dynamic_entries(layout, self.plan, self.config)
+                    .into_iter()
+                    .enumerate()
+                {
+                    out.put64(16 * i, tag as u64);
+                    out.put64(16 * i + 8, value);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn write_dynsym(&self, out: &mut [u8]) -> Result<()> {
+        let layout = self.layout;
+        let db = self.db;
+        for (i, &id) in layout.dynsym.iter().enumerate() {
+            let at = 24 * (i + 1);
+            let global = db.global(id);
+            let (info, other, shndx, value, size) = match global.definition {
+                Definition::Object { file, index } => {
+                    let object = &db.object(file).object;
+                    let symbol = object.symbol(index as usize)?;
+                    let bind = if global.weak_definition {
+                        elf::STB_WEAK
+                    } else {
+                        symbol.st_bind()
+                    };
+                    let (sym_type, shndx, size) = if let Some((size, _)) = global.common {
+                        let bss = layout
+                            .sections
+                            .outputs
+                            .iter()
+                            .find(|o| o.name == ".bss" && o.header_index != 0);
+                        (
+                            elf::STT_OBJECT.0,
+                            bss.map_or(0, |o| o.header_index as u16),
+                            size,
+                        )
+                    } else if symbol.st_shndx(ENDIAN) == elf::SHN_ABS {
+                        (symbol.st_type().0, elf::SHN_ABS.0, symbol.st_size(ENDIAN))
+                    } else {
+                        let section = object.symbol_section(symbol, index as usize)?.unwrap_or(0);
+                        let placement = layout.sections.placements[file.0 as usize][section];
+                        let header = layout
+                            .sections
+                            .outputs
+                            .get(placement.output as usize)
+                            .map_or(0, |o| o.header_index);
+                        (
+                            symbol.st_type().0,
+                            header.min(0xfeff) as u16,
+                            symbol.st_size(ENDIAN),
+                        )
+                    };
+                    let mut value = layout.global_addr[id.0 as usize];
+                    if sym_type == elf::STT_TLS.0 {
+                        value = value.wrapping_sub(layout.tls_start());
+                    }
+                    (
+                        (bind.0 << 4) | sym_type,
+                        global.visibility,
+                        shndx,
+                        value,
+                        size,
+                    )
+                }
+                Definition::Shared { lib, index } => {
+                    let symbol = &db.shared[lib as usize].library.symbols[index as usize];
+                    let sym_type = match symbol.kind {
+                        crate::shared_lib::SharedSymbolKind::Function => elf::STT_FUNC.0,
+                        crate::shared_lib::SharedSymbolKind::Object => elf::STT_OBJECT.0,
+                        crate::shared_lib::SharedSymbolKind::Tls => elf::STT_TLS.0,
+                        crate::shared_lib::SharedSymbolKind::Other => global.reference_type,
+                    };
+                    (
+                        (import_binding(global).0 << 4) | sym_type,
+                        elf::STV_DEFAULT.0,
+                        0,
+                        0,
+                        0,
+                    )
+                }
+                _ => (
+                    (import_binding(global).0 << 4) | global.reference_type,
+                    elf::STV_DEFAULT.0,
+                    0,
+                    0,
+                    0,
+                ),
+            };
+            out.put32(at, layout.dynsym_name[i]);
+            out[at + 4] = info;
+            out[at + 5] = other;
+            out.put16(at + 6, shndx);
+            out.put64(at + 8, value);
+            out.put64(at + 16, size);
+        }
+        Ok(())
+    }
+
+    fn write_headers<A: Arch>(&self, out: &mut [u8]) {
+        let layout = self.layout;
+        let section_headers = layout.section(Synthetic::SectionHeaders);
+        let section_count = (section_headers.size / SECTION_HEADER_SIZE) as u16;
+        let shstrndx = layout.section(Synthetic::SectionHeaderNames).header_index as u16;
+        out[..16].copy_from_slice(&[0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        out.put16(16, elf::ET_DYN.0);
+        out.put16(18, A::MACHINE.0);
+        out.put32(20, 1);
+        out.put64(24, 0);
+        out.put64(32, 64);
+        out.put64(40, section_headers.offset);
+        out.put32(48, 0);
+        out.put16(52, 64);
+        out.put16(54, 56);
+        out.put16(56, layout.segments.len() as u16);
+        out.put16(58, SECTION_HEADER_SIZE as u16);
+        out.put16(60, section_count);
+        out.put16(62, shstrndx);
+        for (i, segment) in layout.segments.iter().enumerate() {
+            let at = 64 + 56 * i;
+            out.put32(at, segment.p_type);
+            out.put32(at + 4, segment.flags);
+            out.put64(at + 8, segment.offset);
+            out.put64(at + 16, segment.addr);
+            out.put64(at + 24, segment.addr);
+            out.put64(at + 32, segment.file_size);
+            out.put64(at + 40, segment.mem_size);
+            out.put64(at + 48, segment.align);
+        }
+    }
+
+    fn write_section_headers(&self, out: &mut [u8]) {
+        let layout = self.layout;
+        let index_of = |s: Synthetic| layout.section(s).header_index;
+        let mut name_index = 0;
+        for section in layout
+            .sections
+            .outputs
+            .iter()
+            .filter(|s| s.header_index != 0)
+        {
+            let at = SECTION_HEADER_SIZE as usize * section.header_index as usize;
+            let (link, info, entsize) = match section.synthetic {
+                Some(Synthetic::DynSym) => (index_of(Synthetic::DynStr), 1, 24),
+                Some(Synthetic::GnuHash) => (index_of(Synthetic::DynSym), 0, 0),
+                Some(Synthetic::VerSym) => (index_of(Synthetic::DynSym), 0, 2),
+                Some(Synthetic::VerNeed) => (
+                    index_of(Synthetic::DynStr),
+                    layout
+                        .needed
+                        .iter()
+                        .filter(|n| !n.versions.is_empty())
+                        .count() as u32,
+                    0,
+                ),
+                Some(Synthetic::RelaDyn) => (index_of(Synthetic::DynSym), 0, 24),
+                Some(Synthetic::RelaPlt) => {
+                    (index_of(Synthetic::DynSym), index_of(Synthetic::GotPlt), 24)
+                }
+                Some(Synthetic::RelrDyn) => (0, 0, 8),
+                Some(Synthetic::Dynamic) => (index_of(Synthetic::DynStr), 0, 16),
+                Some(Synthetic::Got | Synthetic::GotPlt) => (0, 0, 8),
+                Some(Synthetic::Plt) => (0, 0, 16),
+                _ => (0, 0, 0),
+            };
+            out.put32(at, layout.section_names[name_index]);
+            name_index += 1;
+            out.put32(at + 4, section.sh_type);
+            out.put64(at + 8, section.flags);
+            out.put64(at + 16, section.addr);
+            out.put64(at + 24, section.offset);
+            out.put64(at + 32, section.size);
+            out.put32(at + 40, link);
+            out.put32(at + 44, info);
+            out.put64(at + 48, section.align);
+            out.put64(at + 56, entsize);
+        }
+    }
+
+    fn write_eh_frame_hdr(&self, buffer: &mut [u8]) -> Result<()> {
+        let layout = self.layout;
+        let hdr = layout.section(Synthetic::EhFrameHdr);
+        let Some(eh_frame) = layout.sections.by_name(".eh_frame") else {
+            return Ok(());
+        };
+        if hdr.size == 0 {
+            return Ok(());
+        }
+        let (eh_start, eh_end) = (
+            eh_frame.offset as usize,
+            (eh_frame.offset + eh_frame.size) as usize,
+        );
+        let (hdr_start, hdr_end) = (hdr.offset as usize, (hdr.offset + hdr.size) as usize);
+        // .eh_frame_hdr precedes .eh_frame in the file.
+        let (head, tail) = buffer.split_at_mut(eh_start);
+        eh_frame::build_eh_frame_hdr(
+            &tail[..eh_end - eh_start],
+            eh_frame.addr,
+            hdr.addr,
+            &mut head[hdr_start..hdr_end],
+        )
+        .map_err(|e| e.context("while indexing .eh_frame"))?;
+        Ok(())
+    }
+
+    fn write_build_id(&self, buffer: &mut [u8]) {
+        let note = self.layout.section(Synthetic::BuildId);
+        let at = note.offset as usize;
+        buffer.put32(at, 4);
+        buffer.put32(at + 4, BUILD_ID_SIZE as u32);
+        buffer.put32(at + 8, elf::NT_GNU_BUILD_ID.0);
+        buffer[at + 12..at + 16].copy_from_slice(b"GNU\0");
+        let mut hasher = blake3::Hasher::new();
+        hasher.update_rayon(buffer);
+        let hash = hasher.finalize();
+        buffer[at + 16..at + 16 + BUILD_ID_SIZE].copy_from_slice(&hash.as_bytes()[..BUILD_ID_SIZE]);
+    }
+}
+
+/// An import only weakly referenced may be missing at run time.
+fn import_binding(global: &crate::symbols::Global) -> elf::SymbolBind {
+    if global.strong_reference {
+        elf::STB_GLOBAL
+    } else {
+        elf::STB_WEAK
+    }
+}
+
+fn write_field(out: &mut [u8], at: usize, size: u8, value: u64) {
+    match size {
+        1 => out[at] = value as u8,
+        2 => out.put16(at, value as u16),
+        4 => out.put32(at, value as u32),
+        8 => out.put64(at, value),
+        _ => {}
+    }
+}
+
+fn fits(value: u64, size: u8, overflow: Overflow) -> bool {
+    if size >= 8 {
+        return true;
+    }
+    let bits = size as u32 * 8;
+    let signed = value as i64;
+    match overflow {
+        Overflow::None => true,
+        Overflow::Signed => signed >= -(1i64 << (bits - 1)) && signed < (1i64 << (bits - 1)),
+        Overflow::Unsigned => value < (1u64 << bits),
+    }
+}
+
+fn set_executable(file: &std::fs::File) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| Error::new(format!("cannot set permissions on the output: {e}")))
+}

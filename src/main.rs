@@ -11,19 +11,9 @@ fn cli() -> Command {
     let link = Command::new("link")
         .about("Link ELF objects and archives into an x86-64 shared library")
         .arg(
-            Arg::new("output")
-                .short('o')
-                .long("output")
-                .value_name("OUT")
-                .required(true)
-                .help("Output shared library"),
+            Arg::new("output").short('o').long("output").value_name("OUT").required(true).help("Output shared library"),
         )
-        .arg(
-            Arg::new("soname")
-                .long("soname")
-                .value_name("NAME")
-                .help("Record DT_SONAME"),
-        )
+        .arg(Arg::new("soname").long("soname").value_name("NAME").help("Record DT_SONAME"))
         .arg(
             Arg::new("library-path")
                 .short('L')
@@ -40,13 +30,7 @@ fn cli() -> Command {
                 .action(ArgAction::Append)
                 .help("Link libNAME.so or libNAME.a from the library search path"),
         )
-        .arg(
-            Arg::new("rpath")
-                .long("rpath")
-                .value_name("PATH")
-                .action(ArgAction::Append)
-                .help("Record DT_RUNPATH"),
-        )
+        .arg(Arg::new("rpath").long("rpath").value_name("PATH").action(ArgAction::Append).help("Record DT_RUNPATH"))
         .arg(
             Arg::new("whole-archive")
                 .long("whole-archive")
@@ -54,12 +38,7 @@ fn cli() -> Command {
                 .num_args(0)
                 .help("Load every member of the archives that follow"),
         )
-        .arg(
-            Arg::new("no-whole-archive")
-                .long("no-whole-archive")
-                .action(ArgAction::Append)
-                .num_args(0),
-        )
+        .arg(Arg::new("no-whole-archive").long("no-whole-archive").action(ArgAction::Append).num_args(0))
         .arg(
             Arg::new("as-needed")
                 .long("as-needed")
@@ -67,12 +46,7 @@ fn cli() -> Command {
                 .num_args(0)
                 .help("Record DT_NEEDED only for libraries that supply a symbol"),
         )
-        .arg(
-            Arg::new("no-as-needed")
-                .long("no-as-needed")
-                .action(ArgAction::Append)
-                .num_args(0),
-        )
+        .arg(Arg::new("no-as-needed").long("no-as-needed").action(ArgAction::Append).num_args(0))
         .arg(
             Arg::new("threads")
                 .long("threads")
@@ -80,12 +54,7 @@ fn cli() -> Command {
                 .value_parser(clap::value_parser!(usize))
                 .help("Worker threads (default: all cores)"),
         )
-        .arg(
-            Arg::new("time")
-                .long("time")
-                .action(ArgAction::SetTrue)
-                .help("Print how long each phase took"),
-        )
+        .arg(Arg::new("time").long("time").action(ArgAction::SetTrue).help("Print how long each phase took"))
         .arg(
             Arg::new("nostdlib")
                 .long("nostdlib")
@@ -127,15 +96,8 @@ fn cli() -> Command {
 
 /// ld spells several options with one dash (`-shared`, `-soname x`); clap wants two.
 fn normalise_args(args: impl Iterator<Item = String>) -> Vec<String> {
-    const SINGLE_DASH: &[&str] = &[
-        "-shared",
-        "-nostdlib",
-        "-soname",
-        "-rpath",
-        "-Bsymbolic",
-        "-whole-archive",
-        "-no-whole-archive",
-    ];
+    const SINGLE_DASH: &[&str] =
+        &["-shared", "-nostdlib", "-soname", "-rpath", "-Bsymbolic", "-whole-archive", "-no-whole-archive"];
     args.map(|arg| {
         if SINGLE_DASH.contains(&arg.as_str()) {
             format!("-{arg}")
@@ -175,24 +137,11 @@ fn ordered_inputs(matches: &ArgMatches) -> Vec<InputArg> {
 }
 
 fn config_from(matches: &ArgMatches) -> Result<Config, String> {
-    let mut config = Config::new(
-        matches
-            .get_one::<String>("output")
-            .expect("required")
-            .into(),
-    );
+    let mut config = Config::new(matches.get_one::<String>("output").expect("required").into());
     config.inputs = ordered_inputs(matches);
-    config.library_paths = matches
-        .get_many::<String>("library-path")
-        .unwrap_or_default()
-        .map(PathBuf::from)
-        .collect();
+    config.library_paths = matches.get_many::<String>("library-path").unwrap_or_default().map(PathBuf::from).collect();
     config.soname = matches.get_one::<String>("soname").cloned();
-    config.rpaths = matches
-        .get_many::<String>("rpath")
-        .unwrap_or_default()
-        .cloned()
-        .collect();
+    config.rpaths = matches.get_many::<String>("rpath").unwrap_or_default().cloned().collect();
     config.nostdlib = matches.get_flag("nostdlib");
     config.symbolic = matches.get_flag("Bsymbolic");
     config.threads = matches.get_one::<usize>("threads").copied();
@@ -207,11 +156,7 @@ fn config_from(matches: &ArgMatches) -> Result<Config, String> {
             other => return Err(format!("unsupported -z option `{other}`")),
         }
     }
-    if !config
-        .inputs
-        .iter()
-        .any(|i| matches!(i, InputArg::File(_) | InputArg::Library(_)))
-    {
+    if !config.inputs.iter().any(|i| matches!(i, InputArg::File(_) | InputArg::Library(_))) {
         return Err("no input files".to_string());
     }
     Ok(config)
@@ -226,9 +171,7 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    let Some(("link", matches)) = matches.subcommand() else {
-        unreachable!("subcommand required")
-    };
+    let Some(("link", matches)) = matches.subcommand() else { unreachable!("subcommand required") };
     let config = match config_from(matches) {
         Ok(config) => config,
         Err(message) => {

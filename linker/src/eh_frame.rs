@@ -105,17 +105,9 @@ const HDR_TABLE_ENC: u8 = PE_DATAREL | PE_SDATA4;
 /// to address 0 describe discarded code and are left out. Reading stops at a terminator.
 /// The table is sorted by initial location and the number of entries written is returned;
 /// unused tail bytes of `out` are zeroed.
-pub fn build_eh_frame_hdr(
-    eh_frame: &[u8],
-    eh_frame_addr: u64,
-    hdr_addr: u64,
-    out: &mut [u8],
-) -> Result<usize> {
+pub fn build_eh_frame_hdr(eh_frame: &[u8], eh_frame_addr: u64, hdr_addr: u64, out: &mut [u8]) -> Result<usize> {
     if out.len() < HDR_HEADER_SIZE {
-        bail!(
-            ".eh_frame_hdr buffer is {} bytes, smaller than the {HDR_HEADER_SIZE}-byte header",
-            out.len()
-        );
+        bail!(".eh_frame_hdr buffer is {} bytes, smaller than the {HDR_HEADER_SIZE}-byte header", out.len());
     }
     let capacity = (out.len() - HDR_HEADER_SIZE) / HDR_ENTRY_SIZE;
 
@@ -132,13 +124,12 @@ pub fn build_eh_frame_hdr(
                 let encoding = match fde_encodings.get(&cie_offset) {
                     Some(&encoding) => encoding,
                     None => {
-                        let encoding = cie_fde_encoding(eh_frame, cie_offset, eh_frame_addr)
-                            .context(|| {
-                                format!(
-                                    "output .eh_frame: CIE at offset {cie_offset:#x} \
+                        let encoding = cie_fde_encoding(eh_frame, cie_offset, eh_frame_addr).context(|| {
+                            format!(
+                                "output .eh_frame: CIE at offset {cie_offset:#x} \
                                      (used by FDE at {offset:#x})"
-                                )
-                            })?;
+                            )
+                        })?;
                         fde_encodings.insert(cie_offset, encoding);
                         encoding
                     }
@@ -156,37 +147,25 @@ pub fn build_eh_frame_hdr(
     }
 
     if entries.len() > capacity {
-        bail!(
-            "output .eh_frame has {} FDEs but .eh_frame_hdr only has room for {capacity}",
-            entries.len()
-        );
+        bail!("output .eh_frame has {} FDEs but .eh_frame_hdr only has room for {capacity}", entries.len());
     }
     entries.sort_by_key(|&(initial_location, _)| initial_location);
 
     out.fill(0);
     let (header, table) = out.split_at_mut(HDR_HEADER_SIZE);
-    header[..4].copy_from_slice(&[
-        HDR_VERSION,
-        HDR_EH_FRAME_PTR_ENC,
-        HDR_FDE_COUNT_ENC,
-        HDR_TABLE_ENC,
-    ]);
+    header[..4].copy_from_slice(&[HDR_VERSION, HDR_EH_FRAME_PTR_ENC, HDR_FDE_COUNT_ENC, HDR_TABLE_ENC]);
     let eh_frame_ptr = sdata4(eh_frame_addr, hdr_addr.wrapping_add(4))
         .context(|| "eh_frame_hdr: .eh_frame is too far from .eh_frame_hdr")?;
     header[4..8].copy_from_slice(&eh_frame_ptr.to_le_bytes());
-    let count = u32::try_from(entries.len())
-        .map_err(|_| Error::new("eh_frame_hdr: too many FDEs for a 32-bit count"))?;
+    let count =
+        u32::try_from(entries.len()).map_err(|_| Error::new("eh_frame_hdr: too many FDEs for a 32-bit count"))?;
     header[8..12].copy_from_slice(&count.to_le_bytes());
 
-    for (slot, &(initial_location, fde_addr)) in
-        table.chunks_exact_mut(HDR_ENTRY_SIZE).zip(&entries)
-    {
-        let location = sdata4(initial_location, hdr_addr).context(|| {
-            format!("eh_frame_hdr: code address {initial_location:#x} is too far from the header")
-        })?;
-        let fde = sdata4(fde_addr, hdr_addr).context(|| {
-            format!("eh_frame_hdr: FDE address {fde_addr:#x} is too far from the header")
-        })?;
+    for (slot, &(initial_location, fde_addr)) in table.chunks_exact_mut(HDR_ENTRY_SIZE).zip(&entries) {
+        let location = sdata4(initial_location, hdr_addr)
+            .context(|| format!("eh_frame_hdr: code address {initial_location:#x} is too far from the header"))?;
+        let fde = sdata4(fde_addr, hdr_addr)
+            .context(|| format!("eh_frame_hdr: FDE address {fde_addr:#x} is too far from the header"))?;
         slot[..4].copy_from_slice(&location.to_le_bytes());
         slot[4..].copy_from_slice(&fde.to_le_bytes());
     }
@@ -196,11 +175,7 @@ pub fn build_eh_frame_hdr(
 /// `value - base` as a signed 32-bit value, or an error if it does not fit.
 fn sdata4(value: u64, base: u64) -> Result<i32> {
     let difference = value.wrapping_sub(base) as i64;
-    i32::try_from(difference).map_err(|_| {
-        Error::new(format!(
-            "difference {difference:#x} does not fit in 32 bits"
-        ))
-    })
+    i32::try_from(difference).map_err(|_| Error::new(format!("difference {difference:#x} does not fit in 32 bits")))
 }
 
 /// Reads the record header at `offset`: its size and whether it is a CIE, an FDE or a
@@ -214,11 +189,7 @@ fn record_at(data: &[u8], offset: usize) -> Result<EhRecord> {
         ))
     })?;
     if length == 0 {
-        return Ok(EhRecord {
-            offset,
-            size: 4,
-            kind: EhRecordKind::Terminator,
-        });
+        return Ok(EhRecord { offset, size: 4, kind: EhRecordKind::Terminator });
     }
     if length == 0xffff_ffff {
         bail!(".eh_frame record at offset {offset:#x} uses the unsupported 64-bit length form");
@@ -238,11 +209,9 @@ fn record_at(data: &[u8], offset: usize) -> Result<EhRecord> {
     let kind = if id == 0 {
         EhRecordKind::Cie
     } else {
-        let cie_offset = (offset + 4).checked_sub(id as usize).context(|| {
-            format!(
-                ".eh_frame FDE at offset {offset:#x} has CIE pointer {id:#x} before the section"
-            )
-        })?;
+        let cie_offset = (offset + 4)
+            .checked_sub(id as usize)
+            .context(|| format!(".eh_frame FDE at offset {offset:#x} has CIE pointer {id:#x} before the section"))?;
         EhRecordKind::Fde { cie_offset }
     };
     Ok(EhRecord { offset, size, kind })
@@ -277,13 +246,10 @@ fn cie_fde_encoding(data: &[u8], cie_offset: usize, section_addr: u64) -> Result
         if augmentation.is_empty() || augmentation == b"eh" {
             return Ok(PE_ABSPTR);
         }
-        bail!(
-            "unsupported CIE augmentation \"{}\"",
-            String::from_utf8_lossy(augmentation)
-        );
+        bail!("unsupported CIE augmentation \"{}\"", String::from_utf8_lossy(augmentation));
     };
-    let data_length = usize::try_from(cursor.uleb128()?)
-        .map_err(|_| Error::new("CIE augmentation data length is too large"))?;
+    let data_length =
+        usize::try_from(cursor.uleb128()?).map_err(|_| Error::new("CIE augmentation data length is too large"))?;
     let start = cursor.pos;
     let end = start
         .checked_add(data_length)
@@ -295,8 +261,7 @@ fn cie_fde_encoding(data: &[u8], cie_offset: usize, section_addr: u64) -> Result
             b'R' => return augmentation_data.u8(),
             b'P' => {
                 let encoding = augmentation_data.u8()?;
-                skip_encoded(&mut augmentation_data, encoding, section_addr)
-                    .context(|| "CIE personality pointer")?;
+                skip_encoded(&mut augmentation_data, encoding, section_addr).context(|| "CIE personality pointer")?;
             }
             b'L' => {
                 augmentation_data.u8()?;
@@ -343,11 +308,7 @@ fn read_value(cursor: &mut Cursor, encoding: u8) -> Result<u64> {
 }
 
 /// Reads an FDE `pc_begin`. Returns the raw field value and the address it resolves to.
-fn read_encoded_address(
-    cursor: &mut Cursor,
-    encoding: u8,
-    section_addr: u64,
-) -> Result<(u64, u64)> {
+fn read_encoded_address(cursor: &mut Cursor, encoding: u8, section_addr: u64) -> Result<(u64, u64)> {
     if encoding == PE_OMIT {
         bail!("FDE pc_begin has the 'omit' encoding");
     }
@@ -373,11 +334,7 @@ struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     fn new(data: &'a [u8], pos: usize, end: usize) -> Cursor<'a> {
-        Cursor {
-            data,
-            pos,
-            end: end.min(data.len()),
-        }
+        Cursor { data, pos, end: end.min(data.len()) }
     }
 
     fn bytes(&mut self, count: usize) -> Result<&'a [u8]> {
@@ -468,14 +425,7 @@ mod tests {
         let c_path = dir.path().join("test.c");
         let o_path = dir.path().join("test.o");
         std::fs::write(&c_path, source).unwrap();
-        let status = Command::new("cc")
-            .args(args)
-            .arg("-c")
-            .arg(&c_path)
-            .arg("-o")
-            .arg(&o_path)
-            .status()
-            .unwrap();
+        let status = Command::new("cc").args(args).arg("-c").arg(&c_path).arg("-o").arg(&o_path).status().unwrap();
         assert!(status.success());
         std::fs::read(o_path).unwrap()
     }
@@ -494,23 +444,12 @@ mod tests {
         let file = ElfFile64::<object::Endianness>::parse(&*object).unwrap();
         let (_, eh_frame) = section(&file, ".eh_frame");
         let records = parse_eh_frame(eh_frame).unwrap();
-        let cies: Vec<_> = records
-            .iter()
-            .filter(|r| r.kind == EhRecordKind::Cie)
-            .collect();
-        let fdes: Vec<_> = records
-            .iter()
-            .filter(|r| matches!(r.kind, EhRecordKind::Fde { .. }))
-            .collect();
+        let cies: Vec<_> = records.iter().filter(|r| r.kind == EhRecordKind::Cie).collect();
+        let fdes: Vec<_> = records.iter().filter(|r| matches!(r.kind, EhRecordKind::Fde { .. })).collect();
         assert_eq!(cies.len(), 1);
         assert_eq!(fdes.len(), 2);
         for fde in fdes {
-            assert_eq!(
-                fde.kind,
-                EhRecordKind::Fde {
-                    cie_offset: cies[0].offset
-                }
-            );
+            assert_eq!(fde.kind, EhRecordKind::Fde { cie_offset: cies[0].offset });
         }
         // Records tile the section.
         let mut offset = 0;
@@ -520,10 +459,7 @@ mod tests {
         }
         assert_eq!(offset, eh_frame.len());
         // The CIE says FDE pointers are pcrel|sdata4, as GCC does on x86-64.
-        assert_eq!(
-            cie_fde_encoding(eh_frame, 0, 0).unwrap(),
-            PE_PCREL | PE_SDATA4
-        );
+        assert_eq!(cie_fde_encoding(eh_frame, 0, 0).unwrap(), PE_PCREL | PE_SDATA4);
     }
 
     #[test]
@@ -538,11 +474,7 @@ mod tests {
         let fde = fde_bytes(fde_to_fde.len(), 0, 5);
         let second_fde_offset = fde_to_fde.len() + fde.len();
         fde_to_fde.extend(&fde);
-        fde_to_fde.extend(fde_bytes(
-            second_fde_offset,
-            fde_to_fde.len() - fde.len(),
-            5,
-        ));
+        fde_to_fde.extend(fde_bytes(second_fde_offset, fde_to_fde.len() - fde.len(), 5));
         assert!(parse_eh_frame(&fde_to_fde).is_err());
         assert!(parse_eh_frame(&[]).unwrap().is_empty());
     }
@@ -614,11 +546,7 @@ mod tests {
         for target in [0x1300i64, 0x1100, 0x1200, 0] {
             let offset = data.len();
             let field_addr = eh_frame_addr as i64 + offset as i64 + 8;
-            let pc_begin = if target == 0 {
-                0
-            } else {
-                (target - field_addr) as i32
-            };
+            let pc_begin = if target == 0 { 0 } else { (target - field_addr) as i32 };
             data.extend(fde_bytes(offset, cie_offset, pc_begin));
             fde_offsets.push(offset as i32);
         }
@@ -630,21 +558,11 @@ mod tests {
         assert_eq!(count, 3);
         assert_eq!(&out[..4], &[1, 0x1b, 0x03, 0x3b]);
         let eh_frame_ptr = i32::from_le_bytes(out[4..8].try_into().unwrap());
-        assert_eq!(
-            eh_frame_ptr as i64,
-            eh_frame_addr as i64 - (hdr_addr as i64 + 4)
-        );
+        assert_eq!(eh_frame_ptr as i64, eh_frame_addr as i64 - (hdr_addr as i64 + 4));
         assert_eq!(u32::from_le_bytes(out[8..12].try_into().unwrap()), 3);
         let base = hdr_addr as i32;
         let fde = |i: usize| eh_frame_addr as i32 + fde_offsets[i] - base;
-        assert_eq!(
-            entries(&out, 3),
-            vec![
-                (0x1100 - base, fde(1)),
-                (0x1200 - base, fde(2)),
-                (0x1300 - base, fde(0))
-            ]
-        );
+        assert_eq!(entries(&out, 3), vec![(0x1100 - base, fde(1)), (0x1200 - base, fde(2)), (0x1300 - base, fde(0))]);
         assert!(out[eh_frame_hdr_size(3)..].iter().all(|&byte| byte == 0));
 
         // Too little room is an error, not a panic or a truncated table.
@@ -657,10 +575,9 @@ mod tests {
 
     #[test]
     fn builds_table_for_absptr_and_udata4_encodings() {
-        for (augmentation, augmentation_data, encoding) in [
-            (&b""[..], &[][..], PE_ABSPTR),
-            (b"zR", &[PE_UDATA4], PE_UDATA4),
-        ] {
+        for (augmentation, augmentation_data, encoding) in
+            [(&b""[..], &[][..], PE_ABSPTR), (b"zR", &[PE_UDATA4], PE_UDATA4)]
+        {
             let mut data = cie_bytes(augmentation, augmentation_data);
             let offset = data.len();
             let mut body = ((offset + 4) as u32).to_le_bytes().to_vec();
@@ -675,10 +592,7 @@ mod tests {
             data.extend((body.len() as u32).to_le_bytes());
             data.extend(body);
             let mut out = vec![0; eh_frame_hdr_size(1)];
-            assert_eq!(
-                build_eh_frame_hdr(&data, 0x5000, 0x4000, &mut out).unwrap(),
-                1
-            );
+            assert_eq!(build_eh_frame_hdr(&data, 0x5000, 0x4000, &mut out).unwrap(), 1);
             assert_eq!(entries(&out, 1), vec![(0x321, 0x1000 + offset as i32)]);
         }
     }
@@ -703,10 +617,7 @@ mod tests {
         let mut tiny = vec![0; 4];
         assert!(build_eh_frame_hdr(&[], 0, 0, &mut tiny).is_err());
         let mut empty = vec![0xff; eh_frame_hdr_size(0)];
-        assert_eq!(
-            build_eh_frame_hdr(&[], 0x1000, 0x2000, &mut empty).unwrap(),
-            0
-        );
+        assert_eq!(build_eh_frame_hdr(&[], 0x1000, 0x2000, &mut empty).unwrap(), 0);
     }
 
     /// Builds a shared library with the system linker and checks our `.eh_frame_hdr` for its
@@ -718,9 +629,7 @@ mod tests {
         let so_path = dir.path().join("lib.so");
         let mut source = String::new();
         for i in 0..20 {
-            source.push_str(&format!(
-                "int f{i}(int x) {{ extern int g(int); return g(x + {i}) * {i}; }}\n"
-            ));
+            source.push_str(&format!("int f{i}(int x) {{ extern int g(int); return g(x + {i}) * {i}; }}\n"));
         }
         std::fs::write(&c_path, source).unwrap();
         let status = Command::new("cc")

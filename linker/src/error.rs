@@ -19,19 +19,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(message: impl Into<String>) -> Error {
-        Error {
-            message: message.into(),
-            context: Vec::new(),
-            usage: false,
-        }
+        Error { message: message.into(), context: Vec::new(), usage: false }
     }
 
     /// An error in the command line or options rather than in the inputs.
     pub fn usage(message: impl Into<String>) -> Error {
-        Error {
-            usage: true,
-            ..Error::new(message)
-        }
+        Error { usage: true, ..Error::new(message) }
     }
 
     pub fn is_usage(&self) -> bool {

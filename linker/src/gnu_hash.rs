@@ -6,9 +6,7 @@
 
 /// The hash used by `DT_GNU_HASH` (Bernstein's `h * 33 + c`, starting from 5381).
 pub fn gnu_hash(name: &[u8]) -> u32 {
-    name.iter().fold(5381u32, |hash, &byte| {
-        hash.wrapping_mul(33).wrapping_add(u32::from(byte))
-    })
+    name.iter().fold(5381u32, |hash, &byte| hash.wrapping_mul(33).wrapping_add(u32::from(byte)))
 }
 
 /// The classic System V ELF hash, used by `DT_HASH` and by `vd_hash` / `vna_hash` in the
@@ -50,11 +48,7 @@ impl GnuHashPlan {
         let bloom_bits = symbol_count.saturating_mul(BLOOM_BITS_PER_SYMBOL);
         let words = (bloom_bits / BLOOM_WORD_BITS as usize).max(1);
         let bloom_words = u32::try_from(words.next_power_of_two()).unwrap_or(1 << 31);
-        GnuHashPlan {
-            nbuckets,
-            bloom_words,
-            bloom_shift: BLOOM_SHIFT,
-        }
+        GnuHashPlan { nbuckets, bloom_words, bloom_shift: BLOOM_SHIFT }
     }
 
     /// The bucket a hash falls into.
@@ -66,14 +60,8 @@ impl GnuHashPlan {
     /// sorted by bucket. The sort is stable, so symbols sharing a bucket keep their input
     /// order and the output is deterministic.
     pub fn order(&self, hashes: &[u32]) -> Vec<u32> {
-        let mut indices: Vec<u32> = (0..hashes.len())
-            .map(|index| u32::try_from(index).unwrap_or(u32::MAX))
-            .collect();
-        indices.sort_by_key(|&index| {
-            hashes
-                .get(index as usize)
-                .map_or(u32::MAX, |&hash| self.bucket(hash))
-        });
+        let mut indices: Vec<u32> = (0..hashes.len()).map(|index| u32::try_from(index).unwrap_or(u32::MAX)).collect();
+        indices.sort_by_key(|&index| hashes.get(index as usize).map_or(u32::MAX, |&hash| self.bucket(hash)));
         indices
     }
 
@@ -89,15 +77,9 @@ impl GnuHashPlan {
     /// `out.len()` must equal `self.section_size(sorted_hashes.len())`; anything else is a
     /// bug in the caller.
     pub fn write(&self, symoffset: u32, sorted_hashes: &[u32], out: &mut [u8]) {
-        assert_eq!(
-            out.len(),
-            self.section_size(sorted_hashes.len()),
-            ".gnu.hash output buffer has the wrong size"
-        );
+        assert_eq!(out.len(), self.section_size(sorted_hashes.len()), ".gnu.hash output buffer has the wrong size");
         debug_assert!(
-            sorted_hashes
-                .windows(2)
-                .all(|pair| self.bucket(pair[0]) <= self.bucket(pair[1])),
+            sorted_hashes.windows(2).all(|pair| self.bucket(pair[0]) <= self.bucket(pair[1])),
             ".gnu.hash symbols must be sorted by bucket"
         );
         out.fill(0);
@@ -105,11 +87,7 @@ impl GnuHashPlan {
         let bloom_words = self.bloom_words.max(1);
 
         let (header, rest) = out.split_at_mut(HEADER_SIZE);
-        for (field, value) in
-            header
-                .chunks_exact_mut(4)
-                .zip([nbuckets, symoffset, bloom_words, self.bloom_shift])
-        {
+        for (field, value) in header.chunks_exact_mut(4).zip([nbuckets, symoffset, bloom_words, self.bloom_shift]) {
             field.copy_from_slice(&value.to_le_bytes());
         }
 
@@ -142,9 +120,8 @@ impl GnuHashPlan {
         }
 
         for (position, (field, &hash)) in chain.chunks_exact_mut(4).zip(sorted_hashes).enumerate() {
-            let last_in_bucket = sorted_hashes
-                .get(position + 1)
-                .is_none_or(|&next| self.bucket(next) != self.bucket(hash));
+            let last_in_bucket =
+                sorted_hashes.get(position + 1).is_none_or(|&next| self.bucket(next) != self.bucket(hash));
             let value = (hash & !1) | u32::from(last_in_bucket);
             field.copy_from_slice(&value.to_le_bytes());
         }
@@ -214,19 +191,12 @@ mod tests {
         let plan = GnuHashPlan::new(1000);
         assert_eq!(plan.nbuckets, 250);
         assert!(plan.bloom_words.is_power_of_two());
-        assert_eq!(
-            plan.section_size(1000),
-            16 + 8 * plan.bloom_words as usize + 1000 + 4000
-        );
+        assert_eq!(plan.section_size(1000), 16 + 8 * plan.bloom_words as usize + 1000 + 4000);
     }
 
     #[test]
     fn order_is_stable_by_bucket() {
-        let plan = GnuHashPlan {
-            nbuckets: 3,
-            bloom_words: 1,
-            bloom_shift: 26,
-        };
+        let plan = GnuHashPlan { nbuckets: 3, bloom_words: 1, bloom_shift: 26 };
         assert_eq!(plan.order(&[5, 3, 8, 6, 1, 4]), vec![1, 3, 4, 5, 0, 2]);
         assert!(plan.order(&[]).is_empty());
     }
@@ -246,10 +216,7 @@ mod tests {
 
         for (position, &i) in order.iter().enumerate() {
             let name = names[i as usize];
-            assert_eq!(
-                lookup(&table, &dynsym, name),
-                Some(symoffset + position as u32)
-            );
+            assert_eq!(lookup(&table, &dynsym, name), Some(symoffset + position as u32));
         }
         for absent in [&b"absent"[..], b"", b"mallocx", b"foo_", b"<unhashed>"] {
             assert_eq!(lookup(&table, &dynsym, absent), None);
@@ -260,9 +227,7 @@ mod tests {
     fn lookup_finds_every_symbol() {
         build_and_check(&[b"foo"], 1);
         build_and_check(&[b"foo", b"bar", b"baz", b"printf", b"malloc", b"free"], 3);
-        let many: Vec<Vec<u8>> = (0..500)
-            .map(|i| format!("symbol_{i}").into_bytes())
-            .collect();
+        let many: Vec<Vec<u8>> = (0..500).map(|i| format!("symbol_{i}").into_bytes()).collect();
         let many: Vec<&[u8]> = many.iter().map(Vec::as_slice).collect();
         build_and_check(&many, 7);
     }

@@ -51,22 +51,13 @@ pub fn load_inputs(config: &Config) -> Result<Vec<InputFile>> {
     let toolchain = if config.nostdlib {
         None
     } else {
-        Some(
-            Toolchain::discover(&config.cc)
-                .context(|| "while asking the C compiler for its runtime files")?,
-        )
+        Some(Toolchain::discover(&config.cc).context(|| "while asking the C compiler for its runtime files")?)
     };
     let mut search_dirs = config.library_paths.clone();
     if let Some(toolchain) = &toolchain {
         search_dirs.extend(toolchain.library_dirs.iter().cloned());
     }
-    let mut loader = Loader {
-        config,
-        search_dirs,
-        files: Vec::new(),
-        whole_archive: false,
-        as_needed: false,
-    };
+    let mut loader = Loader { config, search_dirs, files: Vec::new(), whole_archive: false, as_needed: false };
 
     let runtime_file = |name: &str| -> Result<PathBuf> {
         let toolchain = toolchain.as_ref().expect("only called with a toolchain");
@@ -117,10 +108,7 @@ impl Loader<'_> {
 
     fn add_library(&mut self, name: &str, depth: usize) -> Result<()> {
         let path = libsearch::find_library(name, &self.search_dirs, false).ok_or_else(|| {
-            Error::new(format!(
-                "cannot find library -l{name} (searched: {})",
-                display_dirs(&self.search_dirs)
-            ))
+            Error::new(format!("cannot find library -l{name} (searched: {})", display_dirs(&self.search_dirs)))
         })?;
         self.add_path(&path, depth)
     }
@@ -133,25 +121,13 @@ impl Loader<'_> {
         } else if data.starts_with(b"!<arch>\n") {
             FileKind::Archive
         } else if data.starts_with(b"!<thin>\n") {
-            return Err(Error::new(format!(
-                "{name}: thin archives are not supported"
-            )));
+            return Err(Error::new(format!("{name}: thin archives are not supported")));
         } else if libsearch::looks_like_linker_script(&data) {
-            return self
-                .add_script(path, &data, depth)
-                .context(|| format!("while reading linker script {name}"));
+            return self.add_script(path, &data, depth).context(|| format!("while reading linker script {name}"));
         } else {
-            return Err(Error::new(format!(
-                "{name}: not an ELF object, archive or linker script"
-            )));
+            return Err(Error::new(format!("{name}: not an ELF object, archive or linker script")));
         };
-        self.files.push(InputFile {
-            name,
-            kind,
-            data,
-            as_needed: self.as_needed,
-            whole_archive: self.whole_archive,
-        });
+        self.files.push(InputFile { name, kind, data, as_needed: self.as_needed, whole_archive: self.whole_archive });
         Ok(())
     }
 
@@ -191,18 +167,12 @@ impl Loader<'_> {
 }
 
 fn display_dirs(dirs: &[PathBuf]) -> String {
-    dirs.iter()
-        .map(|d| d.to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join(":")
+    dirs.iter().map(|d| d.to_string_lossy().into_owned()).collect::<Vec<_>>().join(":")
 }
 
 fn map_file(path: &Path) -> Result<Mmap> {
     let file = File::open(path).map_err(|e| Error::new(format!("cannot open: {e}")))?;
-    let len = file
-        .metadata()
-        .map_err(|e| Error::new(format!("cannot stat: {e}")))?
-        .len();
+    let len = file.metadata().map_err(|e| Error::new(format!("cannot stat: {e}")))?.len();
     if len == 0 {
         return Err(Error::new("file is empty"));
     }

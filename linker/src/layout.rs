@@ -33,10 +33,7 @@ pub struct StringTable {
 
 impl StringTable {
     fn new() -> StringTable {
-        StringTable {
-            bytes: vec![0],
-            offsets: Default::default(),
-        }
+        StringTable { bytes: vec![0], offsets: Default::default() }
     }
 
     pub fn add(&mut self, s: &[u8]) -> u32 {
@@ -122,9 +119,7 @@ impl Layout {
     pub fn symbol_address(&self, db: &SymbolDb, target: SymRef) -> Option<u64> {
         match target {
             SymRef::Global(id) => match db.global(id).definition {
-                Definition::Object { .. } | Definition::Synthetic(_) => {
-                    Some(self.global_addr[id.0 as usize])
-                }
+                Definition::Object { .. } | Definition::Synthetic(_) => Some(self.global_addr[id.0 as usize]),
                 _ => Some(0),
             },
             SymRef::Local(file, index) => {
@@ -153,11 +148,7 @@ impl Layout {
                 if !placement.is_placed() {
                     return None;
                 }
-                Some(
-                    self.sections.outputs[placement.output as usize].addr
-                        + placement.offset
-                        + value,
-                )
+                Some(self.sections.outputs[placement.output as usize].addr + placement.offset + value)
             }
             None => Some(0),
         }
@@ -180,11 +171,7 @@ impl Layout {
                 _ => return 0,
             },
         };
-        db.object(file)
-            .object
-            .symbol(index as usize)
-            .map(|s| s.st_size(ENDIAN))
-            .unwrap_or(0)
+        db.object(file).object.symbol(index as usize).map(|s| s.st_size(ENDIAN)).unwrap_or(0)
     }
 
     pub fn tls_start(&self) -> u64 {
@@ -250,21 +237,14 @@ pub fn dynamic_entries(layout: &Layout, plan: &Plan, config: &Config) -> Vec<(i6
     if !layout.versym.is_empty() {
         entries.push((tag(elf::DT_VERSYM), section(Synthetic::VerSym).addr));
         entries.push((tag(elf::DT_VERNEED), section(Synthetic::VerNeed).addr));
-        entries.push((
-            tag(elf::DT_VERNEEDNUM),
-            layout
-                .needed
-                .iter()
-                .filter(|n| !n.versions.is_empty())
-                .count() as u64,
-        ));
+        entries.push((tag(elf::DT_VERNEEDNUM), layout.needed.iter().filter(|n| !n.versions.is_empty()).count() as u64));
     }
     let mut flags = 0u64;
     if layout.static_tls {
-        flags |= elf::DF_STATIC_TLS.0 as u64;
+        flags |= elf::DF_STATIC_TLS.0;
     }
     if config.symbolic {
-        flags |= elf::DF_SYMBOLIC.0 as u64;
+        flags |= elf::DF_SYMBOLIC.0;
     }
     if flags != 0 {
         entries.push((tag(elf::DT_FLAGS), flags));
@@ -302,24 +282,17 @@ pub fn layout<A: Arch>(
             None => inputs[shared.input].file_name().as_bytes().to_vec(),
         };
         let index = *seen_names.entry(name.clone()).or_insert_with(|| {
-            needed.push(Needed {
-                name_offset: dynstr.add(&name),
-                versions: Vec::new(),
-            });
+            needed.push(Needed { name_offset: dynstr.add(&name), versions: Vec::new() });
             needed.len() - 1
         });
         lib_needed_index[lib] = index;
     }
     let soname = config.soname.as_ref().map(|s| dynstr.add(s.as_bytes()));
-    let runpath =
-        (!config.rpaths.is_empty()).then(|| dynstr.add(config.rpaths.join(":").as_bytes()));
+    let runpath = (!config.rpaths.is_empty()).then(|| dynstr.add(config.rpaths.join(":").as_bytes()));
 
     // .dynsym: imports, then exports ordered for .gnu.hash.
-    let export_hashes: Vec<u32> = plan
-        .dynamic_exports
-        .iter()
-        .map(|&id| gnu_hash::gnu_hash(db.global(id).name))
-        .collect();
+    let export_hashes: Vec<u32> =
+        plan.dynamic_exports.iter().map(|&id| gnu_hash::gnu_hash(db.global(id).name)).collect();
     let gnu_hash = GnuHashPlan::new(plan.dynamic_exports.len());
     let order = gnu_hash.order(&export_hashes);
     let mut dynsym: Vec<GlobalId> = plan.dynamic_imports.clone();
@@ -338,26 +311,19 @@ pub fn layout<A: Arch>(
     for (i, &id) in dynsym.iter().enumerate() {
         match db.global(id).definition {
             Definition::Shared { lib, index } => {
-                let Some(version) = db.shared[lib as usize].library.symbols[index as usize].version
-                else {
+                let Some(version) = db.shared[lib as usize].library.symbols[index as usize].version else {
                     continue;
                 };
                 let needed_index = lib_needed_index[lib as usize];
                 if needed_index == usize::MAX {
                     continue;
                 }
-                let v = *version_index
-                    .entry((needed_index, version))
-                    .or_insert_with(|| {
-                        let v = next_version;
-                        next_version += 1;
-                        needed[needed_index].versions.push((
-                            dynstr.add(version),
-                            gnu_hash::sysv_hash(version),
-                            v,
-                        ));
-                        v
-                    });
+                let v = *version_index.entry((needed_index, version)).or_insert_with(|| {
+                    let v = next_version;
+                    next_version += 1;
+                    needed[needed_index].versions.push((dynstr.add(version), gnu_hash::sysv_hash(version), v));
+                    v
+                });
                 versym[i] = v;
             }
             Definition::Object { .. } => versym[i] = 1,
@@ -374,8 +340,7 @@ pub fn layout<A: Arch>(
     let mut commons_size = 0u64;
     let mut commons_align = 1u64;
     for (id, global) in db.globals.iter().enumerate() {
-        if let (Definition::Object { .. }, Some((size, align))) = (global.definition, global.common)
-        {
+        if let (Definition::Object { .. }, Some((size, align))) = (global.definition, global.common) {
             let align = align.max(1).next_power_of_two();
             commons_size = commons_size.next_multiple_of(align);
             commons.push((GlobalId(id as u32), commons_size));
@@ -386,49 +351,26 @@ pub fn layout<A: Arch>(
 
     let eh_frame_fdes = count_fdes(db, &sections)?;
     let relr_enabled = config.pack_relative_relocs;
-    let rela_dyn_entries =
-        plan.chunk_symbolic + plan.got_symbolic + plan.chunk_relative + plan.got_relative;
+    let rela_dyn_entries = plan.chunk_symbolic + plan.got_symbolic + plan.chunk_relative + plan.got_relative;
 
     let section_sizes: Vec<(Synthetic, u64)> = vec![
         (Synthetic::BuildId, 16 + BUILD_ID_SIZE as u64),
-        (
-            Synthetic::GnuHash,
-            gnu_hash.section_size(plan.dynamic_exports.len()) as u64,
-        ),
+        (Synthetic::GnuHash, gnu_hash.section_size(plan.dynamic_exports.len()) as u64),
         (Synthetic::DynSym, 24 * (dynsym.len() as u64 + 1)),
-        (
-            Synthetic::VerSym,
-            if versym.is_empty() {
-                0
-            } else {
-                2 * (dynsym.len() as u64 + 1)
-            },
-        ),
+        (Synthetic::VerSym, if versym.is_empty() { 0 } else { 2 * (dynsym.len() as u64 + 1) }),
         (
             Synthetic::VerNeed,
-            needed
-                .iter()
-                .filter(|n| !n.versions.is_empty())
-                .map(|n| 16 + 16 * n.versions.len() as u64)
-                .sum(),
+            needed.iter().filter(|n| !n.versions.is_empty()).map(|n| 16 + 16 * n.versions.len() as u64).sum(),
         ),
         (Synthetic::RelaDyn, 24 * rela_dyn_entries as u64),
         (Synthetic::RelaPlt, 24 * plan.plt.len() as u64),
         (
             Synthetic::Plt,
-            if plan.plt.is_empty() {
-                0
-            } else {
-                (A::PLT_HEADER_SIZE + A::PLT_ENTRY_SIZE * plan.plt.len()) as u64
-            },
+            if plan.plt.is_empty() { 0 } else { (A::PLT_HEADER_SIZE + A::PLT_ENTRY_SIZE * plan.plt.len()) as u64 },
         ),
         (
             Synthetic::EhFrameHdr,
-            if sections.by_name(".eh_frame").is_some() {
-                eh_frame::eh_frame_hdr_size(eh_frame_fdes) as u64
-            } else {
-                0
-            },
+            if sections.by_name(".eh_frame").is_some() { eh_frame::eh_frame_hdr_size(eh_frame_fdes) as u64 } else { 0 },
         ),
         (Synthetic::Got, 8 * plan.got_slots as u64),
         (Synthetic::GotPlt, 8 * (3 + plan.plt.len() as u64)),
@@ -438,11 +380,7 @@ pub fn layout<A: Arch>(
         sections.outputs[index].size = size;
     }
     // Commons extend an existing .bss, or become it.
-    let commons_base = match sections
-        .outputs
-        .iter()
-        .position(|o| o.name == ".bss" && o.synthetic.is_none())
-    {
+    let commons_base = match sections.outputs.iter().position(|o| o.name == ".bss" && o.synthetic.is_none()) {
         Some(bss) => {
             let out = &mut sections.outputs[bss];
             out.align = out.align.max(commons_align);
@@ -486,14 +424,10 @@ pub fn layout<A: Arch>(
         static_tls: plan.static_tls,
     };
     // The init/fini entry points and the tag count are known before addresses are.
-    let has_init = db
-        .names
-        .get(&b"_init"[..])
-        .is_some_and(|&id| matches!(db.global(id).definition, Definition::Object { .. }));
-    let has_fini = db
-        .names
-        .get(&b"_fini"[..])
-        .is_some_and(|&id| matches!(db.global(id).definition, Definition::Object { .. }));
+    let has_init =
+        db.names.get(&b"_init"[..]).is_some_and(|&id| matches!(db.global(id).definition, Definition::Object { .. }));
+    let has_fini =
+        db.names.get(&b"_fini"[..]).is_some_and(|&id| matches!(db.global(id).definition, Definition::Object { .. }));
     layout.init = has_init.then_some(0);
     layout.fini = has_fini.then_some(0);
     // .dynstr must be complete before sizing; .dynamic's entry count must be fixed too.
@@ -530,26 +464,18 @@ pub fn layout<A: Arch>(
     for id in 0..db.globals.len() {
         let global = &db.globals[id];
         layout.global_addr[id] = match global.definition {
-            Definition::Object { file, index } => {
-                match layout.common_addr.get(&GlobalId(id as u32)) {
-                    Some(&addr) => addr,
-                    None => {
-                        let symbol = db.object(file).object.symbol(index as usize)?;
-                        layout
-                            .defined_address(db, file, index as usize, symbol)
-                            .unwrap_or(0)
-                    }
+            Definition::Object { file, index } => match layout.common_addr.get(&GlobalId(id as u32)) {
+                Some(&addr) => addr,
+                None => {
+                    let symbol = db.object(file).object.symbol(index as usize)?;
+                    layout.defined_address(db, file, index as usize, symbol).unwrap_or(0)
                 }
-            }
+            },
             Definition::Synthetic(synthetic) => synthetic_address(&layout, synthetic, global.name),
             _ => 0,
         };
     }
-    let address_of = |name: &[u8]| {
-        db.names
-            .get(name)
-            .map(|&id| layout.global_addr[id.0 as usize])
-    };
+    let address_of = |name: &[u8]| db.names.get(name).map(|&id| layout.global_addr[id.0 as usize]);
     layout.init = if has_init { address_of(b"_init") } else { None };
     layout.fini = if has_fini { address_of(b"_fini") } else { None };
     Ok(layout)
@@ -595,12 +521,9 @@ fn count_fdes(db: &SymbolDb, sections: &SectionMap) -> Result<usize> {
     for &(input, _) in &eh_frame.inputs {
         let object = &db.object(input.file).object;
         let data = object.section_data(input.section as usize)?;
-        let records = eh_frame::parse_eh_frame(data)
-            .map_err(|e| e.context(format!("{}: section .eh_frame", object.name)))?;
-        count += records
-            .iter()
-            .filter(|r| matches!(r.kind, eh_frame::EhRecordKind::Fde { .. }))
-            .count();
+        let records =
+            eh_frame::parse_eh_frame(data).map_err(|e| e.context(format!("{}: section .eh_frame", object.name)))?;
+        count += records.iter().filter(|r| matches!(r.kind, eh_frame::EhRecordKind::Fde { .. })).count();
     }
     Ok(count)
 }
@@ -609,9 +532,7 @@ fn count_fdes(db: &SymbolDb, sections: &SectionMap) -> Result<usize> {
 fn is_emitted(section: &crate::sections::OutputSection) -> bool {
     match section.synthetic {
         Some(Synthetic::Headers | Synthetic::SectionHeaders) => false,
-        Some(Synthetic::DynSym | Synthetic::DynStr | Synthetic::Dynamic | Synthetic::GnuHash) => {
-            true
-        }
+        Some(Synthetic::DynSym | Synthetic::DynStr | Synthetic::Dynamic | Synthetic::GnuHash) => true,
         Some(Synthetic::SectionHeaderNames) => true,
         _ => section.size > 0,
     }
@@ -632,19 +553,12 @@ fn program_header_count(layout: &Layout) -> u64 {
         .sections
         .outputs
         .iter()
-        .filter(|s| {
-            s.class != SegmentClass::NotLoaded
-                && (is_emitted(s) || s.synthetic == Some(Synthetic::Headers))
-        })
+        .filter(|s| s.class != SegmentClass::NotLoaded && (is_emitted(s) || s.synthetic == Some(Synthetic::Headers)))
         .map(|s| s.class)
         .collect();
     classes.dedup();
     let loads = classes.len() as u64;
-    let tls = layout
-        .sections
-        .outputs
-        .iter()
-        .any(|s| s.is_tls() && s.size > 0) as u64;
+    let tls = layout.sections.outputs.iter().any(|s| s.is_tls() && s.size > 0) as u64;
     let eh = (layout.section(Synthetic::EhFrameHdr).size > 0) as u64;
     // PT_DYNAMIC, PT_NOTE, PT_GNU_STACK and PT_GNU_RELRO are always present.
     loads + tls + eh + 4
@@ -681,18 +595,11 @@ fn assign_addresses(layout: &mut Layout) {
     let mut segments: Vec<Segment> = Vec::new();
     let mut tls: Option<Tls> = None;
     for section in layout.sections.outputs.iter_mut() {
-        let placed = is_emitted(section)
-            || matches!(
-                section.synthetic,
-                Some(Synthetic::Headers | Synthetic::SectionHeaders)
-            );
+        let placed =
+            is_emitted(section) || matches!(section.synthetic, Some(Synthetic::Headers | Synthetic::SectionHeaders));
         if !placed {
             // Keep empty sections at a sensible address for __start_/__stop_ symbols.
-            section.addr = if section.class == SegmentClass::NotLoaded {
-                0
-            } else {
-                addr
-            };
+            section.addr = if section.class == SegmentClass::NotLoaded { 0 } else { addr };
             section.offset = offset;
             continue;
         }
@@ -793,12 +700,7 @@ fn assign_addresses(layout: &mut Layout) {
             .map(|s| s.end())
             .max()
             .unwrap_or(tls.start);
-        let offset = layout
-            .sections
-            .outputs
-            .iter()
-            .find(|s| s.is_tls() && s.size > 0)
-            .map_or(0, |s| s.offset);
+        let offset = layout.sections.outputs.iter().find(|s| s.is_tls() && s.size > 0).map_or(0, |s| s.offset);
         extra.push(Segment {
             p_type: elf::PT_TLS.0,
             flags: elf::PF_R.0,
@@ -818,19 +720,18 @@ fn assign_addresses(layout: &mut Layout) {
         mem_size: 0,
         align: 16,
     });
-    if let Some(relro) = segments
-        .iter()
-        .find(|s| s.flags == elf::PF_R.0 | elf::PF_W.0)
-    {
+    // The RELRO segment is padded to its page end (the writable segment starts on the next
+    // page), so the loader's page-granular mprotect covers all of it and nothing else.
+    if let Some(relro) = segments.iter_mut().find(|s| s.flags == elf::PF_R.0 | elf::PF_W.0) {
         let size = relro.mem_size.next_multiple_of(PAGE_SIZE);
+        relro.file_size = size;
+        relro.mem_size = size;
         extra.push(Segment {
             p_type: elf::PT_GNU_RELRO.0,
             flags: elf::PF_R.0,
             offset: relro.offset,
             addr: relro.addr,
-            file_size: size
-                .min(relro.file_size.next_multiple_of(PAGE_SIZE))
-                .min(size),
+            file_size: size,
             mem_size: size,
             align: 1,
         });
@@ -852,27 +753,20 @@ fn extend_tls(tls: &mut Option<Tls>, start: u64, end: u64, align: u64) {
 }
 
 /// Every address that needs a relative relocation, sorted (for RELR).
-fn relative_addresses(
-    layout: &Layout,
-    db: &SymbolDb,
-    plan: &Plan,
-    facts: &SymbolFacts,
-) -> Vec<u64> {
+fn relative_addresses(layout: &Layout, db: &SymbolDb, plan: &Plan, facts: &SymbolFacts) -> Vec<u64> {
     let mut addresses = Vec::new();
     for chunk in &plan.chunks {
         if chunk.relr_offsets.is_empty() {
             continue;
         }
-        let placement =
-            layout.sections.placements[chunk.input.file.0 as usize][chunk.input.section as usize];
+        let placement = layout.sections.placements[chunk.input.file.0 as usize][chunk.input.section as usize];
         let base = layout.sections.outputs[placement.output as usize].addr + placement.offset;
         addresses.extend(chunk.relr_offsets.iter().map(|offset| base + offset));
     }
     let got = layout.section(Synthetic::Got).addr;
     for entry in &plan.got {
         if let (crate::scan::GotKind::Address, Some(target)) = (entry.kind, entry.target) {
-            let preemptible =
-                matches!(target, SymRef::Global(id) if facts.preemptible[id.0 as usize]);
+            let preemptible = matches!(target, SymRef::Global(id) if facts.preemptible[id.0 as usize]);
             if !preemptible && !crate::scan::is_absolute(db, target) {
                 addresses.push(got + 8 * entry.slot as u64);
             }
@@ -896,7 +790,7 @@ pub fn encode_relr(addresses: &[u64]) -> Vec<u64> {
             let mut bitmap = 0u64;
             while i < addresses.len() {
                 let delta = addresses[i].wrapping_sub(next);
-                if addresses[i] < next || delta % 8 != 0 || delta / 8 >= 63 {
+                if addresses[i] < next || !delta.is_multiple_of(8) || delta / 8 >= 63 {
                     break;
                 }
                 bitmap |= 1 << (delta / 8);

@@ -35,9 +35,7 @@ pub fn link(config: &Config) -> Result<Timer> {
     if let Some(threads) = config.threads {
         pool = pool.num_threads(threads.max(1));
     }
-    let pool = pool
-        .build()
-        .map_err(|e| Error::new(format!("cannot start worker threads: {e}")))?;
+    let pool = pool.build().map_err(|e| Error::new(format!("cannot start worker threads: {e}")))?;
     pool.install(|| link_with::<arch::x86_64::X86_64>(config))
 }
 
@@ -51,24 +49,12 @@ fn link_with<A: Arch>(config: &Config) -> Result<Timer> {
     timer.phase("sections");
     let facts = scan::SymbolFacts::new(&db, &sections, config.symbolic);
     let keys = scan::Keys::new(&db);
-    let scanner = scan::Scanner {
-        db: &db,
-        facts: &facts,
-        keys: &keys,
-        pack_relative: config.pack_relative_relocs,
-    };
+    let scanner = scan::Scanner { db: &db, facts: &facts, keys: &keys, pack_relative: config.pack_relative_relocs };
     let plan = scan::scan::<A>(&scanner, &sections)?;
     timer.phase("scan");
     let layout = layout::layout::<A>(config, &db, sections, &plan, &facts, &inputs)?;
     timer.phase("layout");
-    let writer = write::Writer {
-        config,
-        db: &db,
-        plan: &plan,
-        layout: &layout,
-        facts: &facts,
-        scanner: &scanner,
-    };
+    let writer = write::Writer { config, db: &db, plan: &plan, layout: &layout, facts: &facts, scanner: &scanner };
     writer.write::<A>()?;
     timer.phase("write");
     Ok(timer)

@@ -25,16 +25,10 @@ impl Toolchain {
     /// `libraries: =a:b:c` line.
     pub fn discover(cc: &OsStr) -> Result<Toolchain> {
         let describe = || format!("running `{} -print-search-dirs`", cc.to_string_lossy());
-        let output = Command::new(cc)
-            .arg("-print-search-dirs")
-            .output()
-            .context(describe)?;
+        let output = Command::new(cc).arg("-print-search-dirs").output().context(describe)?;
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
-            return Err(
-                Error::new(format!("it failed ({}): {}", output.status, stderr.trim()))
-                    .context(describe()),
-            );
+            return Err(Error::new(format!("it failed ({}): {}", output.status, stderr.trim())).context(describe()));
         }
         let stdout = String::from_utf8_lossy(&output.stdout);
         Toolchain::from_search_dirs_output(&stdout).context(describe)
@@ -42,10 +36,7 @@ impl Toolchain {
 
     /// Builds a toolchain from the text printed by `cc -print-search-dirs`.
     pub fn from_search_dirs_output(text: &str) -> Result<Toolchain> {
-        let Some(list) = text
-            .lines()
-            .find_map(|line| line.strip_prefix("libraries:"))
-        else {
+        let Some(list) = text.lines().find_map(|line| line.strip_prefix("libraries:")) else {
             bail!("its output has no `libraries:` line");
         };
         let list = list.trim_start();
@@ -76,9 +67,7 @@ fn find_in_dirs(dirs: &[PathBuf], name: &str) -> Option<PathBuf> {
     if name.is_empty() {
         return None;
     }
-    dirs.iter()
-        .map(|dir| dir.join(name))
-        .find(|path| path.is_file())
+    dirs.iter().map(|dir| dir.join(name)).find(|path| path.is_file())
 }
 
 /// GNU ld's `-l` search: in each directory in order, `libNAME.so` then `libNAME.a` (only
@@ -94,15 +83,8 @@ pub fn find_library(name: &str, dirs: &[PathBuf], static_only: bool) -> Option<P
     let shared = format!("lib{name}.so");
     let archive = format!("lib{name}.a");
     dirs.iter().find_map(|dir| {
-        let candidates: &[&str] = if static_only {
-            &[&archive]
-        } else {
-            &[&shared, &archive]
-        };
-        candidates
-            .iter()
-            .map(|file| dir.join(file))
-            .find(|path| path.is_file())
+        let candidates: &[&str] = if static_only { &[&archive] } else { &[&shared, &archive] };
+        candidates.iter().map(|file| dir.join(file)).find(|path| path.is_file())
     })
 }
 
@@ -125,8 +107,7 @@ pub fn looks_like_linker_script(data: &[u8]) -> bool {
         }
         Err(_) => return false,
     };
-    text.chars()
-        .all(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r' | '\x0c'))
+    text.chars().all(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r' | '\x0c'))
         && text.chars().any(|c| !c.is_whitespace())
 }
 
@@ -157,15 +138,8 @@ pub fn parse_linker_script(text: &str, script_path: &Path) -> Result<Vec<ScriptE
     let script_name = script_path.display().to_string();
     let tokens = tokenize(text).context(|| format!("linker script {script_name}"))?;
     let script_dir = script_path.parent().unwrap_or(Path::new(""));
-    let mut parser = Parser {
-        tokens: &tokens,
-        pos: 0,
-        script_dir,
-        entries: Vec::new(),
-    };
-    parser
-        .script()
-        .context(|| format!("linker script {script_name}"))?;
+    let mut parser = Parser { tokens: &tokens, pos: 0, script_dir, entries: Vec::new() };
+    parser.script().context(|| format!("linker script {script_name}"))?;
     Ok(parser.entries)
 }
 
@@ -191,14 +165,8 @@ fn tokenize(text: &str) -> Result<Vec<Token>> {
         match c {
             '\n' => line += 1,
             c if c.is_whitespace() || c == ',' || c == ';' => {}
-            '(' => tokens.push(Token {
-                kind: TokenKind::Open,
-                line,
-            }),
-            ')' => tokens.push(Token {
-                kind: TokenKind::Close,
-                line,
-            }),
+            '(' => tokens.push(Token { kind: TokenKind::Open, line }),
+            ')' => tokens.push(Token { kind: TokenKind::Close, line }),
             '/' if chars.peek().is_some_and(|&(_, next)| next == '*') => {
                 let comment_line = line;
                 chars.next();
@@ -231,20 +199,14 @@ fn tokenize(text: &str) -> Result<Vec<Token>> {
                         }
                     }
                 }
-                tokens.push(Token {
-                    kind: TokenKind::Word(word),
-                    line: quote_line,
-                });
+                tokens.push(Token { kind: TokenKind::Word(word), line: quote_line });
             }
             _ => {
                 let mut end = start + c.len_utf8();
                 while let Some(&(index, next)) = chars.peek() {
                     let ends_word = next.is_whitespace()
                         || matches!(next, '(' | ')' | ',' | ';' | '"')
-                        || (next == '/'
-                            && text
-                                .get(index + 1..)
-                                .is_some_and(|rest| rest.starts_with('*')));
+                        || (next == '/' && text.get(index + 1..).is_some_and(|rest| rest.starts_with('*')));
                     if ends_word {
                         break;
                     }
@@ -252,10 +214,7 @@ fn tokenize(text: &str) -> Result<Vec<Token>> {
                     chars.next();
                 }
                 let word = text.get(start..end).unwrap_or_default().to_string();
-                tokens.push(Token {
-                    kind: TokenKind::Word(word),
-                    line,
-                });
+                tokens.push(Token { kind: TokenKind::Word(word), line });
             }
         }
     }
@@ -284,10 +243,7 @@ impl Parser<'_> {
     fn expect_open(&mut self, command: &str) -> Result<()> {
         let last_line = self.last_line();
         match self.next() {
-            Some(Token {
-                kind: TokenKind::Open,
-                ..
-            }) => Ok(()),
+            Some(Token { kind: TokenKind::Open, .. }) => Ok(()),
             Some(token) => bail!("line {}: expected `(` after {command}", token.line),
             None => bail!("line {last_line}: expected `(` after {command}, found end of script"),
         }
@@ -328,15 +284,7 @@ impl Parser<'_> {
                 TokenKind::Open => bail!("line {line}: unexpected `(` in {command}"),
                 TokenKind::Word(word) => word.clone(),
             };
-            if word == "AS_NEEDED"
-                && matches!(
-                    self.tokens.get(self.pos),
-                    Some(Token {
-                        kind: TokenKind::Open,
-                        ..
-                    })
-                )
-            {
+            if word == "AS_NEEDED" && matches!(self.tokens.get(self.pos), Some(Token { kind: TokenKind::Open, .. })) {
                 self.pos += 1;
                 self.input_list("AS_NEEDED", true)?;
                 continue;
@@ -356,20 +304,11 @@ impl Parser<'_> {
             let last_line = self.last_line();
             match self.next() {
                 None => bail!("line {last_line}: missing `)` to close {command}"),
-                Some(Token {
-                    kind: TokenKind::Close,
-                    ..
-                }) => return Ok(()),
-                Some(Token {
-                    kind: TokenKind::Open,
-                    line,
-                }) => {
+                Some(Token { kind: TokenKind::Close, .. }) => return Ok(()),
+                Some(Token { kind: TokenKind::Open, line }) => {
                     bail!("line {line}: unexpected `(` in {command}")
                 }
-                Some(Token {
-                    kind: TokenKind::Word(_),
-                    ..
-                }) => {}
+                Some(Token { kind: TokenKind::Word(_), .. }) => {}
             }
         }
     }
@@ -411,17 +350,11 @@ GROUP ( libgcc_s.so.1 -lgcc )
 ";
 
     fn path(path: &str, as_needed: bool) -> ScriptEntry {
-        ScriptEntry {
-            input: ScriptInput::Path(PathBuf::from(path)),
-            as_needed,
-        }
+        ScriptEntry { input: ScriptInput::Path(PathBuf::from(path)), as_needed }
     }
 
     fn library(name: &str, as_needed: bool) -> ScriptEntry {
-        ScriptEntry {
-            input: ScriptInput::Library(name.to_string()),
-            as_needed,
-        }
+        ScriptEntry { input: ScriptInput::Library(name.to_string()), as_needed }
     }
 
     #[test]
@@ -438,10 +371,7 @@ GROUP ( libgcc_s.so.1 -lgcc )
         let script = Path::new("/usr/lib/x86_64-linux-gnu/libm.so");
         assert_eq!(
             parse_linker_script(LIBM_SO, script).unwrap(),
-            vec![
-                path("/lib/x86_64-linux-gnu/libm.so.6", false),
-                path("/lib/x86_64-linux-gnu/libmvec.so.1", true),
-            ]
+            vec![path("/lib/x86_64-linux-gnu/libm.so.6", false), path("/lib/x86_64-linux-gnu/libmvec.so.1", true),]
         );
     }
 
@@ -453,10 +383,7 @@ GROUP ( libgcc_s.so.1 -lgcc )
         assert_eq!(
             parse_linker_script(LIBGCC_S_SO, &script).unwrap(),
             vec![
-                ScriptEntry {
-                    input: ScriptInput::Path(dir.path().join("libgcc_s.so.1")),
-                    as_needed: false
-                },
+                ScriptEntry { input: ScriptInput::Path(dir.path().join("libgcc_s.so.1")), as_needed: false },
                 library("gcc", false),
             ]
         );
@@ -485,17 +412,13 @@ GROUP ( libgcc_s.so.1 -lgcc )
             ]
         );
         assert!(parse_linker_script("", Path::new("/x")).unwrap().is_empty());
-        assert!(parse_linker_script("/* only a comment */", Path::new("/x"))
-            .unwrap()
-            .is_empty());
+        assert!(parse_linker_script("/* only a comment */", Path::new("/x")).unwrap().is_empty());
     }
 
     #[test]
     fn script_errors_name_the_script_and_command() {
         let script = Path::new("/some/dir/libweird.so");
-        let error = parse_linker_script("SECTIONS { .text : { *(.text) } }", script)
-            .unwrap_err()
-            .to_string();
+        let error = parse_linker_script("SECTIONS { .text : { *(.text) } }", script).unwrap_err().to_string();
         assert!(error.contains("/some/dir/libweird.so"), "{error}");
         assert!(error.contains("SECTIONS"), "{error}");
         for bad in [
@@ -538,8 +461,9 @@ GROUP ( libgcc_s.so.1 -lgcc )
         let data = std::fs::read(path).unwrap();
         assert!(looks_like_linker_script(&data));
         let entries = parse_linker_script(std::str::from_utf8(&data).unwrap(), path).unwrap();
-        assert!(entries.iter().any(|entry| !entry.as_needed
-            && entry.input == ScriptInput::Path("/lib/x86_64-linux-gnu/libc.so.6".into())));
+        assert!(entries.iter().any(
+            |entry| !entry.as_needed && entry.input == ScriptInput::Path("/lib/x86_64-linux-gnu/libc.so.6".into())
+        ));
         let libc6 = std::fs::read("/lib/x86_64-linux-gnu/libc.so.6").unwrap();
         assert!(!looks_like_linker_script(&libc6));
     }
@@ -572,18 +496,9 @@ GROUP ( libgcc_s.so.1 -lgcc )
         let dirs = &toolchain.library_dirs;
         // Directory order wins over the .so-before-.a preference.
         assert_eq!(find_library("foo", dirs, false), Some(a.join("libfoo.a")));
-        assert_eq!(
-            find_library("foo", &[b.clone(), a.clone()], false),
-            Some(b.join("libfoo.so"))
-        );
-        assert_eq!(
-            find_library("foo", &[b.clone(), a.clone()], true),
-            Some(a.join("libfoo.a"))
-        );
-        assert_eq!(
-            find_library(":libbar.so.1", dirs, false),
-            Some(b.join("libbar.so.1"))
-        );
+        assert_eq!(find_library("foo", &[b.clone(), a.clone()], false), Some(b.join("libfoo.so")));
+        assert_eq!(find_library("foo", &[b.clone(), a.clone()], true), Some(a.join("libfoo.a")));
+        assert_eq!(find_library(":libbar.so.1", dirs, false), Some(b.join("libbar.so.1")));
         assert_eq!(find_library("bar", dirs, false), None);
         assert_eq!(find_library("", dirs, false), None);
         assert_eq!(find_library(":", dirs, false), None);
@@ -594,9 +509,7 @@ GROUP ( libgcc_s.so.1 -lgcc )
         let toolchain = Toolchain::discover(OsStr::new("cc")).unwrap();
         assert!(!toolchain.library_dirs.is_empty());
         for file in ["crti.o", "crtbeginS.o", "crtendS.o", "crtn.o", "libgcc.a"] {
-            let found = toolchain
-                .find_file(file)
-                .unwrap_or_else(|| panic!("{file} not found"));
+            let found = toolchain.find_file(file).unwrap_or_else(|| panic!("{file} not found"));
             assert!(found.is_file());
         }
         let libstdcxx = find_library("stdc++", &toolchain.library_dirs, false).unwrap();

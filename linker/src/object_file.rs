@@ -25,22 +25,14 @@ pub struct ObjectFile<'data> {
 }
 
 impl<'data> ObjectFile<'data> {
-    pub fn parse(
-        name: String,
-        data: &'data [u8],
-        machine: elf::Machine,
-    ) -> Result<ObjectFile<'data>> {
+    pub fn parse(name: String, data: &'data [u8], machine: elf::Machine) -> Result<ObjectFile<'data>> {
         Self::parse_inner(data, machine)
-            .map(|parts| ObjectFile {
-                name: name.clone(),
-                ..parts
-            })
+            .map(|parts| ObjectFile { name: name.clone(), ..parts })
             .map_err(|e| e.context(name))
     }
 
     fn parse_inner(data: &'data [u8], machine: elf::Machine) -> Result<ObjectFile<'data>> {
-        let header = Elf64::parse(data)
-            .map_err(|_| Error::new("not a valid 64-bit little-endian ELF file"))?;
+        let header = Elf64::parse(data).map_err(|_| Error::new("not a valid 64-bit little-endian ELF file"))?;
         if header.e_type(ENDIAN) != elf::ET_REL {
             return Err(Error::new("not a relocatable object"));
         }
@@ -68,10 +60,7 @@ impl<'data> ObjectFile<'data> {
                     )));
                 }
                 if section.sh_link(ENDIAN) as usize != symbols.section().0 {
-                    return Err(Error::new(format!(
-                        "relocation section {} does not use the symbol table",
-                        index.0
-                    )));
+                    return Err(Error::new(format!("relocation section {} does not use the symbol table", index.0)));
                 }
                 // Check once here so later phases can read the entries without failing.
                 section.data_as_array::<Rela64<LE>, _>(ENDIAN, data)?;
@@ -83,27 +72,16 @@ impl<'data> ObjectFile<'data> {
                 )));
             }
         }
-        Ok(ObjectFile {
-            name: String::new(),
-            data,
-            sections,
-            symbols,
-            first_global,
-            rela_for_section,
-        })
+        Ok(ObjectFile { name: String::new(), data, sections, symbols, first_global, rela_for_section })
     }
 
     pub fn section(&self, index: usize) -> &'data SectionHeader64<LE> {
         // Indices come from the section table itself or were range-checked by callers.
-        self.sections
-            .section(SectionIndex(index))
-            .expect("section index checked")
+        self.sections.section(SectionIndex(index)).expect("section index checked")
     }
 
     pub fn section_name(&self, index: usize) -> &'data [u8] {
-        self.sections
-            .section_name(ENDIAN, self.section(index))
-            .unwrap_or(b"<bad name>")
+        self.sections.section_name(ENDIAN, self.section(index)).unwrap_or(b"<bad name>")
     }
 
     pub fn section_name_str(&self, index: usize) -> String {
@@ -124,10 +102,7 @@ impl<'data> ObjectFile<'data> {
     pub fn relocations(&self, section: usize) -> &'data [Rela64<LE>] {
         match self.rela_for_section[section] {
             0 => &[],
-            rela => self
-                .section(rela as usize)
-                .data_as_array(ENDIAN, self.data)
-                .unwrap_or(&[]),
+            rela => self.section(rela as usize).data_as_array(ENDIAN, self.data).unwrap_or(&[]),
         }
     }
 
@@ -138,18 +113,13 @@ impl<'data> ObjectFile<'data> {
     }
 
     pub fn symbol_name(&self, symbol: &Sym64<LE>) -> &'data [u8] {
-        self.symbols
-            .symbol_name(ENDIAN, symbol)
-            .unwrap_or(b"<bad name>")
+        self.symbols.symbol_name(ENDIAN, symbol).unwrap_or(b"<bad name>")
     }
 
     /// The section a symbol is defined in, resolving extended indices; `None` for
     /// undefined, absolute and common symbols.
     pub fn symbol_section(&self, symbol: &Sym64<LE>, index: usize) -> Result<Option<usize>> {
-        match self
-            .symbols
-            .symbol_section(ENDIAN, symbol, SymbolIndex(index))
-        {
+        match self.symbols.symbol_section(ENDIAN, symbol, SymbolIndex(index)) {
             Ok(Some(section)) if section.0 < self.sections.len() => Ok(Some(section.0)),
             Ok(Some(section)) => Err(Error::new(format!(
                 "{}: symbol `{}` refers to invalid section {}",
@@ -177,21 +147,12 @@ impl<'data> ObjectFile<'data> {
 
     /// "file: section S: offset 0xN" — the prefix of every relocation message.
     pub fn locate(&self, section: usize, offset: u64) -> String {
-        format!(
-            "{}: section {}: offset {offset:#x}",
-            self.name,
-            self.section_name_str(section)
-        )
+        format!("{}: section {}: offset {offset:#x}", self.name, self.section_name_str(section))
     }
 }
 
 /// Reads a relocation's fields in one place so every phase decodes them alike.
 #[inline]
 pub fn rela_parts(rela: &Rela64<LE>) -> (u64, u32, elf::RelocationType, i64) {
-    (
-        rela.r_offset(ENDIAN),
-        rela.r_sym(ENDIAN, false),
-        rela.r_type(ENDIAN, false),
-        rela.r_addend(ENDIAN),
-    )
+    (rela.r_offset(ENDIAN), rela.r_sym(ENDIAN, false), rela.r_type(ENDIAN, false), rela.r_addend(ENDIAN))
 }

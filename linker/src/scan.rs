@@ -119,11 +119,7 @@ impl Keys {
             local_base.push(next);
             next += loaded.object.first_global;
         }
-        Keys {
-            globals: db.globals.len(),
-            local_base,
-            total: next,
-        }
+        Keys { globals: db.globals.len(), local_base, total: next }
     }
 
     #[inline]
@@ -149,32 +145,25 @@ impl SymbolFacts {
         let mut preemptible = vec![false; db.globals.len()];
         let mut exported = vec![false; db.globals.len()];
         for (id, global) in db.globals.iter().enumerate() {
-            let visible = global.visibility == elf::STV_DEFAULT.0
-                || global.visibility == elf::STV_PROTECTED.0;
+            let visible = global.visibility == elf::STV_DEFAULT.0 || global.visibility == elf::STV_PROTECTED.0;
             match global.definition {
                 Definition::Undefined | Definition::Shared { .. } => preemptible[id] = true,
                 Definition::Object { file, index } => {
                     let loaded = db.object(file);
                     let placed = match loaded.object.symbol(index as usize) {
                         Ok(symbol) => match loaded.object.symbol_section(symbol, index as usize) {
-                            Ok(Some(section)) => {
-                                sections.placements[file.0 as usize][section].is_placed()
-                            }
+                            Ok(Some(section)) => sections.placements[file.0 as usize][section].is_placed(),
                             _ => true,
                         },
                         Err(_) => false,
                     };
                     exported[id] = visible && placed;
-                    preemptible[id] =
-                        exported[id] && global.visibility == elf::STV_DEFAULT.0 && !symbolic;
+                    preemptible[id] = exported[id] && global.visibility == elf::STV_DEFAULT.0 && !symbolic;
                 }
                 Definition::Synthetic(_) => {}
             }
         }
-        SymbolFacts {
-            preemptible,
-            exported,
-        }
+        SymbolFacts { preemptible, exported }
     }
 }
 
@@ -188,23 +177,16 @@ fn make_chunks<A: Arch>(db: &SymbolDb, sections: &SectionMap) -> Vec<Chunk> {
         for &(input, _) in &output.inputs {
             let object = &db.object(input.file).object;
             let header = object.section(input.section as usize);
-            let size = if header.sh_type(ENDIAN) == elf::SHT_NOBITS {
-                0
-            } else {
-                header.sh_size(ENDIAN)
-            };
+            let size = if header.sh_type(ENDIAN) == elf::SHT_NOBITS { 0 } else { header.sh_size(ENDIAN) };
             let relocs = object.relocations(input.section as usize);
-            let sorted = relocs
-                .windows(2)
-                .all(|w| w[0].r_offset.get(ENDIAN) <= w[1].r_offset.get(ENDIAN));
+            let sorted = relocs.windows(2).all(|w| w[0].r_offset.get(ENDIAN) <= w[1].r_offset.get(ENDIAN));
             let mut start_reloc = 0;
             let mut start_byte = 0;
             if sorted && (relocs.len() > CHUNK_RELOCS || size > CHUNK_BYTES) {
                 let mut i = 0;
                 while i < relocs.len() {
                     let (offset, _, r_type, _) = rela_parts(&relocs[i]);
-                    let big_enough =
-                        i - start_reloc >= CHUNK_RELOCS || offset - start_byte >= CHUNK_BYTES;
+                    let big_enough = i - start_reloc >= CHUNK_RELOCS || offset - start_byte >= CHUNK_BYTES;
                     // A relaxed GOT load rewrites bytes before its field: never split there.
                     let splittable = !matches!(
                         A::reloc_info(r_type).map(|info| info.expr),
@@ -218,19 +200,11 @@ fn make_chunks<A: Arch>(db: &SymbolDb, sections: &SectionMap) -> Vec<Chunk> {
                     i += 1;
                 }
                 while size - start_byte > CHUNK_BYTES && relocs.len() == start_reloc {
-                    chunks.push(Chunk::new(
-                        input,
-                        start_reloc..start_reloc,
-                        start_byte..start_byte + CHUNK_BYTES,
-                    ));
+                    chunks.push(Chunk::new(input, start_reloc..start_reloc, start_byte..start_byte + CHUNK_BYTES));
                     start_byte += CHUNK_BYTES;
                 }
             }
-            chunks.push(Chunk::new(
-                input,
-                start_reloc..relocs.len(),
-                start_byte..size,
-            ));
+            chunks.push(Chunk::new(input, start_reloc..relocs.len(), start_byte..size));
         }
     }
     chunks
@@ -269,10 +243,7 @@ pub fn is_absolute(db: &SymbolDb, target: SymRef) -> bool {
             _ => return false,
         },
     };
-    db.object(file)
-        .object
-        .symbol(index as usize)
-        .is_ok_and(|s| s.st_shndx(ENDIAN) == elf::SHN_ABS)
+    db.object(file).object.symbol(index as usize).is_ok_and(|s| s.st_shndx(ENDIAN) == elf::SHN_ABS)
 }
 
 pub struct Scanner<'a, 'data> {
@@ -291,39 +262,25 @@ impl Scanner<'_, '_> {
     }
 
     /// A message prefix naming a relocation: file, section, offset and symbol.
-    pub fn describe(
-        &self,
-        input: InputSectionId,
-        offset: u64,
-        r_type_name: &str,
-        target: SymRef,
-    ) -> String {
+    pub fn describe(&self, input: InputSectionId, offset: u64, r_type_name: &str, target: SymRef) -> String {
         let object = &self.db.object(input.file).object;
         let symbol = match target {
             SymRef::Global(id) => self.db.name(id),
             SymRef::Local(_, index) => object.describe_symbol(index as usize),
         };
-        format!(
-            "{}: {r_type_name} against `{symbol}`",
-            object.locate(input.section as usize, offset)
-        )
+        format!("{}: {r_type_name} against `{symbol}`", object.locate(input.section as usize, offset))
     }
 
-    fn scan_chunk<A: Arch>(
-        &self,
-        chunk: &mut Chunk,
-        flags: &[AtomicU8],
-        static_tls: &AtomicBool,
-    ) -> Result<()> {
+    fn scan_chunk<A: Arch>(&self, chunk: &mut Chunk, flags: &[AtomicU8], static_tls: &AtomicBool) -> Result<()> {
         let input = chunk.input;
         let loaded = self.db.object(input.file);
         let object = &loaded.object;
         let header = object.section(input.section as usize);
         let section_flags = header.sh_flags(ENDIAN).0;
-        if section_flags & elf::SHF_ALLOC.0 as u64 == 0 {
+        if section_flags & elf::SHF_ALLOC.0 == 0 {
             return Ok(());
         }
-        let writable = section_flags & elf::SHF_WRITE.0 as u64 != 0;
+        let writable = section_flags & elf::SHF_WRITE.0 != 0;
         let data = object.section_data(input.section as usize)?;
         let size = header.sh_size(ENDIAN);
         let section_align = header.sh_addralign(ENDIAN);
@@ -331,18 +288,12 @@ impl Scanner<'_, '_> {
             let (offset, symbol, r_type, _) = rela_parts(rela);
             let target = target_of(loaded, input.file, symbol);
             let error = |what: &str| {
-                Error::new(format!(
-                    "{}: {what}",
-                    self.describe(input, offset, &A::reloc_name(r_type), target)
-                ))
+                Error::new(format!("{}: {what}", self.describe(input, offset, &A::reloc_name(r_type), target)))
             };
             let Some(info) = A::reloc_info(r_type) else {
                 return Err(error("unsupported relocation type"));
             };
-            if offset
-                .checked_add(info.size as u64)
-                .is_none_or(|end| end > size)
-            {
+            if offset.checked_add(info.size as u64).is_none_or(|end| end > size) {
                 return Err(error("relocation offset is outside its section"));
             }
             if symbol as usize >= object.symbols.len() {
@@ -357,10 +308,7 @@ impl Scanner<'_, '_> {
                 mark(0);
             }
             match info.expr {
-                RelocExpr::None
-                | RelocExpr::GotBasePcRelative
-                | RelocExpr::Size
-                | RelocExpr::DtpOffset => {}
+                RelocExpr::None | RelocExpr::GotBasePcRelative | RelocExpr::Size | RelocExpr::DtpOffset => {}
                 RelocExpr::Absolute if info.size == 8 => {
                     if is_absolute(self.db, target) && !preemptible {
                         continue;
@@ -381,9 +329,7 @@ impl Scanner<'_, '_> {
                 }
                 RelocExpr::Absolute => {
                     if preemptible || !is_absolute(self.db, target) {
-                        return Err(error(
-                            "cannot be used when making a shared object; recompile with -fPIC",
-                        ));
+                        return Err(error("cannot be used when making a shared object; recompile with -fPIC"));
                     }
                 }
                 RelocExpr::PcRelative => {
@@ -409,12 +355,8 @@ impl Scanner<'_, '_> {
                 }
                 RelocExpr::GotOffset => mark(NEEDS_GOT),
                 RelocExpr::OffsetFromGotBase => {
-                    if preemptible
-                        && !matches!(target, SymRef::Global(id) if self.db.global(id).is_defined_locally())
-                    {
-                        return Err(error(
-                            "cannot refer to a symbol defined outside this library",
-                        ));
+                    if preemptible && !matches!(target, SymRef::Global(id) if self.db.global(id).is_defined_locally()) {
+                        return Err(error("cannot refer to a symbol defined outside this library"));
                     }
                 }
                 RelocExpr::TlsGeneralDynamic => mark(NEEDS_TLS_GD),
@@ -425,9 +367,7 @@ impl Scanner<'_, '_> {
                 }
                 RelocExpr::TlsDescriptor => mark(NEEDS_TLS_DESC),
                 RelocExpr::TpOffset => {
-                    return Err(error(
-                        "local-exec TLS cannot be used in a shared object; recompile with -fPIC",
-                    ));
+                    return Err(error("local-exec TLS cannot be used in a shared object; recompile with -fPIC"));
                 }
             }
         }
@@ -490,19 +430,11 @@ pub fn scan<A: Arch>(scanner: &Scanner, sections: &SectionMap) -> Result<Plan> {
                 if bits & bit == 0 {
                     continue;
                 }
-                let (relative, symbolic) = got_dynamic_relocs(
-                    kind,
-                    preemptible,
-                    is_absolute(db, target),
-                    scanner.pack_relative,
-                );
+                let (relative, symbolic) =
+                    got_dynamic_relocs(kind, preemptible, is_absolute(db, target), scanner.pack_relative);
                 got_relative += relative;
                 got_symbolic += symbolic;
-                got.push(GotEntry {
-                    kind,
-                    target: Some(target),
-                    slot,
-                });
+                got.push(GotEntry { kind, target: Some(target), slot });
                 slot += kind.slots();
             }
         }
@@ -512,11 +444,7 @@ pub fn scan<A: Arch>(scanner: &Scanner, sections: &SectionMap) -> Result<Plan> {
         }
     }
     let tls_ld_slot = uses_tls_ld.into_inner().then(|| {
-        got.push(GotEntry {
-            kind: GotKind::TlsLd,
-            target: None,
-            slot,
-        });
+        got.push(GotEntry { kind: GotKind::TlsLd, target: None, slot });
         got_symbolic += 1;
         slot += 2;
         slot - 2
@@ -556,19 +484,11 @@ fn chunk_uses_tls_ld<A: Arch>(db: &SymbolDb, chunk: &Chunk) -> bool {
     let object = &db.object(chunk.input.file).object;
     object.relocations(chunk.input.section as usize)[chunk.relocs.clone()]
         .iter()
-        .any(|rela| {
-            A::reloc_info(rela_parts(rela).2)
-                .is_some_and(|info| info.expr == RelocExpr::TlsLocalDynamic)
-        })
+        .any(|rela| A::reloc_info(rela_parts(rela).2).is_some_and(|info| info.expr == RelocExpr::TlsLocalDynamic))
 }
 
 /// How many (relative, symbolic) dynamic relocations a GOT entry needs.
-pub fn got_dynamic_relocs(
-    kind: GotKind,
-    preemptible: bool,
-    absolute: bool,
-    pack_relative: bool,
-) -> (u32, u32) {
+pub fn got_dynamic_relocs(kind: GotKind, preemptible: bool, absolute: bool, pack_relative: bool) -> (u32, u32) {
     match kind {
         GotKind::Address if preemptible => (0, 1),
         GotKind::Address if absolute => (0, 0),
@@ -582,5 +502,5 @@ pub fn got_dynamic_relocs(
 /// (RELR can only describe word-aligned places).
 #[inline]
 pub fn packs_as_relr(pack_relative: bool, section_align: u64, offset: u64) -> bool {
-    pack_relative && section_align >= 8 && offset % 8 == 0
+    pack_relative && section_align >= 8 && offset.is_multiple_of(8)
 }

@@ -76,7 +76,7 @@ impl OutputSection {
     }
 
     pub fn is_tls(&self) -> bool {
-        self.flags & elf::SHF_TLS.0 as u64 != 0
+        self.flags & elf::SHF_TLS.0 != 0
     }
 
     pub fn end(&self) -> u64 {
@@ -92,10 +92,7 @@ pub struct Placement {
 }
 
 impl Placement {
-    pub const NONE: Placement = Placement {
-        output: u32::MAX,
-        offset: 0,
-    };
+    pub const NONE: Placement = Placement { output: u32::MAX, offset: 0 };
 
     pub fn is_placed(&self) -> bool {
         self.output != u32::MAX
@@ -110,23 +107,18 @@ pub struct SectionMap {
 
 impl SectionMap {
     pub fn find(&self, synthetic: Synthetic) -> usize {
-        self.outputs
-            .iter()
-            .position(|o| o.synthetic == Some(synthetic))
-            .expect("every synthetic section exists")
+        self.outputs.iter().position(|o| o.synthetic == Some(synthetic)).expect("every synthetic section exists")
     }
 
     pub fn by_name(&self, name: &str) -> Option<&OutputSection> {
-        self.outputs
-            .iter()
-            .find(|o| o.name == name && o.synthetic.is_none())
+        self.outputs.iter().find(|o| o.name == name && o.synthetic.is_none())
     }
 }
 
-const ALLOC: u64 = elf::SHF_ALLOC.0 as u64;
-const WRITE: u64 = elf::SHF_WRITE.0 as u64;
-const EXEC: u64 = elf::SHF_EXECINSTR.0 as u64;
-const TLS: u64 = elf::SHF_TLS.0 as u64;
+const ALLOC: u64 = elf::SHF_ALLOC.0;
+const WRITE: u64 = elf::SHF_WRITE.0;
+const EXEC: u64 = elf::SHF_EXECINSTR.0;
+const TLS: u64 = elf::SHF_TLS.0;
 /// Sections of the medium and large code models' large data (`.ldata`, `.lbss`).
 const SHF_X86_64_LARGE: u64 = 0x1000_0000;
 
@@ -139,23 +131,14 @@ fn classify(name: &[u8], sh_type: u32, flags: u64) -> Option<(String, u32, Segme
         // SYMTAB, STRTAB, RELA, REL, GROUP, SYMTAB_SHNDX: consumed by the linker.
         return None;
     }
-    if name == b".note.GNU-stack" || name == b".note.gnu.property" || name.starts_with(b".gnu.lto_")
-    {
+    if name == b".note.GNU-stack" || name == b".note.gnu.property" || name.starts_with(b".gnu.lto_") {
         return None;
     }
     if flags & ALLOC == 0 {
-        return Some((
-            own_name(),
-            if name == b".comment" { 600 } else { 610 },
-            NotLoaded,
-        ));
+        return Some((own_name(), if name == b".comment" { 600 } else { 610 }, NotLoaded));
     }
     let known: Option<(&str, u32)> = if flags & TLS != 0 {
-        Some(if sh_type == elf::SHT_NOBITS.0 {
-            (".tbss", 410)
-        } else {
-            (".tdata", 400)
-        })
+        Some(if sh_type == elf::SHT_NOBITS.0 { (".tbss", 410) } else { (".tdata", 400) })
     } else if has_prefix(b".text") {
         Some((".text", 110))
     } else if name == b".init" {
@@ -172,7 +155,7 @@ fn classify(name: &[u8], sh_type: u32, flags: u64) -> Option<(String, u32, Segme
         Some((".gcc_except_table", 340))
     } else if has_prefix(b".preinit_array") {
         Some((".preinit_array", 420))
-    } else if has_prefix(b".init_array") || has_prefix(b".ctors") && false {
+    } else if has_prefix(b".init_array") {
         Some((".init_array", 430))
     } else if has_prefix(b".fini_array") {
         Some((".fini_array", 440))
@@ -221,134 +204,22 @@ fn class_of_rank(rank: u32) -> SegmentClass {
 /// Synthetic sections: name, rank, type, flags, alignment.
 const SYNTHETIC: &[(Synthetic, &str, u32, u32, u64, u64)] = &[
     (Synthetic::Headers, "", 0, 0, 0, 8),
-    (
-        Synthetic::Plt,
-        ".plt",
-        140,
-        elf::SHT_PROGBITS.0,
-        ALLOC | EXEC,
-        16,
-    ),
-    (
-        Synthetic::BuildId,
-        ".note.gnu.build-id",
-        200,
-        elf::SHT_NOTE.0,
-        ALLOC,
-        4,
-    ),
-    (
-        Synthetic::GnuHash,
-        ".gnu.hash",
-        210,
-        elf::SHT_GNU_HASH.0,
-        ALLOC,
-        8,
-    ),
-    (
-        Synthetic::DynSym,
-        ".dynsym",
-        220,
-        elf::SHT_DYNSYM.0,
-        ALLOC,
-        8,
-    ),
-    (
-        Synthetic::DynStr,
-        ".dynstr",
-        230,
-        elf::SHT_STRTAB.0,
-        ALLOC,
-        1,
-    ),
-    (
-        Synthetic::VerSym,
-        ".gnu.version",
-        240,
-        elf::SHT_GNU_VERSYM.0,
-        ALLOC,
-        2,
-    ),
-    (
-        Synthetic::VerNeed,
-        ".gnu.version_r",
-        250,
-        elf::SHT_GNU_VERNEED.0,
-        ALLOC,
-        8,
-    ),
-    (
-        Synthetic::RelaDyn,
-        ".rela.dyn",
-        260,
-        elf::SHT_RELA.0,
-        ALLOC,
-        8,
-    ),
-    (
-        Synthetic::RelrDyn,
-        ".relr.dyn",
-        270,
-        elf::SHT_RELR.0,
-        ALLOC,
-        8,
-    ),
-    (
-        Synthetic::RelaPlt,
-        ".rela.plt",
-        280,
-        elf::SHT_RELA.0,
-        ALLOC | elf::SHF_INFO_LINK.0 as u64,
-        8,
-    ),
-    (
-        Synthetic::EhFrameHdr,
-        ".eh_frame_hdr",
-        320,
-        elf::SHT_PROGBITS.0,
-        ALLOC,
-        4,
-    ),
-    (
-        Synthetic::Dynamic,
-        ".dynamic",
-        460,
-        elf::SHT_DYNAMIC.0,
-        ALLOC | WRITE,
-        8,
-    ),
-    (
-        Synthetic::Got,
-        ".got",
-        470,
-        elf::SHT_PROGBITS.0,
-        ALLOC | WRITE,
-        8,
-    ),
-    (
-        Synthetic::GotPlt,
-        ".got.plt",
-        500,
-        elf::SHT_PROGBITS.0,
-        ALLOC | WRITE,
-        8,
-    ),
-    (
-        Synthetic::Commons,
-        ".bss",
-        541,
-        elf::SHT_NOBITS.0,
-        ALLOC | WRITE,
-        1,
-    ),
-    (
-        Synthetic::SectionHeaderNames,
-        ".shstrtab",
-        690,
-        elf::SHT_STRTAB.0,
-        0,
-        1,
-    ),
+    (Synthetic::Plt, ".plt", 140, elf::SHT_PROGBITS.0, ALLOC | EXEC, 16),
+    (Synthetic::BuildId, ".note.gnu.build-id", 200, elf::SHT_NOTE.0, ALLOC, 4),
+    (Synthetic::GnuHash, ".gnu.hash", 210, elf::SHT_GNU_HASH.0, ALLOC, 8),
+    (Synthetic::DynSym, ".dynsym", 220, elf::SHT_DYNSYM.0, ALLOC, 8),
+    (Synthetic::DynStr, ".dynstr", 230, elf::SHT_STRTAB.0, ALLOC, 1),
+    (Synthetic::VerSym, ".gnu.version", 240, elf::SHT_GNU_VERSYM.0, ALLOC, 2),
+    (Synthetic::VerNeed, ".gnu.version_r", 250, elf::SHT_GNU_VERNEED.0, ALLOC, 8),
+    (Synthetic::RelaDyn, ".rela.dyn", 260, elf::SHT_RELA.0, ALLOC, 8),
+    (Synthetic::RelrDyn, ".relr.dyn", 270, elf::SHT_RELR.0, ALLOC, 8),
+    (Synthetic::RelaPlt, ".rela.plt", 280, elf::SHT_RELA.0, ALLOC | elf::SHF_INFO_LINK.0, 8),
+    (Synthetic::EhFrameHdr, ".eh_frame_hdr", 320, elf::SHT_PROGBITS.0, ALLOC, 4),
+    (Synthetic::Dynamic, ".dynamic", 460, elf::SHT_DYNAMIC.0, ALLOC | WRITE, 8),
+    (Synthetic::Got, ".got", 470, elf::SHT_PROGBITS.0, ALLOC | WRITE, 8),
+    (Synthetic::GotPlt, ".got.plt", 500, elf::SHT_PROGBITS.0, ALLOC | WRITE, 8),
+    (Synthetic::Commons, ".bss", 541, elf::SHT_NOBITS.0, ALLOC | WRITE, 1),
+    (Synthetic::SectionHeaderNames, ".shstrtab", 690, elf::SHT_STRTAB.0, 0, 1),
     (Synthetic::SectionHeaders, "", 699, 0, 0, 8),
 ];
 
@@ -358,32 +229,27 @@ fn init_priority(name: &[u8]) -> u32 {
     if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) || name.ends_with(b"_array") {
         return 65536;
     }
-    std::str::from_utf8(digits)
-        .ok()
-        .and_then(|d| d.parse().ok())
-        .unwrap_or(65536)
+    std::str::from_utf8(digits).ok().and_then(|d| d.parse().ok()).unwrap_or(65536)
 }
 
 /// Assigns input sections to output sections and fixes each output section's size.
 pub fn assign(db: &SymbolDb) -> Result<SectionMap> {
     let mut outputs: Vec<OutputSection> = SYNTHETIC
         .iter()
-        .map(
-            |&(synthetic, name, rank, sh_type, flags, align)| OutputSection {
-                name: name.to_string(),
-                sh_type,
-                flags,
-                align,
-                class: class_of_rank(rank),
-                rank,
-                inputs: Vec::new(),
-                synthetic: Some(synthetic),
-                size: 0,
-                offset: 0,
-                addr: 0,
-                header_index: 0,
-            },
-        )
+        .map(|&(synthetic, name, rank, sh_type, flags, align)| OutputSection {
+            name: name.to_string(),
+            sh_type,
+            flags,
+            align,
+            class: class_of_rank(rank),
+            rank,
+            inputs: Vec::new(),
+            synthetic: Some(synthetic),
+            size: 0,
+            offset: 0,
+            addr: 0,
+            header_index: 0,
+        })
         .collect();
     let mut by_key: crate::hash::FxHashMap<(String, u32, u64), usize> = Default::default();
     let mut placements = Vec::with_capacity(db.objects.len());
@@ -402,61 +268,38 @@ pub fn assign(db: &SymbolDb) -> Result<SectionMap> {
             let Some((out_name, rank, class)) = classify(name, sh_type, flags) else {
                 continue;
             };
-            // Merged sections keep type and the permissions that matter for placement.
-            let out_type = if sh_type == elf::SHT_NOBITS.0 {
-                sh_type
-            } else if matches!(sh_type, 14 | 15 | 16) {
-                sh_type
-            } else {
-                elf::SHT_PROGBITS.0.max(sh_type.min(elf::SHT_PROGBITS.0))
-            };
-            let out_type = if sh_type == elf::SHT_NOTE.0 {
-                sh_type
-            } else {
-                out_type
-            };
-            let out_type = if flags & ALLOC == 0 && sh_type != elf::SHT_NOBITS.0 {
-                sh_type
-            } else {
-                out_type
-            };
+            // Merged allocated sections are PROGBITS unless their type means something to
+            // the loader (NOBITS, NOTE, the init/fini arrays).
+            let keeps_type = flags & ALLOC == 0
+                || [elf::SHT_NOBITS, elf::SHT_NOTE, elf::SHT_INIT_ARRAY, elf::SHT_FINI_ARRAY, elf::SHT_PREINIT_ARRAY]
+                    .iter()
+                    .any(|t| t.0 == sh_type);
+            let out_type = if keeps_type { sh_type } else { elf::SHT_PROGBITS.0 };
             let key_flags = flags & (ALLOC | WRITE | EXEC | TLS);
-            let output = *by_key
-                .entry((out_name.clone(), out_type, key_flags))
-                .or_insert_with(|| {
-                    outputs.push(OutputSection {
-                        name: out_name,
-                        sh_type: out_type,
-                        flags: key_flags | (flags & SHF_X86_64_LARGE),
-                        align: 1,
-                        class,
-                        rank,
-                        inputs: Vec::new(),
-                        synthetic: None,
-                        size: 0,
-                        offset: 0,
-                        addr: 0,
-                        header_index: 0,
-                    });
-                    outputs.len() - 1
+            let output = *by_key.entry((out_name.clone(), out_type, key_flags)).or_insert_with(|| {
+                outputs.push(OutputSection {
+                    name: out_name,
+                    sh_type: out_type,
+                    flags: key_flags | (flags & SHF_X86_64_LARGE),
+                    align: 1,
+                    class,
+                    rank,
+                    inputs: Vec::new(),
+                    synthetic: None,
+                    size: 0,
+                    offset: 0,
+                    addr: 0,
+                    header_index: 0,
                 });
-            let priority = if rank == 430 || rank == 440 || rank == 420 {
-                init_priority(name)
-            } else {
-                0
-            };
+                outputs.len() - 1
+            });
+            let priority = if rank == 430 || rank == 440 || rank == 420 { init_priority(name) } else { 0 };
             members.push((
                 output,
                 priority,
-                InputSectionId {
-                    file: FileId(file_index as u32),
-                    section: index.0 as u32,
-                },
+                InputSectionId { file: FileId(file_index as u32), section: index.0 as u32 },
             ));
-            file_placements[index.0] = Placement {
-                output: output as u32,
-                offset: 0,
-            };
+            file_placements[index.0] = Placement { output: output as u32, offset: 0 };
         }
         placements.push(file_placements);
     }
@@ -469,9 +312,7 @@ pub fn assign(db: &SymbolDb) -> Result<SectionMap> {
             return Err(crate::error::Error::new(format!(
                 "{}: section {}: alignment {align} is not a power of two",
                 db.object(id.file).object.name,
-                db.object(id.file)
-                    .object
-                    .section_name_str(id.section as usize)
+                db.object(id.file).object.section_name_str(id.section as usize)
             )));
         }
         let out = &mut outputs[output];
@@ -490,17 +331,11 @@ pub fn assign(db: &SymbolDb) -> Result<SectionMap> {
         new_index[old] = new as u32;
     }
     let mut slots: Vec<Option<OutputSection>> = outputs.into_iter().map(Some).collect();
-    let outputs = order
-        .iter()
-        .map(|&i| slots[i].take().expect("each index once"))
-        .collect();
+    let outputs = order.iter().map(|&i| slots[i].take().expect("each index once")).collect();
     for file in &mut placements {
         for placement in file.iter_mut().filter(|p| p.is_placed()) {
             placement.output = new_index[placement.output as usize];
         }
     }
-    Ok(SectionMap {
-        outputs,
-        placements,
-    })
+    Ok(SectionMap { outputs, placements })
 }

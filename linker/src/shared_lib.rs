@@ -62,27 +62,17 @@ pub fn parse_shared_library(data: &[u8]) -> Result<SharedLibrary<'_>> {
     let endian = LittleEndian;
     let file_type = header.e_type(endian);
     if file_type != elf::ET_DYN {
-        bail!(
-            "not a shared library (ELF type {}, expected ET_DYN)",
-            file_type.0
-        );
+        bail!("not a shared library (ELF type {}, expected ET_DYN)", file_type.0);
     }
     let machine = header.e_machine(endian);
     if machine != elf::EM_X86_64 {
-        bail!(
-            "not an x86-64 file (ELF machine {}, expected EM_X86_64)",
-            machine.0
-        );
+        bail!("not an x86-64 file (ELF machine {}, expected EM_X86_64)", machine.0);
     }
-    let sections = header
-        .sections(endian, data)
-        .context(|| "reading section headers")?;
+    let sections = header.sections(endian, data).context(|| "reading section headers")?;
 
     let mut soname = None;
     let mut needed = Vec::new();
-    let dynamic = sections
-        .dynamic_table(endian, data)
-        .context(|| "reading .dynamic")?;
+    let dynamic = sections.dynamic_table(endian, data).context(|| "reading .dynamic")?;
     for entry in dynamic.dynamics() {
         let tag = entry.d_tag(endian);
         if tag == elf::DT_NULL {
@@ -102,33 +92,19 @@ pub fn parse_shared_library(data: &[u8]) -> Result<SharedLibrary<'_>> {
         }
     }
 
-    let dynsym = sections
-        .symbols(endian, data, elf::SHT_DYNSYM)
-        .context(|| "reading .dynsym")?;
-    let versions = match sections
-        .versions(endian, data)
-        .context(|| "reading symbol versions")?
-    {
+    let dynsym = sections.symbols(endian, data, elf::SHT_DYNSYM).context(|| "reading .dynsym")?;
+    let versions = match sections.versions(endian, data).context(|| "reading symbol versions")? {
         Some(versions) => {
-            let versym_count = sections
-                .gnu_versym(endian, data)?
-                .map_or(0, |(versyms, _)| versyms.len());
+            let versym_count = sections.gnu_versym(endian, data)?.map_or(0, |(versyms, _)| versyms.len());
             if versym_count != dynsym.len() {
-                bail!(
-                    ".gnu.version has {versym_count} entries but .dynsym has {}",
-                    dynsym.len()
-                );
+                bail!(".gnu.version has {versym_count} entries but .dynsym has {}", dynsym.len());
             }
             Some(versions)
         }
         None => None,
     };
     let symbols = exported_symbols(&dynsym, versions.as_ref())?;
-    Ok(SharedLibrary {
-        soname,
-        needed,
-        symbols,
-    })
+    Ok(SharedLibrary { soname, needed, symbols })
 }
 
 /// Checks the identification bytes so that wrong inputs get a precise message.
@@ -195,13 +171,7 @@ fn exported_symbols<'data>(
         } else {
             SharedSymbolKind::Other
         };
-        symbols.push(SharedSymbol {
-            name,
-            version,
-            weak: bind == elf::STB_WEAK,
-            kind,
-            size: symbol.st_size(endian),
-        });
+        symbols.push(SharedSymbol { name, version, weak: bind == elf::STB_WEAK, kind, size: symbol.st_size(endian) });
     }
     Ok(symbols)
 }
@@ -217,10 +187,7 @@ fn version_name<'data>(
         return Ok(None);
     }
     let found = versions.version(version).map_err(|_| {
-        Error::new(format!(
-            ".dynsym symbol {} has version index {} with no version definition",
-            symbol.0, version.0
-        ))
+        Error::new(format!(".dynsym symbol {} has version index {} with no version definition", symbol.0, version.0))
     })?;
     Ok(found.map(|version| version.name()))
 }
@@ -231,10 +198,7 @@ mod tests {
     use std::process::Command;
 
     fn find<'a>(library: &'a SharedLibrary<'_>, name: &str) -> Option<&'a SharedSymbol<'a>> {
-        library
-            .symbols
-            .iter()
-            .find(|symbol| symbol.name == name.as_bytes())
+        library.symbols.iter().find(|symbol| symbol.name == name.as_bytes())
     }
 
     #[test]
@@ -248,10 +212,7 @@ mod tests {
         assert_eq!(memcpy.version, Some(&b"GLIBC_2.14"[..]));
         assert_eq!(memcpy.kind, SharedSymbolKind::Function);
         // The old memcpy@GLIBC_2.2.5 is a hidden (non-default) version and is skipped.
-        assert_eq!(
-            libc.symbols.iter().filter(|s| s.name == b"memcpy").count(),
-            1
-        );
+        assert_eq!(libc.symbols.iter().filter(|s| s.name == b"memcpy").count(), 1);
 
         let printf = find(&libc, "printf").unwrap();
         assert_eq!(printf.kind, SharedSymbolKind::Function);
@@ -267,10 +228,7 @@ mod tests {
         assert_eq!(errno.version, Some(&b"GLIBC_PRIVATE"[..]));
 
         // `strcpy` is an IFUNC; weak aliases like `fopen64` exist too.
-        assert_eq!(
-            find(&libc, "strcpy").unwrap().kind,
-            SharedSymbolKind::Function
-        );
+        assert_eq!(find(&libc, "strcpy").unwrap().kind, SharedSymbolKind::Function);
         assert!(libc.symbols.iter().any(|symbol| symbol.weak));
         // Undefined imports (from ld.so) are not exports.
         assert!(find(&libc, "_dl_argv").is_none());
@@ -316,11 +274,7 @@ VERS_2 { } VERS_1;
         let so_path = dir.path().join("libtiny.so");
         std::fs::write(&c_path, source).unwrap();
         let mut command = Command::new("cc");
-        command
-            .args(["-shared", "-fPIC", "-o"])
-            .arg(&so_path)
-            .arg(&c_path)
-            .args(args);
+        command.args(["-shared", "-fPIC", "-o"]).arg(&so_path).arg(&c_path).args(args);
         if let Some(script) = version_script {
             let script_path = dir.path().join("tiny.map");
             std::fs::write(&script_path, script).unwrap();
@@ -332,11 +286,7 @@ VERS_2 { } VERS_1;
     }
 
     fn tiny_so() -> Vec<u8> {
-        build_so(
-            TINY_SOURCE,
-            Some(TINY_VERSION_SCRIPT),
-            &["-Wl,-soname,libtiny.so.1"],
-        )
+        build_so(TINY_SOURCE, Some(TINY_VERSION_SCRIPT), &["-Wl,-soname,libtiny.so.1"])
     }
 
     #[test]
@@ -362,20 +312,13 @@ VERS_2 { } VERS_1;
         assert!(find(&tiny, "protected_fn").is_some());
 
         for absent in ["hidden_fn", "local_fn", "foo_v1", "foo_v2", "imported"] {
-            assert!(
-                find(&tiny, absent).is_none(),
-                "{absent} should not be exported"
-            );
+            assert!(find(&tiny, absent).is_none(), "{absent} should not be exported");
         }
     }
 
     #[test]
     fn parses_unversioned_library_without_soname() {
-        let data = build_so(
-            "int plain(void) { return 0; }\nint plain_data = 1;\n",
-            None,
-            &[],
-        );
+        let data = build_so("int plain(void) { return 0; }\nint plain_data = 1;\n", None, &[]);
         let library = parse_shared_library(&data).unwrap();
         assert_eq!(library.soname, None);
         let plain = find(&library, "plain").unwrap();

@@ -80,10 +80,7 @@ pub struct Global<'data> {
 
 impl Global<'_> {
     pub fn is_defined_locally(&self) -> bool {
-        matches!(
-            self.definition,
-            Definition::Object { .. } | Definition::Synthetic(_)
-        )
+        matches!(self.definition, Definition::Object { .. } | Definition::Synthetic(_))
     }
 }
 
@@ -99,9 +96,7 @@ impl<'data> LoadedObject<'data> {
     /// The global a symbol index names, or `None` for a local symbol.
     #[inline]
     pub fn global(&self, symbol: usize) -> Option<GlobalId> {
-        symbol
-            .checked_sub(self.object.first_global)
-            .and_then(|i| self.global_ids.get(i).copied())
+        symbol.checked_sub(self.object.first_global).and_then(|i| self.global_ids.get(i).copied())
     }
 }
 
@@ -157,12 +152,7 @@ pub fn resolve<'data>(
 ) -> Result<SymbolDb<'data>> {
     let mut resolver = Resolver {
         machine,
-        db: SymbolDb {
-            objects: Vec::new(),
-            globals: Vec::new(),
-            names: FxHashMap::default(),
-            shared: Vec::new(),
-        },
+        db: SymbolDb { objects: Vec::new(), globals: Vec::new(), names: FxHashMap::default(), shared: Vec::new() },
         archives: Vec::new(),
         comdat_groups: FxHashMap::default(),
         pending: VecDeque::new(),
@@ -212,17 +202,11 @@ impl<'data> Resolver<'data> {
         let archive_index = self.archives.len() as u32;
         let mut members = Vec::new();
         for member in archive.members() {
-            let member = member
-                .map_err(|e| Error::new(format!("{}: malformed archive: {e}", input.name)))?;
+            let member = member.map_err(|e| Error::new(format!("{}: malformed archive: {e}", input.name)))?;
             let member_name = String::from_utf8_lossy(member.name()).into_owned();
-            let data = member
-                .data(&*input.data)
-                .map_err(|e| Error::new(format!("{}({member_name}): {e}", input.name)))?;
-            members.push(ArchiveMember {
-                name: format!("{}({member_name})", input.name),
-                data,
-                loaded: false,
-            });
+            let data =
+                member.data(&*input.data).map_err(|e| Error::new(format!("{}({member_name}): {e}", input.name)))?;
+            members.push(ArchiveMember { name: format!("{}({member_name})", input.name), data, loaded: false });
         }
         self.archives.push(members);
         for member_index in 0..self.archives[archive_index as usize].len() {
@@ -251,24 +235,16 @@ impl<'data> Resolver<'data> {
     }
 
     fn add_shared(&mut self, input_index: usize, input: &'data InputFile) -> Result<()> {
-        let library = shared_lib::parse_shared_library(&input.data)
-            .map_err(|e| e.context(input.name.clone()))?;
+        let library = shared_lib::parse_shared_library(&input.data).map_err(|e| e.context(input.name.clone()))?;
         let lib = self.db.shared.len() as u32;
         for (index, symbol) in library.symbols.iter().enumerate() {
             let id = self.intern(symbol.name);
             let global = &mut self.db.globals[id.0 as usize];
             if global.definition == Definition::Undefined {
-                global.definition = Definition::Shared {
-                    lib,
-                    index: index as u32,
-                };
+                global.definition = Definition::Shared { lib, index: index as u32 };
             }
         }
-        self.db.shared.push(SharedInput {
-            input: input_index,
-            library,
-            as_needed: input.as_needed,
-        });
+        self.db.shared.push(SharedInput { input: input_index, library, as_needed: input.as_needed });
         Ok(())
     }
 
@@ -288,8 +264,7 @@ impl<'data> Resolver<'data> {
     fn load_object(&mut self, object: ObjectFile<'data>) -> Result<()> {
         let file = FileId(self.db.objects.len() as u32);
         let discarded = self.claim_comdat_groups(&object, file)?;
-        let mut global_ids =
-            Vec::with_capacity(object.symbols.len().saturating_sub(object.first_global));
+        let mut global_ids = Vec::with_capacity(object.symbols.len().saturating_sub(object.first_global));
         for index in object.first_global..object.symbols.len() {
             let symbol = object.symbol(index)?;
             let name = object.symbol_name(symbol);
@@ -327,10 +302,7 @@ impl<'data> Resolver<'data> {
             if !weak {
                 global.strong_reference = true;
             }
-            let this = Definition::Object {
-                file,
-                index: index as u32,
-            };
+            let this = Definition::Object { file, index: index as u32 };
             if symbol.is_common(ENDIAN) {
                 let (size, align) = (symbol.st_size(ENDIAN), symbol.st_value(ENDIAN).max(1));
                 match (global.definition, global.common) {
@@ -348,8 +320,7 @@ impl<'data> Resolver<'data> {
             }
             match global.definition {
                 Definition::Object { file: other, .. } => {
-                    let replace =
-                        global.common.is_some() && !weak || global.weak_definition && !weak;
+                    let replace = !weak && (global.common.is_some() || global.weak_definition);
                     if replace {
                         global.definition = this;
                         global.weak_definition = false;
@@ -372,21 +343,13 @@ impl<'data> Resolver<'data> {
                 }
             }
         }
-        self.db.objects.push(LoadedObject {
-            object,
-            global_ids,
-            discarded,
-        });
+        self.db.objects.push(LoadedObject { object, global_ids, discarded });
         Ok(())
     }
 
     /// Keeps the first object's copy of each COMDAT group; returns which sections of this
     /// object are dropped because an earlier object already supplied their group.
-    fn claim_comdat_groups(
-        &mut self,
-        object: &ObjectFile<'data>,
-        file: FileId,
-    ) -> Result<Vec<bool>> {
+    fn claim_comdat_groups(&mut self, object: &ObjectFile<'data>, file: FileId) -> Result<Vec<bool>> {
         let mut discarded = vec![false; object.sections.len()];
         for (index, section) in object.sections.enumerate() {
             let Some((flags, members)) = section.group(ENDIAN, object.data)? else {
@@ -433,15 +396,13 @@ impl<'data> Resolver<'data> {
                     && global.visibility != elf::STV_DEFAULT.0
                     && global.visibility != elf::STV_PROTECTED.0
                 {
-                    return Err(self.undefined_error(
-                        GlobalId(id as u32),
-                        "non-default visibility symbol is not defined here",
-                    ));
+                    return Err(
+                        self.undefined_error(GlobalId(id as u32), "non-default visibility symbol is not defined here")
+                    );
                 }
                 continue;
             }
-            if global.visibility != elf::STV_DEFAULT.0 && global.visibility != elf::STV_PROTECTED.0
-            {
+            if global.visibility != elf::STV_DEFAULT.0 && global.visibility != elf::STV_PROTECTED.0 {
                 return Err(self.undefined_error(GlobalId(id as u32), "undefined hidden symbol"));
             }
             if no_undefined && global.strong_reference {
@@ -503,23 +464,17 @@ fn synthetic_for(name: &[u8]) -> Option<Synthetic> {
         b"__init_array_end" => Synthetic::ArrayEnd(ArrayKind::Init),
         b"__fini_array_start" => Synthetic::ArrayStart(ArrayKind::Fini),
         b"__fini_array_end" => Synthetic::ArrayEnd(ArrayKind::Fini),
-        _ if name.starts_with(b"__start_") && is_c_identifier(&name[8..]) => {
-            Synthetic::SectionStart
-        }
+        _ if name.starts_with(b"__start_") && is_c_identifier(&name[8..]) => Synthetic::SectionStart,
         _ if name.starts_with(b"__stop_") && is_c_identifier(&name[7..]) => Synthetic::SectionStop,
         _ => return None,
     })
 }
 
 pub fn is_c_identifier(name: &[u8]) -> bool {
-    !name.is_empty()
-        && !name[0].is_ascii_digit()
-        && name.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_')
+    !name.is_empty() && !name[0].is_ascii_digit() && name.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_')
 }
 
 /// The section a `__start_`/`__stop_` symbol brackets.
 pub fn bracketed_section(name: &[u8]) -> &[u8] {
-    name.strip_prefix(b"__start_")
-        .or_else(|| name.strip_prefix(b"__stop_"))
-        .unwrap_or(name)
+    name.strip_prefix(b"__start_").or_else(|| name.strip_prefix(b"__stop_")).unwrap_or(name)
 }

@@ -11,11 +11,7 @@ pub struct Timer {
 impl Timer {
     pub fn new() -> Timer {
         let now = Instant::now();
-        Timer {
-            start: now,
-            last: now,
-            phases: Vec::new(),
-        }
+        Timer { start: now, last: now, phases: Vec::new() }
     }
 
     /// Ends the current phase under `name`.
@@ -33,16 +29,9 @@ impl Timer {
     pub fn report(&self) -> String {
         let mut text = String::new();
         for (name, duration) in &self.phases {
-            text.push_str(&format!(
-                "{name:>10}  {:9.3} ms\n",
-                duration.as_secs_f64() * 1e3
-            ));
+            text.push_str(&format!("{name:>10}  {:9.3} ms\n", duration.as_secs_f64() * 1e3));
         }
-        text.push_str(&format!(
-            "{:>10}  {:9.3} ms\n",
-            "total",
-            self.total().as_secs_f64() * 1e3
-        ));
+        text.push_str(&format!("{:>10}  {:9.3} ms\n", "total", self.total().as_secs_f64() * 1e3));
         text
     }
 }

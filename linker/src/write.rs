@@ -41,14 +41,7 @@ impl Put for [u8] {
     }
 }
 
-fn put_rela(
-    out: &mut [u8],
-    index: usize,
-    offset: u64,
-    symbol: u32,
-    r_type: elf::RelocationType,
-    addend: i64,
-) {
+fn put_rela(out: &mut [u8], index: usize, offset: u64, symbol: u32, r_type: elf::RelocationType, addend: i64) {
     let at = index * 24;
     out.put64(at, offset);
     out.put64(at + 8, ((symbol as u64) << 32) | r_type.0 as u64);
@@ -82,8 +75,7 @@ impl Regions {
 
     /// Splits `buffer` into the regions, grouped per job and slot.
     fn carve<'b>(mut self, buffer: &'b mut [u8], jobs: usize) -> Vec<Vec<&'b mut [u8]>> {
-        self.list
-            .sort_by_key(|&(offset, len, job, slot)| (offset, len, job, slot));
+        self.list.sort_by_key(|&(offset, len, job, slot)| (offset, len, job, slot));
         let mut per_job: Vec<Vec<Option<&'b mut [u8]>>> = (0..jobs).map(|_| Vec::new()).collect();
         let mut rest = buffer;
         let mut consumed = 0u64;
@@ -98,10 +90,7 @@ impl Regions {
             }
             slots[slot] = Some(region);
         }
-        per_job
-            .into_iter()
-            .map(|slots| slots.into_iter().map(|s| s.unwrap_or_default()).collect())
-            .collect()
+        per_job.into_iter().map(|slots| slots.into_iter().map(|s| s.unwrap_or_default()).collect()).collect()
     }
 }
 
@@ -115,12 +104,7 @@ impl Writer<'_, '_> {
         let mut temp = tempfile::Builder::new()
             .prefix(".chainlink-")
             .tempfile_in(dir)
-            .map_err(|e| {
-                Error::new(format!(
-                    "cannot create a temporary file in {}: {e}",
-                    dir.display()
-                ))
-            })?;
+            .map_err(|e| Error::new(format!("cannot create a temporary file in {}: {e}", dir.display())))?;
         temp.as_file()
             .set_len(self.layout.file_size)
             .map_err(|e| Error::new(format!("cannot size the output: {e}")))?;
@@ -131,13 +115,11 @@ impl Writer<'_, '_> {
             self.fill::<A>(&mut map)?;
             self.write_eh_frame_hdr(&mut map)?;
             self.write_build_id(&mut map);
-            map.flush()
-                .map_err(|e| Error::new(format!("cannot write the output: {e}")))?;
+            map.flush().map_err(|e| Error::new(format!("cannot write the output: {e}")))?;
         }
         temp.as_file_mut().flush()?;
         set_executable(temp.as_file())?;
-        temp.persist(output)
-            .map_err(|e| Error::new(format!("cannot write {}: {}", output.display(), e.error)))?;
+        temp.persist(output).map_err(|e| Error::new(format!("cannot write {}: {}", output.display(), e.error)))?;
         Ok(())
     }
 
@@ -150,51 +132,22 @@ impl Writer<'_, '_> {
         let relative_total = plan.chunk_relative + plan.got_relative;
         let symbolic_base = rela_dyn + 24 * relative_total as u64;
         for (index, chunk) in plan.chunks.iter().enumerate() {
-            let placement = layout.sections.placements[chunk.input.file.0 as usize]
-                [chunk.input.section as usize];
+            let placement = layout.sections.placements[chunk.input.file.0 as usize][chunk.input.section as usize];
             let output = &layout.sections.outputs[placement.output as usize];
             let (start, len) = if output.is_nobits() {
                 (output.offset, 0)
             } else {
-                (
-                    output.offset + placement.offset + chunk.bytes.start,
-                    chunk.bytes.end - chunk.bytes.start,
-                )
+                (output.offset + placement.offset + chunk.bytes.start, chunk.bytes.end - chunk.bytes.start)
             };
             regions.add(index, 0, start, len);
-            regions.add(
-                index,
-                1,
-                rela_dyn + 24 * chunk.relative_base as u64,
-                24 * chunk.relative as u64,
-            );
-            regions.add(
-                index,
-                2,
-                symbolic_base + 24 * chunk.symbolic_base as u64,
-                24 * chunk.symbolic as u64,
-            );
+            regions.add(index, 1, rela_dyn + 24 * chunk.relative_base as u64, 24 * chunk.relative as u64);
+            regions.add(index, 2, symbolic_base + 24 * chunk.symbolic_base as u64, 24 * chunk.symbolic as u64);
         }
         let got_job = jobs.len();
         jobs.push(Job::GotRelocs);
-        regions.add(
-            got_job,
-            0,
-            layout.section(Synthetic::Got).offset,
-            layout.section(Synthetic::Got).size,
-        );
-        regions.add(
-            got_job,
-            1,
-            rela_dyn + 24 * plan.chunk_relative as u64,
-            24 * plan.got_relative as u64,
-        );
-        regions.add(
-            got_job,
-            2,
-            symbolic_base + 24 * plan.chunk_symbolic as u64,
-            24 * plan.got_symbolic as u64,
-        );
+        regions.add(got_job, 0, layout.section(Synthetic::Got).offset, layout.section(Synthetic::Got).size);
+        regions.add(got_job, 1, rela_dyn + 24 * plan.chunk_relative as u64, 24 * plan.got_relative as u64);
+        regions.add(got_job, 2, symbolic_base + 24 * plan.chunk_symbolic as u64, 24 * plan.got_symbolic as u64);
         for synthetic in [
             Synthetic::Headers,
             Synthetic::GnuHash,
@@ -211,12 +164,7 @@ impl Writer<'_, '_> {
             let job = jobs.len();
             jobs.push(Job::Synthetic(synthetic));
             let section = layout.section(synthetic);
-            regions.add(
-                job,
-                0,
-                section.offset,
-                if section.is_nobits() { 0 } else { section.size },
-            );
+            regions.add(job, 0, section.offset, if section.is_nobits() { 0 } else { section.size });
             if synthetic == Synthetic::Plt {
                 for (slot, extra) in [(1, Synthetic::GotPlt), (2, Synthetic::RelaPlt)] {
                     let section = layout.section(extra);
@@ -225,23 +173,17 @@ impl Writer<'_, '_> {
             }
         }
         let slices = regions.carve(buffer, jobs.len());
-        jobs.par_iter()
-            .zip(slices.into_par_iter())
-            .try_for_each(|(job, mut slices)| match job {
-                Job::Chunk(index) => {
-                    let [out, relative, symbolic] = &mut slices[..] else {
-                        unreachable!("three slots per chunk")
-                    };
-                    self.write_chunk::<A>(&plan.chunks[*index], out, relative, symbolic)
-                }
-                Job::GotRelocs => {
-                    let [got, relative, symbolic] = &mut slices[..] else {
-                        unreachable!("three slots for the GOT")
-                    };
-                    self.write_got::<A>(got, relative, symbolic)
-                }
-                Job::Synthetic(synthetic) => self.write_synthetic::<A>(*synthetic, &mut slices),
-            })
+        jobs.par_iter().zip(slices.into_par_iter()).try_for_each(|(job, mut slices)| match job {
+            Job::Chunk(index) => {
+                let [out, relative, symbolic] = &mut slices[..] else { unreachable!("three slots per chunk") };
+                self.write_chunk::<A>(&plan.chunks[*index], out, relative, symbolic)
+            }
+            Job::GotRelocs => {
+                let [got, relative, symbolic] = &mut slices[..] else { unreachable!("three slots for the GOT") };
+                self.write_got::<A>(got, relative, symbolic)
+            }
+            Job::Synthetic(synthetic) => self.write_synthetic::<A>(*synthetic, &mut slices),
+        })
     }
 
     fn write_chunk<A: Arch>(
@@ -260,29 +202,22 @@ impl Writer<'_, '_> {
         let nobits = header.sh_type(ENDIAN) == elf::SHT_NOBITS;
         let input_data = object.section_data(input.section as usize)?;
         if !nobits {
-            let bytes = input_data
-                .get(chunk.bytes.start as usize..chunk.bytes.end as usize)
-                .ok_or_else(|| {
-                    Error::new(format!(
-                        "{}: section data is truncated",
-                        object.locate(input.section as usize, chunk.bytes.start)
-                    ))
-                })?;
+            let bytes = input_data.get(chunk.bytes.start as usize..chunk.bytes.end as usize).ok_or_else(|| {
+                Error::new(format!(
+                    "{}: section data is truncated",
+                    object.locate(input.section as usize, chunk.bytes.start)
+                ))
+            })?;
             out.copy_from_slice(bytes);
         }
         let flags = header.sh_flags(ENDIAN).0;
-        let alloc = flags & elf::SHF_ALLOC.0 as u64 != 0;
+        let alloc = flags & elf::SHF_ALLOC.0 != 0;
         let section_align = header.sh_addralign(ENDIAN);
         let placement = layout.sections.placements[input.file.0 as usize][input.section as usize];
-        let section_addr =
-            layout.sections.outputs[placement.output as usize].addr + placement.offset;
+        let section_addr = layout.sections.outputs[placement.output as usize].addr + placement.offset;
         let name = object.section_name(input.section as usize);
         let is_eh_frame = name == b".eh_frame";
-        let tombstone: u64 = if name == b".debug_loc" || name == b".debug_ranges" {
-            1
-        } else {
-            0
-        };
+        let tombstone: u64 = if name == b".debug_loc" || name == b".debug_ranges" { 1 } else { 0 };
         let got_base = layout.got_base();
         let got = layout.section(Synthetic::Got).addr;
         let plt = layout.section(Synthetic::Plt).addr;
@@ -291,11 +226,7 @@ impl Writer<'_, '_> {
             let (offset, symbol, r_type, addend) = rela_parts(rela);
             let target = scan::target_of(loaded, input.file, symbol);
             let fail = |what: &str| {
-                Error::new(format!(
-                    "{}: {what}",
-                    self.scanner
-                        .describe(input, offset, &A::reloc_name(r_type), target)
-                ))
+                Error::new(format!("{}: {what}", self.scanner.describe(input, offset, &A::reloc_name(r_type), target)))
             };
             let info = A::reloc_info(r_type).ok_or_else(|| fail("unsupported relocation type"))?;
             if info.expr == RelocExpr::None {
@@ -349,11 +280,8 @@ impl Writer<'_, '_> {
             };
             let plt_or_symbol = || -> u64 {
                 match target {
-                    SymRef::Global(id)
-                        if preemptible && self.plan.plt_index[id.0 as usize] != u32::MAX =>
-                    {
-                        plt + (A::PLT_HEADER_SIZE
-                            + A::PLT_ENTRY_SIZE * self.plan.plt_index[id.0 as usize] as usize)
+                    SymRef::Global(id) if preemptible && self.plan.plt_index[id.0 as usize] != u32::MAX => {
+                        plt + (A::PLT_HEADER_SIZE + A::PLT_ENTRY_SIZE * self.plan.plt_index[id.0 as usize] as usize)
                             as u64
                     }
                     _ => s,
@@ -364,27 +292,14 @@ impl Writer<'_, '_> {
                 RelocExpr::None => continue,
                 RelocExpr::Absolute if alloc && info.size == 8 => {
                     if preemptible {
-                        let SymRef::Global(id) = target else {
-                            unreachable!("locals never preempt")
-                        };
+                        let SymRef::Global(id) = target else { unreachable!("locals never preempt") };
                         let dynsym = layout.dynsym_index[id.0 as usize];
-                        put_rela(
-                            symbolic_out,
-                            symbolic_index,
-                            place,
-                            dynsym,
-                            A::dyn_reloc_type(DynReloc::Absolute),
-                            a,
-                        );
+                        put_rela(symbolic_out, symbolic_index, place, dynsym, A::dyn_reloc_type(DynReloc::Absolute), a);
                         symbolic_index += 1;
                         0
-                    } else if scan::is_absolute(db, target) {
-                        s_a
-                    } else if scan::packs_as_relr(
-                        self.config.pack_relative_relocs,
-                        section_align,
-                        offset,
-                    ) {
+                    } else if scan::is_absolute(db, target)
+                        || scan::packs_as_relr(self.config.pack_relative_relocs, section_align, offset)
+                    {
                         s_a
                     } else {
                         put_rela(
@@ -401,9 +316,7 @@ impl Writer<'_, '_> {
                 }
                 RelocExpr::Absolute => s_a,
                 RelocExpr::PcRelative => s_a.wrapping_sub(place),
-                RelocExpr::PltPcRelative => {
-                    plt_or_symbol().wrapping_add(a as u64).wrapping_sub(place)
-                }
+                RelocExpr::PltPcRelative => plt_or_symbol().wrapping_add(a as u64).wrapping_sub(place),
                 RelocExpr::GotPcRelative { relaxable } => {
                     // The same decision the scan made, from the same input bytes.
                     let relax = relaxable
@@ -418,49 +331,27 @@ impl Writer<'_, '_> {
                         A::relax_got_load(out, field, direct);
                         continue;
                     }
-                    got_slot(GotKind::Address)?
-                        .wrapping_add(a as u64)
-                        .wrapping_sub(place)
+                    got_slot(GotKind::Address)?.wrapping_add(a as u64).wrapping_sub(place)
                 }
-                RelocExpr::GotOffset => got_slot(GotKind::Address)?
-                    .wrapping_add(a as u64)
-                    .wrapping_sub(got_base),
+                RelocExpr::GotOffset => got_slot(GotKind::Address)?.wrapping_add(a as u64).wrapping_sub(got_base),
                 RelocExpr::GotBasePcRelative => got_base.wrapping_add(a as u64).wrapping_sub(place),
                 RelocExpr::OffsetFromGotBase => s_a.wrapping_sub(got_base),
-                RelocExpr::PltOffsetFromGotBase => plt_or_symbol()
-                    .wrapping_add(a as u64)
-                    .wrapping_sub(got_base),
+                RelocExpr::PltOffsetFromGotBase => plt_or_symbol().wrapping_add(a as u64).wrapping_sub(got_base),
                 RelocExpr::Size => layout.symbol_size(db, target).wrapping_add(a as u64),
-                RelocExpr::TlsGeneralDynamic => got_slot(GotKind::TlsGd)?
-                    .wrapping_add(a as u64)
-                    .wrapping_sub(place),
+                RelocExpr::TlsGeneralDynamic => got_slot(GotKind::TlsGd)?.wrapping_add(a as u64).wrapping_sub(place),
                 RelocExpr::TlsLocalDynamic => {
-                    let slot = self
-                        .plan
-                        .tls_ld_slot
-                        .ok_or_else(|| fail("internal error: no TLS module entry"))?;
-                    (got + 8 * slot as u64)
-                        .wrapping_add(a as u64)
-                        .wrapping_sub(place)
+                    let slot = self.plan.tls_ld_slot.ok_or_else(|| fail("internal error: no TLS module entry"))?;
+                    (got + 8 * slot as u64).wrapping_add(a as u64).wrapping_sub(place)
                 }
                 RelocExpr::DtpOffset => s_a.wrapping_sub(layout.tls_start()),
-                RelocExpr::TlsInitialExec => got_slot(GotKind::TlsIe)?
-                    .wrapping_add(a as u64)
-                    .wrapping_sub(place),
-                RelocExpr::TlsDescriptor => got_slot(GotKind::TlsDesc)?
-                    .wrapping_add(a as u64)
-                    .wrapping_sub(place),
+                RelocExpr::TlsInitialExec => got_slot(GotKind::TlsIe)?.wrapping_add(a as u64).wrapping_sub(place),
+                RelocExpr::TlsDescriptor => got_slot(GotKind::TlsDesc)?.wrapping_add(a as u64).wrapping_sub(place),
                 RelocExpr::TpOffset => {
-                    return Err(fail(
-                        "local-exec TLS cannot be used in a shared object; recompile with -fPIC",
-                    ))
+                    return Err(fail("local-exec TLS cannot be used in a shared object; recompile with -fPIC"))
                 }
             };
             if !fits(value, info.size, info.overflow) {
-                return Err(fail(&format!(
-                    "value {:#x} does not fit in {} bytes",
-                    value as i64, info.size
-                )));
+                return Err(fail(&format!("value {:#x} does not fit in {} bytes", value as i64, info.size)));
             }
             write_field(out, field, info.size, value);
         }
@@ -473,12 +364,7 @@ impl Writer<'_, '_> {
         Ok(())
     }
 
-    fn write_got<A: Arch>(
-        &self,
-        got: &mut [u8],
-        relative_out: &mut [u8],
-        symbolic_out: &mut [u8],
-    ) -> Result<()> {
+    fn write_got<A: Arch>(&self, got: &mut [u8], relative_out: &mut [u8], symbolic_out: &mut [u8]) -> Result<()> {
         let layout = self.layout;
         let got_addr = layout.section(Synthetic::Got).addr;
         let tls_start = layout.tls_start();
@@ -493,30 +379,16 @@ impl Writer<'_, '_> {
                         SymRef::Global(id) => layout.dynsym_index[id.0 as usize],
                         SymRef::Local(..) => 0,
                     };
-                    (
-                        self.scanner.is_preemptible(target),
-                        s,
-                        dynsym,
-                        scan::is_absolute(self.db, target),
-                    )
+                    (self.scanner.is_preemptible(target), s, dynsym, scan::is_absolute(self.db, target))
                 }
                 None => (false, 0, 0, false),
             };
             let mut symbolic = |offset: u64, kind: DynReloc, symbol: u32, addend: i64| {
-                put_rela(
-                    symbolic_out,
-                    symbolic_index,
-                    offset,
-                    symbol,
-                    A::dyn_reloc_type(kind),
-                    addend,
-                );
+                put_rela(symbolic_out, symbolic_index, offset, symbol, A::dyn_reloc_type(kind), addend);
                 symbolic_index += 1;
             };
             match entry.kind {
-                GotKind::Address if preemptible => {
-                    symbolic(slot_addr, DynReloc::GlobDat, dynsym, 0)
-                }
+                GotKind::Address if preemptible => symbolic(slot_addr, DynReloc::GlobDat, dynsym, 0),
                 GotKind::Address => {
                     got.put64(at, s);
                     if !absolute && !self.config.pack_relative_relocs {
@@ -541,36 +413,18 @@ impl Writer<'_, '_> {
                 }
                 GotKind::TlsLd => symbolic(slot_addr, DynReloc::DtpMod, 0, 0),
                 GotKind::TlsIe if preemptible => symbolic(slot_addr, DynReloc::TpOff, dynsym, 0),
-                GotKind::TlsIe => symbolic(
-                    slot_addr,
-                    DynReloc::TpOff,
-                    0,
-                    s.wrapping_sub(tls_start) as i64,
-                ),
-                GotKind::TlsDesc if preemptible => {
-                    symbolic(slot_addr, DynReloc::TlsDesc, dynsym, 0)
-                }
-                GotKind::TlsDesc => symbolic(
-                    slot_addr,
-                    DynReloc::TlsDesc,
-                    0,
-                    s.wrapping_sub(tls_start) as i64,
-                ),
+                GotKind::TlsIe => symbolic(slot_addr, DynReloc::TpOff, 0, s.wrapping_sub(tls_start) as i64),
+                GotKind::TlsDesc if preemptible => symbolic(slot_addr, DynReloc::TlsDesc, dynsym, 0),
+                GotKind::TlsDesc => symbolic(slot_addr, DynReloc::TlsDesc, 0, s.wrapping_sub(tls_start) as i64),
             }
         }
         if relative_index * 24 != relative_out.len() || symbolic_index * 24 != symbolic_out.len() {
-            return Err(Error::new(
-                "internal error: GOT dynamic relocation count changed between scan and write",
-            ));
+            return Err(Error::new("internal error: GOT dynamic relocation count changed between scan and write"));
         }
         Ok(())
     }
 
-    fn write_synthetic<A: Arch>(
-        &self,
-        synthetic: Synthetic,
-        slices: &mut [&mut [u8]],
-    ) -> Result<()> {
+    fn write_synthetic<A: Arch>(&self, synthetic: Synthetic, slices: &mut [&mut [u8]]) -> Result<()> {
         let layout = self.layout;
         let db = self.db;
         let out = &mut *slices[0];
@@ -584,9 +438,7 @@ impl Writer<'_, '_> {
                     .iter()
                     .map(|&id| crate::gnu_hash::gnu_hash(db.global(id).name))
                     .collect();
-                layout
-                    .gnu_hash
-                    .write(layout.import_count as u32 + 1, &hashes, out);
+                layout.gnu_hash.write(layout.import_count as u32 + 1, &hashes, out);
             }
             Synthetic::DynSym => self.write_dynsym(out)?,
             Synthetic::VerSym => {
@@ -595,11 +447,7 @@ impl Writer<'_, '_> {
                 }
             }
             Synthetic::VerNeed => {
-                let files: Vec<_> = layout
-                    .needed
-                    .iter()
-                    .filter(|n| !n.versions.is_empty())
-                    .collect();
+                let files: Vec<_> = layout.needed.iter().filter(|n| !n.versions.is_empty()).collect();
                 let mut at = 0usize;
                 for (i, needed) in files.iter().enumerate() {
                     let size = 16 + 16 * needed.versions.len();
@@ -625,9 +473,7 @@ impl Writer<'_, '_> {
                 }
             }
             Synthetic::Plt => {
-                let [plt_out, got_plt, rela_plt] = slices else {
-                    unreachable!("three slots for the PLT")
-                };
+                let [plt_out, got_plt, rela_plt] = slices else { unreachable!("three slots for the PLT") };
                 let plt = layout.section(Synthetic::Plt).addr;
                 let got_plt_addr = layout.section(Synthetic::GotPlt).addr;
                 got_plt.put64(0, layout.section(Synthetic::Dynamic).addr);
@@ -647,20 +493,11 @@ impl Writer<'_, '_> {
                     );
                     got_plt.put64(8 * (3 + i), A::plt_lazy_target(entry_addr));
                     let dynsym = layout.dynsym_index[id.0 as usize];
-                    put_rela(
-                        rela_plt,
-                        i,
-                        slot_addr,
-                        dynsym,
-                        A::dyn_reloc_type(DynReloc::JumpSlot),
-                        0,
-                    );
+                    put_rela(rela_plt, i, slot_addr, dynsym, A::dyn_reloc_type(DynReloc::JumpSlot), 0);
                 }
             }
             Synthetic::Dynamic => {
-                for (i, (tag, value)) in layout::dynamic_entries(layout, self.plan, self.config)
-                    .into_iter()
-                    .enumerate()
+                for (i, (tag, value)) in layout::dynamic_entries(layout, self.plan, self.config).into_iter().enumerate()
                 {
                     out.put64(16 * i, tag as u64);
                     out.put64(16 * i + 8, value);
@@ -681,49 +518,24 @@ impl Writer<'_, '_> {
                 Definition::Object { file, index } => {
                     let object = &db.object(file).object;
                     let symbol = object.symbol(index as usize)?;
-                    let bind = if global.weak_definition {
-                        elf::STB_WEAK
-                    } else {
-                        symbol.st_bind()
-                    };
+                    let bind = if global.weak_definition { elf::STB_WEAK } else { symbol.st_bind() };
                     let (sym_type, shndx, size) = if let Some((size, _)) = global.common {
-                        let bss = layout
-                            .sections
-                            .outputs
-                            .iter()
-                            .find(|o| o.name == ".bss" && o.header_index != 0);
-                        (
-                            elf::STT_OBJECT.0,
-                            bss.map_or(0, |o| o.header_index as u16),
-                            size,
-                        )
+                        let bss = layout.sections.outputs.iter().find(|o| o.name == ".bss" && o.header_index != 0);
+                        (elf::STT_OBJECT.0, bss.map_or(0, |o| o.header_index as u16), size)
                     } else if symbol.st_shndx(ENDIAN) == elf::SHN_ABS {
                         (symbol.st_type().0, elf::SHN_ABS.0, symbol.st_size(ENDIAN))
                     } else {
                         let section = object.symbol_section(symbol, index as usize)?.unwrap_or(0);
                         let placement = layout.sections.placements[file.0 as usize][section];
-                        let header = layout
-                            .sections
-                            .outputs
-                            .get(placement.output as usize)
-                            .map_or(0, |o| o.header_index);
-                        (
-                            symbol.st_type().0,
-                            header.min(0xfeff) as u16,
-                            symbol.st_size(ENDIAN),
-                        )
+                        let header =
+                            layout.sections.outputs.get(placement.output as usize).map_or(0, |o| o.header_index);
+                        (symbol.st_type().0, header.min(0xfeff) as u16, symbol.st_size(ENDIAN))
                     };
                     let mut value = layout.global_addr[id.0 as usize];
                     if sym_type == elf::STT_TLS.0 {
                         value = value.wrapping_sub(layout.tls_start());
                     }
-                    (
-                        (bind.0 << 4) | sym_type,
-                        global.visibility,
-                        shndx,
-                        value,
-                        size,
-                    )
+                    ((bind.0 << 4) | sym_type, global.visibility, shndx, value, size)
                 }
                 Definition::Shared { lib, index } => {
                     let symbol = &db.shared[lib as usize].library.symbols[index as usize];
@@ -733,21 +545,9 @@ impl Writer<'_, '_> {
                         crate::shared_lib::SharedSymbolKind::Tls => elf::STT_TLS.0,
                         crate::shared_lib::SharedSymbolKind::Other => global.reference_type,
                     };
-                    (
-                        (import_binding(global).0 << 4) | sym_type,
-                        elf::STV_DEFAULT.0,
-                        0,
-                        0,
-                        0,
-                    )
+                    ((import_binding(global).0 << 4) | sym_type, elf::STV_DEFAULT.0, 0, 0, 0)
                 }
-                _ => (
-                    (import_binding(global).0 << 4) | global.reference_type,
-                    elf::STV_DEFAULT.0,
-                    0,
-                    0,
-                    0,
-                ),
+                _ => ((import_binding(global).0 << 4) | global.reference_type, elf::STV_DEFAULT.0, 0, 0, 0),
             };
             out.put32(at, layout.dynsym_name[i]);
             out[at + 4] = info;
@@ -765,6 +565,9 @@ impl Writer<'_, '_> {
         let section_count = (section_headers.size / SECTION_HEADER_SIZE) as u16;
         let shstrndx = layout.section(Synthetic::SectionHeaderNames).header_index as u16;
         out[..16].copy_from_slice(&[0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        if self.uses_gnu_extensions() {
+            out[7] = elf::ELFOSABI_GNU.0;
+        }
         out.put16(16, elf::ET_DYN.0);
         out.put16(18, A::MACHINE.0);
         out.put32(20, 1);
@@ -791,16 +594,23 @@ impl Writer<'_, '_> {
         }
     }
 
+    /// `STB_GNU_UNIQUE` and `STT_GNU_IFUNC` exports need the GNU OS ABI in the header.
+    fn uses_gnu_extensions(&self) -> bool {
+        self.layout.dynsym[self.layout.import_count..].iter().any(|&id| match self.db.global(id).definition {
+            Definition::Object { file, index } => {
+                self.db.object(file).object.symbol(index as usize).is_ok_and(|symbol| {
+                    symbol.st_bind() == elf::STB_GNU_UNIQUE || symbol.st_type() == elf::STT_GNU_IFUNC
+                })
+            }
+            _ => false,
+        })
+    }
+
     fn write_section_headers(&self, out: &mut [u8]) {
         let layout = self.layout;
         let index_of = |s: Synthetic| layout.section(s).header_index;
-        let mut name_index = 0;
-        for section in layout
-            .sections
-            .outputs
-            .iter()
-            .filter(|s| s.header_index != 0)
-        {
+        let emitted = layout.sections.outputs.iter().filter(|s| s.header_index != 0);
+        for (section, &name) in emitted.zip(&layout.section_names) {
             let at = SECTION_HEADER_SIZE as usize * section.header_index as usize;
             let (link, info, entsize) = match section.synthetic {
                 Some(Synthetic::DynSym) => (index_of(Synthetic::DynStr), 1, 24),
@@ -808,25 +618,18 @@ impl Writer<'_, '_> {
                 Some(Synthetic::VerSym) => (index_of(Synthetic::DynSym), 0, 2),
                 Some(Synthetic::VerNeed) => (
                     index_of(Synthetic::DynStr),
-                    layout
-                        .needed
-                        .iter()
-                        .filter(|n| !n.versions.is_empty())
-                        .count() as u32,
+                    layout.needed.iter().filter(|n| !n.versions.is_empty()).count() as u32,
                     0,
                 ),
                 Some(Synthetic::RelaDyn) => (index_of(Synthetic::DynSym), 0, 24),
-                Some(Synthetic::RelaPlt) => {
-                    (index_of(Synthetic::DynSym), index_of(Synthetic::GotPlt), 24)
-                }
+                Some(Synthetic::RelaPlt) => (index_of(Synthetic::DynSym), index_of(Synthetic::GotPlt), 24),
                 Some(Synthetic::RelrDyn) => (0, 0, 8),
                 Some(Synthetic::Dynamic) => (index_of(Synthetic::DynStr), 0, 16),
                 Some(Synthetic::Got | Synthetic::GotPlt) => (0, 0, 8),
                 Some(Synthetic::Plt) => (0, 0, 16),
                 _ => (0, 0, 0),
             };
-            out.put32(at, layout.section_names[name_index]);
-            name_index += 1;
+            out.put32(at, name);
             out.put32(at + 4, section.sh_type);
             out.put64(at + 8, section.flags);
             out.put64(at + 16, section.addr);
@@ -848,10 +651,7 @@ impl Writer<'_, '_> {
         if hdr.size == 0 {
             return Ok(());
         }
-        let (eh_start, eh_end) = (
-            eh_frame.offset as usize,
-            (eh_frame.offset + eh_frame.size) as usize,
-        );
+        let (eh_start, eh_end) = (eh_frame.offset as usize, (eh_frame.offset + eh_frame.size) as usize);
         let (hdr_start, hdr_end) = (hdr.offset as usize, (hdr.offset + hdr.size) as usize);
         // .eh_frame_hdr precedes .eh_frame in the file.
         let (head, tail) = buffer.split_at_mut(eh_start);

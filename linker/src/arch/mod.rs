@@ -106,13 +106,7 @@ pub trait Arch: Sync + Send + 'static {
     fn write_plt_header(out: &mut [u8], plt_addr: u64, got_plt_addr: u64);
 
     /// Writes PLT entry `index` (at `entry_addr`) that jumps through `got_slot_addr`.
-    fn write_plt_entry(
-        out: &mut [u8],
-        index: u32,
-        entry_addr: u64,
-        got_slot_addr: u64,
-        plt_addr: u64,
-    );
+    fn write_plt_entry(out: &mut [u8], index: u32, entry_addr: u64, got_slot_addr: u64, plt_addr: u64);
 
     /// The address a lazily bound `.got.plt` slot initially holds: back into its PLT entry.
     fn plt_lazy_target(entry_addr: u64) -> u64;

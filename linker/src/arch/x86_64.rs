@@ -7,11 +7,7 @@ use object::elf::{self, Machine, RelocationType};
 pub struct X86_64;
 
 const fn info(expr: RelocExpr, size: u8, overflow: Overflow) -> Option<RelocInfo> {
-    Some(RelocInfo {
-        expr,
-        size,
-        overflow,
-    })
+    Some(RelocInfo { expr, size, overflow })
 }
 
 impl Arch for X86_64 {
@@ -24,9 +20,7 @@ impl Arch for X86_64 {
         use Overflow::*;
         use RelocExpr::*;
         match r_type {
-            elf::R_X86_64_NONE | elf::R_X86_64_TLSDESC_CALL => {
-                info(RelocExpr::None, 0, Overflow::None)
-            }
+            elf::R_X86_64_NONE | elf::R_X86_64_TLSDESC_CALL => info(RelocExpr::None, 0, Overflow::None),
             elf::R_X86_64_64 => info(Absolute, 8, Overflow::None),
             elf::R_X86_64_32 => info(Absolute, 4, Unsigned),
             elf::R_X86_64_32S => info(Absolute, 4, Signed),
@@ -38,12 +32,10 @@ impl Arch for X86_64 {
             elf::R_X86_64_PC8 => info(PcRelative, 1, Signed),
             elf::R_X86_64_PLT32 => info(PltPcRelative, 4, Signed),
             elf::R_X86_64_GOTPCREL => info(GotPcRelative { relaxable: false }, 4, Signed),
-            elf::R_X86_64_GOTPCRELX | elf::R_X86_64_REX_GOTPCRELX => {
-                info(GotPcRelative { relaxable: true }, 4, Signed)
+            elf::R_X86_64_GOTPCRELX | elf::R_X86_64_REX_GOTPCRELX => info(GotPcRelative { relaxable: true }, 4, Signed),
+            elf::R_X86_64_CODE_4_GOTPCRELX | elf::R_X86_64_CODE_5_GOTPCRELX | elf::R_X86_64_CODE_6_GOTPCRELX => {
+                info(GotPcRelative { relaxable: false }, 4, Signed)
             }
-            elf::R_X86_64_CODE_4_GOTPCRELX
-            | elf::R_X86_64_CODE_5_GOTPCRELX
-            | elf::R_X86_64_CODE_6_GOTPCRELX => info(GotPcRelative { relaxable: false }, 4, Signed),
             elf::R_X86_64_GOTPCREL64 => info(GotPcRelative { relaxable: false }, 8, Overflow::None),
             elf::R_X86_64_GOT32 => info(GotOffset, 4, Signed),
             elf::R_X86_64_GOT64 | elf::R_X86_64_GOTPLT64 => info(GotOffset, 8, Overflow::None),
@@ -57,12 +49,10 @@ impl Arch for X86_64 {
             elf::R_X86_64_TLSLD => info(TlsLocalDynamic, 4, Signed),
             elf::R_X86_64_DTPOFF32 => info(DtpOffset, 4, Signed),
             elf::R_X86_64_DTPOFF64 => info(DtpOffset, 8, Overflow::None),
-            elf::R_X86_64_GOTTPOFF
-            | elf::R_X86_64_CODE_4_GOTTPOFF
-            | elf::R_X86_64_CODE_5_GOTTPOFF => info(TlsInitialExec, 4, Signed),
-            elf::R_X86_64_GOTPC32_TLSDESC | elf::R_X86_64_CODE_4_GOTPC32_TLSDESC => {
-                info(TlsDescriptor, 4, Signed)
+            elf::R_X86_64_GOTTPOFF | elf::R_X86_64_CODE_4_GOTTPOFF | elf::R_X86_64_CODE_5_GOTTPOFF => {
+                info(TlsInitialExec, 4, Signed)
             }
+            elf::R_X86_64_GOTPC32_TLSDESC | elf::R_X86_64_CODE_4_GOTPC32_TLSDESC => info(TlsDescriptor, 4, Signed),
             elf::R_X86_64_TPOFF32 => info(TpOffset, 4, Signed),
             elf::R_X86_64_TPOFF64 => info(TpOffset, 8, Overflow::None),
             _ => Option::None,
@@ -143,13 +133,10 @@ impl Arch for X86_64 {
         }
         match r_type {
             // mov foo@GOTPCREL(%rip), %reg  →  lea foo(%rip), %reg
-            elf::R_X86_64_REX_GOTPCRELX => {
-                opcode_prefix == 0x8b && offset >= 3 && section[offset - 3] & 0xf0 == 0x40
-            }
+            elf::R_X86_64_REX_GOTPCRELX => opcode_prefix == 0x8b && offset >= 3 && section[offset - 3] & 0xf0 == 0x40,
             // call/jmp *foo@GOTPCREL(%rip)  →  call/jmp foo ; mov without REX  →  lea
             elf::R_X86_64_GOTPCRELX => {
-                opcode_prefix == 0x8b
-                    || (opcode_prefix == 0xff && (opcode == 0x15 || opcode == 0x25))
+                opcode_prefix == 0x8b || (opcode_prefix == 0xff && (opcode == 0x15 || opcode == 0x25))
             }
             _ => false,
         }
@@ -188,13 +175,7 @@ impl Arch for X86_64 {
         out[12..16].copy_from_slice(&[0x0f, 0x1f, 0x40, 0x00]);
     }
 
-    fn write_plt_entry(
-        out: &mut [u8],
-        index: u32,
-        entry_addr: u64,
-        got_slot_addr: u64,
-        plt_addr: u64,
-    ) {
+    fn write_plt_entry(out: &mut [u8], index: u32, entry_addr: u64, got_slot_addr: u64, plt_addr: u64) {
         // jmp *slot(%rip); pushq $index; jmp PLT0
         let jmp_disp = got_slot_addr.wrapping_sub(entry_addr + 6) as i32;
         let back_disp = plt_addr.wrapping_sub(entry_addr + 16) as i32;

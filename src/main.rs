@@ -36,17 +36,31 @@ fn cli() -> Command {
                 .long("whole-archive")
                 .action(ArgAction::Append)
                 .num_args(0)
+                .default_missing_value("1")
                 .help("Load every member of the archives that follow"),
         )
-        .arg(Arg::new("no-whole-archive").long("no-whole-archive").action(ArgAction::Append).num_args(0))
+        .arg(
+            Arg::new("no-whole-archive")
+                .long("no-whole-archive")
+                .action(ArgAction::Append)
+                .num_args(0)
+                .default_missing_value("1"),
+        )
         .arg(
             Arg::new("as-needed")
                 .long("as-needed")
                 .action(ArgAction::Append)
                 .num_args(0)
+                .default_missing_value("1")
                 .help("Record DT_NEEDED only for libraries that supply a symbol"),
         )
-        .arg(Arg::new("no-as-needed").long("no-as-needed").action(ArgAction::Append).num_args(0))
+        .arg(
+            Arg::new("no-as-needed")
+                .long("no-as-needed")
+                .action(ArgAction::Append)
+                .num_args(0)
+                .default_missing_value("1"),
+        )
         .arg(
             Arg::new("threads")
                 .long("threads")
@@ -165,10 +179,17 @@ fn config_from(matches: &ArgMatches) -> Result<Config, String> {
 fn main() -> ExitCode {
     let matches = match cli().try_get_matches_from(normalise_args(std::env::args())) {
         Ok(matches) => matches,
-        Err(error) => {
-            let code = if error.use_stderr() { 2 } else { 0 };
+        Err(error) if !error.use_stderr() => {
+            // --help and --version
             let _ = error.print();
-            return ExitCode::from(code);
+            return ExitCode::SUCCESS;
+        }
+        Err(error) => {
+            // Usage errors are one line, like every other error.
+            let rendered = error.render().to_string();
+            let first = rendered.lines().next().unwrap_or("invalid arguments");
+            eprintln!("chainlink: {first} (see `chainlink link --help`)");
+            return ExitCode::from(2);
         }
     };
     let Some(("link", matches)) = matches.subcommand() else { unreachable!("subcommand required") };

@@ -330,6 +330,24 @@ pub fn layout<A: Arch>(
             _ => {}
         }
     }
+    // glibc refuses DT_RELR unless the object asks for the version that promises support.
+    if config.pack_relative_relocs {
+        const RELR_VERSION: &[u8] = b"GLIBC_ABI_DT_RELR";
+        let provider = db.shared.iter().enumerate().find(|(lib, shared)| {
+            lib_needed_index[*lib] != usize::MAX && shared.library.version_definitions.contains(&RELR_VERSION)
+        });
+        if let Some((lib, _)) = provider {
+            let needed_index = lib_needed_index[lib];
+            if !version_index.contains_key(&(needed_index, RELR_VERSION)) {
+                needed[needed_index].versions.push((
+                    dynstr.add(RELR_VERSION),
+                    gnu_hash::sysv_hash(RELR_VERSION),
+                    next_version,
+                ));
+                next_version += 1;
+            }
+        }
+    }
     if next_version == 2 {
         versym.clear();
     }

@@ -29,6 +29,8 @@ pub struct SharedLibrary<'data> {
     /// Exported definitions: defined, global/weak/unique, default or protected visibility,
     /// and not hidden versions (the 0x8000 bit in `.gnu.version`). In `.dynsym` order.
     pub symbols: Vec<SharedSymbol<'data>>,
+    /// Names of the versions the library defines (`.gnu.version_d`), base version excluded.
+    pub version_definitions: Vec<&'data [u8]>,
 }
 
 /// A symbol a shared library exports.
@@ -104,7 +106,21 @@ pub fn parse_shared_library(data: &[u8]) -> Result<SharedLibrary<'_>> {
         None => None,
     };
     let symbols = exported_symbols(&dynsym, versions.as_ref())?;
-    Ok(SharedLibrary { soname, needed, symbols })
+    let mut version_definitions = Vec::new();
+    if let Some((mut definitions, strings_index)) =
+        sections.gnu_verdef(endian, data).context(|| "reading .gnu.version_d")?
+    {
+        let strings = sections.strings(endian, data, strings_index).context(|| "reading .gnu.version_d names")?;
+        while let Some((definition, mut names)) = definitions.next().context(|| "reading .gnu.version_d")? {
+            if definition.vd_flags.get(endian).0 & elf::VER_FLG_BASE.0 != 0 {
+                continue;
+            }
+            if let Some(name) = names.next().context(|| "reading .gnu.version_d")? {
+                version_definitions.push(name.name(endian, strings).context(|| "reading .gnu.version_d names")?);
+            }
+        }
+    }
+    Ok(SharedLibrary { soname, needed, symbols, version_definitions })
 }
 
 /// Checks the identification bytes so that wrong inputs get a precise message.

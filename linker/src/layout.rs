@@ -103,9 +103,15 @@ pub struct Layout {
     pub init: Option<u64>,
     pub fini: Option<u64>,
     pub static_tls: bool,
+    /// Local indirect functions: their address is their PLT entry, not their resolver.
+    pub canonical_plt: FxHashMap<SymRef, u64>,
 }
 
 impl Layout {
+    pub fn plt_entry_address<A: Arch>(&self, index: u32) -> u64 {
+        self.section(Synthetic::Plt).addr + (A::PLT_HEADER_SIZE + A::PLT_ENTRY_SIZE * index as usize) as u64
+    }
+
     pub fn section(&self, synthetic: Synthetic) -> &crate::sections::OutputSection {
         &self.sections.outputs[self.sections.find(synthetic)]
     }
@@ -115,8 +121,19 @@ impl Layout {
         self.section(Synthetic::GotPlt).addr
     }
 
-    /// The address of a symbol, or `None` when its section was discarded.
+    /// The address references to a symbol resolve to, or `None` when its section was
+    /// discarded.
     pub fn symbol_address(&self, db: &SymbolDb, target: SymRef) -> Option<u64> {
+        if !self.canonical_plt.is_empty() {
+            if let Some(&address) = self.canonical_plt.get(&target) {
+                return Some(address);
+            }
+        }
+        self.resolved_address(db, target)
+    }
+
+    /// The symbol's own value as placed (for an indirect function, its resolver).
+    pub fn resolved_address(&self, db: &SymbolDb, target: SymRef) -> Option<u64> {
         match target {
             SymRef::Global(id) => match db.global(id).definition {
                 Definition::Object { .. } | Definition::Synthetic(_) => Some(self.global_addr[id.0 as usize]),
@@ -440,6 +457,7 @@ pub fn layout<A: Arch>(
         init: None,
         fini: None,
         static_tls: plan.static_tls,
+        canonical_plt: FxHashMap::default(),
     };
     // The init/fini entry points and the tag count are known before addresses are.
     let has_init =
@@ -492,6 +510,10 @@ pub fn layout<A: Arch>(
             Definition::Synthetic(synthetic) => synthetic_address(&layout, synthetic, global.name),
             _ => 0,
         };
+    }
+    for (index, &target) in plan.plt.iter().enumerate().skip(plan.plt_ifunc_start) {
+        let address = layout.plt_entry_address::<A>(index as u32);
+        layout.canonical_plt.insert(target, address);
     }
     let address_of = |name: &[u8]| db.names.get(name).map(|&id| layout.global_addr[id.0 as usize]);
     layout.init = if has_init { address_of(b"_init") } else { None };

@@ -24,7 +24,7 @@ pub const NEEDS_TLS_DESC: u8 = 16;
 pub const REFERENCED: u8 = 32;
 
 /// A relocation's target after symbol resolution.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SymRef {
     Global(GlobalId),
     Local(FileId, u32),
@@ -87,8 +87,11 @@ pub struct Plan {
     /// First GOT slot of each key's entries (u32::MAX when none).
     pub got_first_slot: Vec<u32>,
     pub tls_ld_slot: Option<u32>,
-    /// Globals with a PLT entry, in PLT order.
-    pub plt: Vec<GlobalId>,
+    /// Symbols with a PLT entry, in PLT order: imports first, then local GNU indirect
+    /// functions (from `plt_ifunc_start`), whose entry is their address in this library.
+    pub plt: Vec<SymRef>,
+    pub plt_ifunc_start: usize,
+    /// PLT index per symbol key (u32::MAX when none).
     pub plt_index: Vec<u32>,
     /// Imports and exports in `.dynsym`, in the order they will be written (imports first;
     /// exports are reordered for `.gnu.hash` by the layout).
@@ -246,6 +249,18 @@ pub fn is_absolute(db: &SymbolDb, target: SymRef) -> bool {
     db.object(file).object.symbol(index as usize).is_ok_and(|s| s.st_shndx(ENDIAN) == elf::SHN_ABS)
 }
 
+/// Whether a symbol is a GNU indirect function (its value is a resolver to call).
+pub fn is_ifunc(db: &SymbolDb, target: SymRef) -> bool {
+    let (file, index) = match target {
+        SymRef::Local(file, index) => (file, index),
+        SymRef::Global(id) => match db.global(id).definition {
+            Definition::Object { file, index } => (file, index),
+            _ => return false,
+        },
+    };
+    db.object(file).object.symbol(index as usize).is_ok_and(|s| s.st_type() == elf::STT_GNU_IFUNC)
+}
+
 pub struct Scanner<'a, 'data> {
     pub db: &'a SymbolDb<'data>,
     pub facts: &'a SymbolFacts,
@@ -306,6 +321,9 @@ impl Scanner<'_, '_> {
             };
             if preemptible {
                 mark(0);
+            } else if is_ifunc(self.db, target) {
+                // Every reference to a local indirect function goes through its PLT entry.
+                mark(NEEDS_PLT);
             }
             match info.expr {
                 RelocExpr::None | RelocExpr::GotBasePcRelative | RelocExpr::Size | RelocExpr::DtpOffset => {}
@@ -408,7 +426,7 @@ pub fn scan<A: Arch>(scanner: &Scanner, sections: &SectionMap) -> Result<Plan> {
     let mut got_relative = 0u32;
     let mut got_symbolic = 0u32;
     let mut plt = Vec::new();
-    let mut plt_index = vec![u32::MAX; keys.globals];
+    let mut plt_index = vec![u32::MAX; keys.total];
     let key_target = |key: usize| -> SymRef {
         if key < keys.globals {
             return SymRef::Global(GlobalId(key as u32));
@@ -438,9 +456,17 @@ pub fn scan<A: Arch>(scanner: &Scanner, sections: &SectionMap) -> Result<Plan> {
                 slot += kind.slots();
             }
         }
-        if bits & NEEDS_PLT != 0 && key < keys.globals {
+        if bits & NEEDS_PLT != 0 && scanner.is_preemptible(key_target(key)) {
             plt_index[key] = plt.len() as u32;
-            plt.push(GlobalId(key as u32));
+            plt.push(key_target(key));
+        }
+    }
+    // Indirect functions last: their resolvers may call through the other PLT slots.
+    let plt_ifunc_start = plt.len();
+    for (key, &bits) in flags.iter().enumerate() {
+        if bits & NEEDS_PLT != 0 && !scanner.is_preemptible(key_target(key)) {
+            plt_index[key] = plt.len() as u32;
+            plt.push(key_target(key));
         }
     }
     let tls_ld_slot = uses_tls_ld.into_inner().then(|| {
@@ -469,6 +495,7 @@ pub fn scan<A: Arch>(scanner: &Scanner, sections: &SectionMap) -> Result<Plan> {
         got_first_slot,
         tls_ld_slot,
         plt,
+        plt_ifunc_start,
         plt_index,
         dynamic_imports,
         dynamic_exports,

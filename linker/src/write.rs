@@ -278,12 +278,10 @@ impl Writer<'_, '_> {
                 }
                 Ok(got + 8 * slot)
             };
+            // A local indirect function's address already is its PLT entry.
             let plt_or_symbol = || -> u64 {
-                match target {
-                    SymRef::Global(id) if preemptible && self.plan.plt_index[id.0 as usize] != u32::MAX => {
-                        plt + (A::PLT_HEADER_SIZE + A::PLT_ENTRY_SIZE * self.plan.plt_index[id.0 as usize] as usize)
-                            as u64
-                    }
+                match self.plan.plt_index[key] {
+                    index if preemptible && index != u32::MAX => layout.plt_entry_address::<A>(index),
                     _ => s,
                 }
             };
@@ -480,7 +478,7 @@ impl Writer<'_, '_> {
                 if !self.plan.plt.is_empty() {
                     A::write_plt_header(&mut plt_out[..A::PLT_HEADER_SIZE], plt, got_plt_addr);
                 }
-                for (i, &id) in self.plan.plt.iter().enumerate() {
+                for (i, &target) in self.plan.plt.iter().enumerate() {
                     let entry_offset = A::PLT_HEADER_SIZE + A::PLT_ENTRY_SIZE * i;
                     let entry_addr = plt + entry_offset as u64;
                     let slot_addr = got_plt_addr + 8 * (3 + i as u64);
@@ -492,8 +490,23 @@ impl Writer<'_, '_> {
                         plt,
                     );
                     got_plt.put64(8 * (3 + i), A::plt_lazy_target(entry_addr));
-                    let dynsym = layout.dynsym_index[id.0 as usize];
-                    put_rela(rela_plt, i, slot_addr, dynsym, A::dyn_reloc_type(DynReloc::JumpSlot), 0);
+                    match target {
+                        SymRef::Global(id) if i < self.plan.plt_ifunc_start => {
+                            let dynsym = layout.dynsym_index[id.0 as usize];
+                            put_rela(rela_plt, i, slot_addr, dynsym, A::dyn_reloc_type(DynReloc::JumpSlot), 0);
+                        }
+                        _ => {
+                            let resolver = layout.resolved_address(self.db, target).unwrap_or(0);
+                            put_rela(
+                                rela_plt,
+                                i,
+                                slot_addr,
+                                0,
+                                A::dyn_reloc_type(DynReloc::IRelative),
+                                resolver as i64,
+                            );
+                        }
+                    }
                 }
             }
             Synthetic::Dynamic => {

@@ -75,6 +75,8 @@ pub enum DynReloc {
     DtpOff,
     TpOff,
     TlsDesc,
+    /// The value is the result of calling the resolver at the addend (GNU indirect function).
+    IRelative,
 }
 
 /// A target architecture. Implementations are zero-sized; all methods are static.

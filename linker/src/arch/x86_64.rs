@@ -119,6 +119,7 @@ impl Arch for X86_64 {
             DynReloc::DtpOff => elf::R_X86_64_DTPOFF64,
             DynReloc::TpOff => elf::R_X86_64_TPOFF64,
             DynReloc::TlsDesc => elf::R_X86_64_TLSDESC,
+            DynReloc::IRelative => elf::R_X86_64_IRELATIVE,
         }
     }
 

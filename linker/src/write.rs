@@ -220,7 +220,6 @@ impl Writer<'_, '_> {
         let tombstone: u64 = if name == b".debug_loc" || name == b".debug_ranges" { 1 } else { 0 };
         let got_base = layout.got_base();
         let got = layout.section(Synthetic::Got).addr;
-        let plt = layout.section(Synthetic::Plt).addr;
         let (mut relative_index, mut symbolic_index) = (0usize, 0usize);
         for rela in &object.relocations(input.section as usize)[chunk.relocs.clone()] {
             let (offset, symbol, r_type, addend) = rela_parts(rela);

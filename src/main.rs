@@ -95,17 +95,50 @@ fn cli() -> Command {
                 .help("defs | pack-relative-relocs | nopack-relative-relocs"),
         )
         .arg(
+            Arg::new("base")
+                .long("base")
+                .value_name("ARCHIVE")
+                .action(ArgAction::Append)
+                .help("A previous image's archive whose text is reused (repeatable, oldest first)"),
+        )
+        .arg(
+            Arg::new("strip-section")
+                .long("strip-section")
+                .value_name("NAME")
+                .action(ArgAction::Append)
+                .help("Also strip this section from base text (default: .data.jl.unique, .data.jl.sysimg_link)"),
+        )
+        .arg(
+            Arg::new("data-member")
+                .long("data-member")
+                .value_name("NAME")
+                .action(ArgAction::Append)
+                .help("Also treat this archive member as image data (default: data.o, sysimg.o, metadata.o)"),
+        )
+        .arg(
+            Arg::new("emit-archive")
+                .long("emit-archive")
+                .value_name("PATH")
+                .help("Also write an archive usable as --base for the next generation"),
+        )
+        .arg(Arg::new("verbose").short('v').long("verbose").action(ArgAction::SetTrue).help("Report what the link did"))
+        .arg(
             Arg::new("inputs")
                 .value_name("INPUT")
                 .action(ArgAction::Append)
                 .help("Objects, archives and shared libraries"),
         );
+    let inspect = Command::new("inspect")
+        .about("Print the chain manifest of a chainlink output library or emitted archive")
+        .arg(Arg::new("file").value_name("FILE").required(true))
+        .arg(Arg::new("json").long("json").action(ArgAction::SetTrue).help("Print JSON"));
     Command::new("chainlink")
         .version(env!("CARGO_PKG_VERSION"))
         .about("A fast incremental linker for chained images")
         .subcommand_required(true)
         .arg_required_else_help(true)
         .subcommand(link)
+        .subcommand(inspect)
 }
 
 /// ld spells several options with one dash (`-shared`, `-soname x`); clap wants two.
@@ -160,6 +193,11 @@ fn config_from(matches: &ArgMatches) -> Result<Config, String> {
     config.symbolic = matches.get_flag("Bsymbolic");
     config.threads = matches.get_one::<usize>("threads").copied();
     config.print_timing = matches.get_flag("time");
+    config.verbose = matches.get_flag("verbose");
+    config.bases = matches.get_many::<String>("base").unwrap_or_default().map(PathBuf::from).collect();
+    config.strip_sections.extend(matches.get_many::<String>("strip-section").unwrap_or_default().cloned());
+    config.data_members.extend(matches.get_many::<String>("data-member").unwrap_or_default().cloned());
+    config.emit_archive = matches.get_one::<String>("emit-archive").map(PathBuf::from);
     for keyword in matches.get_many::<String>("z").unwrap_or_default() {
         match keyword.as_str() {
             "defs" => config.no_undefined = true,
@@ -192,7 +230,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let Some(("link", matches)) = matches.subcommand() else { unreachable!("subcommand required") };
+    let matches = match matches.subcommand() {
+        Some(("link", matches)) => matches,
+        Some(("inspect", matches)) => return inspect(matches),
+        _ => unreachable!("subcommand required"),
+    };
     let config = match config_from(matches) {
         Ok(config) => config,
         Err(message) => {
@@ -210,6 +252,24 @@ fn main() -> ExitCode {
         Err(error) => {
             eprintln!("chainlink: error: {error}");
             ExitCode::from(if error.is_usage() { 2 } else { 1 })
+        }
+    }
+}
+
+fn inspect(matches: &ArgMatches) -> ExitCode {
+    let path = PathBuf::from(matches.get_one::<String>("file").expect("required"));
+    match chainlink_linker::chain::read_manifest(&path) {
+        Ok(manifest) if matches.get_flag("json") => {
+            print!("{}", manifest.to_json());
+            ExitCode::SUCCESS
+        }
+        Ok(manifest) => {
+            print!("{}", chainlink_linker::chain::describe(&manifest));
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("chainlink: error: {error}");
+            ExitCode::from(1)
         }
     }
 }

@@ -37,7 +37,22 @@ pub struct Config {
     pub threads: Option<usize>,
     /// Print how long each phase took.
     pub print_timing: bool,
+    /// Report what the link did (shadowed definitions, stripped sections, ...).
+    pub verbose: bool,
+    /// Previous images' archives, oldest first. Each holds one or more generations.
+    pub bases: Vec<PathBuf>,
+    /// Sections removed from every base generation's text (the uniqueness sections).
+    pub strip_sections: Vec<String>,
+    /// Archive members that hold an image's data rather than its code; dropped from bases.
+    pub data_members: Vec<String>,
+    /// Also write an archive that can serve as `--base` for the next generation.
+    pub emit_archive: Option<PathBuf>,
 }
+
+/// Julia's names for the section that ties old code to its old data.
+pub const DEFAULT_STRIP_SECTIONS: &[&str] = &[".data.jl.unique", ".data.jl.sysimg_link"];
+/// Julia's names for an image archive's data members (1.7–1.9 and 1.10+ layouts).
+pub const DEFAULT_DATA_MEMBERS: &[&str] = &["data.o", "sysimg.o", "metadata.o"];
 
 impl Config {
     pub fn new(output: PathBuf) -> Config {
@@ -54,6 +69,11 @@ impl Config {
             symbolic: false,
             threads: None,
             print_timing: false,
+            verbose: false,
+            bases: Vec::new(),
+            strip_sections: DEFAULT_STRIP_SECTIONS.iter().map(|s| s.to_string()).collect(),
+            data_members: DEFAULT_DATA_MEMBERS.iter().map(|s| s.to_string()).collect(),
+            emit_archive: None,
         }
     }
 }

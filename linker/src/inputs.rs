@@ -28,6 +28,9 @@ pub struct InputFile {
     pub as_needed: bool,
     /// Load every archive member, not just the ones that define a needed symbol.
     pub whole_archive: bool,
+    /// Named as a file on the command line (not found through `-l`, a script or the
+    /// compiler): part of the newest generation's recorded members.
+    pub from_command_line: bool,
 }
 
 impl InputFile {
@@ -38,12 +41,13 @@ impl InputFile {
     }
 }
 
-struct Loader<'a> {
-    config: &'a Config,
+struct Loader {
     search_dirs: Vec<PathBuf>,
     files: Vec<InputFile>,
     whole_archive: bool,
     as_needed: bool,
+    /// Archives named on the command line are image units (chained links): load all members.
+    archives_whole: bool,
 }
 
 /// Maps every input the link will read, in command-line order.
@@ -57,7 +61,13 @@ pub fn load_inputs(config: &Config) -> Result<Vec<InputFile>> {
     if let Some(toolchain) = &toolchain {
         search_dirs.extend(toolchain.library_dirs.iter().cloned());
     }
-    let mut loader = Loader { config, search_dirs, files: Vec::new(), whole_archive: false, as_needed: false };
+    let mut loader = Loader {
+        search_dirs,
+        files: Vec::new(),
+        whole_archive: false,
+        as_needed: false,
+        archives_whole: crate::chain::loads_archives_whole(config),
+    };
 
     let runtime_file = |name: &str| -> Result<PathBuf> {
         let toolchain = toolchain.as_ref().expect("only called with a toolchain");
@@ -90,10 +100,18 @@ pub fn load_inputs(config: &Config) -> Result<Vec<InputFile>> {
 /// Linker scripts may name each other; this bounds the nesting so a loop is an error.
 const MAX_SCRIPT_DEPTH: usize = 16;
 
-impl Loader<'_> {
+impl Loader {
     fn add_arg(&mut self, arg: &InputArg) -> Result<()> {
         match arg {
-            InputArg::File(path) => self.add_path(path, 0),
+            InputArg::File(path) => {
+                let first = self.files.len();
+                self.add_path(path, 0)?;
+                for file in &mut self.files[first..] {
+                    file.from_command_line = true;
+                    file.whole_archive |= self.archives_whole && file.kind == FileKind::Archive;
+                }
+                Ok(())
+            }
             InputArg::Library(name) => self.add_library(name, 0),
             InputArg::WholeArchive(on) => {
                 self.whole_archive = *on;
@@ -127,7 +145,14 @@ impl Loader<'_> {
         } else {
             return Err(Error::new(format!("{name}: not an ELF object, archive or linker script")));
         };
-        self.files.push(InputFile { name, kind, data, as_needed: self.as_needed, whole_archive: self.whole_archive });
+        self.files.push(InputFile {
+            name,
+            kind,
+            data,
+            as_needed: self.as_needed,
+            whole_archive: self.whole_archive,
+            from_command_line: false,
+        });
         Ok(())
     }
 
@@ -148,7 +173,6 @@ impl Loader<'_> {
             }
         }
         self.as_needed = saved_as_needed;
-        let _ = self.config;
         Ok(())
     }
 
@@ -164,6 +188,29 @@ impl Loader<'_> {
             .find(|candidate| candidate.exists())
             .unwrap_or_else(|| file.to_path_buf())
     }
+}
+
+/// Maps the `--base` archives, oldest first.
+pub fn load_bases(config: &Config) -> Result<Vec<InputFile>> {
+    config
+        .bases
+        .iter()
+        .map(|path| {
+            let name = path.to_string_lossy().into_owned();
+            let data = map_file(path).context(|| name.clone())?;
+            if !data.starts_with(b"!<arch>\n") {
+                return Err(Error::new(format!("{name}: a --base must be an image archive (ar format)")));
+            }
+            Ok(InputFile {
+                name,
+                kind: FileKind::Archive,
+                data,
+                as_needed: false,
+                whole_archive: true,
+                from_command_line: false,
+            })
+        })
+        .collect()
 }
 
 fn display_dirs(dirs: &[PathBuf]) -> String {

@@ -105,6 +105,8 @@ pub struct Layout {
     pub static_tls: bool,
     /// Local indirect functions: their address is their PLT entry, not their resolver.
     pub canonical_plt: FxHashMap<SymRef, u64>,
+    /// The chain manifest recorded in the output.
+    pub manifest: String,
 }
 
 impl Layout {
@@ -277,6 +279,7 @@ pub fn layout<A: Arch>(
     plan: &Plan,
     facts: &SymbolFacts,
     inputs: &[crate::inputs::InputFile],
+    manifest: &str,
 ) -> Result<Layout> {
     let mut dynstr = StringTable::new();
 
@@ -409,6 +412,7 @@ pub fn layout<A: Arch>(
         ),
         (Synthetic::Got, 8 * plan.got_slots as u64),
         (Synthetic::GotPlt, 8 * (3 + plan.plt.len() as u64)),
+        (Synthetic::Manifest, manifest.len() as u64),
     ];
     for (synthetic, size) in section_sizes {
         let index = sections.find(synthetic);
@@ -458,12 +462,11 @@ pub fn layout<A: Arch>(
         fini: None,
         static_tls: plan.static_tls,
         canonical_plt: FxHashMap::default(),
+        manifest: manifest.to_string(),
     };
     // The init/fini entry points and the tag count are known before addresses are.
-    let has_init =
-        db.names.get(&b"_init"[..]).is_some_and(|&id| matches!(db.global(id).definition, Definition::Object { .. }));
-    let has_fini =
-        db.names.get(&b"_fini"[..]).is_some_and(|&id| matches!(db.global(id).definition, Definition::Object { .. }));
+    let has_init = db.lookup(b"_init").is_some_and(|id| matches!(db.global(id).definition, Definition::Object { .. }));
+    let has_fini = db.lookup(b"_fini").is_some_and(|id| matches!(db.global(id).definition, Definition::Object { .. }));
     layout.init = has_init.then_some(0);
     layout.fini = has_fini.then_some(0);
     // .dynstr must be complete before sizing; .dynamic's entry count must be fixed too.
@@ -515,7 +518,7 @@ pub fn layout<A: Arch>(
         let address = layout.plt_entry_address::<A>(index as u32);
         layout.canonical_plt.insert(target, address);
     }
-    let address_of = |name: &[u8]| db.names.get(name).map(|&id| layout.global_addr[id.0 as usize]);
+    let address_of = |name: &[u8]| db.lookup(name).map(|id| layout.global_addr[id.0 as usize]);
     layout.init = if has_init { address_of(b"_init") } else { None };
     layout.fini = if has_fini { address_of(b"_fini") } else { None };
     Ok(layout)
@@ -529,6 +532,7 @@ fn synthetic_address(layout: &Layout, synthetic: symbols::Synthetic, name: &[u8]
         S::Dynamic => layout.section(Synthetic::Dynamic).addr,
         S::EhFrameHdr => layout.section(Synthetic::EhFrameHdr).addr,
         S::ElfHeader => 0,
+        S::TlsModuleBase => layout.tls_start(),
         S::ArrayStart(kind) | S::ArrayEnd(kind) => {
             let section = named(match kind {
                 ArrayKind::PreInit => ".preinit_array",

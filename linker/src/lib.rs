@@ -5,6 +5,7 @@
 //! [`arch::Arch`]; the generic phases never name an architecture's constants.
 
 pub mod arch;
+pub mod chain;
 pub mod config;
 pub mod eh_frame;
 pub mod error;
@@ -42,8 +43,21 @@ pub fn link(config: &Config) -> Result<Timer> {
 fn link_with<A: Arch>(config: &Config) -> Result<Timer> {
     let mut timer = Timer::new();
     let inputs = inputs::load_inputs(config)?;
+    let bases = inputs::load_bases(config)?;
     timer.phase("inputs");
-    let db = symbols::resolve(&inputs, A::MACHINE, config.no_undefined)?;
+    let chain = chain::plan(config, &bases, &inputs)?;
+    let manifest = chain.manifest.render();
+    timer.phase("chain");
+    let db = symbols::resolve(&inputs, &chain, config, A::MACHINE)?;
+    if config.verbose {
+        eprintln!(
+            "chainlink: {} generation(s); {} base text object(s); {} data member(s) dropped; {} definition(s) shadowed by newer generations",
+            chain.newest + 1,
+            chain.base_objects.len(),
+            chain.dropped_members,
+            db.shadowed
+        );
+    }
     timer.phase("symbols");
     let sections = sections::assign(&db)?;
     timer.phase("sections");
@@ -52,10 +66,19 @@ fn link_with<A: Arch>(config: &Config) -> Result<Timer> {
     let scanner = scan::Scanner { db: &db, facts: &facts, keys: &keys, pack_relative: config.pack_relative_relocs };
     let plan = scan::scan::<A>(&scanner, &sections)?;
     timer.phase("scan");
-    let layout = layout::layout::<A>(config, &db, sections, &plan, &facts, &inputs)?;
+    let layout = layout::layout::<A>(config, &db, sections, &plan, &facts, &inputs, &manifest)?;
     timer.phase("layout");
     let writer = write::Writer { config, db: &db, plan: &plan, layout: &layout, facts: &facts, scanner: &scanner };
-    writer.write::<A>()?;
+    let output = writer.write::<A>()?;
+    let archive = match &config.emit_archive {
+        Some(path) => Some((path, chain::write_archive(path, &chain)?)),
+        None => None,
+    };
+    // Both files are complete; only now do they replace what was there.
+    if let Some((path, archive)) = archive {
+        write::persist(archive, path)?;
+    }
+    write::persist(output, &config.output)?;
     timer.phase("write");
     Ok(timer)
 }

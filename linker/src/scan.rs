@@ -286,6 +286,37 @@ impl Scanner<'_, '_> {
         format!("{}: {r_type_name} against `{symbol}`", object.locate(input.section as usize, offset))
     }
 
+    /// Why a relocation may not refer to `target`: it was defined in a section the chain
+    /// policy stripped, and no newer generation defines it (objcopy's rule).
+    fn stripped_target(&self, target: SymRef, local_strips: bool) -> Option<String> {
+        let (file, section) = match target {
+            SymRef::Local(file, index) if local_strips => {
+                let object = &self.db.object(file).object;
+                let symbol = object.symbol(index as usize).ok()?;
+                let section = object.symbol_section(symbol, index as usize).ok()??;
+                (file, section as u32)
+            }
+            SymRef::Global(id) => {
+                let global = self.db.global(id);
+                if global.definition != Definition::Undefined {
+                    return None;
+                }
+                global.stripped_definition?
+            }
+            SymRef::Local(..) => return None,
+        };
+        let loaded = self.db.object(file);
+        if !loaded.stripped.get(section as usize).copied().unwrap_or(false) {
+            return None;
+        }
+        Some(format!(
+            "refers to a symbol defined in section {} of {} (generation {}), which is stripped from base generations, and no newer generation defines it",
+            loaded.object.section_name_str(section as usize),
+            loaded.object.name,
+            loaded.generation
+        ))
+    }
+
     fn scan_chunk<A: Arch>(&self, chunk: &mut Chunk, flags: &[AtomicU8], static_tls: &AtomicBool) -> Result<()> {
         let input = chunk.input;
         let loaded = self.db.object(input.file);
@@ -298,6 +329,7 @@ impl Scanner<'_, '_> {
         let writable = section_flags & elf::SHF_WRITE.0 != 0;
         let data = object.section_data(input.section as usize)?;
         let size = header.sh_size(ENDIAN);
+        let strips_here = loaded.stripped.iter().any(|&s| s);
         let section_align = header.sh_addralign(ENDIAN);
         for rela in &object.relocations(input.section as usize)[chunk.relocs.clone()] {
             let (offset, symbol, r_type, _) = rela_parts(rela);
@@ -313,6 +345,9 @@ impl Scanner<'_, '_> {
             }
             if symbol as usize >= object.symbols.len() {
                 return Err(error("invalid symbol index"));
+            }
+            if let Some(why) = self.stripped_target(target, strips_here) {
+                return Err(error(&why));
             }
             let preemptible = self.is_preemptible(target);
             let key = self.keys.of(target);

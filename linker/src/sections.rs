@@ -42,6 +42,8 @@ pub enum Synthetic {
     GotPlt,
     /// COMMON symbols, placed at the end of `.bss`.
     Commons,
+    /// The chain manifest (non-allocated): generations, members, strip list.
+    Manifest,
     SectionHeaderNames,
     SectionHeaders,
 }
@@ -219,6 +221,7 @@ const SYNTHETIC: &[(Synthetic, &str, u32, u32, u64, u64)] = &[
     (Synthetic::Got, ".got", 470, elf::SHT_PROGBITS.0, ALLOC | WRITE, 8),
     (Synthetic::GotPlt, ".got.plt", 500, elf::SHT_PROGBITS.0, ALLOC | WRITE, 8),
     (Synthetic::Commons, ".bss", 541, elf::SHT_NOBITS.0, ALLOC | WRITE, 1),
+    (Synthetic::Manifest, crate::chain::MANIFEST_SECTION, 680, elf::SHT_PROGBITS.0, 0, 1),
     (Synthetic::SectionHeaderNames, ".shstrtab", 690, elf::SHT_STRTAB.0, 0, 1),
     (Synthetic::SectionHeaders, "", 699, 0, 0, 8),
 ];

@@ -5,6 +5,8 @@
 //! definition (strong over weak over nothing; COMMON merged; shared-library definitions
 //! become imports). Must not look at relocations or assign addresses.
 
+use crate::chain::ChainPlan;
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::hash::FxHashMap;
 use crate::inputs::{FileKind, InputFile};
@@ -29,6 +31,9 @@ pub enum Synthetic {
     Dynamic,
     EhFrameHdr,
     ElfHeader,
+    /// `_TLS_MODULE_BASE_`: the start of this module's TLS block (TLS descriptors of
+    /// local-dynamic accesses are taken against it).
+    TlsModuleBase,
     /// `__start_SECTION` / `__stop_SECTION` for a section named like a C identifier.
     SectionStart,
     SectionStop,
@@ -76,6 +81,8 @@ pub struct Global<'data> {
     pub reference_type: u8,
     /// An archive member that would define the name if it were needed.
     lazy: Option<(u32, u32)>,
+    /// A base generation defined the name in a section that chain policy stripped.
+    pub stripped_definition: Option<(FileId, u32)>,
 }
 
 impl Global<'_> {
@@ -86,10 +93,14 @@ impl Global<'_> {
 
 pub struct LoadedObject<'data> {
     pub object: ObjectFile<'data>,
+    /// 0 = the oldest base; the link's own inputs are the newest generation.
+    pub generation: u32,
     /// `GlobalId` of each symbol from `first_global` on.
     pub global_ids: Vec<GlobalId>,
-    /// Sections dropped because another object's copy of their COMDAT group was kept.
+    /// Sections not output: COMDAT duplicates, group sections and stripped sections.
     pub discarded: Vec<bool>,
+    /// Sections removed by chain policy (a base generation's uniqueness section).
+    pub stripped: Vec<bool>,
 }
 
 impl<'data> LoadedObject<'data> {
@@ -107,12 +118,19 @@ pub struct SharedInput<'data> {
     pub as_needed: bool,
 }
 
+/// The scope of names that bind across generations; a base generation's hidden names are
+/// scoped to that generation instead.
+pub const GLOBAL_SCOPE: u32 = u32::MAX;
+
 /// Everything symbol resolution decided.
 pub struct SymbolDb<'data> {
     pub objects: Vec<LoadedObject<'data>>,
     pub globals: Vec<Global<'data>>,
-    pub names: FxHashMap<&'data [u8], GlobalId>,
+    /// (name, scope) → global.
+    pub names: FxHashMap<(&'data [u8], u32), GlobalId>,
     pub shared: Vec<SharedInput<'data>>,
+    /// Definitions that lost to a newer generation's definition of the same name.
+    pub shadowed: usize,
 }
 
 impl<'data> SymbolDb<'data> {
@@ -127,6 +145,11 @@ impl<'data> SymbolDb<'data> {
     pub fn name(&self, id: GlobalId) -> String {
         String::from_utf8_lossy(self.global(id).name).into_owned()
     }
+
+    /// The global a name binds to outside any generation's hidden scope.
+    pub fn lookup(&self, name: &[u8]) -> Option<GlobalId> {
+        self.names.get(&(name, GLOBAL_SCOPE)).copied()
+    }
 }
 
 struct ArchiveMember<'data> {
@@ -137,6 +160,9 @@ struct ArchiveMember<'data> {
 
 struct Resolver<'data> {
     machine: elf::Machine,
+    strip_sections: &'data [String],
+    /// Generation of the link's own inputs; older generations are bases.
+    newest: u32,
     db: SymbolDb<'data>,
     archives: Vec<Vec<ArchiveMember<'data>>>,
     comdat_groups: FxHashMap<&'data [u8], FileId>,
@@ -144,25 +170,42 @@ struct Resolver<'data> {
     errors: Vec<Error>,
 }
 
-/// Resolves every input into a [`SymbolDb`].
+/// Resolves every input into a [`SymbolDb`]: the bases' generations first, oldest first,
+/// then the link's own inputs as the newest generation.
 pub fn resolve<'data>(
     inputs: &'data [InputFile],
+    chain: &ChainPlan<'data>,
+    config: &'data Config,
     machine: elf::Machine,
-    no_undefined: bool,
 ) -> Result<SymbolDb<'data>> {
     let mut resolver = Resolver {
         machine,
-        db: SymbolDb { objects: Vec::new(), globals: Vec::new(), names: FxHashMap::default(), shared: Vec::new() },
+        strip_sections: &config.strip_sections,
+        newest: chain.newest,
+        db: SymbolDb {
+            objects: Vec::new(),
+            globals: Vec::new(),
+            names: FxHashMap::default(),
+            shared: Vec::new(),
+            shadowed: 0,
+        },
         archives: Vec::new(),
         comdat_groups: FxHashMap::default(),
         pending: VecDeque::new(),
         errors: Vec::new(),
     };
+    for base in &chain.base_objects {
+        let object = ObjectFile::parse(base.display.clone(), base.data, machine)?;
+        resolver.load_object(object, base.generation)?;
+        if let Some(error) = resolver.errors.drain(..).next() {
+            return Err(error);
+        }
+    }
     for (index, input) in inputs.iter().enumerate() {
         match input.kind {
             FileKind::Object => {
                 let object = ObjectFile::parse(input.name.clone(), &input.data, machine)?;
-                resolver.load_object(object)?;
+                resolver.load_object(object, chain.newest)?;
             }
             FileKind::Archive => resolver.add_archive(input)?,
             FileKind::SharedLibrary => resolver.add_shared(index, input)?,
@@ -172,13 +215,18 @@ pub fn resolve<'data>(
             return Err(error);
         }
     }
-    resolver.finish(no_undefined)?;
+    resolver.unify_scopes();
+    resolver.finish(config.no_undefined)?;
     Ok(resolver.db)
 }
 
 impl<'data> Resolver<'data> {
     fn intern(&mut self, name: &'data [u8]) -> GlobalId {
-        if let Some(&id) = self.db.names.get(name) {
+        self.intern_scoped(name, GLOBAL_SCOPE)
+    }
+
+    fn intern_scoped(&mut self, name: &'data [u8], scope: u32) -> GlobalId {
+        if let Some(&id) = self.db.names.get(&(name, scope)) {
             return id;
         }
         let id = GlobalId(self.db.globals.len() as u32);
@@ -191,8 +239,9 @@ impl<'data> Resolver<'data> {
             visibility: elf::STV_DEFAULT.0,
             reference_type: elf::STT_NOTYPE.0,
             lazy: None,
+            stripped_definition: None,
         });
-        self.db.names.insert(name, id);
+        self.db.names.insert((name, scope), id);
         id
     }
 
@@ -256,19 +305,32 @@ impl<'data> Resolver<'data> {
             }
             member.loaded = true;
             let object = ObjectFile::parse(member.name.clone(), member.data, self.machine)?;
-            self.load_object(object)?;
+            self.load_object(object, self.newest)?;
         }
         Ok(())
     }
 
-    fn load_object(&mut self, object: ObjectFile<'data>) -> Result<()> {
+    fn load_object(&mut self, object: ObjectFile<'data>, generation: u32) -> Result<()> {
         let file = FileId(self.db.objects.len() as u32);
-        let discarded = self.claim_comdat_groups(&object, file)?;
+        let mut discarded = self.claim_comdat_groups(&object, file)?;
+        let mut stripped = vec![false; object.sections.len()];
+        let is_base = generation < self.newest;
+        if is_base {
+            for (index, strip) in stripped.iter_mut().enumerate().skip(1) {
+                let name = object.section_name(index);
+                if self.strip_sections.iter().any(|s| s.as_bytes() == name) {
+                    *strip = true;
+                    discarded[index] = true;
+                }
+            }
+        }
         let mut global_ids = Vec::with_capacity(object.symbols.len().saturating_sub(object.first_global));
         for index in object.first_global..object.symbols.len() {
             let symbol = object.symbol(index)?;
             let name = object.symbol_name(symbol);
-            let id = self.intern(name);
+            // A base generation's hidden names mean something only inside that generation.
+            let hidden = matches!(symbol.st_visibility(), elf::STV_HIDDEN | elf::STV_INTERNAL);
+            let id = if is_base && hidden { self.intern_scoped(name, generation) } else { self.intern(name) };
             global_ids.push(id);
             let bind = symbol.st_bind();
             if bind == elf::STB_LOCAL {
@@ -285,6 +347,9 @@ impl<'data> Resolver<'data> {
             global.visibility = most_constraining(global.visibility, visibility);
 
             let in_discarded = section.is_some_and(|s| discarded[s]);
+            if let Some(s) = section.filter(|&s| stripped[s]) {
+                global.stripped_definition.get_or_insert((file, s as u32));
+            }
             if symbol.is_undefined(ENDIAN) || in_discarded {
                 if global.reference_type == elf::STT_NOTYPE.0 {
                     global.reference_type = symbol.st_type().0;
@@ -303,6 +368,15 @@ impl<'data> Resolver<'data> {
                 global.strong_reference = true;
             }
             let this = Definition::Object { file, index: index as u32 };
+            // A newer generation's definition replaces an older one, whatever its strength.
+            if let Definition::Object { file: other, .. } = global.definition {
+                if self.db.objects[other.0 as usize].generation < generation {
+                    global.definition = Definition::Undefined;
+                    global.common = None;
+                    global.weak_definition = false;
+                    self.db.shadowed += 1;
+                }
+            }
             if symbol.is_common(ENDIAN) {
                 let (size, align) = (symbol.st_size(ENDIAN), symbol.st_value(ENDIAN).max(1));
                 match (global.definition, global.common) {
@@ -343,7 +417,7 @@ impl<'data> Resolver<'data> {
                 }
             }
         }
-        self.db.objects.push(LoadedObject { object, global_ids, discarded });
+        self.db.objects.push(LoadedObject { object, generation, global_ids, discarded, stripped });
         Ok(())
     }
 
@@ -379,6 +453,31 @@ impl<'data> Resolver<'data> {
         Ok(discarded)
     }
 
+    /// Binds references that landed in the other scope: a default-visibility reference to a
+    /// name its own base generation defines hidden, and a hidden reference to a name defined
+    /// with default visibility.
+    fn unify_scopes(&mut self) {
+        if self.newest == 0 {
+            return;
+        }
+        for object in &mut self.db.objects {
+            for (i, id) in object.global_ids.iter_mut().enumerate() {
+                let global = &self.db.globals[id.0 as usize];
+                if global.definition != Definition::Undefined {
+                    continue;
+                }
+                let Ok(symbol) = object.object.symbol(object.object.first_global + i) else { continue };
+                let hidden = matches!(symbol.st_visibility(), elf::STV_HIDDEN | elf::STV_INTERNAL);
+                let other_scope = if hidden { GLOBAL_SCOPE } else { object.generation };
+                if let Some(&other) = self.db.names.get(&(global.name, other_scope)) {
+                    if self.db.globals[other.0 as usize].definition != Definition::Undefined {
+                        *id = other;
+                    }
+                }
+            }
+        }
+    }
+
     fn finish(&mut self, no_undefined: bool) -> Result<()> {
         for global in &mut self.db.globals {
             if global.definition == Definition::Undefined {
@@ -390,6 +489,10 @@ impl<'data> Resolver<'data> {
         }
         let referenced = self.referenced_globals();
         for (id, global) in self.db.globals.iter().enumerate() {
+            if global.definition == Definition::Undefined && global.stripped_definition.is_some() {
+                // Reported by the relocation scan, which knows where the reference is.
+                continue;
+            }
             if !referenced[id] || global.definition != Definition::Undefined {
                 if referenced[id]
                     && matches!(global.definition, Definition::Shared { .. })
@@ -458,6 +561,7 @@ fn synthetic_for(name: &[u8]) -> Option<Synthetic> {
         b"_DYNAMIC" => Synthetic::Dynamic,
         b"__GNU_EH_FRAME_HDR" => Synthetic::EhFrameHdr,
         b"__ehdr_start" => Synthetic::ElfHeader,
+        b"_TLS_MODULE_BASE_" => Synthetic::TlsModuleBase,
         b"__preinit_array_start" => Synthetic::ArrayStart(ArrayKind::PreInit),
         b"__preinit_array_end" => Synthetic::ArrayEnd(ArrayKind::PreInit),
         b"__init_array_start" => Synthetic::ArrayStart(ArrayKind::Init),

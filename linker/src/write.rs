@@ -95,16 +95,10 @@ impl Regions {
 }
 
 impl Writer<'_, '_> {
-    pub fn write<A: Arch>(&self) -> Result<()> {
-        let output = &self.config.output;
-        let dir = match output.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent,
-            _ => Path::new("."),
-        };
-        let mut temp = tempfile::Builder::new()
-            .prefix(".chainlink-")
-            .tempfile_in(dir)
-            .map_err(|e| Error::new(format!("cannot create a temporary file in {}: {e}", dir.display())))?;
+    /// Writes the whole output into a temporary file next to the target and returns it,
+    /// not yet renamed into place (see [`persist`]).
+    pub fn write<A: Arch>(&self) -> Result<tempfile::NamedTempFile> {
+        let mut temp = temporary_beside(&self.config.output)?;
         temp.as_file()
             .set_len(self.layout.file_size)
             .map_err(|e| Error::new(format!("cannot size the output: {e}")))?;
@@ -119,8 +113,7 @@ impl Writer<'_, '_> {
         }
         temp.as_file_mut().flush()?;
         set_executable(temp.as_file())?;
-        temp.persist(output).map_err(|e| Error::new(format!("cannot write {}: {}", output.display(), e.error)))?;
-        Ok(())
+        Ok(temp)
     }
 
     fn fill<A: Arch>(&self, buffer: &mut [u8]) -> Result<()> {
@@ -160,6 +153,7 @@ impl Writer<'_, '_> {
             Synthetic::Dynamic,
             Synthetic::SectionHeaderNames,
             Synthetic::SectionHeaders,
+            Synthetic::Manifest,
         ] {
             let job = jobs.len();
             jobs.push(Job::Synthetic(synthetic));
@@ -428,6 +422,7 @@ impl Writer<'_, '_> {
         match synthetic {
             Synthetic::Headers => self.write_headers::<A>(out),
             Synthetic::DynStr => out.copy_from_slice(&layout.dynstr.bytes),
+            Synthetic::Manifest => out.copy_from_slice(layout.manifest.as_bytes()),
             Synthetic::SectionHeaderNames => out.copy_from_slice(&layout.shstrtab.bytes),
             Synthetic::SectionHeaders => self.write_section_headers(out),
             Synthetic::GnuHash => {
@@ -721,6 +716,23 @@ fn fits(value: u64, size: u8, overflow: Overflow) -> bool {
         Overflow::Signed => signed >= -(1i64 << (bits - 1)) && signed < (1i64 << (bits - 1)),
         Overflow::Unsigned => value < (1u64 << bits),
     }
+}
+
+/// A temporary file in the directory of `target`, so that renaming it there is atomic.
+pub fn temporary_beside(target: &Path) -> Result<tempfile::NamedTempFile> {
+    let dir = match target.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    tempfile::Builder::new()
+        .prefix(".chainlink-")
+        .tempfile_in(dir)
+        .map_err(|e| Error::new(format!("cannot create a temporary file in {}: {e}", dir.display())))
+}
+
+/// Renames a finished temporary file over `target`.
+pub fn persist(temp: tempfile::NamedTempFile, target: &Path) -> Result<()> {
+    temp.persist(target).map(|_| ()).map_err(|e| Error::new(format!("cannot write {}: {}", target.display(), e.error)))
 }
 
 fn set_executable(file: &std::fs::File) -> Result<()> {

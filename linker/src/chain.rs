@@ -1,0 +1,394 @@
+//! Chain policy: which generation every object belongs to, which members are dropped and
+//! which sections are stripped, and the manifest that records it.
+//!
+//! A base archive is either a Julia image archive (one generation: text members kept, data
+//! members dropped) or an archive chainlink emitted with `--emit-archive` (several
+//! generations, described by its manifest member). The link's own inputs form the newest
+//! generation. This module decides; it does not resolve symbols or touch section contents.
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::inputs::{FileKind, InputFile};
+use std::fmt::Write as _;
+
+/// Name of the manifest member in an emitted archive and of the manifest section in an
+/// output library.
+pub const MANIFEST_MEMBER: &str = "chainlink.manifest";
+pub const MANIFEST_SECTION: &str = ".chainlink.manifest";
+const MANIFEST_MAGIC: &str = "chainlink-manifest 1";
+/// The archive name recorded for a data member an emitted archive does not carry.
+const NOT_CARRIED: &str = "-";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemberKind {
+    Text,
+    Data,
+}
+
+impl MemberKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            MemberKind::Text => "text",
+            MemberKind::Data => "data",
+        }
+    }
+}
+
+/// One member of one generation, as recorded in a manifest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManifestMember {
+    pub kind: MemberKind,
+    /// The member's own name (`text.o`, `text#3.o`, `data.o`).
+    pub name: String,
+    pub blake3: String,
+    /// Its name inside an emitted archive (`g0.text.o`).
+    pub archive_name: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Manifest {
+    pub strip: Vec<String>,
+    pub generations: Vec<Vec<ManifestMember>>,
+}
+
+impl Manifest {
+    pub fn render(&self) -> String {
+        let mut text = format!("{MANIFEST_MAGIC}\n");
+        for section in &self.strip {
+            let _ = writeln!(text, "strip {section}");
+        }
+        for (generation, members) in self.generations.iter().enumerate() {
+            let _ = writeln!(text, "generation {generation}");
+            for member in members {
+                let _ = writeln!(
+                    text,
+                    "member {} {} {} {}",
+                    member.kind.as_str(),
+                    member.name,
+                    member.blake3,
+                    member.archive_name
+                );
+            }
+        }
+        text
+    }
+
+    pub fn parse(text: &str) -> Result<Manifest> {
+        let mut lines = text.lines();
+        if lines.next() != Some(MANIFEST_MAGIC) {
+            return Err(Error::new("not a chainlink manifest (bad first line)"));
+        }
+        let mut manifest = Manifest::default();
+        for (number, line) in lines.enumerate() {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let bad = || Error::new(format!("manifest line {}: malformed: `{line}`", number + 2));
+            match fields.as_slice() {
+                ["strip", section] => manifest.strip.push(section.to_string()),
+                ["generation", index] => {
+                    if index.parse::<usize>().ok() != Some(manifest.generations.len()) {
+                        return Err(bad());
+                    }
+                    manifest.generations.push(Vec::new());
+                }
+                ["member", kind, name, hash, archive_name] => {
+                    let kind = match *kind {
+                        "text" => MemberKind::Text,
+                        "data" => MemberKind::Data,
+                        _ => return Err(bad()),
+                    };
+                    let generation = manifest.generations.last_mut().ok_or_else(bad)?;
+                    generation.push(ManifestMember {
+                        kind,
+                        name: name.to_string(),
+                        blake3: hash.to_string(),
+                        archive_name: archive_name.to_string(),
+                    });
+                }
+                [""] => {}
+                _ => return Err(bad()),
+            }
+        }
+        Ok(manifest)
+    }
+
+    pub fn to_json(&self) -> String {
+        let mut json = String::from("{\n  \"format\": \"chainlink-manifest\",\n  \"version\": 1,\n  \"strip\": [");
+        json.push_str(&self.strip.iter().map(|s| json_string(s)).collect::<Vec<_>>().join(", "));
+        json.push_str("],\n  \"generations\": [");
+        for (generation, members) in self.generations.iter().enumerate() {
+            json.push_str(if generation == 0 { "\n" } else { ",\n" });
+            let _ = write!(json, "    {{\"generation\": {generation}, \"members\": [");
+            for (i, member) in members.iter().enumerate() {
+                json.push_str(if i == 0 { "\n" } else { ",\n" });
+                let _ = write!(
+                    json,
+                    "      {{\"kind\": {}, \"name\": {}, \"blake3\": {}, \"archive_name\": {}}}",
+                    json_string(member.kind.as_str()),
+                    json_string(&member.name),
+                    json_string(&member.blake3),
+                    json_string(&member.archive_name)
+                );
+            }
+            json.push_str(if members.is_empty() { "]}" } else { "\n    ]}" });
+        }
+        json.push_str(if self.generations.is_empty() { "]\n}\n" } else { "\n  ]\n}\n" });
+        json
+    }
+}
+
+pub fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// An object that takes part in the link as part of a base generation.
+pub struct BaseObject<'data> {
+    /// For messages: `sys-o.a(text.o)`.
+    pub display: String,
+    pub data: &'data [u8],
+    pub generation: u32,
+}
+
+/// What the chain policy decided for this link.
+pub struct ChainPlan<'data> {
+    /// Text objects of every base generation, oldest first.
+    pub base_objects: Vec<BaseObject<'data>>,
+    /// The generation number of the link's own inputs (= number of base generations).
+    pub newest: u32,
+    /// What the output and an emitted archive record, including the newest generation.
+    pub manifest: Manifest,
+    /// Bytes of every member the emitted archive must carry, by archive name, in order.
+    pub archive_members: Vec<(String, &'data [u8])>,
+    /// Members of base archives that were dropped (data of old generations).
+    pub dropped_members: usize,
+}
+
+impl ChainPlan<'_> {
+    pub fn is_chained(&self) -> bool {
+        self.newest > 0
+    }
+}
+
+fn member_kind(config: &Config, name: &str) -> MemberKind {
+    if config.data_members.iter().any(|d| d == name) {
+        MemberKind::Data
+    } else {
+        MemberKind::Text
+    }
+}
+
+fn hash_hex(data: &[u8]) -> String {
+    let mut hasher = blake3::Hasher::new();
+    if data.len() > 1 << 20 {
+        hasher.update_rayon(data);
+    } else {
+        hasher.update(data);
+    }
+    hasher.finalize().to_hex().to_string()
+}
+
+fn archive_members(input: &InputFile) -> Result<Vec<(String, &[u8])>> {
+    let archive = object::read::archive::ArchiveFile::parse(&*input.data)
+        .map_err(|e| Error::new(format!("{}: malformed archive: {e}", input.name)))?;
+    let mut members = Vec::new();
+    for member in archive.members() {
+        let member = member.map_err(|e| Error::new(format!("{}: malformed archive: {e}", input.name)))?;
+        let name = String::from_utf8_lossy(member.name()).into_owned();
+        let data = member.data(&*input.data).map_err(|e| Error::new(format!("{}({name}): {e}", input.name)))?;
+        members.push((name, data));
+    }
+    Ok(members)
+}
+
+/// Decides generations, dropped members and the manifest.
+///
+/// `bases` are the mapped `--base` archives in order; `inputs` the link's other inputs.
+pub fn plan<'data>(config: &Config, bases: &'data [InputFile], inputs: &'data [InputFile]) -> Result<ChainPlan<'data>> {
+    let mut plan = ChainPlan {
+        base_objects: Vec::new(),
+        newest: 0,
+        manifest: Manifest { strip: config.strip_sections.clone(), generations: Vec::new() },
+        archive_members: Vec::new(),
+        dropped_members: 0,
+    };
+    let mut base_data: Vec<(String, &'data [u8])> = Vec::new();
+    for base in bases {
+        if base.kind != FileKind::Archive {
+            return Err(Error::new(format!("{}: a --base must be an image archive", base.name)));
+        }
+        let members = archive_members(base)?;
+        let embedded = members.iter().find(|(name, _)| name == MANIFEST_MEMBER);
+        let generations: Vec<Vec<ManifestMember>> = match embedded {
+            Some((_, text)) => {
+                let text = std::str::from_utf8(text).map_err(|_| Error::new("manifest is not UTF-8"))?;
+                Manifest::parse(text).map_err(|e| e.context(format!("{}({MANIFEST_MEMBER})", base.name)))?.generations
+            }
+            None => vec![members
+                .iter()
+                .map(|(name, data)| ManifestMember {
+                    kind: member_kind(config, name),
+                    name: name.clone(),
+                    blake3: hash_hex(data),
+                    archive_name: name.clone(),
+                })
+                .collect()],
+        };
+        let is_last_base = std::ptr::eq(base, bases.last().expect("non-empty"));
+        let generation_count = generations.len();
+        for (index, generation_members) in generations.into_iter().enumerate() {
+            let generation = plan.newest;
+            let mut recorded = Vec::new();
+            let carries_data = is_last_base && index + 1 == generation_count;
+            for member in generation_members {
+                let data = members.iter().find(|(name, _)| *name == member.archive_name).map(|(_, d)| *d);
+                match member.kind {
+                    MemberKind::Text => {
+                        let data = data.ok_or_else(|| {
+                            Error::new(format!(
+                                "{}: the manifest names member {} but the archive does not contain it",
+                                base.name, member.archive_name
+                            ))
+                        })?;
+                        plan.base_objects.push(BaseObject {
+                            display: format!("{}({})", base.name, member.archive_name),
+                            data,
+                            generation,
+                        });
+                        let archive_name = format!("g{generation}.{}", member.name);
+                        plan.archive_members.push((archive_name.clone(), data));
+                        recorded.push(ManifestMember { archive_name, ..member });
+                    }
+                    MemberKind::Data => {
+                        plan.dropped_members += 1;
+                        // Only the newest data travels on (and only until newer data arrives).
+                        let carried = match data {
+                            Some(data) if carries_data => {
+                                base_data.push((member.name.clone(), data));
+                                member.name.clone()
+                            }
+                            _ => NOT_CARRIED.to_string(),
+                        };
+                        recorded.push(ManifestMember { archive_name: carried, ..member });
+                    }
+                }
+            }
+            plan.manifest.generations.push(recorded);
+            plan.newest += 1;
+        }
+    }
+
+    // The newest generation: the objects and archives named on the command line.
+    let mut newest = Vec::new();
+    let mut newest_data = Vec::new();
+    let generation = plan.newest;
+    for input in inputs.iter().filter(|i| i.from_command_line) {
+        let members = match input.kind {
+            FileKind::Object => vec![(input.file_name().to_string(), &input.data[..])],
+            FileKind::Archive => archive_members(input)?,
+            FileKind::SharedLibrary => continue,
+        };
+        for (name, data) in members {
+            let kind = member_kind(config, &name);
+            let archive_name = match kind {
+                MemberKind::Text => format!("g{generation}.{name}"),
+                MemberKind::Data => name.clone(),
+            };
+            match kind {
+                MemberKind::Text => plan.archive_members.push((archive_name.clone(), data)),
+                MemberKind::Data => newest_data.push((archive_name.clone(), data)),
+            }
+            newest.push(ManifestMember { kind, name, blake3: hash_hex(data), archive_name });
+        }
+    }
+    plan.manifest.generations.push(newest);
+    let data = if newest_data.is_empty() { base_data } else { newest_data };
+    plan.archive_members.extend(data);
+    Ok(plan)
+}
+
+/// Whether the newest generation's archives are loaded whole: in a chained link they are
+/// image units, not libraries to pull members from.
+pub fn loads_archives_whole(config: &Config) -> bool {
+    !config.bases.is_empty()
+}
+
+/// Writes the archive that serves as `--base` for the next generation: every generation's
+/// text members, the newest data members, and the manifest. Deterministic: no timestamps,
+/// owners or modes from the machine.
+pub fn write_archive(path: &std::path::Path, plan: &ChainPlan) -> Result<tempfile::NamedTempFile> {
+    let manifest = plan.manifest.render();
+    let mut members: Vec<(&str, &[u8])> = vec![(MANIFEST_MEMBER, manifest.as_bytes())];
+    members.extend(plan.archive_members.iter().map(|(name, data)| (name.as_str(), *data)));
+    let temp = crate::write::temporary_beside(path)?;
+    let identifiers = members.iter().map(|(name, _)| name.as_bytes().to_vec()).collect();
+    let file = std::io::BufWriter::new(temp.as_file().try_clone()?);
+    let mut builder = ar::GnuBuilder::new(file, identifiers);
+    for (name, data) in &members {
+        let mut header = ar::Header::new(name.as_bytes().to_vec(), data.len() as u64);
+        header.set_mode(0o644);
+        builder.append(&header, *data).map_err(|e| Error::new(format!("cannot write {}: {e}", path.display())))?;
+    }
+    let mut file = builder.into_inner().map_err(|e| Error::new(format!("cannot write {}: {e}", path.display())))?;
+    std::io::Write::flush(&mut file)?;
+    Ok(temp)
+}
+
+/// Reads the manifest recorded in an output library or an emitted archive.
+pub fn read_manifest(path: &std::path::Path) -> Result<Manifest> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| Error::new(format!("{name}: cannot read: {e}")))?;
+    let text: &[u8] = if bytes.starts_with(b"!<arch>\n") {
+        let archive = object::read::archive::ArchiveFile::parse(&*bytes)
+            .map_err(|e| Error::new(format!("{name}: malformed archive: {e}")))?;
+        let mut found = None;
+        for member in archive.members() {
+            let member = member.map_err(|e| Error::new(format!("{name}: malformed archive: {e}")))?;
+            if member.name() == MANIFEST_MEMBER.as_bytes() {
+                found = Some(member.data(&*bytes).map_err(|e| Error::new(format!("{name}: {e}")))?);
+            }
+        }
+        found.ok_or_else(|| Error::new(format!("{name}: no chainlink manifest (not emitted by chainlink)")))?
+    } else {
+        use object::read::elf::{FileHeader as _, SectionHeader as _};
+        let header = object::elf::FileHeader64::<object::LittleEndian>::parse(&*bytes)
+            .map_err(|_| Error::new(format!("{name}: not an ELF file or archive")))?;
+        let sections = header.sections(object::LittleEndian, &*bytes)?;
+        let (_, section) = sections
+            .section_by_name(object::LittleEndian, MANIFEST_SECTION.as_bytes())
+            .ok_or_else(|| Error::new(format!("{name}: no {MANIFEST_SECTION} section (not linked by chainlink)")))?;
+        section.data(object::LittleEndian, &*bytes)?
+    };
+    let text = std::str::from_utf8(text).map_err(|_| Error::new(format!("{name}: manifest is not UTF-8")))?;
+    Manifest::parse(text).map_err(|e| e.context(name))
+}
+
+/// A human-readable summary of a manifest.
+pub fn describe(manifest: &Manifest) -> String {
+    let mut text = format!("strip: {}\n", manifest.strip.join(" "));
+    for (generation, members) in manifest.generations.iter().enumerate() {
+        let _ = writeln!(text, "generation {generation}:");
+        for member in members {
+            let _ = writeln!(
+                text,
+                "  {} {:<16} {}  ({})",
+                member.kind.as_str(),
+                member.name,
+                &member.blake3,
+                member.archive_name
+            );
+        }
+    }
+    text
+}

@@ -1,0 +1,1 @@
+int chainlink_duplicate_symbol(void) { return 1; }

@@ -1,0 +1,255 @@
+//! Link errors exit 1 with a one-line message naming the file (and section, offset and
+//! symbol where relevant); usage errors exit 2. A failed link creates no output file (nor
+//! any stray file next to it) and leaves an existing output file untouched. Each error
+//! fixture is also checked to make `cc -shared` fail, so it really is an error.
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output};
+
+const PREVIOUS: &[u8] = b"previous output, must survive a failed link\n";
+
+fn directory_listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> =
+        fs::read_dir(dir).unwrap().map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    names
+}
+
+fn describe(output: &Output) -> String {
+    format!(
+        "status {}\n--- stdout\n{}--- stderr\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Whether `message` contains a hexadecimal number (0x...) equal to `offset`.
+fn mentions_offset(message: &str, offset: u64) -> bool {
+    message.match_indices("0x").any(|(index, _)| {
+        let digits: String = message[index + 2..].chars().take_while(|c| c.is_ascii_hexdigit()).collect();
+        u64::from_str_radix(&digits, 16) == Ok(offset)
+    })
+}
+
+/// Runs `chainlink link -o OUT args` twice, once with no OUT and once with an existing OUT,
+/// and checks: exit status `code`; a message on stderr (a single line for link errors,
+/// status 1) containing every one of `needles`, and `offset` in hex if given; OUT absent
+/// or unchanged; no new files in the output directory. Returns the message.
+fn assert_link_fails(s: &Scratch, args: &[String], code: i32, needles: &[&str], offset: Option<u64>) -> String {
+    let out_dir = s.subdir("out");
+    let mut message = String::new();
+    for existing in [false, true] {
+        let out = out_dir.join(if existing { "existing.so" } else { "fresh.so" });
+        if existing {
+            fs::write(&out, PREVIOUS).unwrap();
+        }
+        let before = directory_listing(&out_dir);
+        let output = run(&mut chainlink_command(s.dir(), &out, args));
+        let details = describe(&output);
+        assert_eq!(output.status.code(), Some(code), "expected exit status {code}:\n{details}");
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        let line = stderr.trim_end();
+        assert!(!line.is_empty(), "no error message:\n{details}");
+        if code == 1 {
+            // Link errors are one line; usage errors may come with a usage summary.
+            assert_eq!(line.lines().count(), 1, "the error message is not one line:\n{details}");
+        }
+        for needle in needles {
+            assert!(line.contains(needle), "the error message does not mention `{needle}`:\n{details}");
+        }
+        if let Some(offset) = offset {
+            assert!(mentions_offset(line, offset), "the error message does not give offset {offset:#x}:\n{details}");
+        }
+        if existing {
+            assert_eq!(fs::read(&out).unwrap(), PREVIOUS, "a failed link changed the existing output");
+        } else {
+            assert!(!out.exists(), "a failed link created {}", out.display());
+        }
+        assert_eq!(directory_listing(&out_dir), before, "a failed link left files behind");
+        message = line.to_string();
+    }
+    message
+}
+
+/// The fixture is an error for the reference linker too.
+fn assert_reference_fails(s: &Scratch, args: &[String]) {
+    let mut command = Command::new("cc");
+    command.arg("-shared").arg("-o").arg(s.path("reference.so")).args(cc_args(args));
+    let output = run(&mut command);
+    assert!(!output.status.success(), "`cc -shared` accepts this input:\n{}", describe(&output));
+}
+
+#[test]
+fn truncated_object() {
+    let s = Scratch::new();
+    let main = s.compile("calls_main.c", &["-O2"]);
+    let util = s.compile("calls_util.c", &["-O2"]);
+    let bytes = fs::read(&util).unwrap();
+    let truncated = s.write("truncated.o", &bytes[..bytes.len() / 2]);
+    let link = args![main, truncated];
+    assert_reference_fails(&s, &link);
+    assert_link_fails(&s, &link, 1, &["truncated.o"], None);
+}
+
+#[test]
+fn object_truncated_inside_the_elf_header() {
+    let s = Scratch::new();
+    let util = s.compile("calls_util.c", &["-O2"]);
+    let bytes = fs::read(&util).unwrap();
+    let truncated = s.write("stub.o", &bytes[..40]);
+    let link = args![truncated];
+    assert_reference_fails(&s, &link);
+    assert_link_fails(&s, &link, 1, &["stub.o"], None);
+}
+
+#[test]
+fn garbage_named_dot_o() {
+    let s = Scratch::new();
+    let main = s.compile("calls_main.c", &["-O2"]);
+    let garbage = s.write("garbage.o", &b"this is not an ELF object\n".repeat(40));
+    let link = args![main, garbage];
+    assert_reference_fails(&s, &link);
+    assert_link_fails(&s, &link, 1, &["garbage.o"], None);
+}
+
+#[test]
+fn corrupt_archive_header() {
+    let s = Scratch::new();
+    let main = s.compile("calls_main.c", &["-O2"]);
+    let mut bytes = b"!<arch>\n".to_vec();
+    // A member header whose size field is not a number and overruns the file.
+    bytes.extend_from_slice(b"calls_util.o/   0           0     0     644     9x9999    `\n");
+    bytes.extend_from_slice(&[0x7f; 64]);
+    let archive = s.write("libcorrupt.a", &bytes);
+    let link = args![main, archive];
+    assert_reference_fails(&s, &link);
+    assert_link_fails(&s, &link, 1, &["libcorrupt.a"], None);
+}
+
+#[test]
+fn archive_truncated_inside_a_needed_member() {
+    let s = Scratch::new();
+    let main = s.compile("calls_main.c", &["-O2"]);
+    let util = s.compile("calls_util.c", &["-O2"]);
+    let archive = s.archive("libutil.a", &[&util]);
+    let bytes = fs::read(&archive).unwrap();
+    let truncated = s.write("libtruncated.a", &bytes[..bytes.len() * 3 / 5]);
+    let link = args![main, truncated];
+    assert_reference_fails(&s, &link);
+    assert_link_fails(&s, &link, 1, &["libtruncated.a"], None);
+}
+
+#[test]
+fn wrong_architecture_i386_object() {
+    let s = Scratch::new();
+    let main = s.compile("calls_main.c", &["-O2"]);
+    let object = s.path("tiny32.o");
+    let assembled = run(Command::new("gcc").arg("-m32").arg("-c").arg(testdata("tiny.s")).arg("-o").arg(&object));
+    if !assembled.status.success() {
+        // No 32-bit support in this toolchain: make an ELFCLASS32 header by hand from the
+        // 64-bit one (the e_machine test below covers the rest).
+        let mut bytes = fs::read(s.compile_to("tiny.s", "tiny64.o", &[])).unwrap();
+        bytes[4] = 1; // ELFCLASS32
+        bytes[18] = 3; // EM_386
+        fs::write(&object, bytes).unwrap();
+    }
+    let link = args![main, object];
+    assert_reference_fails(&s, &link);
+    assert_link_fails(&s, &link, 1, &["tiny32.o"], None);
+}
+
+#[test]
+fn wrong_machine_aarch64_header() {
+    let s = Scratch::new();
+    let main = s.compile("calls_main.c", &["-O2"]);
+    let mut bytes = fs::read(s.compile("calls_util.c", &["-O2"])).unwrap();
+    assert_eq!(&bytes[18..20], &[62, 0], "e_machine of an x86-64 object is EM_X86_64");
+    bytes[18] = 183; // EM_AARCH64
+    let object = s.write("aarch64.o", &bytes);
+    let link = args![main, object];
+    assert_reference_fails(&s, &link);
+    assert_link_fails(&s, &link, 1, &["aarch64.o"], None);
+}
+
+#[test]
+fn duplicate_strong_definition() {
+    let s = Scratch::new();
+    let a = s.compile("err_dup_a.c", &["-O2"]);
+    let b = s.compile("err_dup_b.c", &["-O2"]);
+    let link = args![a, b];
+    assert_reference_fails(&s, &link);
+    assert_link_fails(&s, &link, 1, &["chainlink_duplicate_symbol", "err_dup_a.o", "err_dup_b.o"], None);
+}
+
+#[test]
+fn absolute_32_bit_relocation_in_shared_library() {
+    let s = Scratch::new();
+    let object = s.compile("err_abs32.s", &[]);
+    assert_eq!(relocation_types(&object), ["R_X86_64_32"]);
+    let link = args![object];
+    assert_reference_fails(&s, &link);
+    assert_link_fails(&s, &link, 1, &["err_abs32.o", ".text.bad", "chainlink_abs32_target"], Some(0x11));
+}
+
+#[test]
+fn local_exec_tls_relocation_in_shared_library() {
+    let s = Scratch::new();
+    let object = s.compile("err_tpoff32.s", &[]);
+    assert_eq!(relocation_types(&object), ["R_X86_64_TPOFF32"]);
+    let link = args![object];
+    assert_reference_fails(&s, &link);
+    assert_link_fails(&s, &link, 1, &["err_tpoff32.o", ".text.tls", "chainlink_le_tls"], Some(0x14));
+}
+
+#[test]
+fn missing_library() {
+    let s = Scratch::new();
+    let main = s.compile("calls_main.c", &["-O2"]);
+    let link = args![main, "-L", s.dir(), "-l", "chainlink_no_such_library"];
+    assert_reference_fails(&s, &link);
+    assert_link_fails(&s, &link, 1, &["chainlink_no_such_library"], None);
+}
+
+#[test]
+fn missing_input_file() {
+    let s = Scratch::new();
+    let link = args![s.path("does-not-exist.o")];
+    assert_reference_fails(&s, &link);
+    assert_link_fails(&s, &link, 1, &["does-not-exist.o"], None);
+}
+
+#[test]
+fn unknown_flag_is_a_usage_error() {
+    let s = Scratch::new();
+    let main = s.compile("calls_main.c", &["-O2"]);
+    assert_link_fails(&s, &args!["--frobnicate", main], 2, &["--frobnicate"], None);
+}
+
+#[test]
+fn invalid_thread_count_is_a_usage_error() {
+    let s = Scratch::new();
+    let main = s.compile("calls_main.c", &["-O2"]);
+    assert_link_fails(&s, &args!["--threads", "many", main], 2, &[], None);
+}
+
+#[test]
+fn unknown_subcommand_is_a_usage_error() {
+    let output = chainlink_raw(&["frobnicate"]);
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    assert!(!output.stderr.is_empty(), "no message");
+}
+
+#[test]
+fn version_and_help() {
+    let version = chainlink_raw(&["--version"]);
+    assert!(version.status.success(), "{}", describe(&version));
+    assert!(String::from_utf8_lossy(&version.stdout).to_lowercase().contains("chainlink"), "{}", describe(&version));
+    let help = chainlink_raw(&["--help"]);
+    assert!(help.status.success(), "{}", describe(&help));
+    assert!(String::from_utf8_lossy(&help.stdout).contains("link"), "{}", describe(&help));
+}

@@ -45,10 +45,55 @@ pub struct ManifestMember {
     pub archive_name: String,
 }
 
+/// One unit with dispatch tables, as recorded in a manifest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnitRecord {
+    pub generation: u32,
+    pub shard: u32,
+    pub nfvars: u64,
+    pub ngvars: u64,
+    pub fvars_symbol: String,
+    pub gvars_symbol: String,
+    /// The member the unit came from (`text#2.o`), without directories.
+    pub member: String,
+}
+
+impl From<&crate::tables::Unit> for UnitRecord {
+    fn from(unit: &crate::tables::Unit) -> UnitRecord {
+        UnitRecord {
+            generation: unit.generation,
+            shard: unit.shard,
+            nfvars: unit.fvars.entries.len() as u64,
+            ngvars: unit.gvars.entries.len() as u64,
+            fvars_symbol: unit.fvars.symbol.clone(),
+            gvars_symbol: unit.gvars.symbol.clone(),
+            member: simple_name(&unit.object).to_string(),
+        }
+    }
+}
+
+/// `dir/sys-o.a(text#0.o)` → `text#0.o`; `dir/text.o` → `text.o`: no build paths in outputs.
+pub fn simple_name(name: &str) -> &str {
+    match name.strip_suffix(')').and_then(|n| n.rsplit_once('(')) {
+        Some((_, member)) => member,
+        None => name.rsplit('/').next().unwrap_or(name),
+    }
+}
+
+/// Manifest fields are space separated; names escape the few bytes that would break that.
+fn escape(name: &str) -> String {
+    name.replace('%', "%25").replace(' ', "%20").replace('\n', "%0A")
+}
+
+fn unescape(field: &str) -> String {
+    field.replace("%0A", "\n").replace("%20", " ").replace("%25", "%")
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Manifest {
     pub strip: Vec<String>,
     pub generations: Vec<Vec<ManifestMember>>,
+    pub units: Vec<UnitRecord>,
 }
 
 impl Manifest {
@@ -64,11 +109,24 @@ impl Manifest {
                     text,
                     "member {} {} {} {}",
                     member.kind.as_str(),
-                    member.name,
+                    escape(&member.name),
                     member.blake3,
-                    member.archive_name
+                    escape(&member.archive_name)
                 );
             }
+        }
+        for unit in &self.units {
+            let _ = writeln!(
+                text,
+                "unit {} {} {} {} {} {} {}",
+                unit.generation,
+                unit.shard,
+                unit.nfvars,
+                unit.ngvars,
+                escape(&unit.fvars_symbol),
+                escape(&unit.gvars_symbol),
+                escape(&unit.member)
+            );
         }
         text
     }
@@ -99,9 +157,21 @@ impl Manifest {
                     let generation = manifest.generations.last_mut().ok_or_else(bad)?;
                     generation.push(ManifestMember {
                         kind,
-                        name: name.to_string(),
+                        name: unescape(name),
                         blake3: hash.to_string(),
-                        archive_name: archive_name.to_string(),
+                        archive_name: unescape(archive_name),
+                    });
+                }
+                ["unit", generation, shard, nfvars, ngvars, fvars, gvars, member] => {
+                    let number = |field: &str| field.parse::<u64>().map_err(|_| bad());
+                    manifest.units.push(UnitRecord {
+                        generation: number(generation)? as u32,
+                        shard: number(shard)? as u32,
+                        nfvars: number(nfvars)?,
+                        ngvars: number(ngvars)?,
+                        fvars_symbol: unescape(fvars),
+                        gvars_symbol: unescape(gvars),
+                        member: unescape(member),
                     });
                 }
                 [""] => {}
@@ -131,7 +201,23 @@ impl Manifest {
             }
             json.push_str(if members.is_empty() { "]}" } else { "\n    ]}" });
         }
-        json.push_str(if self.generations.is_empty() { "]\n}\n" } else { "\n  ]\n}\n" });
+        json.push_str(if self.generations.is_empty() { "],\n" } else { "\n  ],\n" });
+        json.push_str("  \"units\": [");
+        for (i, unit) in self.units.iter().enumerate() {
+            json.push_str(if i == 0 { "\n" } else { ",\n" });
+            let _ = write!(
+                json,
+                "    {{\"generation\": {}, \"shard\": {}, \"nfvars\": {}, \"ngvars\": {}, \"fvars_symbol\": {}, \"gvars_symbol\": {}, \"member\": {}}}",
+                unit.generation,
+                unit.shard,
+                unit.nfvars,
+                unit.ngvars,
+                json_string(&unit.fvars_symbol),
+                json_string(&unit.gvars_symbol),
+                json_string(&unit.member)
+            );
+        }
+        json.push_str(if self.units.is_empty() { "]\n}\n" } else { "\n  ]\n}\n" });
         json
     }
 }
@@ -219,7 +305,7 @@ pub fn plan<'data>(config: &Config, bases: &'data [InputFile], inputs: &'data [I
     let mut plan = ChainPlan {
         base_objects: Vec::new(),
         newest: 0,
-        manifest: Manifest { strip: config.strip_sections.clone(), generations: Vec::new() },
+        manifest: Manifest { strip: config.strip_sections.clone(), generations: Vec::new(), units: Vec::new() },
         archive_members: Vec::new(),
         dropped_members: 0,
     };
@@ -327,8 +413,7 @@ pub fn loads_archives_whole(config: &Config) -> bool {
 /// Writes the archive that serves as `--base` for the next generation: every generation's
 /// text members, the newest data members, and the manifest. Deterministic: no timestamps,
 /// owners or modes from the machine.
-pub fn write_archive(path: &std::path::Path, plan: &ChainPlan) -> Result<tempfile::NamedTempFile> {
-    let manifest = plan.manifest.render();
+pub fn write_archive(path: &std::path::Path, plan: &ChainPlan, manifest: &str) -> Result<tempfile::NamedTempFile> {
     let mut members: Vec<(&str, &[u8])> = vec![(MANIFEST_MEMBER, manifest.as_bytes())];
     members.extend(plan.archive_members.iter().map(|(name, data)| (name.as_str(), *data)));
     let temp = crate::write::temporary_beside(path)?;
@@ -387,6 +472,22 @@ pub fn describe(manifest: &Manifest) -> String {
                 member.name,
                 &member.blake3,
                 member.archive_name
+            );
+        }
+    }
+    if !manifest.units.is_empty() {
+        let _ = writeln!(text, "units (chainlink_image order):");
+        for unit in &manifest.units {
+            let _ = writeln!(
+                text,
+                "  generation {} shard {}: {} functions ({}), {} slots ({}) from {}",
+                unit.generation,
+                unit.shard,
+                unit.nfvars,
+                unit.fvars_symbol,
+                unit.ngvars,
+                unit.gvars_symbol,
+                unit.member
             );
         }
     }

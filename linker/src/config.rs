@@ -47,6 +47,8 @@ pub struct Config {
     pub data_members: Vec<String>,
     /// Also write an archive that can serve as `--base` for the next generation.
     pub emit_archive: Option<PathBuf>,
+    /// Names of the dispatch-table symbols read from units and of the emitted directory.
+    pub table_names: crate::tables::TableNames,
 }
 
 /// Julia's names for the section that ties old code to its old data.
@@ -74,6 +76,7 @@ impl Config {
             strip_sections: DEFAULT_STRIP_SECTIONS.iter().map(|s| s.to_string()).collect(),
             data_members: DEFAULT_DATA_MEMBERS.iter().map(|s| s.to_string()).collect(),
             emit_archive: None,
+            table_names: Default::default(),
         }
     }
 }

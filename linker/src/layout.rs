@@ -15,6 +15,7 @@ use crate::object_file::ENDIAN;
 use crate::scan::{Plan, SymRef, SymbolFacts};
 use crate::sections::{SectionMap, SegmentClass, Synthetic};
 use crate::symbols::{self, ArrayKind, Definition, GlobalId, SymbolDb};
+use crate::tables::{self, ImageDirectory};
 use object::elf;
 use object::read::elf::Sym as _;
 
@@ -243,7 +244,7 @@ pub fn dynamic_entries(layout: &Layout, plan: &Plan, config: &Config) -> Vec<(i6
         entries.push((tag(elf::DT_RELA), rela.addr));
         entries.push((tag(elf::DT_RELASZ), rela.size));
         entries.push((tag(elf::DT_RELAENT), 24));
-        let relative = plan.chunk_relative + plan.got_relative;
+        let relative = plan.chunk_relative + plan.got_relative + plan.image_relative;
         if relative > 0 {
             entries.push((tag(elf::DT_RELACOUNT), relative as u64));
         }
@@ -280,6 +281,7 @@ pub fn layout<A: Arch>(
     facts: &SymbolFacts,
     inputs: &[crate::inputs::InputFile],
     manifest: &str,
+    directory: &ImageDirectory,
 ) -> Result<Layout> {
     let mut dynstr = StringTable::new();
 
@@ -389,7 +391,8 @@ pub fn layout<A: Arch>(
 
     let eh_frame_fdes = count_fdes(db, &sections)?;
     let relr_enabled = config.pack_relative_relocs;
-    let rela_dyn_entries = plan.chunk_symbolic + plan.got_symbolic + plan.chunk_relative + plan.got_relative;
+    let rela_dyn_entries =
+        plan.chunk_symbolic + plan.got_symbolic + plan.chunk_relative + plan.got_relative + plan.image_relative;
 
     let section_sizes: Vec<(Synthetic, u64)> = vec![
         (Synthetic::BuildId, 16 + BUILD_ID_SIZE as u64),
@@ -413,6 +416,7 @@ pub fn layout<A: Arch>(
         (Synthetic::Got, 8 * plan.got_slots as u64),
         (Synthetic::GotPlt, 8 * (3 + plan.plt.len() as u64)),
         (Synthetic::Manifest, manifest.len() as u64),
+        (Synthetic::ImageDirectory, directory.size()),
     ];
     for (synthetic, size) in section_sizes {
         let index = sections.find(synthetic);
@@ -488,7 +492,7 @@ pub fn layout<A: Arch>(
             break;
         }
         let before = layout.relr.len();
-        layout.relr = encode_relr(&relative_addresses(&layout, db, plan, facts));
+        layout.relr = encode_relr(&relative_addresses(&layout, db, plan, facts, directory));
         if pass == 1 && layout.relr.len() != before {
             return Err(Error::new("internal error: RELR layout did not converge"));
         }
@@ -532,6 +536,7 @@ fn synthetic_address(layout: &Layout, synthetic: symbols::Synthetic, name: &[u8]
         S::Dynamic => layout.section(Synthetic::Dynamic).addr,
         S::EhFrameHdr => layout.section(Synthetic::EhFrameHdr).addr,
         S::ElfHeader => 0,
+        S::ImageDirectory => layout.section(Synthetic::ImageDirectory).addr,
         S::TlsModuleBase => layout.tls_start(),
         S::ArrayStart(kind) | S::ArrayEnd(kind) => {
             let section = named(match kind {
@@ -797,7 +802,13 @@ fn extend_tls(tls: &mut Option<Tls>, start: u64, end: u64, align: u64) {
 }
 
 /// Every address that needs a relative relocation, sorted (for RELR).
-fn relative_addresses(layout: &Layout, db: &SymbolDb, plan: &Plan, facts: &SymbolFacts) -> Vec<u64> {
+fn relative_addresses(
+    layout: &Layout,
+    db: &SymbolDb,
+    plan: &Plan,
+    facts: &SymbolFacts,
+    directory: &ImageDirectory,
+) -> Vec<u64> {
     let mut addresses = Vec::new();
     for chunk in &plan.chunks {
         if chunk.relr_offsets.is_empty() {
@@ -816,8 +827,23 @@ fn relative_addresses(layout: &Layout, db: &SymbolDb, plan: &Plan, facts: &Symbo
             }
         }
     }
+    let image = layout.section(Synthetic::ImageDirectory).addr;
+    addresses.extend(directory_pointer_offsets(directory).map(|offset| image + offset));
     addresses.sort_unstable();
     addresses
+}
+
+/// Offsets inside the directory section of every pointer it holds, in address order.
+pub fn directory_pointer_offsets(directory: &ImageDirectory) -> impl Iterator<Item = u64> + '_ {
+    let units = directory.units.len() as u64;
+    let header = (!directory.is_empty()).then_some(16);
+    let unit_pointers = (0..units).flat_map(|k| {
+        let unit = tables::IMAGE_HEADER_SIZE + tables::UNIT_SIZE * k;
+        [unit + 16, unit + 32]
+    });
+    let arrays_start = tables::IMAGE_HEADER_SIZE + tables::UNIT_SIZE * units;
+    let entries: u64 = directory.units.iter().map(tables::Unit::entries).sum();
+    header.into_iter().chain(unit_pointers).chain((0..entries).map(move |i| arrays_start + 8 * i))
 }
 
 /// Encodes sorted, 8-byte aligned addresses as `DT_RELR` words: an address word, then

@@ -19,6 +19,7 @@ pub mod scan;
 pub mod sections;
 pub mod shared_lib;
 pub mod symbols;
+pub mod tables;
 pub mod timing;
 pub mod write;
 
@@ -46,9 +47,8 @@ fn link_with<A: Arch>(config: &Config) -> Result<Timer> {
     let bases = inputs::load_bases(config)?;
     timer.phase("inputs");
     let chain = chain::plan(config, &bases, &inputs)?;
-    let manifest = chain.manifest.render();
     timer.phase("chain");
-    let db = symbols::resolve(&inputs, &chain, config, A::MACHINE)?;
+    let mut db = symbols::resolve(&inputs, &chain, config, A::MACHINE)?;
     if config.verbose {
         eprintln!(
             "chainlink: {} generation(s); {} base text object(s); {} data member(s) dropped; {} definition(s) shadowed by newer generations",
@@ -59,19 +59,35 @@ fn link_with<A: Arch>(config: &Config) -> Result<Timer> {
         );
     }
     timer.phase("symbols");
+    let directory = tables::decode::<A>(&db, &config.table_names)?;
+    if !directory.is_empty() {
+        db.define_synthetic(config.table_names.image.as_bytes(), symbols::Synthetic::ImageDirectory)?;
+    }
+    let mut manifest = chain.manifest.clone();
+    manifest.units = directory.units.iter().map(chain::UnitRecord::from).collect();
+    let manifest = manifest.render();
+    timer.phase("tables");
     let sections = sections::assign(&db)?;
     timer.phase("sections");
     let facts = scan::SymbolFacts::new(&db, &sections, config.symbolic);
     let keys = scan::Keys::new(&db);
     let scanner = scan::Scanner { db: &db, facts: &facts, keys: &keys, pack_relative: config.pack_relative_relocs };
-    let plan = scan::scan::<A>(&scanner, &sections)?;
+    let plan = scan::scan::<A>(&scanner, &sections, &directory)?;
     timer.phase("scan");
-    let layout = layout::layout::<A>(config, &db, sections, &plan, &facts, &inputs, &manifest)?;
+    let layout = layout::layout::<A>(config, &db, sections, &plan, &facts, &inputs, &manifest, &directory)?;
     timer.phase("layout");
-    let writer = write::Writer { config, db: &db, plan: &plan, layout: &layout, facts: &facts, scanner: &scanner };
+    let writer = write::Writer {
+        config,
+        db: &db,
+        plan: &plan,
+        layout: &layout,
+        facts: &facts,
+        scanner: &scanner,
+        directory: &directory,
+    };
     let output = writer.write::<A>()?;
     let archive = match &config.emit_archive {
-        Some(path) => Some((path, chain::write_archive(path, &chain)?)),
+        Some(path) => Some((path, chain::write_archive(path, &chain, &manifest)?)),
         None => None,
     };
     // Both files are complete; only now do they replace what was there.

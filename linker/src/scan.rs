@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::object_file::{rela_parts, ENDIAN};
 use crate::sections::{InputSectionId, SectionMap};
 use crate::symbols::{Definition, FileId, GlobalId, LoadedObject, SymbolDb};
+use crate::tables::ImageDirectory;
 use object::elf;
 use object::read::elf::{SectionHeader as _, Sym as _};
 use rayon::prelude::*;
@@ -102,6 +103,8 @@ pub struct Plan {
     pub chunk_symbolic: u32,
     pub got_relative: u32,
     pub got_symbolic: u32,
+    /// Relative relocations of the dispatch-table directory (after the GOT's).
+    pub image_relative: u32,
     /// Initial-exec TLS is used: the library needs static TLS space (`DF_STATIC_TLS`).
     pub static_tls: bool,
 }
@@ -163,6 +166,9 @@ impl SymbolFacts {
                     exported[id] = visible && placed;
                     preemptible[id] = exported[id] && global.visibility == elf::STV_DEFAULT.0 && !symbolic;
                 }
+                // The dispatch-table directory is for the runtime to find: exported, but the
+                // library's own references bind to it directly.
+                Definition::Synthetic(crate::symbols::Synthetic::ImageDirectory) => exported[id] = true,
                 Definition::Synthetic(_) => {}
             }
         }
@@ -429,7 +435,7 @@ impl Scanner<'_, '_> {
 }
 
 /// Scans all relocations and plans the GOT, PLT and dynamic symbols.
-pub fn scan<A: Arch>(scanner: &Scanner, sections: &SectionMap) -> Result<Plan> {
+pub fn scan<A: Arch>(scanner: &Scanner, sections: &SectionMap, directory: &ImageDirectory) -> Result<Plan> {
     let db = scanner.db;
     let keys = scanner.keys;
     let mut chunks = make_chunks::<A>(db, sections);
@@ -538,6 +544,7 @@ pub fn scan<A: Arch>(scanner: &Scanner, sections: &SectionMap) -> Result<Plan> {
         chunk_symbolic: symbolic_total,
         got_relative,
         got_symbolic,
+        image_relative: if scanner.pack_relative { 0 } else { directory.pointer_count() as u32 },
         static_tls: static_tls.into_inner(),
     })
 }

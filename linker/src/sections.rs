@@ -44,6 +44,8 @@ pub enum Synthetic {
     Commons,
     /// The chain manifest (non-allocated): generations, members, strip list.
     Manifest,
+    /// `chainlink_image`: every unit's uncompressed dispatch tables.
+    ImageDirectory,
     SectionHeaderNames,
     SectionHeaders,
 }
@@ -217,6 +219,7 @@ const SYNTHETIC: &[(Synthetic, &str, u32, u32, u64, u64)] = &[
     (Synthetic::RelrDyn, ".relr.dyn", 270, elf::SHT_RELR.0, ALLOC, 8),
     (Synthetic::RelaPlt, ".rela.plt", 280, elf::SHT_RELA.0, ALLOC | elf::SHF_INFO_LINK.0, 8),
     (Synthetic::EhFrameHdr, ".eh_frame_hdr", 320, elf::SHT_PROGBITS.0, ALLOC, 4),
+    (Synthetic::ImageDirectory, ".data.rel.ro.chainlink_image", 455, elf::SHT_PROGBITS.0, ALLOC | WRITE, 8),
     (Synthetic::Dynamic, ".dynamic", 460, elf::SHT_DYNAMIC.0, ALLOC | WRITE, 8),
     (Synthetic::Got, ".got", 470, elf::SHT_PROGBITS.0, ALLOC | WRITE, 8),
     (Synthetic::GotPlt, ".got.plt", 500, elf::SHT_PROGBITS.0, ALLOC | WRITE, 8),

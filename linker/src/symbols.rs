@@ -37,6 +37,8 @@ pub enum Synthetic {
     /// `__start_SECTION` / `__stop_SECTION` for a section named like a C identifier.
     SectionStart,
     SectionStop,
+    /// The exported directory of every unit's dispatch tables (`chainlink_image`).
+    ImageDirectory,
     /// `__init_array_start` and friends.
     ArrayStart(ArrayKind),
     ArrayEnd(ArrayKind),
@@ -144,6 +146,39 @@ impl<'data> SymbolDb<'data> {
 
     pub fn name(&self, id: GlobalId) -> String {
         String::from_utf8_lossy(self.global(id).name).into_owned()
+    }
+
+    /// Makes `name` a linker-defined global; an object must not define it too.
+    pub fn define_synthetic(&mut self, name: &'data [u8], synthetic: Synthetic) -> Result<GlobalId> {
+        let id = match self.lookup(name) {
+            Some(id) => id,
+            None => {
+                let id = GlobalId(self.globals.len() as u32);
+                self.globals.push(Global {
+                    name,
+                    definition: Definition::Undefined,
+                    weak_definition: false,
+                    common: None,
+                    strong_reference: true,
+                    visibility: elf::STV_DEFAULT.0,
+                    reference_type: elf::STT_OBJECT.0,
+                    lazy: None,
+                    stripped_definition: None,
+                });
+                self.names.insert((name, GLOBAL_SCOPE), id);
+                id
+            }
+        };
+        let global = &mut self.globals[id.0 as usize];
+        if let Definition::Object { file, .. } = global.definition {
+            return Err(Error::new(format!(
+                "{}: defines `{}`, which chainlink emits itself",
+                self.objects[file.0 as usize].object.name,
+                String::from_utf8_lossy(name)
+            )));
+        }
+        global.definition = Definition::Synthetic(synthetic);
+        Ok(id)
     }
 
     /// The global a name binds to outside any generation's hidden scope.

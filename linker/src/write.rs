@@ -15,6 +15,7 @@ use crate::object_file::{rela_parts, ENDIAN};
 use crate::scan::{self, Chunk, GotKind, Plan, Scanner, SymRef, SymbolFacts};
 use crate::sections::Synthetic;
 use crate::symbols::{Definition, SymbolDb};
+use crate::tables::{self, ImageDirectory};
 use memmap2::MmapMut;
 use object::elf;
 use object::read::elf::{SectionHeader as _, Sym as _};
@@ -55,12 +56,14 @@ pub struct Writer<'a, 'data> {
     pub layout: &'a Layout,
     pub facts: &'a SymbolFacts,
     pub scanner: &'a Scanner<'a, 'data>,
+    pub directory: &'a ImageDirectory,
 }
 
 enum Job {
     Chunk(usize),
     Synthetic(Synthetic),
     GotRelocs,
+    ImageDirectory,
 }
 
 /// Regions of the output each job writes: (offset, length, job, slot within job).
@@ -122,7 +125,7 @@ impl Writer<'_, '_> {
         let mut jobs: Vec<Job> = (0..plan.chunks.len()).map(Job::Chunk).collect();
         let mut regions = Regions { list: Vec::new() };
         let rela_dyn = layout.section(Synthetic::RelaDyn).offset;
-        let relative_total = plan.chunk_relative + plan.got_relative;
+        let relative_total = plan.chunk_relative + plan.got_relative + plan.image_relative;
         let symbolic_base = rela_dyn + 24 * relative_total as u64;
         for (index, chunk) in plan.chunks.iter().enumerate() {
             let placement = layout.sections.placements[chunk.input.file.0 as usize][chunk.input.section as usize];
@@ -141,6 +144,12 @@ impl Writer<'_, '_> {
         regions.add(got_job, 0, layout.section(Synthetic::Got).offset, layout.section(Synthetic::Got).size);
         regions.add(got_job, 1, rela_dyn + 24 * plan.chunk_relative as u64, 24 * plan.got_relative as u64);
         regions.add(got_job, 2, symbolic_base + 24 * plan.chunk_symbolic as u64, 24 * plan.got_symbolic as u64);
+        let image_job = jobs.len();
+        jobs.push(Job::ImageDirectory);
+        let image = layout.section(Synthetic::ImageDirectory);
+        regions.add(image_job, 0, image.offset, image.size);
+        let image_relative_start = rela_dyn + 24 * (plan.chunk_relative + plan.got_relative) as u64;
+        regions.add(image_job, 1, image_relative_start, 24 * plan.image_relative as u64);
         for synthetic in [
             Synthetic::Headers,
             Synthetic::GnuHash,
@@ -177,6 +186,10 @@ impl Writer<'_, '_> {
                 self.write_got::<A>(got, relative, symbolic)
             }
             Job::Synthetic(synthetic) => self.write_synthetic::<A>(*synthetic, &mut slices),
+            Job::ImageDirectory => {
+                let [out, relative] = &mut slices[..] else { unreachable!("two slots for the directory") };
+                self.write_image_directory::<A>(out, relative)
+            }
         })
     }
 
@@ -351,6 +364,61 @@ impl Writer<'_, '_> {
                 "{}: internal error: dynamic relocation count changed between scan and write",
                 object.locate(input.section as usize, chunk.bytes.start)
             )));
+        }
+        Ok(())
+    }
+
+    /// `struct chainlink_image`, its units and their pointer arrays (see tables.rs).
+    fn write_image_directory<A: Arch>(&self, out: &mut [u8], relative_out: &mut [u8]) -> Result<()> {
+        let directory = self.directory;
+        if directory.is_empty() {
+            return Ok(());
+        }
+        let layout = self.layout;
+        let base = layout.section(Synthetic::ImageDirectory).addr;
+        let units = directory.units.len() as u64;
+        let mut pointers: Vec<u64> = Vec::with_capacity(directory.pointer_count() as usize);
+        out.put32(0, tables::IMAGE_MAGIC);
+        out.put32(4, tables::IMAGE_VERSION);
+        out.put64(8, units);
+        pointers.push(base + tables::IMAGE_HEADER_SIZE);
+        let mut array = tables::IMAGE_HEADER_SIZE + tables::UNIT_SIZE * units;
+        let mut arrays: Vec<&tables::Table> = Vec::new();
+        for (k, unit) in directory.units.iter().enumerate() {
+            let at = (tables::IMAGE_HEADER_SIZE + tables::UNIT_SIZE * k as u64) as usize;
+            out.put32(at, unit.generation);
+            out.put32(at + 4, unit.shard);
+            out.put64(at + 8, unit.fvars.entries.len() as u64);
+            pointers.push(base + array);
+            array += 8 * unit.fvars.entries.len() as u64;
+            out.put64(at + 24, unit.gvars.entries.len() as u64);
+            pointers.push(base + array);
+            array += 8 * unit.gvars.entries.len() as u64;
+            arrays.push(&unit.fvars);
+            arrays.push(&unit.gvars);
+        }
+        for table in arrays {
+            for (i, place) in table.entries.iter().enumerate() {
+                let placement = layout.sections.placements[place.file.0 as usize][place.section as usize];
+                if !placement.is_placed() {
+                    let object = &self.db.object(place.file).object;
+                    return Err(Error::new(format!(
+                        "{}: table `{}` entry {i} points into section {}, which is not linked",
+                        object.name,
+                        table.symbol,
+                        object.section_name_str(place.section as usize)
+                    )));
+                }
+                pointers
+                    .push(layout.sections.outputs[placement.output as usize].addr + placement.offset + place.offset);
+            }
+        }
+        let pack = self.config.pack_relative_relocs;
+        for (i, (offset, value)) in layout::directory_pointer_offsets(directory).zip(pointers).enumerate() {
+            out.put64(offset as usize, value);
+            if !pack {
+                put_rela(relative_out, i, base + offset, 0, A::dyn_reloc_type(DynReloc::Relative), value as i64);
+            }
         }
         Ok(())
     }
@@ -553,6 +621,11 @@ impl Writer<'_, '_> {
                         crate::shared_lib::SharedSymbolKind::Other => global.reference_type,
                     };
                     ((import_binding(global).0 << 4) | sym_type, elf::STV_DEFAULT.0, 0, 0, 0)
+                }
+                Definition::Synthetic(crate::symbols::Synthetic::ImageDirectory) => {
+                    let section = layout.section(Synthetic::ImageDirectory);
+                    let info = (elf::STB_GLOBAL.0 << 4) | elf::STT_OBJECT.0;
+                    (info, elf::STV_DEFAULT.0, section.header_index as u16, section.addr, tables::IMAGE_HEADER_SIZE)
                 }
                 _ => ((import_binding(global).0 << 4) | global.reference_type, elf::STV_DEFAULT.0, 0, 0, 0),
             };

@@ -1,0 +1,410 @@
+//! Dispatch tables: find every unit's function and global-slot tables in its object, decode
+//! them (compressed `int32` offsets or 64-bit pointer tables), and plan the uncompressed
+//! directory `chainlink_image` that the output exports.
+//!
+//! Tables are read from the objects' bytes, so a unit whose tables sat in a stripped
+//! uniqueness section is still described. This module validates and records positions
+//! (object, section, offset); it does not assign addresses or write the directory.
+
+use crate::arch::{Arch, RelocExpr};
+use crate::error::{Error, Result};
+use crate::object_file::{rela_parts, ObjectFile, ENDIAN};
+use crate::symbols::{FileId, SymbolDb};
+use object::elf;
+use object::read::elf::Sym as _;
+use rayon::prelude::*;
+
+/// `"CLNK"` read as a little-endian `u32`.
+pub const IMAGE_MAGIC: u32 = 0x4b4e_4c43;
+pub const IMAGE_VERSION: u32 = 1;
+/// Bytes of `struct chainlink_image` and of each `struct chainlink_unit`.
+pub const IMAGE_HEADER_SIZE: u64 = 24;
+pub const UNIT_SIZE: u64 = 40;
+
+/// The symbol names tables are found by. `{i}` in a sharded name stands for the shard.
+#[derive(Clone, Debug)]
+pub struct TableNames {
+    pub image: String,
+    pub fvars: TableForm,
+    pub gvars: TableForm,
+}
+
+/// The names of one kind of table (functions or global slots), unsharded and sharded.
+#[derive(Clone, Debug)]
+pub struct TableForm {
+    pub base: String,
+    pub offsets: String,
+    pub ptrs: String,
+    pub count: String,
+    pub shard_base: String,
+    pub shard_offsets: String,
+    pub shard_ptrs: String,
+    pub shard_count: String,
+}
+
+impl Default for TableNames {
+    fn default() -> TableNames {
+        let form = |kind: &str, shard: &str| TableForm {
+            base: format!("jl_sysimg_{kind}s_base"),
+            offsets: format!("jl_sysimg_{kind}s_offsets"),
+            ptrs: format!("jl_sysimg_{kind}s_ptrs"),
+            count: format!("jl_sysimg_{kind}s_count"),
+            shard_base: format!("jl_{shard}_base_{{i}}"),
+            shard_offsets: format!("jl_{shard}_offsets_{{i}}"),
+            shard_ptrs: format!("jl_{shard}_ptrs_{{i}}"),
+            shard_count: format!("jl_{shard}_count_{{i}}"),
+        };
+        TableNames { image: "chainlink_image".to_string(), fvars: form("fvar", "fvar"), gvars: form("gvar", "gvar") }
+    }
+}
+
+impl TableNames {
+    /// Sets one name from a `KEY=NAME` option; keys are `image`, and
+    /// `{fvars,gvars}-{base,offsets,ptrs,count}` with an optional `shard-` prefix.
+    pub fn set(&mut self, key: &str, name: &str) -> Result<()> {
+        if key == "image" {
+            self.image = name.to_string();
+            return Ok(());
+        }
+        let (sharded, rest) = match key.strip_prefix("shard-") {
+            Some(rest) => (true, rest),
+            None => (false, key),
+        };
+        let (kind, field) =
+            rest.split_once('-').ok_or_else(|| Error::usage(format!("unknown table name key `{key}`")))?;
+        let form = match kind {
+            "fvars" => &mut self.fvars,
+            "gvars" => &mut self.gvars,
+            _ => return Err(Error::usage(format!("unknown table name key `{key}`"))),
+        };
+        let slot = match (sharded, field) {
+            (false, "base") => &mut form.base,
+            (false, "offsets") => &mut form.offsets,
+            (false, "ptrs") => &mut form.ptrs,
+            (false, "count") => &mut form.count,
+            (true, "base") => &mut form.shard_base,
+            (true, "offsets") => &mut form.shard_offsets,
+            (true, "ptrs") => &mut form.shard_ptrs,
+            (true, "count") => &mut form.shard_count,
+            _ => return Err(Error::usage(format!("unknown table name key `{key}`"))),
+        };
+        if sharded && !name.contains("{i}") {
+            return Err(Error::usage(format!("sharded table name `{name}` must contain {{i}}")));
+        }
+        *slot = name.to_string();
+        Ok(())
+    }
+}
+
+/// A place in an input section: where a table entry points.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Place {
+    pub file: FileId,
+    pub section: u32,
+    pub offset: u64,
+}
+
+/// One decoded table.
+#[derive(Clone, Debug)]
+pub struct Table {
+    /// The symbol the entries came from (`jl_fvar_offsets_3`, `jl_sysimg_fvars_ptrs`).
+    pub symbol: String,
+    pub entries: Vec<Place>,
+}
+
+/// A compilation unit with tables: one shard of one generation.
+#[derive(Clone, Debug)]
+pub struct Unit {
+    pub generation: u32,
+    pub shard: u32,
+    pub object: String,
+    pub fvars: Table,
+    pub gvars: Table,
+}
+
+impl Unit {
+    pub fn entries(&self) -> u64 {
+        (self.fvars.entries.len() + self.gvars.entries.len()) as u64
+    }
+}
+
+/// The directory to emit: units in order, oldest generation first, shards ascending.
+#[derive(Default)]
+pub struct ImageDirectory {
+    pub units: Vec<Unit>,
+}
+
+impl ImageDirectory {
+    pub fn is_empty(&self) -> bool {
+        self.units.is_empty()
+    }
+
+    /// Bytes of the directory section: header, units, then every pointer array.
+    pub fn size(&self) -> u64 {
+        if self.is_empty() {
+            return 0;
+        }
+        IMAGE_HEADER_SIZE + UNIT_SIZE * self.units.len() as u64 + 8 * self.units.iter().map(Unit::entries).sum::<u64>()
+    }
+
+    /// Pointers in the directory, each fixed up by a relative relocation.
+    pub fn pointer_count(&self) -> u64 {
+        if self.is_empty() {
+            return 0;
+        }
+        1 + 2 * self.units.len() as u64 + self.units.iter().map(Unit::entries).sum::<u64>()
+    }
+}
+
+/// Which shard a name is for, when it matches a `{i}` pattern.
+fn shard_of(pattern: &str, name: &[u8]) -> Option<u32> {
+    let (prefix, suffix) = pattern.split_once("{i}")?;
+    let digits = name.strip_prefix(prefix.as_bytes())?.strip_suffix(suffix.as_bytes())?;
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) || (digits.len() > 1 && digits[0] == b'0') {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+/// The table symbols one object defines, by (shard, role).
+#[derive(Default)]
+struct Found {
+    /// (shard, kind 0 = fvars / 1 = gvars, role 0 base / 1 offsets / 2 ptrs / 3 count) → symbol index
+    symbols: Vec<((u32, usize, usize), usize)>,
+}
+
+impl Found {
+    fn get(&self, shard: u32, kind: usize, role: usize) -> Option<usize> {
+        self.symbols.iter().find(|(key, _)| *key == (shard, kind, role)).map(|(_, index)| *index)
+    }
+}
+
+fn find_table_symbols(object: &ObjectFile, names: &TableNames) -> Found {
+    let mut found = Found::default();
+    for index in 1..object.symbols.len() {
+        let Ok(symbol) = object.symbol(index) else { continue };
+        if symbol.is_undefined(ENDIAN) {
+            continue;
+        }
+        let name = object.symbol_name(symbol);
+        for (kind, form) in [&names.fvars, &names.gvars].into_iter().enumerate() {
+            let plain = [&form.base, &form.offsets, &form.ptrs, &form.count];
+            let sharded = [&form.shard_base, &form.shard_offsets, &form.shard_ptrs, &form.shard_count];
+            for role in 0..4 {
+                if name == plain[role].as_bytes() {
+                    found.symbols.push(((0, kind, role), index));
+                } else if let Some(shard) = shard_of(sharded[role], name) {
+                    found.symbols.push(((shard, kind, role), index));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Decodes the tables of every unit of every generation.
+pub fn decode<A: Arch>(db: &SymbolDb, names: &TableNames) -> Result<ImageDirectory> {
+    let per_object: Vec<Vec<Unit>> = db
+        .objects
+        .par_iter()
+        .enumerate()
+        .map(|(file, loaded)| {
+            let object = &loaded.object;
+            let found = find_table_symbols(object, names);
+            let mut shards: Vec<u32> = found.symbols.iter().map(|((shard, _, _), _)| *shard).collect();
+            shards.sort_unstable();
+            shards.dedup();
+            let decoder = Decoder { object, file: FileId(file as u32) };
+            shards
+                .into_iter()
+                .map(|shard| {
+                    let table = |kind: usize| decoder.table::<A>(&found, shard, kind, names);
+                    Ok(Unit {
+                        generation: loaded.generation,
+                        shard,
+                        object: object.name.clone(),
+                        fvars: table(0)?,
+                        gvars: table(1)?,
+                    })
+                })
+                .collect::<Result<Vec<Unit>>>()
+        })
+        .collect::<Result<_>>()?;
+    let mut units: Vec<Unit> = per_object.into_iter().flatten().collect();
+    units.sort_by_key(|unit| (unit.generation, unit.shard));
+    for pair in units.windows(2) {
+        if (pair[0].generation, pair[0].shard) == (pair[1].generation, pair[1].shard) {
+            return Err(Error::new(format!(
+                "generation {} has two units for shard {}: {} and {}",
+                pair[0].generation, pair[0].shard, pair[0].object, pair[1].object
+            )));
+        }
+    }
+    Ok(ImageDirectory { units })
+}
+
+struct Decoder<'a, 'data> {
+    object: &'a ObjectFile<'data>,
+    file: FileId,
+}
+
+impl Decoder<'_, '_> {
+    fn fail(&self, what: String) -> Error {
+        Error::new(format!("{}: {what}", self.object.name))
+    }
+
+    fn symbol_name(&self, index: usize) -> String {
+        self.object.describe_symbol(index)
+    }
+
+    /// Section and value of a defined symbol.
+    fn locate(&self, index: usize) -> Result<(usize, u64, u64)> {
+        let symbol = self.object.symbol(index)?;
+        let section = self
+            .object
+            .symbol_section(symbol, index)?
+            .ok_or_else(|| self.fail(format!("table symbol `{}` is not in a section", self.symbol_name(index))))?;
+        Ok((section, symbol.st_value(ENDIAN), symbol.st_size(ENDIAN)))
+    }
+
+    fn table<A: Arch>(&self, found: &Found, shard: u32, kind: usize, names: &TableNames) -> Result<Table> {
+        let kind_name = if kind == 0 { "function" } else { "global-slot" };
+        if let (Some(base), Some(offsets)) = (found.get(shard, kind, 0), found.get(shard, kind, 1)) {
+            return self.compressed(base, offsets);
+        }
+        if let (Some(ptrs), Some(count)) = (found.get(shard, kind, 2), found.get(shard, kind, 3)) {
+            return self.uncompressed::<A>(ptrs, count);
+        }
+        let form = if kind == 0 { &names.fvars } else { &names.gvars };
+        Err(self.fail(format!(
+            "shard {shard} has an incomplete {kind_name} table: it needs `{}` with `{}`, or `{}` with `{}` (or the sharded forms `{}`/`{}`)",
+            form.base, form.offsets, form.ptrs, form.count, form.shard_base, form.shard_offsets
+        )))
+    }
+
+    /// `[n, off_0, …, off_{n-1}]` as `int32`, offsets from the base symbol.
+    fn compressed(&self, base: usize, offsets: usize) -> Result<Table> {
+        let symbol = self.symbol_name(offsets);
+        let (table_section, table_value, _) = self.locate(offsets)?;
+        let (base_section, base_value, _) = self.locate(base)?;
+        let data = self.object.section_data(table_section)?;
+        let read = |i: u64| -> Option<i32> {
+            let at = usize::try_from(table_value.checked_add(4 * i)?).ok()?;
+            Some(i32::from_le_bytes(data.get(at..at + 4)?.try_into().ok()?))
+        };
+        let count = read(0).ok_or_else(|| self.fail(format!("table `{symbol}` lies outside its section")))?;
+        let room = (data.len() as u64).saturating_sub(table_value) / 4;
+        if count < 0 || count as u64 + 1 > room {
+            return Err(self.fail(format!(
+                "table `{symbol}` declares {count} entries but its section has room for {}",
+                room.saturating_sub(1)
+            )));
+        }
+        let table_end = table_value + 4 * (count as u64 + 1);
+        let relocated =
+            self.object.relocations(table_section).iter().any(|r| (table_value..table_end).contains(&rela_parts(r).0));
+        if relocated {
+            return Err(self.fail(format!(
+                "compressed table `{symbol}` has relocations: its offsets must be assembly-time constants"
+            )));
+        }
+        let targets = SymbolValues::new(self.object, base_section);
+        let mut entries = Vec::with_capacity(count as usize);
+        for i in 0..count as u64 {
+            let offset = read(i + 1).expect("checked against the section size");
+            let place = base_value.wrapping_add(offset as i64 as u64);
+            if !targets.contains(place) {
+                return Err(self.fail(format!(
+                    "table `{symbol}` entry {i}: offset {offset:#x} from the base lands at {} {place:#x}, where no symbol of this unit is defined",
+                    self.object.section_name_str(base_section)
+                )));
+            }
+            entries.push(Place { file: self.file, section: base_section as u32, offset: place });
+        }
+        Ok(Table { symbol, entries })
+    }
+
+    /// A table of 64-bit pointers (absolute relocations) and its count beside it.
+    fn uncompressed<A: Arch>(&self, ptrs: usize, count_symbol: usize) -> Result<Table> {
+        let symbol = self.symbol_name(ptrs);
+        let (count_section, count_value, count_size) = self.locate(count_symbol)?;
+        let count_data = self.object.section_data(count_section)?;
+        let at = count_value as usize;
+        let count = match count_size {
+            4 => count_data.get(at..at + 4).map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")) as u64),
+            _ => count_data.get(at..at + 8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes"))),
+        }
+        .ok_or_else(|| self.fail(format!("count `{}` lies outside its section", self.symbol_name(count_symbol))))?;
+        let (table_section, table_value, _) = self.locate(ptrs)?;
+        let section_size = self.object.section_data(table_section)?.len() as u64;
+        if count.checked_mul(8).and_then(|bytes| bytes.checked_add(table_value)).is_none_or(|end| end > section_size) {
+            return Err(self.fail(format!(
+                "table `{symbol}` has count {count} but its section has room for {}",
+                section_size.saturating_sub(table_value) / 8
+            )));
+        }
+        // Entries are the absolute relocations at each slot.
+        let mut by_slot: Vec<Option<(u32, i64)>> = vec![None; count as usize];
+        for rela in self.object.relocations(table_section) {
+            let (offset, target, r_type, addend) = rela_parts(rela);
+            if offset < table_value || offset >= table_value + 8 * count {
+                continue;
+            }
+            let slot = (offset - table_value) / 8;
+            let absolute = A::reloc_info(r_type).is_some_and(|i| i.expr == RelocExpr::Absolute && i.size == 8);
+            if (offset - table_value) % 8 != 0 || !absolute {
+                return Err(self.fail(format!("table `{symbol}` entry {slot} is not a 64-bit absolute pointer")));
+            }
+            by_slot[slot as usize] = Some((target, addend));
+        }
+        let mut entries = Vec::with_capacity(count as usize);
+        let mut values: crate::hash::FxHashMap<usize, SymbolValues> = Default::default();
+        for (slot, entry) in by_slot.into_iter().enumerate() {
+            let (target, addend) =
+                entry.ok_or_else(|| self.fail(format!("table `{symbol}` entry {slot} has no relocation")))?;
+            let target_symbol = self.object.symbol(target as usize)?;
+            let section = self.object.symbol_section(target_symbol, target as usize)?.ok_or_else(|| {
+                self.fail(format!(
+                    "table `{symbol}` entry {slot} points at `{}`, which is not defined in this unit",
+                    self.symbol_name(target as usize)
+                ))
+            })?;
+            let place = target_symbol.st_value(ENDIAN).wrapping_add(addend as u64);
+            let mut lands_on_symbol =
+                || values.entry(section).or_insert_with(|| SymbolValues::new(self.object, section)).contains(place);
+            if target_symbol.st_type() == elf::STT_SECTION && !lands_on_symbol() {
+                return Err(self.fail(format!(
+                    "table `{symbol}` entry {slot} lands at {} {place:#x}, where no symbol of this unit is defined",
+                    self.object.section_name_str(section)
+                )));
+            }
+            entries.push(Place { file: self.file, section: section as u32, offset: place });
+        }
+        Ok(Table { symbol, entries })
+    }
+}
+
+/// Sorted values of the symbols defined in one section, to check that entries land on one.
+struct SymbolValues {
+    values: Vec<u64>,
+}
+
+impl SymbolValues {
+    fn new(object: &ObjectFile, section: usize) -> SymbolValues {
+        let mut values: Vec<u64> = (1..object.symbols.len())
+            .filter_map(|index| {
+                let symbol = object.symbol(index).ok()?;
+                if matches!(symbol.st_type(), elf::STT_SECTION | elf::STT_FILE) {
+                    return None;
+                }
+                (object.symbol_section(symbol, index).ok()?? == section).then(|| symbol.st_value(ENDIAN))
+            })
+            .collect();
+        values.sort_unstable();
+        SymbolValues { values }
+    }
+
+    fn contains(&self, value: u64) -> bool {
+        self.values.binary_search(&value).is_ok()
+    }
+}

@@ -273,16 +273,19 @@ pub fn dynamic_entries(layout: &Layout, plan: &Plan, config: &Config) -> Vec<(i6
     entries
 }
 
-pub fn layout<A: Arch>(
-    config: &Config,
-    db: &SymbolDb,
-    mut sections: SectionMap,
-    plan: &Plan,
-    facts: &SymbolFacts,
-    inputs: &[crate::inputs::InputFile],
-    manifest: &str,
-    directory: &ImageDirectory,
-) -> Result<Layout> {
+/// What the earlier phases decided, as the layout reads it.
+pub struct Decisions<'a, 'data> {
+    pub config: &'a Config,
+    pub db: &'a SymbolDb<'data>,
+    pub plan: &'a Plan,
+    pub facts: &'a SymbolFacts,
+    pub inputs: &'a [crate::inputs::InputFile],
+    pub manifest: &'a str,
+    pub directory: &'a ImageDirectory,
+}
+
+pub fn layout<A: Arch>(decisions: &Decisions, mut sections: SectionMap) -> Result<Layout> {
+    let Decisions { config, db, plan, facts, inputs, manifest, directory } = *decisions;
     let mut dynstr = StringTable::new();
 
     // Libraries: DT_NEEDED for every shared input that is not as-needed or supplies an import.

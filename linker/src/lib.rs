@@ -74,7 +74,16 @@ fn link_with<A: Arch>(config: &Config) -> Result<Timer> {
     let scanner = scan::Scanner { db: &db, facts: &facts, keys: &keys, pack_relative: config.pack_relative_relocs };
     let plan = scan::scan::<A>(&scanner, &sections, &directory)?;
     timer.phase("scan");
-    let layout = layout::layout::<A>(config, &db, sections, &plan, &facts, &inputs, &manifest, &directory)?;
+    let decisions = layout::Decisions {
+        config,
+        db: &db,
+        plan: &plan,
+        facts: &facts,
+        inputs: &inputs,
+        manifest: &manifest,
+        directory: &directory,
+    };
+    let layout = layout::layout::<A>(&decisions, sections)?;
     timer.phase("layout");
     let writer = write::Writer {
         config,

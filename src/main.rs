@@ -121,6 +121,13 @@ fn cli() -> Command {
                 .value_name("PATH")
                 .help("Also write an archive usable as --base for the next generation"),
         )
+        .arg(
+            Arg::new("table-name")
+                .long("table-name")
+                .value_name("KEY=NAME")
+                .action(ArgAction::Append)
+                .help("Rename a dispatch-table symbol: image, [shard-]{fvars,gvars}-{base,offsets,ptrs,count}"),
+        )
         .arg(Arg::new("verbose").short('v').long("verbose").action(ArgAction::SetTrue).help("Report what the link did"))
         .arg(
             Arg::new("inputs")
@@ -198,6 +205,11 @@ fn config_from(matches: &ArgMatches) -> Result<Config, String> {
     config.strip_sections.extend(matches.get_many::<String>("strip-section").unwrap_or_default().cloned());
     config.data_members.extend(matches.get_many::<String>("data-member").unwrap_or_default().cloned());
     config.emit_archive = matches.get_one::<String>("emit-archive").map(PathBuf::from);
+    for setting in matches.get_many::<String>("table-name").unwrap_or_default() {
+        let (key, name) =
+            setting.split_once('=').ok_or_else(|| format!("--table-name wants KEY=NAME, got `{setting}`"))?;
+        config.table_names.set(key, name).map_err(|e| e.to_string())?;
+    }
     for keyword in matches.get_many::<String>("z").unwrap_or_default() {
         match keyword.as_str() {
             "defs" => config.no_undefined = true,

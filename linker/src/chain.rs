@@ -493,3 +493,71 @@ pub fn describe(manifest: &Manifest) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Manifest {
+        Manifest {
+            strip: vec![".data.jl.unique".into()],
+            generations: vec![
+                vec![
+                    ManifestMember {
+                        kind: MemberKind::Text,
+                        name: "text#0.o".into(),
+                        blake3: "ab".into(),
+                        archive_name: "g0.text#0.o".into(),
+                    },
+                    ManifestMember {
+                        kind: MemberKind::Data,
+                        name: "my data.o".into(),
+                        blake3: "cd".into(),
+                        archive_name: "-".into(),
+                    },
+                ],
+                vec![],
+            ],
+            units: vec![UnitRecord {
+                generation: 0,
+                shard: 3,
+                nfvars: 10,
+                ngvars: 2,
+                fvars_symbol: "jl_fvar_offsets_3".into(),
+                gvars_symbol: "jl_gvar_offsets_3".into(),
+                member: "text#0.o".into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn manifest_round_trips_through_text() {
+        let manifest = sample();
+        assert_eq!(Manifest::parse(&manifest.render()).unwrap(), manifest);
+    }
+
+    #[test]
+    fn manifest_json_is_well_formed() {
+        let json = sample().to_json();
+        assert!(json.contains("\"name\": \"my data.o\""));
+        assert!(json.contains("\"shard\": 3"));
+        assert_eq!(json.matches('{').count(), json.matches('}').count());
+        assert_eq!(json.matches('[').count(), json.matches(']').count());
+    }
+
+    #[test]
+    fn malformed_manifests_are_errors() {
+        for text in
+            ["", "nonsense", "chainlink-manifest 1\ngeneration 1\n", "chainlink-manifest 1\nmember text a b c\n"]
+        {
+            assert!(Manifest::parse(text).is_err(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn simple_names_drop_directories() {
+        assert_eq!(simple_name("/abs/dir/sys-o.a(text#0.o)"), "text#0.o");
+        assert_eq!(simple_name("rel/dir/text.o"), "text.o");
+        assert_eq!(simple_name("text.o"), "text.o");
+    }
+}

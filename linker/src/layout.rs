@@ -878,3 +878,50 @@ pub fn encode_relr(addresses: &[u64]) -> Vec<u64> {
     }
     words
 }
+
+#[cfg(test)]
+mod tests {
+    use super::encode_relr;
+
+    /// The loader's decoding of `DT_RELR`, written independently of the encoder.
+    fn decode_relr(words: &[u64]) -> Vec<u64> {
+        let mut addresses = Vec::new();
+        let mut next = 0;
+        for &word in words {
+            if word & 1 == 0 {
+                addresses.push(word);
+                next = word + 8;
+            } else {
+                for bit in 0..63 {
+                    if (word >> (bit + 1)) & 1 == 1 {
+                        addresses.push(next + 8 * bit);
+                    }
+                }
+                next += 63 * 8;
+            }
+        }
+        addresses
+    }
+
+    #[test]
+    fn relr_encoding_round_trips() {
+        let cases: Vec<Vec<u64>> = vec![
+            vec![],
+            vec![0x1000],
+            (0..200).map(|i| 0x2000 + 8 * i).collect(),
+            vec![0x1000, 0x1008, 0x1010, 0x1400, 0x1408, 0x9000],
+            (0..500).filter(|i| i % 3 != 0).map(|i| 0x4000 + 8 * i).collect(),
+            vec![0x1000, 0x1000 + 8 * 63, 0x1000 + 8 * 64, 0x1000 + 8 * 200],
+        ];
+        for addresses in cases {
+            let words = encode_relr(&addresses);
+            assert_eq!(decode_relr(&words), addresses);
+        }
+    }
+
+    #[test]
+    fn relr_packs_dense_runs() {
+        let addresses: Vec<u64> = (0..64).map(|i| 0x1000 + 8 * i).collect();
+        assert_eq!(encode_relr(&addresses).len(), 2);
+    }
+}

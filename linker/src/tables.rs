@@ -408,3 +408,43 @@ impl SymbolValues {
         self.values.binary_search(&value).is_ok()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_patterns_match_only_decimal_indices() {
+        assert_eq!(shard_of("jl_fvar_offsets_{i}", b"jl_fvar_offsets_12"), Some(12));
+        assert_eq!(shard_of("jl_fvar_offsets_{i}", b"jl_fvar_offsets_0"), Some(0));
+        assert_eq!(shard_of("jl_fvar_offsets_{i}", b"jl_fvar_offsets_012"), None);
+        assert_eq!(shard_of("jl_fvar_offsets_{i}", b"jl_fvar_offsets_"), None);
+        assert_eq!(shard_of("jl_fvar_offsets_{i}", b"jl_fvar_offsets_1x"), None);
+        assert_eq!(shard_of("{i}_tab", b"7_tab"), Some(7));
+    }
+
+    #[test]
+    fn table_names_are_configurable() {
+        let mut names = TableNames::default();
+        names.set("image", "my_image").unwrap();
+        names.set("fvars-offsets", "my_offsets").unwrap();
+        names.set("shard-gvars-ptrs", "g_{i}_ptrs").unwrap();
+        assert_eq!(names.image, "my_image");
+        assert_eq!(names.fvars.offsets, "my_offsets");
+        assert_eq!(names.gvars.shard_ptrs, "g_{i}_ptrs");
+        assert!(names.set("shard-gvars-ptrs", "no_placeholder").is_err());
+        assert!(names.set("fvars-bogus", "x").is_err());
+        assert!(names.set("bogus", "x").is_err());
+    }
+
+    #[test]
+    fn directory_size_counts_header_units_and_arrays() {
+        let place = Place { file: FileId(0), section: 1, offset: 0 };
+        let table = |n| Table { symbol: "t".into(), entries: vec![place; n] };
+        let unit = Unit { generation: 0, shard: 0, object: "x".into(), fvars: table(3), gvars: table(2) };
+        let directory = ImageDirectory { units: vec![unit.clone(), unit] };
+        assert_eq!(directory.size(), IMAGE_HEADER_SIZE + 2 * UNIT_SIZE + 8 * 10);
+        assert_eq!(directory.pointer_count(), 1 + 4 + 10);
+        assert_eq!(ImageDirectory::default().size(), 0);
+    }
+}

@@ -299,6 +299,10 @@ impl<'data> Resolver<'data> {
                 self.pending.push_back((archive_index, member_index as u32));
                 continue;
             }
+            if !member.data.starts_with(b"\x7fELF") {
+                // Not an object (bitcode, a stray text file): it can define nothing.
+                continue;
+            }
             let object = ObjectFile::parse(member.name.clone(), member.data, self.machine)?;
             for index in object.first_global..object.symbols.len() {
                 let symbol = object.symbol(index)?;

@@ -83,15 +83,19 @@ impl Regions {
         let mut rest = buffer;
         let mut consumed = 0u64;
         for (offset, len, job, slot) in self.list {
-            let (_, tail) = std::mem::take(&mut rest).split_at_mut((offset - consumed) as usize);
-            let (region, tail) = tail.split_at_mut(len as usize);
-            rest = tail;
-            consumed = offset + len;
             let slots = &mut per_job[job];
             if slots.len() <= slot {
                 slots.resize_with(slot + 1, || None);
             }
-            slots[slot] = Some(region);
+            if len == 0 {
+                // Empty regions take nothing from the buffer, wherever they are.
+                continue;
+            }
+            let (_, tail) = std::mem::take(&mut rest).split_at_mut((offset - consumed) as usize);
+            let (region, tail) = tail.split_at_mut(len as usize);
+            rest = tail;
+            consumed = offset + len;
+            per_job[job][slot] = Some(region);
         }
         per_job.into_iter().map(|slots| slots.into_iter().map(|s| s.unwrap_or_default()).collect()).collect()
     }

@@ -69,6 +69,13 @@ pub struct Segment {
     pub align: u64,
 }
 
+impl Segment {
+    /// A segment covering exactly one section: (offset, address, size).
+    fn covering(p_type: elf::ProgramType, flags: u32, (offset, addr, size): (u64, u64, u64), align: u64) -> Segment {
+        Segment { p_type: p_type.0, flags, offset, addr, file_size: size, mem_size: size, align }
+    }
+}
+
 pub struct Tls {
     pub start: u64,
     pub end: u64,
@@ -711,37 +718,10 @@ fn assign_addresses(layout: &mut Layout) {
         (section.offset, section.addr, section.size)
     };
     let mut extra = Vec::new();
-    let (offset, addr, size) = find(layout, Synthetic::Dynamic);
-    extra.push(Segment {
-        p_type: elf::PT_DYNAMIC.0,
-        flags: elf::PF_R.0 | elf::PF_W.0,
-        offset,
-        addr,
-        file_size: size,
-        mem_size: size,
-        align: 8,
-    });
-    let (offset, addr, size) = find(layout, Synthetic::BuildId);
-    extra.push(Segment {
-        p_type: elf::PT_NOTE.0,
-        flags: elf::PF_R.0,
-        offset,
-        addr,
-        file_size: size,
-        mem_size: size,
-        align: 4,
-    });
-    let (offset, addr, size) = find(layout, Synthetic::EhFrameHdr);
-    if size > 0 {
-        extra.push(Segment {
-            p_type: elf::PT_GNU_EH_FRAME.0,
-            flags: elf::PF_R.0,
-            offset,
-            addr,
-            file_size: size,
-            mem_size: size,
-            align: 4,
-        });
+    extra.push(Segment::covering(elf::PT_DYNAMIC, elf::PF_R.0 | elf::PF_W.0, find(layout, Synthetic::Dynamic), 8));
+    extra.push(Segment::covering(elf::PT_NOTE, elf::PF_R.0, find(layout, Synthetic::BuildId), 4));
+    if layout.section(Synthetic::EhFrameHdr).size > 0 {
+        extra.push(Segment::covering(elf::PT_GNU_EH_FRAME, elf::PF_R.0, find(layout, Synthetic::EhFrameHdr), 4));
     }
     if let Some(tls) = &tls {
         let tdata_end = layout

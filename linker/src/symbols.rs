@@ -87,7 +87,22 @@ pub struct Global<'data> {
     pub stripped_definition: Option<(FileId, u32)>,
 }
 
-impl Global<'_> {
+impl<'data> Global<'data> {
+    /// A name nothing has defined or referenced yet.
+    fn new(name: &'data [u8]) -> Global<'data> {
+        Global {
+            name,
+            definition: Definition::Undefined,
+            weak_definition: false,
+            common: None,
+            strong_reference: false,
+            visibility: elf::STV_DEFAULT.0,
+            reference_type: elf::STT_NOTYPE.0,
+            lazy: None,
+            stripped_definition: None,
+        }
+    }
+
     pub fn is_defined_locally(&self) -> bool {
         matches!(self.definition, Definition::Object { .. } | Definition::Synthetic(_))
     }
@@ -155,15 +170,9 @@ impl<'data> SymbolDb<'data> {
             None => {
                 let id = GlobalId(self.globals.len() as u32);
                 self.globals.push(Global {
-                    name,
-                    definition: Definition::Undefined,
-                    weak_definition: false,
-                    common: None,
                     strong_reference: true,
-                    visibility: elf::STV_DEFAULT.0,
                     reference_type: elf::STT_OBJECT.0,
-                    lazy: None,
-                    stripped_definition: None,
+                    ..Global::new(name)
                 });
                 self.names.insert((name, GLOBAL_SCOPE), id);
                 id
@@ -265,17 +274,7 @@ impl<'data> Resolver<'data> {
             return id;
         }
         let id = GlobalId(self.db.globals.len() as u32);
-        self.db.globals.push(Global {
-            name,
-            definition: Definition::Undefined,
-            weak_definition: false,
-            common: None,
-            strong_reference: false,
-            visibility: elf::STV_DEFAULT.0,
-            reference_type: elf::STT_NOTYPE.0,
-            lazy: None,
-            stripped_definition: None,
-        });
+        self.db.globals.push(Global::new(name));
         self.db.names.insert((name, scope), id);
         id
     }

@@ -42,11 +42,33 @@ impl Put for [u8] {
     }
 }
 
-fn put_rela(out: &mut [u8], index: usize, offset: u64, symbol: u32, r_type: elf::RelocationType, addend: i64) {
-    let at = index * 24;
-    out.put64(at, offset);
-    out.put64(at + 8, ((symbol as u64) << 32) | r_type.0 as u64);
-    out.put64(at + 16, addend as u64);
+/// Appends `Elf64_Rela` entries to the slice of a dynamic relocation section reserved for
+/// one job. The job must fill its slice exactly: that is how scan and write are kept honest.
+struct RelaWriter<'a> {
+    out: &'a mut [u8],
+    next: usize,
+}
+
+impl<'a> RelaWriter<'a> {
+    fn new(out: &'a mut [u8]) -> RelaWriter<'a> {
+        RelaWriter { out, next: 0 }
+    }
+
+    fn push<A: Arch>(&mut self, offset: u64, symbol: u32, kind: DynReloc, addend: i64) {
+        let at = self.next;
+        self.out.put64(at, offset);
+        self.out.put64(at + 8, ((symbol as u64) << 32) | A::dyn_reloc_type(kind).0 as u64);
+        self.out.put64(at + 16, addend as u64);
+        self.next += 24;
+    }
+
+    fn relative<A: Arch>(&mut self, offset: u64, value: u64) {
+        self.push::<A>(offset, 0, DynReloc::Relative, value as i64);
+    }
+
+    fn is_full(&self) -> bool {
+        self.next == self.out.len()
+    }
 }
 
 pub struct Writer<'a, 'data> {
@@ -231,7 +253,7 @@ impl Writer<'_, '_> {
         let tombstone: u64 = if name == b".debug_loc" || name == b".debug_ranges" { 1 } else { 0 };
         let got_base = layout.got_base();
         let got = layout.section(Synthetic::Got).addr;
-        let (mut relative_index, mut symbolic_index) = (0usize, 0usize);
+        let (mut relative, mut symbolic) = (RelaWriter::new(relative_out), RelaWriter::new(symbolic_out));
         for rela in &object.relocations(input.section as usize)[chunk.relocs.clone()] {
             let (offset, symbol, r_type, addend) = rela_parts(rela);
             let target = scan::target_of(loaded, input.file, symbol);
@@ -302,23 +324,14 @@ impl Writer<'_, '_> {
                     if preemptible {
                         let SymRef::Global(id) = target else { unreachable!("locals never preempt") };
                         let dynsym = layout.dynsym_index[id.0 as usize];
-                        put_rela(symbolic_out, symbolic_index, place, dynsym, A::dyn_reloc_type(DynReloc::Absolute), a);
-                        symbolic_index += 1;
+                        symbolic.push::<A>(place, dynsym, DynReloc::Absolute, a);
                         0
                     } else if scan::is_absolute(db, target)
                         || scan::packs_as_relr(self.config.pack_relative_relocs, section_align, offset)
                     {
                         s_a
                     } else {
-                        put_rela(
-                            relative_out,
-                            relative_index,
-                            place,
-                            0,
-                            A::dyn_reloc_type(DynReloc::Relative),
-                            s_a as i64,
-                        );
-                        relative_index += 1;
+                        relative.relative::<A>(place, s_a);
                         s_a
                     }
                 }
@@ -363,7 +376,7 @@ impl Writer<'_, '_> {
             }
             write_field(out, field, info.size, value);
         }
-        if relative_index * 24 != relative_out.len() || symbolic_index * 24 != symbolic_out.len() {
+        if !relative.is_full() || !symbolic.is_full() {
             return Err(Error::new(format!(
                 "{}: internal error: dynamic relocation count changed between scan and write",
                 object.locate(input.section as usize, chunk.bytes.start)
@@ -418,11 +431,15 @@ impl Writer<'_, '_> {
             }
         }
         let pack = self.config.pack_relative_relocs;
-        for (i, (offset, value)) in layout::directory_pointer_offsets(directory).zip(pointers).enumerate() {
+        let mut relative = RelaWriter::new(relative_out);
+        for (offset, value) in layout::directory_pointer_offsets(directory).zip(pointers) {
             out.put64(offset as usize, value);
             if !pack {
-                put_rela(relative_out, i, base + offset, 0, A::dyn_reloc_type(DynReloc::Relative), value as i64);
+                relative.relative::<A>(base + offset, value);
             }
+        }
+        if !relative.is_full() {
+            return Err(Error::new("internal error: directory relocation count changed between layout and write"));
         }
         Ok(())
     }
@@ -431,7 +448,7 @@ impl Writer<'_, '_> {
         let layout = self.layout;
         let got_addr = layout.section(Synthetic::Got).addr;
         let tls_start = layout.tls_start();
-        let (mut relative_index, mut symbolic_index) = (0usize, 0usize);
+        let (mut relative, mut symbolic) = (RelaWriter::new(relative_out), RelaWriter::new(symbolic_out));
         for entry in &self.plan.got {
             let at = 8 * entry.slot as usize;
             let slot_addr = got_addr + at as u64;
@@ -446,42 +463,31 @@ impl Writer<'_, '_> {
                 }
                 None => (false, 0, 0, false),
             };
-            let mut symbolic = |offset: u64, kind: DynReloc, symbol: u32, addend: i64| {
-                put_rela(symbolic_out, symbolic_index, offset, symbol, A::dyn_reloc_type(kind), addend);
-                symbolic_index += 1;
-            };
+            let tls_offset = s.wrapping_sub(tls_start);
             match entry.kind {
-                GotKind::Address if preemptible => symbolic(slot_addr, DynReloc::GlobDat, dynsym, 0),
+                GotKind::Address if preemptible => symbolic.push::<A>(slot_addr, dynsym, DynReloc::GlobDat, 0),
                 GotKind::Address => {
                     got.put64(at, s);
                     if !absolute && !self.config.pack_relative_relocs {
-                        put_rela(
-                            relative_out,
-                            relative_index,
-                            slot_addr,
-                            0,
-                            A::dyn_reloc_type(DynReloc::Relative),
-                            s as i64,
-                        );
-                        relative_index += 1;
+                        relative.relative::<A>(slot_addr, s);
                     }
                 }
                 GotKind::TlsGd if preemptible => {
-                    symbolic(slot_addr, DynReloc::DtpMod, dynsym, 0);
-                    symbolic(slot_addr + 8, DynReloc::DtpOff, dynsym, 0);
+                    symbolic.push::<A>(slot_addr, dynsym, DynReloc::DtpMod, 0);
+                    symbolic.push::<A>(slot_addr + 8, dynsym, DynReloc::DtpOff, 0);
                 }
                 GotKind::TlsGd => {
-                    symbolic(slot_addr, DynReloc::DtpMod, 0, 0);
-                    got.put64(at + 8, s.wrapping_sub(tls_start));
+                    symbolic.push::<A>(slot_addr, 0, DynReloc::DtpMod, 0);
+                    got.put64(at + 8, tls_offset);
                 }
-                GotKind::TlsLd => symbolic(slot_addr, DynReloc::DtpMod, 0, 0),
-                GotKind::TlsIe if preemptible => symbolic(slot_addr, DynReloc::TpOff, dynsym, 0),
-                GotKind::TlsIe => symbolic(slot_addr, DynReloc::TpOff, 0, s.wrapping_sub(tls_start) as i64),
-                GotKind::TlsDesc if preemptible => symbolic(slot_addr, DynReloc::TlsDesc, dynsym, 0),
-                GotKind::TlsDesc => symbolic(slot_addr, DynReloc::TlsDesc, 0, s.wrapping_sub(tls_start) as i64),
+                GotKind::TlsLd => symbolic.push::<A>(slot_addr, 0, DynReloc::DtpMod, 0),
+                GotKind::TlsIe if preemptible => symbolic.push::<A>(slot_addr, dynsym, DynReloc::TpOff, 0),
+                GotKind::TlsIe => symbolic.push::<A>(slot_addr, 0, DynReloc::TpOff, tls_offset as i64),
+                GotKind::TlsDesc if preemptible => symbolic.push::<A>(slot_addr, dynsym, DynReloc::TlsDesc, 0),
+                GotKind::TlsDesc => symbolic.push::<A>(slot_addr, 0, DynReloc::TlsDesc, tls_offset as i64),
             }
         }
-        if relative_index * 24 != relative_out.len() || symbolic_index * 24 != symbolic_out.len() {
+        if !relative.is_full() || !symbolic.is_full() {
             return Err(Error::new("internal error: GOT dynamic relocation count changed between scan and write"));
         }
         Ok(())
@@ -538,6 +544,7 @@ impl Writer<'_, '_> {
             }
             Synthetic::Plt => {
                 let [plt_out, got_plt, rela_plt] = slices else { unreachable!("three slots for the PLT") };
+                let mut rela_plt = RelaWriter::new(rela_plt);
                 let plt = layout.section(Synthetic::Plt).addr;
                 let got_plt_addr = layout.section(Synthetic::GotPlt).addr;
                 got_plt.put64(0, layout.section(Synthetic::Dynamic).addr);
@@ -559,18 +566,11 @@ impl Writer<'_, '_> {
                     match target {
                         SymRef::Global(id) if i < self.plan.plt_ifunc_start => {
                             let dynsym = layout.dynsym_index[id.0 as usize];
-                            put_rela(rela_plt, i, slot_addr, dynsym, A::dyn_reloc_type(DynReloc::JumpSlot), 0);
+                            rela_plt.push::<A>(slot_addr, dynsym, DynReloc::JumpSlot, 0);
                         }
                         _ => {
                             let resolver = layout.resolved_address(self.db, target).unwrap_or(0);
-                            put_rela(
-                                rela_plt,
-                                i,
-                                slot_addr,
-                                0,
-                                A::dyn_reloc_type(DynReloc::IRelative),
-                                resolver as i64,
-                            );
+                            rela_plt.push::<A>(slot_addr, 0, DynReloc::IRelative, resolver as i64);
                         }
                     }
                 }

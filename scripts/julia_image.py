@@ -1,0 +1,1017 @@
+#!/usr/bin/env python3
+"""Generate a Julia-shaped *chained* system image for chainlink's tests and benchmarks.
+
+    python3 scripts/julia_image.py --out DIR [--layout 1.9|1.10] [--generations G]
+        [--functions N] [--shards S] [--gvars M] [--blob-bytes B]
+        [--tables compressed|uncompressed] [--model small|medium|large] [--seed K]
+        [--cc gcc] [--jobs J] [--hidden-unique] [--codegen auto|c|template]
+        [--unique-section NAME] [--keep-build]
+
+Output in DIR (see DIR/manifest.txt for the exact names):
+
+  gen0/sys-o.a          base image archive (generation 0)
+  gen<g>/chained.o.a    chained unit archive of generation g = 1..G-1
+                          layout 1.9 : text.o, data.o
+                          layout 1.10: text#0.o .. text#<S-1>.o, metadata.o, sysimg.o
+  libjlstub.so          stub runtime (testdata/julia/jlstub.c): ijl_runtime_mix, jl_runtime_bias
+  expected.txt          what testdata/julia/jl_loader.c checks (U/F/G/N lines)
+  manifest.txt          key=value description of the image
+
+Every unit ("text" member) holds, in ONE .text section: the table base symbol (hidden,
+before the first function), then every function of its table, in table order. Its
+gvar slots (int64, hidden symbols) follow the gvar base symbol in .data. Its dispatch
+tables and image-unique pointers live in the uniqueness section (.data.jl.unique for
+layout 1.9, .data.jl.sysimg_link for 1.10): nothing outside that section refers to a
+symbol defined in it, or to the data members.
+
+Code generation.  Function bodies are C, compiled by gcc with
+    -fPIC -O2 -mcmodel=<model> -fno-reorder-functions -fno-toplevel-reorder
+and concatenated (local .L labels renamed) into one assembly file per unit, together
+with the generated table/data assembly, then assembled into one object.  gcc needs a
+few milliseconds per function, so --codegen template (the default above 3000 functions
+in all) compiles each function *shape* once, twice with different marker constants and
+placeholder names, checks that the two outputs differ only in those, and instantiates
+the shape's gcc output for every function by substituting names and constants: the code
+and relocation mix are still exactly what gcc emits, at the cost of a string format per
+function.  --codegen c compiles every function (the default for small images).  Both
+give the same expected results for the same seed.
+
+The expected results are computed here, by interpreting the same operation lists the C
+is generated from (uint64 wrap-around arithmetic, so there is no undefined behaviour).
+Binding rules that the expectations follow (and the linker must implement):
+  * julia_g<g>_f<i> exist once; newer generations call older ones by name.
+  * julia_shared_<k> exist in every generation. Through a unit's table each runs its own
+    body; by name (N lines) the newest generation wins. No code calls them.
+  * hidden names (helpers j_helper_<n> / j_<word>_<n>, slots jl_global#<n>, table bases)
+    are reused by every generation and bind within their own generation.
+    --hidden-unique appends _g<gen> to helper and slot names so that a plain
+    `gcc -shared --allow-multiple-definition` link (scripts/hand_link.sh) gets them right.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+M64 = (1 << 64) - 1
+ROOT = Path(__file__).resolve().parent.parent
+JULIA_SRC = ROOT / "testdata" / "julia"
+STUB_C = JULIA_SRC / "jlstub.c"
+
+# Julia 1.10 names its cross-shard hidden functions after the Julia function, with a
+# process-wide counter: j_getindex_123. We cycle through some plausible names.
+WORDS = (
+    "getindex", "setindex", "iterate", "convert", "push", "length", "show", "print",
+    "hash", "isequal", "copyto", "similar", "collect", "map", "filter", "reduce",
+    "string", "parse", "promote", "unsafe_load",
+)
+
+N_SHARED = 2          # julia_shared_0 .. julia_shared_{N_SHARED-1} in every generation
+CODEGEN_AUTO_LIMIT = 3000
+C_CHUNK = 64          # functions per gcc invocation in --codegen c
+
+
+def s64(v: int) -> int:
+    v &= M64
+    return v - (1 << 64) if v >> 63 else v
+
+
+def q(sym: str) -> str:
+    """A symbol as gas must spell it: names with '#' need quotes."""
+    return '"%s"' % sym if "#" in sym else sym
+
+
+def c_ident(sym: str) -> str:
+    return sym.replace("#", "__HASH__")
+
+
+_UNSANITIZE = re.compile(r"\b(\w*?)__HASH__(\w*)")
+
+
+def c_unsanitize(asm: str) -> str:
+    if "__HASH__" not in asm:
+        return asm
+    return _UNSANITIZE.sub(lambda m: '"%s#%s"' % (m.group(1), m.group(2)), asm)
+
+
+def read_runtime_constants() -> tuple[int, int, int]:
+    text = STUB_C.read_text()
+
+    def grab(name):
+        m = re.search(r"#define\s+%s\s+(0x[0-9a-fA-F]+|\d+)\w*" % name, text)
+        if not m:
+            sys.exit("julia_image: %s: cannot find #define %s" % (STUB_C, name))
+        return int(m.group(1), 0)
+
+    return grab("JL_RUNTIME_BIAS") & M64, grab("JL_RUNTIME_MIX_MUL"), grab("JL_RUNTIME_MIX_ADD")
+
+
+BIAS, MIX_MUL, MIX_ADD = read_runtime_constants()
+
+
+# --------------------------------------------------------------------------------------
+# Function shapes ("templates"): an operation list over `uint64_t u`.
+#
+#   ('muladd', ca, cb)     u = u * CA + CB                  (per-function constants)
+#   ('xs', s)              u ^= u >> s
+#   ('rot', r)             u = rotl(u, r)
+#   ('helper', slot, sh)   u ^= HIDDEN_FN((int64_t)(u >> sh))   own generation's helper
+#   ('gvar', slot)         u += HIDDEN_SLOT                      own generation's gvar slot
+#   ('call', slot, sh)     u += julia_g<h>_f<j>((int64_t)(u >> sh))   older generation, by name
+#   ('mix',)               u ^= ijl_runtime_mix((int64_t)u)     runtime function (PLT)
+#   ('bias',)              u += jl_runtime_bias                 runtime data (GOT)
+#   ('switch', n, cases)   switch (u % n) { case i: cases[i] }  jump table
+#   ('str', bytes)         p = "..." + u % len; while (*p) u = u * 31 + *p++;
+# switch cases: ('muladdk', a, b), ('xs', s), ('rot', r), ('addk', c), ('not',)
+# --------------------------------------------------------------------------------------
+
+class Tpl:
+    __slots__ = ("idx", "kind", "ops", "slots", "consts", "markers", "markers2", "fmt", "frozen")
+
+    def __init__(self, idx, kind, ops, slots, consts, rng):
+        self.idx = idx
+        self.kind = kind          # 'jfun' | 'helper' | 'shared'
+        self.ops = ops
+        self.slots = slots        # slot -> 'hfunc' | 'hdata' | 'func'
+        self.consts = consts      # const slot names
+        self.markers = {c: big_const(rng) for c in consts}
+        self.markers2 = {c: big_const(rng) for c in consts}
+        self.fmt = None           # gas text as a str.format template (codegen template)
+        self.frozen = False       # gcc's code depended on the constants: use markers only
+
+    @property
+    def hidden_self(self):
+        return self.kind == "helper"
+
+
+def big_const(rng) -> int:
+    """A 64-bit constant gcc can only materialise with movabs (and that we can find again)."""
+    return rng.getrandbits(64) | (1 << 62) | (1 << 33) | 1
+
+
+def mixer(rng):
+    return ("xs", rng.randrange(5, 41)) if rng.random() < 0.7 else ("rot", rng.randrange(3, 62))
+
+
+def case_op(rng):
+    r = rng.randrange(5)
+    if r == 0:
+        return ("muladdk", rng.getrandbits(64) | 1, rng.getrandbits(64))
+    if r == 1:
+        return ("xs", rng.randrange(3, 50))
+    if r == 2:
+        return ("rot", rng.randrange(3, 62))
+    if r == 3:
+        return ("addk", rng.getrandbits(40) + 1)
+    return ("not",)
+
+
+def make_jfun_tpl(idx, rng, ncalls, want_switch, want_str):
+    feats = ["helper", "gvar0"] + (["gvar1"] if rng.random() < 0.5 else [])
+    feats += ["call%d" % i for i in range(ncalls)]
+    if rng.random() < 0.45:
+        feats.append("mix")
+    if rng.random() < 0.45:
+        feats.append("bias")
+    if want_switch:
+        feats.append("switch")
+    if want_str:
+        feats.append("str")
+    rng.shuffle(feats)
+    ops = [("muladd", "c0", "c1")]
+    slots = {}
+    for f in feats:
+        if f == "helper":
+            slots["h0"] = "hfunc"
+            ops.append(("helper", "h0", rng.choice((0, 1, 3, 7))))
+        elif f.startswith("gvar"):
+            s = "g" + f[4:]
+            slots[s] = "hdata"
+            ops.append(("gvar", s))
+        elif f.startswith("call"):
+            s = "k" + f[4:]
+            slots[s] = "func"
+            ops.append(("call", s, rng.choice((0, 5, 11, 20))))
+        elif f == "mix":
+            ops.append(("mix",))
+        elif f == "bias":
+            ops.append(("bias",))
+        elif f == "switch":
+            n = rng.randrange(8, 15)
+            ops.append(("switch", n, tuple(case_op(rng) for _ in range(n))))
+        elif f == "str":
+            alphabet = "abcdefghijklmnopqrstuvwxyz_0123456789"
+            s = "jl_" + "".join(rng.choice(alphabet) for _ in range(rng.randrange(12, 40)))
+            ops.append(("str", s.encode()))
+        ops.append(mixer(rng))
+    ops.append(("muladd", "c2", "c3"))
+    ops.append(("xs", rng.randrange(17, 41)))
+    return Tpl(idx, "jfun", tuple(ops), slots, ("c0", "c1", "c2", "c3"), rng)
+
+
+def make_helper_tpl(idx, rng, with_gvar):
+    ops = [("muladd", "c0", "c1"), mixer(rng)]
+    slots = {}
+    if with_gvar:
+        slots["g0"] = "hdata"
+        ops.append(("gvar", "g0"))
+    ops += [("rot", rng.randrange(3, 62)), ("muladd", "c2", "c3"), ("xs", rng.randrange(17, 41))]
+    return Tpl(idx, "helper", tuple(ops), slots, ("c0", "c1", "c2", "c3"), rng)
+
+
+def make_shared_tpl(idx, rng):
+    ops = (("muladd", "c0", "c1"), ("helper", "h0", 2), mixer(rng), ("gvar", "g0"),
+           ("muladd", "c2", "c3"), ("xs", rng.randrange(17, 41)))
+    return Tpl(idx, "shared", ops, {"h0": "hfunc", "g0": "hdata"}, ("c0", "c1", "c2", "c3"), rng)
+
+
+def make_templates(seed):
+    rng = random.Random("%s:templates" % seed)
+    pools, all_t = {}, []
+
+    def add(key, t):
+        pools.setdefault(key, []).append(t)
+        all_t.append(t)
+
+    for ncalls in (0, 1, 2):
+        for i in range(16):
+            add(("jfun", ncalls), make_jfun_tpl(len(all_t), rng, ncalls, i in (3, 11), i in (6, 14)))
+    for i in range(4):
+        add("helper", make_helper_tpl(len(all_t), rng, i % 2 == 0))
+    for i in range(2):
+        add("shared", make_shared_tpl(len(all_t), rng))
+    return pools, all_t
+
+
+# ---- C rendering ---------------------------------------------------------------------
+
+def c_case(op):
+    t = op[0]
+    if t == "muladdk":
+        return "u = u * 0x%xULL + 0x%xULL;" % (op[1], op[2])
+    if t == "xs":
+        return "u ^= u >> %d;" % op[1]
+    if t == "rot":
+        return "u = (u << %d) | (u >> %d);" % (op[1], 64 - op[1])
+    if t == "addk":
+        return "u += 0x%xULL;" % op[1]
+    if t == "not":
+        return "u = ~u;"
+    raise ValueError(op)
+
+
+def c_function(tpl, self_ident, name_of, const_of):
+    """C source of one function of shape tpl. name_of(slot) -> C identifier,
+    const_of(slot) -> int."""
+    out = []
+    attrs = '__attribute__((visibility("hidden"), noinline, noclone))' if tpl.hidden_self \
+        else "__attribute__((noinline, noclone))"
+    out.append("%s int64_t %s(int64_t x)\n{\n    uint64_t u = (uint64_t)x;\n" % (attrs, self_ident))
+    for op in tpl.ops:
+        t = op[0]
+        if t == "muladd":
+            s = "u = u * 0x%xULL + 0x%xULL;" % (const_of(op[1]), const_of(op[2]))
+        elif t in ("xs", "rot"):
+            s = c_case(op)
+        elif t == "helper":
+            s = "u ^= (uint64_t)%s((int64_t)(u >> %d));" % (name_of(op[1]), op[2])
+        elif t == "gvar":
+            s = "u += (uint64_t)%s;" % name_of(op[1])
+        elif t == "call":
+            s = "u += (uint64_t)%s((int64_t)(u >> %d));" % (name_of(op[1]), op[2])
+        elif t == "mix":
+            s = "u ^= (uint64_t)ijl_runtime_mix((int64_t)u);"
+        elif t == "bias":
+            s = "u += (uint64_t)jl_runtime_bias;"
+        elif t == "switch":
+            cases = " ".join("case %d: %s break;" % (i, c_case(c)) for i, c in enumerate(op[2]))
+            s = "switch (u %% %dU) { %s default: break; }" % (op[1], cases)
+        elif t == "str":
+            s = ('{ const unsigned char *p = (const unsigned char *)"%s" + (u %% %dU); '
+                 "while (*p) u = u * 31U + *p++; }" % (op[1].decode(), len(op[1])))
+        else:
+            raise ValueError(op)
+        out.append("    " + s + "\n")
+    out.append("    return (int64_t)u;\n}\n")
+    return "".join(out)
+
+
+C_PRELUDE = (
+    "#include <stdint.h>\n"
+    "extern int64_t jl_runtime_bias;\n"
+    "extern int64_t ijl_runtime_mix(int64_t);\n"
+)
+
+
+def c_decl(ident, kind):
+    if kind == "hfunc":
+        return '__attribute__((visibility("hidden"))) int64_t %s(int64_t);\n' % ident
+    if kind == "func":
+        return "extern int64_t %s(int64_t);\n" % ident
+    if kind == "hdata":
+        return 'extern int64_t %s __attribute__((visibility("hidden")));\n' % ident
+    raise ValueError(kind)
+
+
+# ---- python semantics ----------------------------------------------------------------
+
+def eval_case(op, u):
+    t = op[0]
+    if t == "muladdk":
+        return (u * op[1] + op[2]) & M64
+    if t == "xs":
+        return u ^ (u >> op[1])
+    if t == "rot":
+        r = op[1]
+        return ((u << r) | (u >> (64 - r))) & M64
+    if t == "addk":
+        return (u + op[1]) & M64
+    return u ^ M64
+
+
+def evaluate(fn, x):
+    """fn(x) for uint64 x, as the unit's own code computes it."""
+    u = x
+    for op, b in zip(fn.tpl.ops, fn.binds):
+        t = op[0]
+        if t == "muladd":
+            u = (u * b[0] + b[1]) & M64
+        elif t == "xs":
+            u ^= u >> op[1]
+        elif t == "rot":
+            r = op[1]
+            u = ((u << r) | (u >> (64 - r))) & M64
+        elif t == "helper":
+            u ^= evaluate(b, u >> op[2])
+        elif t == "gvar":
+            u = (u + b) & M64
+        elif t == "call":
+            u = (u + evaluate(b, u >> op[2])) & M64
+        elif t == "mix":
+            u ^= (u * MIX_MUL + MIX_ADD) & M64
+        elif t == "bias":
+            u = (u + BIAS) & M64
+        elif t == "switch":
+            u = eval_case(op[2][u % op[1]], u)
+        elif t == "str":
+            s = op[1]
+            for c in s[u % len(s):]:
+                u = (u * 31 + c) & M64
+    return u
+
+
+# ---- the image plan ------------------------------------------------------------------
+
+class Fn:
+    __slots__ = ("name", "gen", "shard", "tpl", "names", "consts", "binds", "arg", "result")
+
+    def __init__(self, name, gen, shard, tpl):
+        self.name, self.gen, self.shard, self.tpl = name, gen, shard, tpl
+        self.names = {}     # slot -> symbol name
+        self.consts = {}    # const slot -> uint64
+        self.binds = None   # per op: (A, B) | Fn | slot value | None
+        self.arg = 0
+        self.result = None
+
+
+class Unit:
+    __slots__ = ("gen", "shard", "member", "fvars", "gvars", "hidden_refs", "uid")
+
+    def __init__(self, gen, shard, member, uid):
+        self.gen, self.shard, self.member, self.uid = gen, shard, member, uid
+        self.fvars = []       # Fn, in table order (also .text order)
+        self.gvars = []       # (symbol, uint64 value), in table order
+        self.hidden_refs = set()
+
+
+class Layout:
+    def __init__(self, args):
+        self.name = args.layout
+        self.v110 = args.layout == "1.10"
+        self.S = args.shards if self.v110 else 1
+        self.M = args.gvars
+        self.hu = args.hidden_unique
+        self.compressed = args.tables == "compressed"
+        self.section = args.unique_section or (".data.jl.sysimg_link" if self.v110 else ".data.jl.unique")
+
+    def text_member(self, i):
+        return "text#%d.o" % i if self.v110 else "text.o"
+
+    @property
+    def data_members(self):
+        return ["metadata.o", "sysimg.o"] if self.v110 else ["data.o"]
+
+    def archive(self, g):
+        return "gen0/sys-o.a" if g == 0 else "gen%d/chained.o.a" % g
+
+    def sfx(self, g):
+        return "_g%d" % g if self.hu else ""
+
+    def fbase(self, i):
+        return "jl_fvar_base_%d" % i if self.v110 else "jl_sysimg_fvars_base"
+
+    def gbase(self, i):
+        return "jl_gvar_base_%d" % i if self.v110 else "jl_sysimg_gvars_base"
+
+    def ftable(self, i):
+        if self.v110:
+            return ("jl_fvar_offsets_%d" if self.compressed else "jl_fvar_ptrs_%d") % i
+        return "jl_sysimg_fvars_offsets" if self.compressed else "jl_sysimg_fvars_ptrs"
+
+    def gtable(self, i):
+        if self.v110:
+            return ("jl_gvar_offsets_%d" if self.compressed else "jl_gvar_ptrs_%d") % i
+        return "jl_sysimg_gvars_offsets" if self.compressed else "jl_sysimg_gvars_ptrs"
+
+    def fcount(self, i):
+        return "jl_fvar_count_%d" % i if self.v110 else "jl_sysimg_fvars_count"
+
+    def gcount(self, i):
+        return "jl_gvar_count_%d" % i if self.v110 else "jl_sysimg_gvars_count"
+
+    @property
+    def tables_hidden(self):
+        return self.v110
+
+    def slot_name(self, g, i, k):
+        if self.v110:
+            return "jl_global#%d%s" % (i * self.M + k, self.sfx(g))
+        return "jl_global_%d_%d" % (g, k)
+
+    def helper_name(self, g, n):
+        if self.v110:
+            return "j_%s_%d%s" % (WORDS[n % len(WORDS)], n, self.sfx(g))
+        return "j_helper_%d%s" % (n, self.sfx(g))
+
+    @property
+    def data_symbol(self):
+        return "jl_sysimg_data" if self.v110 else "jl_system_image_data"
+
+    @property
+    def size_symbol(self):
+        return "jl_sysimg_size" if self.v110 else "jl_system_image_size"
+
+    @property
+    def blob_member(self):
+        return "sysimg.o" if self.v110 else "data.o"
+
+    def image_ptr_hidden(self, g, i):
+        return "jl_image_pointers_%d_%d" % (g, i) if self.v110 else "jl_image_pointers_%d" % g
+
+
+def plan_image(args, lay, pools):
+    """Decide every unit, function, slot and binding. Returns (units, jfuns, shared)."""
+    N, S, M, G = args.functions, lay.S, lay.M, args.generations
+    H = max(2 * S, 4, N // 16)
+    units, jfuns, shared = [], [], []   # jfuns[g][j]; shared[g][k]
+    uid = 0
+    for g in range(G):
+        rng = random.Random("%s:%s:gen%d" % (args.seed, lay.name, g))
+        gunits = []
+        for i in range(S):
+            gunits.append(Unit(g, i, lay.text_member(i), uid))
+            uid += 1
+        # gvar slots
+        slot_val = {}
+        for u in gunits:
+            for k in range(M):
+                name = lay.slot_name(g, u.shard, k)
+                v = rng.getrandbits(64)
+                u.gvars.append((name, v))
+                slot_val[name] = v
+
+        def pick_slot(shard, other):
+            if M == 0:
+                raise SystemExit("julia_image: --gvars must be at least 1")
+            sh = (shard + 1 + rng.randrange(S - 1)) % S if other and S > 1 else shard
+            return gunits[sh].gvars[rng.randrange(M)][0]
+
+        def new_fn(name, shard, tpl):
+            fn = Fn(name, g, shard, tpl)
+            for c in tpl.consts:
+                fn.consts[c] = tpl.markers[c] if tpl.frozen else rng.getrandbits(64)
+            fn.arg = rng.getrandbits(64)
+            return fn
+
+        # hidden helpers (same names in every generation, generation-specific bodies)
+        helpers = []
+        for n in range(H):
+            shard = n % S
+            fn = new_fn(lay.helper_name(g, n), shard, rng.choice(pools["helper"]))
+            if "g0" in fn.tpl.slots:
+                fn.names["g0"] = pick_slot(shard, False)
+            helpers.append(fn)
+
+        def pick_helper(shard):
+            # mostly a helper of another shard (a cross-shard hidden call in layout 1.10)
+            target = (shard + 1 + rng.randrange(S - 1)) % S if S > 1 and rng.random() < 0.7 else shard
+            return helpers[target + S * rng.randrange((H - target + S - 1) // S)]
+
+        gj = []
+        for j in range(N):
+            shard = j * S // N
+            ncalls = 0 if g == 0 else (2 if rng.random() < 0.25 else 1)
+            fn = new_fn("julia_g%d_f%d" % (g, j), shard, rng.choice(pools[("jfun", ncalls)]))
+            for slot, kind in fn.tpl.slots.items():
+                if kind == "hfunc":
+                    fn.names[slot] = pick_helper(shard).name
+                elif kind == "hdata":
+                    fn.names[slot] = pick_slot(shard, slot != "g0")
+                else:
+                    h = rng.randrange(g)
+                    fn.names[slot] = jfuns[h][rng.randrange(N)].name
+            gj.append(fn)
+        gs = []
+        for k in range(N_SHARED):
+            shard = k % S
+            fn = new_fn("julia_shared_%d" % k, shard, rng.choice(pools["shared"]))
+            fn.names["h0"] = pick_helper(shard).name
+            fn.names["g0"] = pick_slot(shard, False)
+            gs.append(fn)
+        jfuns.append(gj)
+        shared.append(gs)
+
+        # bind every slot (hidden names within this generation; julia_g* globally)
+        helper_by_name = {h.name: h for h in helpers}
+        for fn in gj + gs + helpers:
+            binds = []
+            for op in fn.tpl.ops:
+                t = op[0]
+                if t == "muladd":
+                    binds.append((fn.consts[op[1]], fn.consts[op[2]]))
+                elif t == "helper":
+                    binds.append(helper_by_name[fn.names[op[1]]])
+                elif t == "gvar":
+                    binds.append(slot_val[fn.names[op[1]]])
+                elif t == "call":
+                    nm = fn.names[op[1]]
+                    h, j = map(int, nm[len("julia_g"):].split("_f"))
+                    binds.append(jfuns[h][j])
+                else:
+                    binds.append(None)
+            fn.binds = binds
+            u = gunits[fn.shard]
+            for slot, kind in fn.tpl.slots.items():
+                if kind != "func":
+                    u.hidden_refs.add(fn.names[slot])
+        for fn in gj:
+            gunits[fn.shard].fvars.append(fn)
+        for fn in gs:
+            gunits[fn.shard].fvars.append(fn)
+        for fn in helpers:
+            gunits[fn.shard].fvars.append(fn)
+            gunits[fn.shard].hidden_refs.add(fn.name)
+        units.extend(gunits)
+    return units, jfuns, shared
+
+
+# ---- code generation -------------------------------------------------------------------
+
+class Runner:
+    def __init__(self, args, build):
+        self.args = args
+        self.build = build
+        self.pool = cf.ThreadPoolExecutor(max_workers=args.jobs)
+        self.cflags = ["-fPIC", "-O2", "-mcmodel=%s" % args.model, "-fno-reorder-functions",
+                       "-fno-toplevel-reorder", "-w"]
+
+    def run(self, cmd, cwd=None):
+        p = subprocess.run(cmd, cwd=cwd or self.build, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+        if p.returncode != 0:
+            raise RuntimeError("command failed (%d): %s\n%s%s" % (p.returncode, " ".join(map(str, cmd)),
+                                                                   p.stdout, p.stderr))
+        return p
+
+    def submit(self, cmd, cwd=None):
+        return self.pool.submit(self.run, cmd, cwd)
+
+    def compile_s(self, src, out):
+        return self.submit([self.args.cc, "-S"] + self.cflags + ["-o", out, src])
+
+
+_DROP_LINE = re.compile(r"^\t\.(?:file|ident|hidden)\b.*\n|^\t\.section\t\.note\.GNU-stack.*\n", re.M)
+_TEXT_SUBSECTION = re.compile(r"^\t\.section\t\.text\.", re.M)
+
+
+def clean_gcc_asm(asm, what):
+    if _TEXT_SUBSECTION.search(asm):
+        raise RuntimeError("%s: gcc emitted code outside .text (a .text.* section); "
+                           "the unit's functions must share one .text section" % what)
+    return _DROP_LINE.sub("", asm)
+
+
+def template_tu(tpls, which):
+    """One C file holding every shape, with placeholder names and marker constants."""
+    out = [C_PRELUDE]
+    for t in tpls:
+        for slot, kind in t.slots.items():
+            out.append(c_decl("__tpl%d_%s" % (t.idx, slot), kind))
+    for t in tpls:
+        marks = t.markers if which == 1 else t.markers2
+        out.append(c_function(t, "__tpl%d_self" % t.idx, lambda s, t=t: "__tpl%d_%s" % (t.idx, s),
+                              marks.__getitem__))
+    return "".join(out)
+
+
+def split_by_function(asm, tpls):
+    pieces, cur = {}, []
+    size_re = re.compile(r"^\t\.size\t__tpl(\d+)_self, \.-__tpl\1_self$")
+    for line in asm.splitlines(keepends=True):
+        cur.append(line)
+        m = size_re.match(line.rstrip("\n"))
+        if m:
+            pieces[int(m.group(1))] = "".join(cur)
+            cur = []
+    missing = [t.idx for t in tpls if t.idx not in pieces]
+    if missing:
+        raise RuntimeError("template asm: functions %s not found" % missing)
+    return pieces
+
+
+def to_format(piece, t):
+    s = piece.replace("{", "{{").replace("}", "}}").replace(".L", ".L{L}")
+    s = re.sub(r"__tpl%d_(\w+)" % t.idx, lambda m: "{n_%s}" % m.group(1), s)
+    by_value = {s64(v): c for c, v in t.markers.items()}
+
+    def imm(m):
+        c = by_value.get(int(m.group(1)))
+        return "${c_%s}" % c if c else m.group(0)
+
+    s = re.sub(r"\$(-?\d+)\b", imm, s)
+    defs = set(re.findall(r"^(\.L\{L\}\w+):", s, re.M))
+    refs = set(re.findall(r"\.L\{L\}\w+", s))
+    if not refs <= defs:
+        raise RuntimeError("template %d: gcc shared local labels between functions: %s"
+                           % (t.idx, sorted(refs - defs)))
+    if "__tpl" in s:
+        raise RuntimeError("template %d: foreign placeholder in asm" % t.idx)
+    return s
+
+
+def placeholder_map(t, marks):
+    d = {"L": "", "n_self": "__tpl%d_self" % t.idx}
+    for slot in t.slots:
+        d["n_" + slot] = "__tpl%d_%s" % (t.idx, slot)
+    for c in t.consts:
+        d["c_" + c] = str(s64(marks[c]))
+    return d
+
+
+def build_templates(runner, tpls):
+    """Compile every shape twice (different markers); keep gcc's text as a format string."""
+    futs = []
+    for which in (1, 2):
+        src = runner.build / ("templates%d.c" % which)
+        src.write_text(template_tu(tpls, which))
+        futs.append(runner.compile_s(src.name, "templates%d.s" % which))
+    for f in futs:
+        f.result()
+    a1 = clean_gcc_asm((runner.build / "templates1.s").read_text(), "templates")
+    a2 = clean_gcc_asm((runner.build / "templates2.s").read_text(), "templates")
+    p1, p2 = split_by_function(a1, tpls), split_by_function(a2, tpls)
+    frozen = []
+    for t in tpls:
+        fmt = to_format(p1[t.idx], t)
+        if fmt.format_map(placeholder_map(t, t.markers2)) != p2[t.idx]:
+            # gcc's code depends on the constants' values: keep this shape's constants.
+            t.frozen = True
+            frozen.append(t.idx)
+        t.fmt = fmt
+    return frozen
+
+
+def fn_asm_template(fn, label):
+    t = fn.tpl
+    d = {"L": label, "n_self": q(fn.name)}
+    for slot, nm in fn.names.items():
+        d["n_" + slot] = q(nm)
+    for c, v in fn.consts.items():
+        d["c_" + c] = str(s64(v))
+    return t.fmt.format_map(d)
+
+
+def c_chunk_source(fns):
+    decls, seen = [], set()
+    for fn in fns:
+        for slot, kind in fn.tpl.slots.items():
+            nm = fn.names[slot]
+            if nm in seen:
+                continue
+            seen.add(nm)
+            decls.append(c_decl(c_ident(nm), kind))
+    out = [C_PRELUDE] + decls
+    for fn in fns:
+        consts = fn.consts
+        names = fn.names
+        out.append(c_function(fn.tpl, c_ident(fn.name), lambda s, names=names: c_ident(names[s]),
+                              consts.__getitem__))
+    return "".join(out)
+
+
+def unit_tables_asm(unit, lay):
+    i, sec = unit.shard, lay.section
+    fb, gb = lay.fbase(i), lay.gbase(i)
+    hid = lay.tables_hidden
+    out = ["\t.section\t%s,\"aw\",@progbits\n" % sec]
+
+    def obj(sym, size, align, hidden):
+        s = ["\t.p2align %d\n" % align, "\t.globl\t%s\n" % q(sym)]
+        if hidden:
+            s.append("\t.hidden\t%s\n" % q(sym))
+        s.append("\t.type\t%s, @object\n\t.size\t%s, %d\n%s:\n" % (q(sym), q(sym), size, q(sym)))
+        return "".join(s)
+
+    fsyms = [fn.name for fn in unit.fvars]
+    gsyms = [nm for nm, _ in unit.gvars]
+    if lay.compressed:
+        for table, base, syms in ((lay.ftable(i), fb, fsyms), (lay.gtable(i), gb, gsyms)):
+            out.append(obj(table, 4 * (len(syms) + 1), 2, hid))
+            out.append("\t.long\t%d\n" % len(syms))
+            qb = q(base)
+            out.extend("\t.long\t%s - %s\n" % (q(s), qb) for s in syms)
+    else:
+        for table, count, syms in ((lay.ftable(i), lay.fcount(i), fsyms),
+                                   (lay.gtable(i), lay.gcount(i), gsyms)):
+            out.append(obj(count, 8, 3, hid))
+            out.append("\t.quad\t%d\n" % len(syms))
+            out.append(obj(table, 8 * len(syms), 3, hid))
+            out.extend("\t.quad\t%s\n" % q(s) for s in syms)
+    out.append(obj(lay.image_ptr_hidden(unit.gen, i), 8, 3, True))
+    out.append("\t.quad\t%s\n" % lay.data_symbol)
+    if i == 0:
+        out.append(obj("jl_image_pointers", 8, 3, False))
+        out.append("\t.quad\t%s\n" % lay.data_symbol)
+    return "".join(out)
+
+
+def unit_asm_head(unit, lay):
+    fb = lay.fbase(unit.shard)
+    return "\t.text\n\t.globl\t%s\n\t.hidden\t%s\n\t.p2align 4\n%s:\n" % (fb, fb, fb)
+
+
+def unit_asm_tail(unit, lay):
+    gb = lay.gbase(unit.shard)
+    out = ["\t.data\n\t.p2align 3\n\t.globl\t%s\n\t.hidden\t%s\n%s:\n" % (gb, gb, gb)]
+    for nm, v in unit.gvars:
+        qn = q(nm)
+        out.append("\t.globl\t%s\n\t.hidden\t%s\n\t.type\t%s, @object\n\t.size\t%s, 8\n%s:\n\t.quad\t%d\n"
+                   % (qn, qn, qn, qn, qn, s64(v)))
+    out.append(unit_tables_asm(unit, lay))
+    out.extend("\t.hidden\t%s\n" % q(nm) for nm in sorted(unit.hidden_refs))
+    out.append("\t.section\t.note.GNU-stack,\"\",@progbits\n")
+    return "".join(out)
+
+
+def data_probe_source(lay, B):
+    return ("#include <stdint.h>\nconst unsigned char %s[%d] = {1};\nconst uint64_t %s = %d;\n"
+            % (lay.data_symbol, B, lay.size_symbol, B))
+
+
+def data_asm_from_probe(probe, lay, blob_name):
+    """gcc's assembly for the data member with the initializer replaced by .incbin."""
+    lines = probe.splitlines(keepends=True)
+    label = lay.data_symbol + ":\n"
+    try:
+        at = lines.index(label)
+    except ValueError:
+        raise RuntimeError("data probe: label %s not found" % lay.data_symbol)
+    end = at + 1
+    while end < len(lines) and re.match(r"\t\.(?:string|ascii|byte|zero|value|long|quad|skip)\b", lines[end]):
+        end += 1
+    return "".join(lines[:at + 1] + ['\t.incbin\t"%s"\n' % blob_name] + lines[end:])
+
+
+def metadata_source(lay, g):
+    return ("#include <stdint.h>\n"
+            "extern const unsigned char %s[];\n"
+            "const int32_t jl_metadata_version = 110;\n"
+            "const int32_t jl_metadata_generation = %d;\n"
+            "const void *const jl_metadata_ptrs[] = { %s };\n" % (lay.data_symbol, g, lay.data_symbol))
+
+
+# ---- main ----------------------------------------------------------------------------
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", required=True, type=Path, help="output directory")
+    ap.add_argument("--layout", choices=("1.9", "1.10"), default="1.9")
+    ap.add_argument("--generations", type=int, default=3, help="generations G (>= 1), 0 = base")
+    ap.add_argument("--functions", type=int, default=200, help="julia_g<g>_f<i> per generation")
+    ap.add_argument("--shards", type=int, default=2, help="text shards per generation (1.10 only)")
+    ap.add_argument("--gvars", type=int, default=None, help="gvar slots per unit (default N/4)")
+    ap.add_argument("--blob-bytes", type=int, default=256 * 1024, help="size of the data blob")
+    ap.add_argument("--tables", choices=("compressed", "uncompressed"), default="compressed")
+    ap.add_argument("--model", choices=("small", "medium", "large"), default="medium")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--cc", default="gcc")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--hidden-unique", action="store_true",
+                    help="suffix hidden helper/slot names with _g<gen> (for scripts/hand_link.sh)")
+    ap.add_argument("--codegen", choices=("auto", "c", "template"), default="auto",
+                    help="c: gcc compiles every function; template: gcc compiles each shape once "
+                         "(auto: c up to %d functions in all)" % CODEGEN_AUTO_LIMIT)
+    ap.add_argument("--unique-section", default=None,
+                    help="uniqueness section name (default by layout)")
+    ap.add_argument("--keep-build", action="store_true", help="keep DIR/build (sources, .s files)")
+    ap.add_argument("--quiet", action="store_true")
+    args = ap.parse_args(argv)
+    if args.gvars is None:
+        args.gvars = max(1, args.functions // 4)
+    if args.generations < 1 or args.functions < 1 or args.shards < 1 or args.gvars < 1 \
+            or args.blob_bytes < 1 or args.jobs < 1:
+        ap.error("--generations, --functions, --shards, --gvars, --blob-bytes and --jobs must be >= 1")
+    if args.layout == "1.10" and args.functions < args.shards:
+        ap.error("--functions must be at least --shards")
+    if args.codegen == "auto":
+        args.codegen = "c" if args.functions * args.generations <= CODEGEN_AUTO_LIMIT else "template"
+    return args
+
+
+def main(argv=None):
+    t0 = time.monotonic()
+    args = parse_args(argv)
+    lay = Layout(args)
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    for p in out.glob("gen*"):
+        if re.fullmatch(r"gen\d+", p.name) and p.is_dir():
+            shutil.rmtree(p)
+    for name in ("expected.txt", "manifest.txt", "libjlstub.so"):
+        (out / name).unlink(missing_ok=True)
+    build = out / "build"
+    if build.exists():
+        shutil.rmtree(build)
+    build.mkdir()
+    runner = Runner(args, build)
+    timings = {}
+    try:
+        # stub runtime and data-member probe are independent of everything else
+        stub_f = runner.submit([args.cc, "-shared", "-fPIC", "-O2", "-o", str(out / "libjlstub.so"),
+                                str(STUB_C)])
+        (build / "probe.c").write_text(data_probe_source(lay, args.blob_bytes))
+        probe_f = runner.compile_s("probe.c", "probe.s")
+
+        pools, tpls = make_templates(args.seed)
+        frozen = []
+        if args.codegen == "template":
+            frozen = build_templates(runner, tpls)
+            if frozen and not args.quiet:
+                print("julia_image: note: shapes %s keep their constants (gcc folded them)" % frozen,
+                      file=sys.stderr)
+        timings["templates"] = time.monotonic() - t0
+
+        units, jfuns, shared = plan_image(args, lay, pools)
+        timings["plan"] = time.monotonic() - t0
+
+        # per-unit function assembly
+        chunk_futs = {}
+        if args.codegen == "c":
+            for u in units:
+                lst = []
+                for c in range(0, len(u.fvars), C_CHUNK):
+                    stem = "u%d_c%d" % (u.uid, c // C_CHUNK)
+                    (build / (stem + ".c")).write_text(c_chunk_source(u.fvars[c:c + C_CHUNK]))
+                    lst.append((stem, runner.compile_s(stem + ".c", stem + ".s")))
+                chunk_futs[u.uid] = lst
+
+        probe_f.result()
+        probe = (build / "probe.s").read_text()
+        gen_dirs = []
+        for g in range(args.generations):
+            d = build / ("gen%d" % g)
+            d.mkdir()
+            gen_dirs.append(d)
+
+        asm_futs = []
+        for u in units:
+            d = gen_dirs[u.gen]
+            s_name = "u%d.s" % u.uid
+            with open(d / s_name, "w") as f:
+                f.write(unit_asm_head(u, lay))
+                if args.codegen == "c":
+                    for k, (stem, fut) in enumerate(chunk_futs[u.uid]):
+                        fut.result()
+                        asm = clean_gcc_asm((build / (stem + ".s")).read_text(), stem)
+                        f.write(c_unsanitize(asm.replace(".L", ".Lc%d_" % k)))
+                else:
+                    for k, fn in enumerate(u.fvars):
+                        f.write(fn_asm_template(fn, "%x_" % k))
+                f.write(unit_asm_tail(u, lay))
+            asm_futs.append(runner.submit([args.cc, "-c", "-o", u.member, s_name], cwd=d))
+        for g, d in enumerate(gen_dirs):
+            blob = random.Random("%s:%s:blob%d" % (args.seed, lay.name, g)).randbytes(args.blob_bytes)
+            (d / "blob.bin").write_bytes(blob)
+            (d / "blob.s").write_text(data_asm_from_probe(probe, lay, "blob.bin"))
+            asm_futs.append(runner.submit([args.cc, "-c", "-o", lay.blob_member, "blob.s"], cwd=d))
+            if lay.v110:
+                (d / "metadata.c").write_text(metadata_source(lay, g))
+                asm_futs.append(runner.submit([args.cc, "-c"] + runner.cflags +
+                                              ["-o", "metadata.o", "metadata.c"], cwd=d))
+        timings["asm"] = time.monotonic() - t0
+
+        # expected results (overlaps with the assembler)
+        lines = []
+        for u in units:
+            lines.append("U %d %d %d %d %s %s\n" % (u.gen, u.shard, len(u.fvars), len(u.gvars),
+                                                    lay.ftable(u.shard), lay.gtable(u.shard)))
+        for u in units:
+            for k, fn in enumerate(u.fvars):
+                if fn.result is None:
+                    fn.result = evaluate(fn, fn.arg)
+                lines.append("F %d %d %d %s %d %d\n" % (u.gen, u.shard, k, fn.name, s64(fn.arg),
+                                                        s64(fn.result)))
+        for u in units:
+            for k, (nm, v) in enumerate(u.gvars):
+                lines.append("G %d %d %d %s %d\n" % (u.gen, u.shard, k, nm, s64(v)))
+        for gj in jfuns:
+            for fn in gj:
+                lines.append("N %s %d %d\n" % (fn.name, s64(fn.arg), s64(fn.result)))
+        for fn in shared[-1]:
+            lines.append("N %s %d %d\n" % (fn.name, s64(fn.arg), s64(fn.result)))
+        (out / "expected.txt").write_text("".join(lines))
+        timings["expected"] = time.monotonic() - t0
+
+        for f in asm_futs:
+            f.result()
+        timings["assembled"] = time.monotonic() - t0
+        members = [lay.text_member(i) for i in range(lay.S)] + lay.data_members
+        ar_futs = []
+        for g, d in enumerate(gen_dirs):
+            dest = out / lay.archive(g)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            ar_futs.append(runner.submit(["ar", "rcsD", str(dest)] + members, cwd=d))
+        for f in ar_futs:
+            f.result()
+        stub_f.result()
+        timings["archives"] = time.monotonic() - t0
+
+        nfun = sum(len(u.fvars) for u in units)
+        manifest = [
+            ("layout", lay.name),
+            ("generations", args.generations),
+            ("functions_per_generation", args.functions),
+            ("shards", lay.S),
+            ("gvars_per_unit", lay.M),
+            ("shared_per_generation", N_SHARED),
+            ("helpers_per_generation", max(2 * lay.S, 4, args.functions // 16)),
+            ("blob_bytes", args.blob_bytes),
+            ("tables", args.tables),
+            ("model", args.model),
+            ("seed", args.seed),
+            ("hidden_unique", int(args.hidden_unique)),
+            ("codegen", args.codegen),
+            ("frozen_shapes", ",".join(map(str, frozen))),
+            ("cflags", " ".join(runner.cflags[:-1])),
+            ("strip_section", lay.section),
+            ("base_archive", lay.archive(0)),
+            ("chained_archives", " ".join(lay.archive(g) for g in range(1, args.generations))),
+            ("text_members", " ".join(lay.text_member(i) for i in range(lay.S))),
+            ("data_members", " ".join(lay.data_members)),
+            ("members", " ".join(members)),
+            ("fvars_base", " ".join(lay.fbase(i) for i in range(lay.S))),
+            ("gvars_base", " ".join(lay.gbase(i) for i in range(lay.S))),
+            ("fvars_table", " ".join(lay.ftable(i) for i in range(lay.S))),
+            ("gvars_table", " ".join(lay.gtable(i) for i in range(lay.S))),
+            ("fvars_count", "" if lay.compressed else " ".join(lay.fcount(i) for i in range(lay.S))),
+            ("gvars_count", "" if lay.compressed else " ".join(lay.gcount(i) for i in range(lay.S))),
+            ("tables_visibility", "hidden" if lay.tables_hidden else "default"),
+            ("image_data_symbol", lay.data_symbol),
+            ("image_size_symbol", lay.size_symbol),
+            ("image_pointers", "jl_image_pointers"),
+            ("runtime_library", "libjlstub.so"),
+            ("runtime_symbols", "ijl_runtime_mix jl_runtime_bias"),
+            ("units", len(units)),
+            ("table_functions_total", nfun),
+            ("expected", "expected.txt"),
+        ]
+        (out / "manifest.txt").write_text("".join("%s=%s\n" % kv for kv in manifest))
+    finally:
+        runner.pool.shutdown(wait=True, cancel_futures=True)
+        if not args.keep_build:
+            shutil.rmtree(build, ignore_errors=True)
+    if not args.quiet:
+        print("julia_image: %s: layout %s, %d generations, %d units, %d table functions, "
+              "codegen %s, %.2fs (templates %.2f, plan %.2f, asm text %.2f, expected %.2f, "
+              "assembled %.2f)" % (out, lay.name, args.generations, len(units), nfun, args.codegen,
+                                   time.monotonic() - t0, timings["templates"], timings["plan"],
+                                   timings["asm"], timings["expected"], timings["assembled"]),
+              file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except RuntimeError as e:
+        sys.exit("julia_image: error: %s" % e)

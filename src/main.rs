@@ -128,6 +128,12 @@ fn cli() -> Command {
                 .action(ArgAction::Append)
                 .help("Rename a dispatch-table symbol: image, [shard-]{fvars,gvars}-{base,offsets,ptrs,count}"),
         )
+        .arg(
+            Arg::new("stats-json")
+                .long("stats-json")
+                .value_name("FILE")
+                .help("Write phase times, sizes and counts (symbols, relocations by type, ...) as JSON"),
+        )
         .arg(Arg::new("verbose").short('v').long("verbose").action(ArgAction::SetTrue).help("Report what the link did"))
         .arg(
             Arg::new("inputs")
@@ -201,6 +207,7 @@ fn config_from(matches: &ArgMatches) -> Result<Config, String> {
     config.threads = matches.get_one::<usize>("threads").copied();
     config.print_timing = matches.get_flag("time");
     config.verbose = matches.get_flag("verbose");
+    config.stats_json = matches.get_one::<String>("stats-json").map(PathBuf::from);
     config.bases = matches.get_many::<String>("base").unwrap_or_default().map(PathBuf::from).collect();
     config.strip_sections.extend(matches.get_many::<String>("strip-section").unwrap_or_default().cloned());
     config.data_members.extend(matches.get_many::<String>("data-member").unwrap_or_default().cloned());
@@ -255,9 +262,25 @@ fn main() -> ExitCode {
         }
     };
     match chainlink_linker::link(&config) {
-        Ok(timer) => {
+        Ok(report) => {
             if config.print_timing {
-                eprint!("{}", timer.report());
+                eprint!("{}", report.timer.report());
+                let s = &report.stats;
+                eprintln!(
+                    "{} threads; {} input bytes; {} relocations; {} relative + {} symbolic dynamic relocations; output {} bytes",
+                    s.threads,
+                    s.input_bytes,
+                    s.relocations(),
+                    s.dynamic_relative,
+                    s.dynamic_symbolic,
+                    s.output_bytes
+                );
+            }
+            if let Some(path) = &config.stats_json {
+                if let Err(error) = std::fs::write(path, report.to_json()) {
+                    eprintln!("chainlink: error: cannot write {}: {error}", path.display());
+                    return ExitCode::from(1);
+                }
             }
             ExitCode::SUCCESS
         }

@@ -39,6 +39,8 @@ pub struct Config {
     pub print_timing: bool,
     /// Report what the link did (shadowed definitions, stripped sections, ...).
     pub verbose: bool,
+    /// Write phase times and counts as JSON here.
+    pub stats_json: Option<PathBuf>,
     /// Previous images' archives, oldest first. Each holds one or more generations.
     pub bases: Vec<PathBuf>,
     /// Sections removed from every base generation's text (the uniqueness sections).
@@ -72,6 +74,7 @@ impl Config {
             threads: None,
             print_timing: false,
             verbose: false,
+            stats_json: None,
             bases: Vec::new(),
             strip_sections: DEFAULT_STRIP_SECTIONS.iter().map(|s| s.to_string()).collect(),
             data_members: DEFAULT_DATA_MEMBERS.iter().map(|s| s.to_string()).collect(),

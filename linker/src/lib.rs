@@ -15,6 +15,7 @@ pub mod inputs;
 pub mod layout;
 pub mod libsearch;
 pub mod object_file;
+pub mod report;
 pub mod scan;
 pub mod sections;
 pub mod shared_lib;
@@ -32,7 +33,7 @@ use timing::Timer;
 /// Links `config.inputs` into the shared library `config.output`.
 ///
 /// On error nothing is written: the output is only renamed into place once complete.
-pub fn link(config: &Config) -> Result<Timer> {
+pub fn link(config: &Config) -> Result<report::LinkReport> {
     let mut pool = rayon::ThreadPoolBuilder::new();
     if let Some(threads) = config.threads {
         pool = pool.num_threads(threads.max(1));
@@ -41,7 +42,7 @@ pub fn link(config: &Config) -> Result<Timer> {
     pool.install(|| link_with::<arch::x86_64::X86_64>(config))
 }
 
-fn link_with<A: Arch>(config: &Config) -> Result<Timer> {
+fn link_with<A: Arch>(config: &Config) -> Result<report::LinkReport> {
     let mut timer = Timer::new();
     let inputs = inputs::load_inputs(config)?;
     let bases = inputs::load_bases(config)?;
@@ -105,5 +106,7 @@ fn link_with<A: Arch>(config: &Config) -> Result<Timer> {
     }
     write::persist(output, &config.output)?;
     timer.phase("write");
-    Ok(timer)
+    let input_bytes = inputs.iter().chain(&bases).map(|f| f.data.len() as u64).sum();
+    let stats = report::Stats::collect::<A>(&db, &plan, &layout, input_bytes, inputs.len() + bases.len());
+    Ok(report::LinkReport { timer, stats })
 }

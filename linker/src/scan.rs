@@ -46,7 +46,13 @@ pub struct Chunk {
     pub symbolic_base: u32,
     /// Section offsets of the relative relocations, when they are packed as RELR.
     pub relr_offsets: Vec<u64>,
+    /// How many relocations of each type (index = type number; the last slot counts
+    /// types beyond the table).
+    pub type_counts: Vec<u64>,
 }
+
+/// Relocation types counted individually in statistics.
+pub const COUNTED_TYPES: usize = 64;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GotKind {
@@ -230,6 +236,7 @@ impl Chunk {
             relative_base: 0,
             symbolic_base: 0,
             relr_offsets: Vec::new(),
+            type_counts: Vec::new(),
         }
     }
 }
@@ -328,6 +335,14 @@ impl Scanner<'_, '_> {
         let loaded = self.db.object(input.file);
         let object = &loaded.object;
         let header = object.section(input.section as usize);
+        let relocations = &object.relocations(input.section as usize)[chunk.relocs.clone()];
+        if !relocations.is_empty() {
+            chunk.type_counts = vec![0; COUNTED_TYPES];
+            for rela in relocations {
+                let r_type = rela_parts(rela).2 .0 as usize;
+                chunk.type_counts[r_type.min(COUNTED_TYPES - 1)] += 1;
+            }
+        }
         let section_flags = header.sh_flags(ENDIAN).0;
         if section_flags & elf::SHF_ALLOC.0 == 0 {
             return Ok(());
@@ -337,7 +352,7 @@ impl Scanner<'_, '_> {
         let size = header.sh_size(ENDIAN);
         let strips_here = loaded.stripped.iter().any(|&s| s);
         let section_align = header.sh_addralign(ENDIAN);
-        for rela in &object.relocations(input.section as usize)[chunk.relocs.clone()] {
+        for rela in relocations {
             let (offset, symbol, r_type, _) = rela_parts(rela);
             let target = target_of(loaded, input.file, symbol);
             let error = |what: &str| {

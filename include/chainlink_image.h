@@ -12,6 +12,8 @@
 
 #define CHAINLINK_IMAGE_MAGIC 0x4b4e4c43u /* "CLNK" */
 #define CHAINLINK_IMAGE_VERSION 1u
+/* The default name of the exported directory. */
+#define CHAINLINK_IMAGE_SYMBOL "chainlink_image"
 
 struct chainlink_unit {
     uint32_t generation; /* 0 = oldest base */

@@ -13,7 +13,7 @@
  *
  * --by-name  dlsym() every N symbol, call it with arg, compare with result
  *            (the newest generation's definition must win).
- * --tables   dlsym(IMAGE, "chainlink_image") and walk it (chainlink_image.h):
+ * --tables   dlsym(IMAGE, "chainlink_image") and walk it (include/chainlink_image.h):
  *            magic/version, units in U-line order (generation, shard, nfvars,
  *            ngvars), call fvars[index](arg) for every F line and read
  *            *(int64_t *)gvars[index] for every G line.
@@ -39,7 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chainlink_image.h"
+#include "../../include/chainlink_image.h"
 
 /* From libjlstub.so. Referencing it keeps the stub a DT_NEEDED of this
  * program even under --as-needed, so the image's runtime imports resolve. */

@@ -7,74 +7,7 @@ mod common;
 
 use common::*;
 use std::fs;
-use std::path::Path;
-use std::process::{Command, Output};
-
-const PREVIOUS: &[u8] = b"previous output, must survive a failed link\n";
-
-fn directory_listing(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> =
-        fs::read_dir(dir).unwrap().map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned()).collect();
-    names.sort();
-    names
-}
-
-fn describe(output: &Output) -> String {
-    format!(
-        "status {}\n--- stdout\n{}--- stderr\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-/// Whether `message` contains a hexadecimal number (0x...) equal to `offset`.
-fn mentions_offset(message: &str, offset: u64) -> bool {
-    message.match_indices("0x").any(|(index, _)| {
-        let digits: String = message[index + 2..].chars().take_while(|c| c.is_ascii_hexdigit()).collect();
-        u64::from_str_radix(&digits, 16) == Ok(offset)
-    })
-}
-
-/// Runs `chainlink link -o OUT args` twice, once with no OUT and once with an existing OUT,
-/// and checks: exit status `code`; a message on stderr (a single line for link errors,
-/// status 1) containing every one of `needles`, and `offset` in hex if given; OUT absent
-/// or unchanged; no new files in the output directory. Returns the message.
-fn assert_link_fails(s: &Scratch, args: &[String], code: i32, needles: &[&str], offset: Option<u64>) -> String {
-    let out_dir = s.subdir("out");
-    let mut message = String::new();
-    for existing in [false, true] {
-        let out = out_dir.join(if existing { "existing.so" } else { "fresh.so" });
-        if existing {
-            fs::write(&out, PREVIOUS).unwrap();
-        }
-        let before = directory_listing(&out_dir);
-        let output = run(&mut chainlink_command(s.dir(), &out, args));
-        let details = describe(&output);
-        assert_eq!(output.status.code(), Some(code), "expected exit status {code}:\n{details}");
-        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-        let line = stderr.trim_end();
-        assert!(!line.is_empty(), "no error message:\n{details}");
-        if code == 1 {
-            // Link errors are one line; usage errors may come with a usage summary.
-            assert_eq!(line.lines().count(), 1, "the error message is not one line:\n{details}");
-        }
-        for needle in needles {
-            assert!(line.contains(needle), "the error message does not mention `{needle}`:\n{details}");
-        }
-        if let Some(offset) = offset {
-            assert!(mentions_offset(line, offset), "the error message does not give offset {offset:#x}:\n{details}");
-        }
-        if existing {
-            assert_eq!(fs::read(&out).unwrap(), PREVIOUS, "a failed link changed the existing output");
-        } else {
-            assert!(!out.exists(), "a failed link created {}", out.display());
-        }
-        assert_eq!(directory_listing(&out_dir), before, "a failed link left files behind");
-        message = line.to_string();
-    }
-    message
-}
+use std::process::Command;
 
 /// The fixture is an error for the reference linker too.
 fn assert_reference_fails(s: &Scratch, args: &[String]) {

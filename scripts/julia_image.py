@@ -2,7 +2,8 @@
 """Generate a Julia-shaped *chained* system image for chainlink's tests and benchmarks.
 
     python3 scripts/julia_image.py --out DIR [--layout 1.9|1.10] [--generations G]
-        [--functions N] [--shards S] [--gvars M] [--blob-bytes B]
+        [--functions N] [--new-functions M] [--body-scale K] [--shards S] [--gvars M]
+        [--blob-bytes B]
         [--tables compressed|uncompressed] [--model small|medium|large] [--seed K]
         [--cc gcc] [--jobs J] [--hidden-unique] [--codegen auto|c|template]
         [--unique-section NAME] [--keep-build]
@@ -140,14 +141,16 @@ class Tpl:
     __slots__ = ("idx", "kind", "ops", "slots", "consts", "markers", "markers2", "fmt", "frozen",
                  "py")
 
-    def __init__(self, idx, kind, ops, slots, consts, rng):
+    def __init__(self, idx, kind, ops, slots, consts, rng, xrng=None):
         self.idx = idx
         self.kind = kind          # 'jfun' | 'helper' | 'shared'
         self.ops = ops
         self.slots = slots        # slot -> 'hfunc' | 'hdata' | 'func'
         self.consts = consts      # const slot names
-        self.markers = {c: big_const(rng) for c in consts}
-        self.markers2 = {c: big_const(rng) for c in consts}
+        # markers of the first four constants come from rng, any more (--body-scale)
+        # from xrng, so that rng's sequence does not depend on the body scale
+        self.markers = {c: big_const(rng if k < 4 else xrng) for k, c in enumerate(consts)}
+        self.markers2 = {c: big_const(rng if k < 4 else xrng) for k, c in enumerate(consts)}
         self.fmt = None           # gas text as a str.format template (codegen template)
         self.frozen = False       # gcc's code depended on the constants: use markers only
         self.py = compile_semantics(self)
@@ -179,30 +182,18 @@ def case_op(rng):
     return ("not",)
 
 
-def make_jfun_tpl(idx, rng, ncalls, want_switch, want_str):
-    feats = ["helper", "gvar0"] + (["gvar1"] if rng.random() < 0.5 else [])
-    feats += ["call%d" % i for i in range(ncalls)]
-    if rng.random() < 0.45:
-        feats.append("mix")
-    if rng.random() < 0.45:
-        feats.append("bias")
-    if want_switch:
-        feats.append("switch")
-    if want_str:
-        feats.append("str")
-    rng.shuffle(feats)
-    ops = [("muladd", "c0", "c1")]
-    slots = {}
+def feature_ops(feats, rng, ops, slots, sfx=""):
+    """Append the operations of one block of features (slot names suffixed with sfx)."""
     for f in feats:
         if f == "helper":
-            slots["h0"] = "hfunc"
-            ops.append(("helper", "h0", rng.choice((0, 1, 3, 7))))
+            slots["h0" + sfx] = "hfunc"
+            ops.append(("helper", "h0" + sfx, rng.choice((0, 1, 3, 7))))
         elif f.startswith("gvar"):
-            s = "g" + f[4:]
+            s = "g" + f[4:] + sfx
             slots[s] = "hdata"
             ops.append(("gvar", s))
         elif f.startswith("call"):
-            s = "k" + f[4:]
+            s = "k" + f[4:] + sfx
             slots[s] = "func"
             ops.append(("call", s, rng.choice((0, 5, 11, 20))))
         elif f == "mix":
@@ -217,9 +208,39 @@ def make_jfun_tpl(idx, rng, ncalls, want_switch, want_str):
             s = "jl_" + "".join(rng.choice(alphabet) for _ in range(rng.randrange(12, 40)))
             ops.append(("str", s.encode()))
         ops.append(mixer(rng))
+
+
+def make_jfun_tpl(idx, rng, ncalls, want_switch, want_str, scale=1, xrng=None):
+    """A julia_g<g>_f<i> shape. scale > 1 (--body-scale) appends scale-1 more blocks of
+    the same features (fresh order, switch cases, strings, shifts; their own slots, so
+    each block calls another helper and older function and reads other slots), each
+    behind a muladd with its own constants. xrng draws everything the extra blocks need,
+    so the first block (and, with scale 1, the whole shape) is what rng alone gives."""
+    feats = ["helper", "gvar0"] + (["gvar1"] if rng.random() < 0.5 else [])
+    feats += ["call%d" % i for i in range(ncalls)]
+    if rng.random() < 0.45:
+        feats.append("mix")
+    if rng.random() < 0.45:
+        feats.append("bias")
+    if want_switch:
+        feats.append("switch")
+    if want_str:
+        feats.append("str")
+    rng.shuffle(feats)
+    ops = [("muladd", "c0", "c1")]
+    slots = {}
+    feature_ops(feats, rng, ops, slots)
+    consts = ["c0", "c1", "c2", "c3"]
+    for r in range(1, scale):
+        ca, cb = "c%d" % (2 + 2 * r), "c%d" % (3 + 2 * r)
+        consts += [ca, cb]
+        ops.append(("muladd", ca, cb))
+        block = list(feats)
+        xrng.shuffle(block)
+        feature_ops(block, xrng, ops, slots, "r%d" % r)
     ops.append(("muladd", "c2", "c3"))
     ops.append(("xs", rng.randrange(17, 41)))
-    return Tpl(idx, "jfun", tuple(ops), slots, ("c0", "c1", "c2", "c3"), rng)
+    return Tpl(idx, "jfun", tuple(ops), slots, tuple(consts), rng, xrng)
 
 
 def make_helper_tpl(idx, rng, with_gvar):
@@ -238,8 +259,9 @@ def make_shared_tpl(idx, rng):
     return Tpl(idx, "shared", ops, {"h0": "hfunc", "g0": "hdata"}, ("c0", "c1", "c2", "c3"), rng)
 
 
-def make_templates(seed):
+def make_templates(seed, body_scale=1):
     rng = random.Random("%s:templates" % seed)
+    xrng = random.Random("%s:templates:scale%d" % (seed, body_scale))
     pools, all_t = {}, []
 
     def add(key, t):
@@ -248,7 +270,8 @@ def make_templates(seed):
 
     for ncalls in (0, 1, 2):
         for i in range(16):
-            add(("jfun", ncalls), make_jfun_tpl(len(all_t), rng, ncalls, i in (3, 11), i in (6, 14)))
+            add(("jfun", ncalls), make_jfun_tpl(len(all_t), rng, ncalls, i in (3, 11), i in (6, 14),
+                                                body_scale, xrng))
     for i in range(4):
         add("helper", make_helper_tpl(len(all_t), rng, i % 2 == 0))
     for i in range(2):
@@ -526,13 +549,23 @@ class Layout:
         return "jl_image_pointers_%d_%d" % (g, i) if self.v110 else "jl_image_pointers_%d" % g
 
 
+def functions_of(args, g):
+    """julia_g<g>_f<i> functions of generation g (--functions, --new-functions)."""
+    return args.functions if g == 0 else args.new_functions
+
+
+def helpers_of(args, lay, g):
+    return max(2 * lay.S, 4, functions_of(args, g) // 16)
+
+
 def plan_image(args, lay, pools):
     """Decide every unit, function, slot and binding. Returns (units, jfuns, shared)."""
-    N, S, M, G = args.functions, lay.S, lay.M, args.generations
-    H = max(2 * S, 4, N // 16)
+    S, M, G = lay.S, lay.M, args.generations
     units, jfuns, shared = [], [], []   # jfuns[g][j]; shared[g][k]
     uid = 0
     for g in range(G):
+        N = functions_of(args, g)
+        H = helpers_of(args, lay, g)
         rng = random.Random("%s:%s:gen%d" % (args.seed, lay.name, g))
         gunits = []
         for i in range(S):
@@ -586,7 +619,7 @@ def plan_image(args, lay, pools):
                     fn.names[slot] = pick_slot(shard, slot != "g0")
                 else:
                     h = rng.randrange(g)
-                    fn.names[slot] = jfuns[h][rng.randrange(N)].name
+                    fn.names[slot] = jfuns[h][rng.randrange(len(jfuns[h]))].name
             gj.append(fn)
         gs = []
         for k in range(N_SHARED):
@@ -881,6 +914,13 @@ def parse_args(argv):
     ap.add_argument("--layout", choices=("1.9", "1.10"), default="1.9")
     ap.add_argument("--generations", type=int, default=3, help="generations G (>= 1), 0 = base")
     ap.add_argument("--functions", type=int, default=200, help="julia_g<g>_f<i> per generation")
+    ap.add_argument("--new-functions", type=int, default=None,
+                    help="julia_g<g>_f<i> per generation for generations >= 1 (default: --functions); "
+                         "each calls one or two older functions by name")
+    ap.add_argument("--body-scale", type=int, default=1,
+                    help="K: julia_g<g>_f<i> bodies repeat their block of features (helper call, "
+                         "slot loads, calls by name, runtime PLT/GOT, switch table, string) K "
+                         "times, for K times the code and relocations per function")
     ap.add_argument("--shards", type=int, default=2, help="text shards per generation (1.10 only)")
     ap.add_argument("--gvars", type=int, default=None, help="gvar slots per unit (default N/4)")
     ap.add_argument("--blob-bytes", type=int, default=256 * 1024, help="size of the data blob")
@@ -902,13 +942,17 @@ def parse_args(argv):
     args = ap.parse_args(argv)
     if args.gvars is None:
         args.gvars = max(1, args.functions // 4)
+    if args.new_functions is None:
+        args.new_functions = args.functions
     if args.generations < 1 or args.functions < 1 or args.shards < 1 or args.gvars < 1 \
-            or args.blob_bytes < 1 or args.jobs < 1:
-        ap.error("--generations, --functions, --shards, --gvars, --blob-bytes and --jobs must be >= 1")
-    if args.layout == "1.10" and args.functions < args.shards:
-        ap.error("--functions must be at least --shards")
+            or args.blob_bytes < 1 or args.jobs < 1 or args.new_functions < 1 or args.body_scale < 1:
+        ap.error("--generations, --functions, --new-functions, --body-scale, --shards, --gvars, "
+                 "--blob-bytes and --jobs must be >= 1")
+    if args.layout == "1.10" and min(args.functions, args.new_functions) < args.shards:
+        ap.error("--functions and --new-functions must be at least --shards")
     if args.codegen == "auto":
-        args.codegen = "c" if args.functions * args.generations <= CODEGEN_AUTO_LIMIT else "template"
+        total = args.functions + (args.generations - 1) * args.new_functions
+        args.codegen = "c" if total <= CODEGEN_AUTO_LIMIT else "template"
     return args
 
 
@@ -936,7 +980,7 @@ def main(argv=None):
         (build / "probe.c").write_text(data_probe_source(lay, args.blob_bytes))
         probe_f = runner.compile_s("probe.c", "probe.s")
 
-        pools, tpls = make_templates(args.seed)
+        pools, tpls = make_templates(args.seed, args.body_scale)
         frozen = []
         if args.codegen == "template":
             frozen = build_templates(runner, tpls)
@@ -1043,6 +1087,12 @@ def main(argv=None):
             ("tables", args.tables),
             ("model", args.model),
             ("seed", args.seed),
+        ] + ([
+            ("new_functions_per_generation", args.new_functions),
+            ("helpers_per_new_generation", helpers_of(args, lay, 1)),
+        ] if args.new_functions != args.functions else []) + ([
+            ("body_scale", args.body_scale),
+        ] if args.body_scale != 1 else []) + [
             ("hidden_unique", int(args.hidden_unique)),
             ("codegen", args.codegen),
             ("frozen_shapes", ",".join(map(str, frozen))),

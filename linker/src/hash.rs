@@ -45,9 +45,16 @@ impl Hasher for FxHasher {
         self.add(value as u64);
     }
 
+    /// The multiply-rotate state has weak low bits (it can only carry entropy upwards), and
+    /// hash tables index buckets with the low bits: finish with a full avalanche so names that
+    /// differ only in their last bytes spread over the table.
     #[inline]
     fn finish(&self) -> u64 {
-        self.hash
+        let mut hash = self.hash;
+        hash ^= hash >> 33;
+        hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        hash ^= hash >> 33;
+        hash
     }
 }
 

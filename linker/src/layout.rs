@@ -150,9 +150,18 @@ impl Layout {
                 _ => Some(0),
             },
             SymRef::Local(file, index) => {
-                let object = &db.object(file).object;
-                let symbol = object.symbol(index as usize).ok()?;
-                self.defined_address(db, file, index as usize, symbol)
+                let local = db.object(file).locals.get(index as usize)?;
+                match local.section {
+                    symbols::LOCAL_ABSOLUTE => Some(local.value),
+                    symbols::LOCAL_NOWHERE => Some(0),
+                    section => {
+                        let placement = self.sections.placements[file.0 as usize][section as usize];
+                        if !placement.is_placed() {
+                            return None;
+                        }
+                        Some(self.sections.outputs[placement.output as usize].addr + placement.offset + local.value)
+                    }
+                }
             }
         }
     }
@@ -805,7 +814,7 @@ fn relative_addresses(
     for entry in &plan.got {
         if let (crate::scan::GotKind::Address, Some(target)) = (entry.kind, entry.target) {
             let preemptible = matches!(target, SymRef::Global(id) if facts.preemptible[id.0 as usize]);
-            if !preemptible && !crate::scan::is_absolute(db, target) {
+            if !preemptible && !facts.is_absolute(db, target) {
                 addresses.push(got + 8 * entry.slot as u64);
             }
         }

@@ -150,12 +150,18 @@ pub struct SymbolFacts {
     pub preemptible: Vec<bool>,
     /// Per global: exported in `.dynsym`.
     pub exported: Vec<bool>,
+    /// Per global: defined as an absolute value (`SHN_ABS`), not an address here.
+    absolute: Vec<bool>,
+    /// Per global: defined as a GNU indirect function (its value is a resolver to call).
+    ifunc: Vec<bool>,
 }
 
 impl SymbolFacts {
     pub fn new(db: &SymbolDb, sections: &SectionMap, symbolic: bool) -> SymbolFacts {
         let mut preemptible = vec![false; db.globals.len()];
         let mut exported = vec![false; db.globals.len()];
+        let mut absolute = vec![false; db.globals.len()];
+        let mut ifunc = vec![false; db.globals.len()];
         for (id, global) in db.globals.iter().enumerate() {
             let visible = global.visibility == elf::STV_DEFAULT.0 || global.visibility == elf::STV_PROTECTED.0;
             match global.definition {
@@ -170,6 +176,10 @@ impl SymbolFacts {
                         Err(_) => false,
                     };
                     exported[id] = visible && placed;
+                    if let (Ok(symbol), None) = (loaded.object.symbol(index as usize), global.common) {
+                        absolute[id] = symbol.st_shndx(ENDIAN) == elf::SHN_ABS;
+                        ifunc[id] = symbol.st_type() == elf::STT_GNU_IFUNC;
+                    }
                     preemptible[id] = exported[id] && global.visibility == elf::STV_DEFAULT.0 && !symbolic;
                 }
                 // The dispatch-table directory is for the runtime to find: exported, but the
@@ -178,7 +188,32 @@ impl SymbolFacts {
                 Definition::Synthetic(_) => {}
             }
         }
-        SymbolFacts { preemptible, exported }
+        SymbolFacts { preemptible, exported, absolute, ifunc }
+    }
+
+    /// Whether a symbol is an absolute value rather than an address in this library.
+    #[inline]
+    pub fn is_absolute(&self, db: &SymbolDb, target: SymRef) -> bool {
+        match target {
+            SymRef::Global(id) => self.absolute[id.0 as usize],
+            SymRef::Local(file, index) => db
+                .object(file)
+                .locals
+                .get(index as usize)
+                .is_some_and(|local| local.section == crate::symbols::LOCAL_ABSOLUTE),
+        }
+    }
+
+    /// Whether a symbol is a GNU indirect function (its value is a resolver to call).
+    #[inline]
+    pub fn is_ifunc(&self, db: &SymbolDb, target: SymRef) -> bool {
+        match target {
+            SymRef::Global(id) => self.ifunc[id.0 as usize],
+            SymRef::Local(file, _) if !db.object(file).has_local_ifunc => false,
+            SymRef::Local(file, index) => {
+                db.object(file).object.symbol(index as usize).is_ok_and(|s| s.st_type() == elf::STT_GNU_IFUNC)
+            }
+        }
     }
 }
 
@@ -250,30 +285,6 @@ pub fn target_of(loaded: &LoadedObject, file: FileId, symbol: u32) -> SymRef {
     }
 }
 
-/// Whether a symbol is an absolute value rather than an address in this library.
-pub fn is_absolute(db: &SymbolDb, target: SymRef) -> bool {
-    let (file, index) = match target {
-        SymRef::Local(file, index) => (file, index),
-        SymRef::Global(id) => match db.global(id).definition {
-            Definition::Object { file, index } if db.global(id).common.is_none() => (file, index),
-            _ => return false,
-        },
-    };
-    db.object(file).object.symbol(index as usize).is_ok_and(|s| s.st_shndx(ENDIAN) == elf::SHN_ABS)
-}
-
-/// Whether a symbol is a GNU indirect function (its value is a resolver to call).
-pub fn is_ifunc(db: &SymbolDb, target: SymRef) -> bool {
-    let (file, index) = match target {
-        SymRef::Local(file, index) => (file, index),
-        SymRef::Global(id) => match db.global(id).definition {
-            Definition::Object { file, index } => (file, index),
-            _ => return false,
-        },
-    };
-    db.object(file).object.symbol(index as usize).is_ok_and(|s| s.st_type() == elf::STT_GNU_IFUNC)
-}
-
 pub struct Scanner<'a, 'data> {
     pub db: &'a SymbolDb<'data>,
     pub facts: &'a SymbolFacts,
@@ -304,10 +315,7 @@ impl Scanner<'_, '_> {
     fn stripped_target(&self, target: SymRef, local_strips: bool) -> Option<String> {
         let (file, section) = match target {
             SymRef::Local(file, index) if local_strips => {
-                let object = &self.db.object(file).object;
-                let symbol = object.symbol(index as usize).ok()?;
-                let section = object.symbol_section(symbol, index as usize).ok()??;
-                (file, section as u32)
+                (file, self.db.object(file).locals.get(index as usize)?.section)
             }
             SymRef::Global(id) => {
                 let global = self.db.global(id);
@@ -377,14 +385,14 @@ impl Scanner<'_, '_> {
             };
             if preemptible {
                 mark(0);
-            } else if is_ifunc(self.db, target) {
+            } else if self.facts.is_ifunc(self.db, target) {
                 // Every reference to a local indirect function goes through its PLT entry.
                 mark(NEEDS_PLT);
             }
             match info.expr {
                 RelocExpr::None | RelocExpr::GotBasePcRelative | RelocExpr::Size | RelocExpr::DtpOffset => {}
                 RelocExpr::Absolute if info.size == 8 => {
-                    if is_absolute(self.db, target) && !preemptible {
+                    if self.facts.is_absolute(self.db, target) && !preemptible {
                         continue;
                     }
                     if !writable {
@@ -402,7 +410,7 @@ impl Scanner<'_, '_> {
                     }
                 }
                 RelocExpr::Absolute => {
-                    if preemptible || !is_absolute(self.db, target) {
+                    if preemptible || !self.facts.is_absolute(self.db, target) {
                         return Err(error("cannot be used when making a shared object; recompile with -fPIC"));
                     }
                 }
@@ -421,7 +429,7 @@ impl Scanner<'_, '_> {
                 RelocExpr::GotPcRelative { relaxable } => {
                     let relax = relaxable
                         && !preemptible
-                        && !is_absolute(self.db, target)
+                        && !self.facts.is_absolute(self.db, target)
                         && A::can_relax_got_load(r_type, data, offset as usize);
                     if !relax {
                         mark(NEEDS_GOT);
@@ -505,7 +513,7 @@ pub fn scan<A: Arch>(scanner: &Scanner, sections: &SectionMap, directory: &Image
                     continue;
                 }
                 let (relative, symbolic) =
-                    got_dynamic_relocs(kind, preemptible, is_absolute(db, target), scanner.pack_relative);
+                    got_dynamic_relocs(kind, preemptible, scanner.facts.is_absolute(db, target), scanner.pack_relative);
                 got_relative += relative;
                 got_symbolic += symbolic;
                 got.push(GotEntry { kind, target: Some(target), slot });

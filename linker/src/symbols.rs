@@ -118,6 +118,40 @@ pub struct LoadedObject<'data> {
     pub discarded: Vec<bool>,
     /// Sections removed by chain policy (a base generation's uniqueness section).
     pub stripped: Vec<bool>,
+    /// Section and value of every local symbol, decoded once for the per-relocation paths.
+    pub locals: Vec<LocalSymbol>,
+    /// Some local symbol is a GNU indirect function.
+    pub has_local_ifunc: bool,
+}
+
+/// Where a local symbol is: `section` is a section index, or one of the `LOCAL_*` codes.
+#[derive(Clone, Copy, Debug)]
+pub struct LocalSymbol {
+    pub section: u32,
+    pub value: u64,
+}
+
+/// `LocalSymbol::section` of an absolute symbol.
+pub const LOCAL_ABSOLUTE: u32 = u32::MAX - 1;
+/// `LocalSymbol::section` of a symbol in no section (undefined, common, malformed).
+pub const LOCAL_NOWHERE: u32 = u32::MAX;
+
+impl LocalSymbol {
+    fn decode(object: &ObjectFile, index: usize) -> (LocalSymbol, bool) {
+        let Ok(symbol) = object.symbol(index) else {
+            return (LocalSymbol { section: LOCAL_NOWHERE, value: 0 }, false);
+        };
+        let value = symbol.st_value(ENDIAN);
+        let section = if symbol.st_shndx(ENDIAN) == elf::SHN_ABS {
+            LOCAL_ABSOLUTE
+        } else {
+            match object.symbol_section(symbol, index) {
+                Ok(Some(section)) => section as u32,
+                _ => LOCAL_NOWHERE,
+            }
+        };
+        (LocalSymbol { section, value }, symbol.st_type() == elf::STT_GNU_IFUNC)
+    }
 }
 
 impl<'data> LoadedObject<'data> {
@@ -455,7 +489,23 @@ impl<'data> Resolver<'data> {
                 }
             }
         }
-        self.db.objects.push(LoadedObject { object, generation, global_ids, discarded, stripped });
+        let mut has_local_ifunc = false;
+        let locals = (0..object.first_global)
+            .map(|index| {
+                let (local, ifunc) = LocalSymbol::decode(&object, index);
+                has_local_ifunc |= ifunc;
+                local
+            })
+            .collect();
+        self.db.objects.push(LoadedObject {
+            object,
+            generation,
+            global_ids,
+            discarded,
+            stripped,
+            locals,
+            has_local_ifunc,
+        });
         Ok(())
     }
 

@@ -157,9 +157,15 @@ impl ImageDirectory {
 }
 
 /// Which shard a name is for, when it matches a `{i}` pattern.
+#[cfg(test)]
 fn shard_of(pattern: &str, name: &[u8]) -> Option<u32> {
     let (prefix, suffix) = pattern.split_once("{i}")?;
-    let digits = name.strip_prefix(prefix.as_bytes())?.strip_suffix(suffix.as_bytes())?;
+    shard_index(name.strip_prefix(prefix.as_bytes())?, suffix.as_bytes())
+}
+
+/// The shard number at the start of `rest` when `suffix` follows it: decimal, no leading zero.
+fn shard_index(rest: &[u8], suffix: &[u8]) -> Option<u32> {
+    let digits = rest.strip_suffix(suffix)?;
     if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) || (digits.len() > 1 && digits[0] == b'0') {
         return None;
     }
@@ -179,23 +185,50 @@ impl Found {
     }
 }
 
-fn find_table_symbols(object: &ObjectFile, names: &TableNames) -> Found {
-    let mut found = Found::default();
-    for index in 1..object.symbols.len() {
-        let Ok(symbol) = object.symbol(index) else { continue };
-        if symbol.is_undefined(ENDIAN) {
-            continue;
-        }
-        let name = object.symbol_name(symbol);
-        for (kind, form) in [&names.fvars, &names.gvars].into_iter().enumerate() {
+/// One name a table symbol may have: `prefix{i}suffix` when sharded, else exactly `prefix`.
+struct Pattern<'a> {
+    prefix: &'a [u8],
+    suffix: Option<&'a [u8]>,
+    kind: usize,
+    role: usize,
+}
+
+impl TableNames {
+    fn patterns(&self) -> Vec<Pattern<'_>> {
+        let mut patterns = Vec::new();
+        for (kind, form) in [&self.fvars, &self.gvars].into_iter().enumerate() {
             let plain = [&form.base, &form.offsets, &form.ptrs, &form.count];
             let sharded = [&form.shard_base, &form.shard_offsets, &form.shard_ptrs, &form.shard_count];
             for role in 0..4 {
-                if name == plain[role].as_bytes() {
-                    found.symbols.push(((0, kind, role), index));
-                } else if let Some(shard) = shard_of(sharded[role], name) {
-                    found.symbols.push(((shard, kind, role), index));
+                patterns.push(Pattern { prefix: plain[role].as_bytes(), suffix: None, kind, role });
+                if let Some((prefix, suffix)) = sharded[role].split_once("{i}") {
+                    patterns.push(Pattern { prefix: prefix.as_bytes(), suffix: Some(suffix.as_bytes()), kind, role });
                 }
+            }
+        }
+        patterns
+    }
+}
+
+fn find_table_symbols(object: &ObjectFile, patterns: &[Pattern]) -> Found {
+    // Every pattern shares the first byte in practice (`jl_`); reject most names cheaply.
+    let first_bytes: Vec<u8> = patterns.iter().filter_map(|p| p.prefix.first().copied()).collect();
+    let mut found = Found::default();
+    for index in 1..object.symbols.len() {
+        let Ok(symbol) = object.symbol(index) else { continue };
+        let name = object.symbol_name(symbol);
+        if !name.first().is_some_and(|c| first_bytes.contains(c)) || symbol.is_undefined(ENDIAN) {
+            continue;
+        }
+        for pattern in patterns {
+            match pattern.suffix {
+                None if name == pattern.prefix => found.symbols.push(((0, pattern.kind, pattern.role), index)),
+                Some(suffix) if name.starts_with(pattern.prefix) => {
+                    if let Some(shard) = shard_index(&name[pattern.prefix.len()..], suffix) {
+                        found.symbols.push(((shard, pattern.kind, pattern.role), index));
+                    }
+                }
+                _ => {}
             }
         }
     }
@@ -204,13 +237,14 @@ fn find_table_symbols(object: &ObjectFile, names: &TableNames) -> Found {
 
 /// Decodes the tables of every unit of every generation.
 pub fn decode<A: Arch>(db: &SymbolDb, names: &TableNames) -> Result<ImageDirectory> {
+    let patterns = names.patterns();
     let per_object: Vec<Vec<Unit>> = db
         .objects
         .par_iter()
         .enumerate()
         .map(|(file, loaded)| {
             let object = &loaded.object;
-            let found = find_table_symbols(object, names);
+            let found = find_table_symbols(object, &patterns);
             let mut shards: Vec<u32> = found.symbols.iter().map(|((shard, _, _), _)| *shard).collect();
             shards.sort_unstable();
             shards.dedup();

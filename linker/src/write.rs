@@ -326,7 +326,7 @@ impl Writer<'_, '_> {
                         let dynsym = layout.dynsym_index[id.0 as usize];
                         symbolic.push::<A>(place, dynsym, DynReloc::Absolute, a);
                         0
-                    } else if scan::is_absolute(db, target)
+                    } else if self.facts.is_absolute(db, target)
                         || scan::packs_as_relr(self.config.pack_relative_relocs, section_align, offset)
                     {
                         s_a
@@ -342,7 +342,7 @@ impl Writer<'_, '_> {
                     // The same decision the scan made, from the same input bytes.
                     let relax = relaxable
                         && !preemptible
-                        && !scan::is_absolute(db, target)
+                        && !self.facts.is_absolute(db, target)
                         && A::can_relax_got_load(r_type, input_data, offset as usize);
                     if relax {
                         let direct = s_a.wrapping_sub(place) as i64;
@@ -459,7 +459,7 @@ impl Writer<'_, '_> {
                         SymRef::Global(id) => layout.dynsym_index[id.0 as usize],
                         SymRef::Local(..) => 0,
                     };
-                    (self.scanner.is_preemptible(target), s, dynsym, scan::is_absolute(self.db, target))
+                    (self.scanner.is_preemptible(target), s, dynsym, self.facts.is_absolute(self.db, target))
                 }
                 None => (false, 0, 0, false),
             };

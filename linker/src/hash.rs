@@ -59,3 +59,66 @@ impl Hasher for FxHasher {
 }
 
 pub type FxHashMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// Hashes a symbol name once; the result keys [`NameMap`] without hashing again.
+#[inline]
+pub fn name_hash(name: &[u8]) -> u64 {
+    let mut hasher = FxHasher::default();
+    hasher.write(name);
+    hasher.finish()
+}
+
+/// A (name, scope) key that carries its own hash, so the hashing of millions of symbol
+/// names can happen in parallel before the single-threaded resolution loop.
+#[derive(Clone, Copy, Debug)]
+pub struct NameKey<'data> {
+    pub hash: u64,
+    pub name: &'data [u8],
+    pub scope: u32,
+}
+
+impl<'data> NameKey<'data> {
+    pub fn new(name: &'data [u8], scope: u32) -> NameKey<'data> {
+        NameKey { hash: name_hash(name), name, scope }
+    }
+}
+
+impl PartialEq for NameKey<'_> {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash && self.scope == other.scope && self.name == other.name
+    }
+}
+
+impl Eq for NameKey<'_> {}
+
+impl std::hash::Hash for NameKey<'_> {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash ^ (self.scope as u64).wrapping_mul(SEED));
+    }
+}
+
+/// Passes a precomputed hash through.
+#[derive(Default, Clone, Copy)]
+pub struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ byte as u64;
+        }
+    }
+
+    #[inline]
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+pub type NameMap<'data, V> = HashMap<NameKey<'data>, V, BuildHasherDefault<PassThrough>>;

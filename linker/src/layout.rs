@@ -145,10 +145,8 @@ impl Layout {
     /// The symbol's own value as placed (for an indirect function, its resolver).
     pub fn resolved_address(&self, db: &SymbolDb, target: SymRef) -> Option<u64> {
         match target {
-            SymRef::Global(id) => match db.global(id).definition {
-                Definition::Object { .. } | Definition::Synthetic(_) => Some(self.global_addr[id.0 as usize]),
-                _ => Some(0),
-            },
+            // Zero for imports: their value comes from the dynamic loader.
+            SymRef::Global(id) => Some(self.global_addr[id.0 as usize]),
             SymRef::Local(file, index) => {
                 let local = db.object(file).locals.get(index as usize)?;
                 match local.section {

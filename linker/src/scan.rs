@@ -154,6 +154,8 @@ pub struct SymbolFacts {
     absolute: Vec<bool>,
     /// Per global: defined as a GNU indirect function (its value is a resolver to call).
     ifunc: Vec<bool>,
+    /// Per global: defined only in a section the chain policy stripped.
+    pub stripped: Vec<bool>,
 }
 
 impl SymbolFacts {
@@ -188,7 +190,12 @@ impl SymbolFacts {
                 Definition::Synthetic(_) => {}
             }
         }
-        SymbolFacts { preemptible, exported, absolute, ifunc }
+        let stripped = db
+            .globals
+            .iter()
+            .map(|g| g.definition == Definition::Undefined && g.stripped_definition.is_some())
+            .collect();
+        SymbolFacts { preemptible, exported, absolute, ifunc, stripped }
     }
 
     /// Whether a symbol is an absolute value rather than an address in this library.
@@ -317,13 +324,8 @@ impl Scanner<'_, '_> {
             SymRef::Local(file, index) if local_strips => {
                 (file, self.db.object(file).locals.get(index as usize)?.section)
             }
-            SymRef::Global(id) => {
-                let global = self.db.global(id);
-                if global.definition != Definition::Undefined {
-                    return None;
-                }
-                global.stripped_definition?
-            }
+            SymRef::Global(id) if self.facts.stripped[id.0 as usize] => self.db.global(id).stripped_definition?,
+            SymRef::Global(_) => return None,
             SymRef::Local(..) => return None,
         };
         let loaded = self.db.object(file);

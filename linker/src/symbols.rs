@@ -8,12 +8,13 @@
 use crate::chain::ChainPlan;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::hash::FxHashMap;
+use crate::hash::{name_hash, FxHashMap, NameKey, NameMap};
 use crate::inputs::{FileKind, InputFile};
 use crate::object_file::{ObjectFile, ENDIAN};
 use crate::shared_lib::{self, SharedLibrary};
 use object::elf;
 use object::read::elf::{SectionHeader as _, Sym as _};
+use rayon::prelude::*;
 use std::collections::VecDeque;
 
 /// Dense index of a loaded object, in load order.
@@ -178,7 +179,7 @@ pub struct SymbolDb<'data> {
     pub objects: Vec<LoadedObject<'data>>,
     pub globals: Vec<Global<'data>>,
     /// (name, scope) → global.
-    pub names: FxHashMap<(&'data [u8], u32), GlobalId>,
+    pub names: NameMap<'data, GlobalId>,
     pub shared: Vec<SharedInput<'data>>,
     /// Definitions that lost to a newer generation's definition of the same name.
     pub shadowed: usize,
@@ -208,7 +209,7 @@ impl<'data> SymbolDb<'data> {
                     reference_type: elf::STT_OBJECT.0,
                     ..Global::new(name)
                 });
-                self.names.insert((name, GLOBAL_SCOPE), id);
+                self.names.insert(NameKey::new(name, GLOBAL_SCOPE), id);
                 id
             }
         };
@@ -226,7 +227,7 @@ impl<'data> SymbolDb<'data> {
 
     /// The global a name binds to outside any generation's hidden scope.
     pub fn lookup(&self, name: &[u8]) -> Option<GlobalId> {
-        self.names.get(&(name, GLOBAL_SCOPE)).copied()
+        self.names.get(&NameKey::new(name, GLOBAL_SCOPE)).copied()
     }
 }
 
@@ -263,7 +264,7 @@ pub fn resolve<'data>(
         db: SymbolDb {
             objects: Vec::new(),
             globals: Vec::new(),
-            names: FxHashMap::default(),
+            names: NameMap::default(),
             shared: Vec::new(),
             shadowed: 0,
         },
@@ -300,16 +301,15 @@ pub fn resolve<'data>(
 
 impl<'data> Resolver<'data> {
     fn intern(&mut self, name: &'data [u8]) -> GlobalId {
-        self.intern_scoped(name, GLOBAL_SCOPE)
+        self.intern_key(NameKey::new(name, GLOBAL_SCOPE))
     }
 
-    fn intern_scoped(&mut self, name: &'data [u8], scope: u32) -> GlobalId {
-        if let Some(&id) = self.db.names.get(&(name, scope)) {
-            return id;
+    fn intern_key(&mut self, key: NameKey<'data>) -> GlobalId {
+        let next = GlobalId(self.db.globals.len() as u32);
+        let id = *self.db.names.entry(key).or_insert(next);
+        if id == next {
+            self.db.globals.push(Global::new(key.name));
         }
-        let id = GlobalId(self.db.globals.len() as u32);
-        self.db.globals.push(Global::new(name));
-        self.db.names.insert((name, scope), id);
         id
     }
 
@@ -397,12 +397,20 @@ impl<'data> Resolver<'data> {
             }
         }
         let mut global_ids = Vec::with_capacity(object.symbols.len().saturating_sub(object.first_global));
-        for index in object.first_global..object.symbols.len() {
+        // Hash every name first, in parallel: big objects have hundreds of thousands.
+        let hashes: Vec<u64> = (object.first_global..object.symbols.len())
+            .into_par_iter()
+            .with_min_len(4096)
+            .map(|index| object.symbol(index).map_or(0, |symbol| name_hash(object.symbol_name(symbol))))
+            .collect();
+        self.db.names.reserve(hashes.len());
+        for (index, &hash) in (object.first_global..object.symbols.len()).zip(&hashes) {
             let symbol = object.symbol(index)?;
             let name = object.symbol_name(symbol);
             // A base generation's hidden names mean something only inside that generation.
             let hidden = matches!(symbol.st_visibility(), elf::STV_HIDDEN | elf::STV_INTERNAL);
-            let id = if is_base && hidden { self.intern_scoped(name, generation) } else { self.intern(name) };
+            let scope = if is_base && hidden { generation } else { GLOBAL_SCOPE };
+            let id = self.intern_key(NameKey { hash, name, scope });
             global_ids.push(id);
             let bind = symbol.st_bind();
             if bind == elf::STB_LOCAL {
@@ -557,7 +565,7 @@ impl<'data> Resolver<'data> {
                 let Ok(symbol) = object.object.symbol(object.object.first_global + i) else { continue };
                 let hidden = matches!(symbol.st_visibility(), elf::STV_HIDDEN | elf::STV_INTERNAL);
                 let other_scope = if hidden { GLOBAL_SCOPE } else { object.generation };
-                if let Some(&other) = self.db.names.get(&(global.name, other_scope)) {
+                if let Some(&other) = self.db.names.get(&NameKey::new(global.name, other_scope)) {
                     if self.db.globals[other.0 as usize].definition != Definition::Undefined {
                         *id = other;
                     }

@@ -18,6 +18,7 @@ use crate::symbols::{self, ArrayKind, Definition, GlobalId, SymbolDb};
 use crate::tables::{self, ImageDirectory};
 use object::elf;
 use object::read::elf::Sym as _;
+use rayon::prelude::*;
 
 pub const PAGE_SIZE: u64 = 0x1000;
 pub const BUILD_ID_SIZE: usize = 20;
@@ -35,6 +36,14 @@ pub struct StringTable {
 impl StringTable {
     fn new() -> StringTable {
         StringTable { bytes: vec![0], offsets: Default::default() }
+    }
+
+    /// Appends a string known not to be in the table yet.
+    pub fn append(&mut self, s: &[u8]) -> u32 {
+        let offset = self.bytes.len() as u32;
+        self.bytes.extend_from_slice(s);
+        self.bytes.push(0);
+        offset
     }
 
     pub fn add(&mut self, s: &[u8]) -> u32 {
@@ -340,7 +349,8 @@ pub fn layout<A: Arch>(decisions: &Decisions, mut sections: SectionMap) -> Resul
     let mut dynsym_name = Vec::with_capacity(dynsym.len());
     for (i, &id) in dynsym.iter().enumerate() {
         dynsym_index[id.0 as usize] = i as u32 + 1;
-        dynsym_name.push(dynstr.add(db.global(id).name));
+        // Dynamic symbol names are distinct: no need to look for an earlier copy.
+        dynsym_name.push(dynstr.append(db.global(id).name));
     }
 
     // Symbol versions needed from each library.
@@ -521,20 +531,26 @@ pub fn layout<A: Arch>(decisions: &Decisions, mut sections: SectionMap) -> Resul
     for (id, offset) in commons {
         layout.common_addr.insert(id, commons_start + offset);
     }
-    for id in 0..db.globals.len() {
-        let global = &db.globals[id];
-        layout.global_addr[id] = match global.definition {
+    let global_addr: Vec<u64> = db
+        .globals
+        .par_iter()
+        .enumerate()
+        .map(|(id, global)| match global.definition {
             Definition::Object { file, index } => match layout.common_addr.get(&GlobalId(id as u32)) {
                 Some(&addr) => addr,
-                None => {
-                    let symbol = db.object(file).object.symbol(index as usize)?;
-                    layout.defined_address(db, file, index as usize, symbol).unwrap_or(0)
-                }
+                None => db
+                    .object(file)
+                    .object
+                    .symbol(index as usize)
+                    .ok()
+                    .and_then(|symbol| layout.defined_address(db, file, index as usize, symbol))
+                    .unwrap_or(0),
             },
             Definition::Synthetic(synthetic) => synthetic_address(&layout, synthetic, global.name),
             _ => 0,
-        };
-    }
+        })
+        .collect();
+    layout.global_addr = global_addr;
     for (index, &target) in plan.plt.iter().enumerate().skip(plan.plt_ifunc_start) {
         let address = layout.plt_entry_address::<A>(index as u32);
         layout.canonical_plt.insert(target, address);
@@ -583,15 +599,17 @@ fn count_fdes(db: &SymbolDb, sections: &SectionMap) -> Result<usize> {
     let Some(eh_frame) = sections.by_name(".eh_frame") else {
         return Ok(0);
     };
-    let mut count = 0;
-    for &(input, _) in &eh_frame.inputs {
-        let object = &db.object(input.file).object;
-        let data = object.section_data(input.section as usize)?;
-        let records =
-            eh_frame::parse_eh_frame(data).map_err(|e| e.context(format!("{}: section .eh_frame", object.name)))?;
-        count += records.iter().filter(|r| matches!(r.kind, eh_frame::EhRecordKind::Fde { .. })).count();
-    }
-    Ok(count)
+    eh_frame
+        .inputs
+        .par_iter()
+        .map(|&(input, _)| {
+            let object = &db.object(input.file).object;
+            let data = object.section_data(input.section as usize)?;
+            let records =
+                eh_frame::parse_eh_frame(data).map_err(|e| e.context(format!("{}: section .eh_frame", object.name)))?;
+            Ok(records.iter().filter(|r| matches!(r.kind, eh_frame::EhRecordKind::Fde { .. })).count())
+        })
+        .sum()
 }
 
 /// Whether a section appears in the output at all (and gets a section header).

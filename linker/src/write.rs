@@ -128,9 +128,7 @@ impl Writer<'_, '_> {
     /// not yet renamed into place (see [`persist`]).
     pub fn write<A: Arch>(&self) -> Result<tempfile::NamedTempFile> {
         let mut temp = temporary_beside(&self.config.output)?;
-        temp.as_file()
-            .set_len(self.layout.file_size)
-            .map_err(|e| Error::new(format!("cannot size the output: {e}")))?;
+        allocate(temp.as_file(), self.layout.file_size)?;
         if self.layout.file_size > 0 {
             // SAFETY: the temporary file is ours alone until it is renamed into place.
             let mut map = unsafe { MmapMut::map_mut(temp.as_file()) }
@@ -138,7 +136,8 @@ impl Writer<'_, '_> {
             self.fill::<A>(&mut map)?;
             self.write_eh_frame_hdr(&mut map)?;
             self.write_build_id(&mut map);
-            map.flush().map_err(|e| Error::new(format!("cannot write the output: {e}")))?;
+            // No msync: like every linker, leave write-back to the kernel. The blocks were
+            // allocated up front, so the page cache can always be written back.
         }
         temp.as_file_mut().flush()?;
         set_executable(temp.as_file())?;
@@ -810,6 +809,25 @@ pub fn temporary_beside(target: &Path) -> Result<tempfile::NamedTempFile> {
 /// Renames a finished temporary file over `target`.
 pub fn persist(temp: tempfile::NamedTempFile, target: &Path) -> Result<()> {
     temp.persist(target).map(|_| ()).map_err(|e| Error::new(format!("cannot write {}: {}", target.display(), e.error)))
+}
+
+/// Sizes the output with its blocks allocated, so that writing through the mapping cannot
+/// fail later (a sparse file on a full disk would fault instead of erroring).
+fn allocate(file: &std::fs::File, size: u64) -> Result<()> {
+    use std::os::unix::io::AsRawFd;
+    let no_space = |e: std::io::Error| Error::new(format!("cannot allocate {size} bytes for the output: {e}"));
+    if size > 0 {
+        // SAFETY: fallocate only reads its integer arguments and the descriptor we own.
+        let result = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, size as libc::off_t) };
+        if result != 0 {
+            let error = std::io::Error::last_os_error();
+            // File systems without fallocate get a plain (sparse) size instead.
+            if !matches!(error.raw_os_error(), Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS)) {
+                return Err(no_space(error));
+            }
+        }
+    }
+    file.set_len(size).map_err(no_space)
 }
 
 fn set_executable(file: &std::fs::File) -> Result<()> {

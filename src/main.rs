@@ -134,6 +134,7 @@ fn cli() -> Command {
                 .value_name("FILE")
                 .help("Write phase times, sizes and counts (symbols, relocations by type, ...) as JSON"),
         )
+        .arg(Arg::new("strip-all").short('s').long("strip-all").action(ArgAction::SetTrue).help("Leave out .symtab"))
         .arg(Arg::new("verbose").short('v').long("verbose").action(ArgAction::SetTrue).help("Report what the link did"))
         .arg(
             Arg::new("inputs")
@@ -207,6 +208,7 @@ fn config_from(matches: &ArgMatches) -> Result<Config, String> {
     config.threads = matches.get_one::<usize>("threads").copied();
     config.print_timing = matches.get_flag("time");
     config.verbose = matches.get_flag("verbose");
+    config.strip_all = matches.get_flag("strip-all");
     config.stats_json = matches.get_one::<String>("stats-json").map(PathBuf::from);
     config.bases = matches.get_many::<String>("base").unwrap_or_default().map(PathBuf::from).collect();
     config.strip_sections.extend(matches.get_many::<String>("strip-section").unwrap_or_default().cloned());

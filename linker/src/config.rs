@@ -41,6 +41,8 @@ pub struct Config {
     pub verbose: bool,
     /// Write phase times and counts as JSON here.
     pub stats_json: Option<PathBuf>,
+    /// Leave out the static symbol table (`-s`).
+    pub strip_all: bool,
     /// Previous images' archives, oldest first. Each holds one or more generations.
     pub bases: Vec<PathBuf>,
     /// Sections removed from every base generation's text (the uniqueness sections).
@@ -75,6 +77,7 @@ impl Config {
             print_timing: false,
             verbose: false,
             stats_json: None,
+            strip_all: false,
             bases: Vec::new(),
             strip_sections: DEFAULT_STRIP_SECTIONS.iter().map(|s| s.to_string()).collect(),
             data_members: DEFAULT_DATA_MEMBERS.iter().map(|s| s.to_string()).collect(),

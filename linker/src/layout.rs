@@ -305,10 +305,11 @@ pub struct Decisions<'a, 'data> {
     pub inputs: &'a [crate::inputs::InputFile],
     pub manifest: &'a str,
     pub directory: &'a ImageDirectory,
+    pub symtab: &'a crate::symtab::SymtabPlan,
 }
 
 pub fn layout<A: Arch>(decisions: &Decisions, mut sections: SectionMap) -> Result<Layout> {
-    let Decisions { config, db, plan, facts, inputs, manifest, directory } = *decisions;
+    let Decisions { config, db, plan, facts, inputs, manifest, directory, symtab } = *decisions;
     let mut dynstr = StringTable::new();
 
     // Libraries: DT_NEEDED for every shared input that is not as-needed or supplies an import.
@@ -444,6 +445,8 @@ pub fn layout<A: Arch>(decisions: &Decisions, mut sections: SectionMap) -> Resul
         (Synthetic::GotPlt, 8 * (3 + plan.plt.len() as u64)),
         (Synthetic::Manifest, manifest.len() as u64),
         (Synthetic::ImageDirectory, directory.size()),
+        (Synthetic::SymTab, symtab.symtab_size()),
+        (Synthetic::StrTab, symtab.strtab_size),
     ];
     for (synthetic, size) in section_sizes {
         let index = sections.find(synthetic);

@@ -20,6 +20,7 @@ pub mod scan;
 pub mod sections;
 pub mod shared_lib;
 pub mod symbols;
+pub mod symtab;
 pub mod tables;
 pub mod timing;
 pub mod write;
@@ -74,6 +75,8 @@ fn link_with<A: Arch>(config: &Config) -> Result<report::LinkReport> {
     let keys = scan::Keys::new(&db);
     let scanner = scan::Scanner { db: &db, facts: &facts, keys: &keys, pack_relative: config.pack_relative_relocs };
     let plan = scan::scan::<A>(&scanner, &sections, &directory)?;
+    let symtab =
+        if config.strip_all { symtab::SymtabPlan::none() } else { symtab::plan(&db, &sections, &facts, &plan) };
     timer.phase("scan");
     let decisions = layout::Decisions {
         config,
@@ -83,6 +86,7 @@ fn link_with<A: Arch>(config: &Config) -> Result<report::LinkReport> {
         inputs: &inputs,
         manifest: &manifest,
         directory: &directory,
+        symtab: &symtab,
     };
     let layout = layout::layout::<A>(&decisions, sections)?;
     timer.phase("layout");
@@ -94,6 +98,7 @@ fn link_with<A: Arch>(config: &Config) -> Result<report::LinkReport> {
         facts: &facts,
         scanner: &scanner,
         directory: &directory,
+        symtab: &symtab,
     };
     let output = writer.write::<A>()?;
     let archive = match &config.emit_archive {

@@ -225,6 +225,21 @@ impl<'data> SymbolDb<'data> {
         Ok(id)
     }
 
+    /// The `STT_*` an import is given: the providing library's, else the references'.
+    pub fn import_type(&self, id: GlobalId) -> u8 {
+        use crate::shared_lib::SharedSymbolKind;
+        let global = self.global(id);
+        match global.definition {
+            Definition::Shared { lib, index } => match self.shared[lib as usize].library.symbols[index as usize].kind {
+                SharedSymbolKind::Function => elf::STT_FUNC.0,
+                SharedSymbolKind::Object => elf::STT_OBJECT.0,
+                SharedSymbolKind::Tls => elf::STT_TLS.0,
+                SharedSymbolKind::Other => global.reference_type,
+            },
+            _ => global.reference_type,
+        }
+    }
+
     /// The global a name binds to outside any generation's hidden scope.
     pub fn lookup(&self, name: &[u8]) -> Option<GlobalId> {
         self.names.get(&NameKey::new(name, GLOBAL_SCOPE)).copied()

@@ -79,6 +79,7 @@ pub struct Writer<'a, 'data> {
     pub facts: &'a SymbolFacts,
     pub scanner: &'a Scanner<'a, 'data>,
     pub directory: &'a ImageDirectory,
+    pub symtab: &'a crate::symtab::SymtabPlan,
 }
 
 enum Job {
@@ -188,11 +189,16 @@ impl Writer<'_, '_> {
             Synthetic::SectionHeaderNames,
             Synthetic::SectionHeaders,
             Synthetic::Manifest,
+            Synthetic::SymTab,
         ] {
             let job = jobs.len();
             jobs.push(Job::Synthetic(synthetic));
             let section = layout.section(synthetic);
             regions.add(job, 0, section.offset, if section.is_nobits() { 0 } else { section.size });
+            if synthetic == Synthetic::SymTab {
+                let strtab = layout.section(Synthetic::StrTab);
+                regions.add(job, 1, strtab.offset, strtab.size);
+            }
             if synthetic == Synthetic::Plt {
                 for (slot, extra) in [(1, Synthetic::GotPlt), (2, Synthetic::RelaPlt)] {
                     let section = layout.section(extra);
@@ -500,6 +506,10 @@ impl Writer<'_, '_> {
             Synthetic::Headers => self.write_headers::<A>(out),
             Synthetic::DynStr => out.copy_from_slice(&layout.dynstr.bytes),
             Synthetic::Manifest => out.copy_from_slice(layout.manifest.as_bytes()),
+            Synthetic::SymTab => {
+                let [symtab, strtab] = slices else { unreachable!("two slots for the symbol table") };
+                crate::symtab::write(self.symtab, layout, db, symtab, strtab);
+            }
             Synthetic::SectionHeaderNames => out.copy_from_slice(&layout.shstrtab.bytes),
             Synthetic::SectionHeaders => self.write_section_headers(out),
             Synthetic::GnuHash => {
@@ -615,15 +625,8 @@ impl Writer<'_, '_> {
                     }
                     ((bind.0 << 4) | sym_type, global.visibility, shndx, value, size)
                 }
-                Definition::Shared { lib, index } => {
-                    let symbol = &db.shared[lib as usize].library.symbols[index as usize];
-                    let sym_type = match symbol.kind {
-                        crate::shared_lib::SharedSymbolKind::Function => elf::STT_FUNC.0,
-                        crate::shared_lib::SharedSymbolKind::Object => elf::STT_OBJECT.0,
-                        crate::shared_lib::SharedSymbolKind::Tls => elf::STT_TLS.0,
-                        crate::shared_lib::SharedSymbolKind::Other => global.reference_type,
-                    };
-                    ((import_binding(global).0 << 4) | sym_type, elf::STV_DEFAULT.0, 0, 0, 0)
+                Definition::Shared { .. } => {
+                    ((import_binding(global).0 << 4) | db.import_type(id), elf::STV_DEFAULT.0, 0, 0, 0)
                 }
                 Definition::Synthetic(crate::symbols::Synthetic::ImageDirectory) => {
                     let section = layout.section(Synthetic::ImageDirectory);
@@ -707,6 +710,7 @@ impl Writer<'_, '_> {
                 Some(Synthetic::RelaDyn) => (index_of(Synthetic::DynSym), 0, 24),
                 Some(Synthetic::RelaPlt) => (index_of(Synthetic::DynSym), index_of(Synthetic::GotPlt), 24),
                 Some(Synthetic::RelrDyn) => (0, 0, 8),
+                Some(Synthetic::SymTab) => (crate::symtab::header_link(layout), self.symtab.first_global as u32, 24),
                 Some(Synthetic::Dynamic) => (index_of(Synthetic::DynStr), 0, 16),
                 Some(Synthetic::Got | Synthetic::GotPlt) => (0, 0, 8),
                 Some(Synthetic::Plt) => (0, 0, 16),

@@ -234,3 +234,36 @@ fn deterministic_output() {
     assert!(first == from_inside, "output depends on the working directory");
     assert_output("deterministic", &run_loader(&o.scratch.path("relative.so")), &loaded(TLS_OUTPUT));
 }
+
+/// `.symtab` names local and hidden code for debuggers and profilers (bound LOCAL, at the
+/// address the code runs at), lists exports and imports as globals, and `-s` leaves it out.
+#[test]
+fn static_symbol_table() {
+    let s = Scratch::new();
+    let a = s.compile("vis_a.c", &["-O2", "-g"]);
+    let b = s.compile("vis_b.c", &["-O2", "-g"]);
+    let library = link_chainlink(&s.path("vis.so"), &args![a, b]);
+    let symbols = symbols(&library);
+    let one = |table: &str, name: &str| -> Symbol {
+        let found = find_symbols(&symbols, table, name);
+        assert_eq!(found.len(), 1, "{table} `{name}`: {found:?}");
+        found[0].clone()
+    };
+    let hidden = one(".symtab", "vis_hidden_fn");
+    assert_eq!((hidden.bind.as_str(), hidden.kind.as_str()), ("LOCAL", "FUNC"), "{hidden:?}");
+    assert_eq!(one(".symtab", "vis_default_fn").bind, "GLOBAL");
+    assert_eq!(one(".symtab", "printf").section, "UND");
+    // The first global's index is the table's sh_info.
+    let table = readelf(&["-S"], &library);
+    assert!(table.contains(".symtab") && table.contains(".strtab"), "{table}");
+
+    // nm's address of the hidden function is where addr2line finds its source line.
+    let nm_line = nm(&[], &library).lines().find(|l| l.ends_with(" vis_hidden_fn")).map(str::to_string).unwrap();
+    let address = nm_line.split_whitespace().next().unwrap();
+    let line = run_ok(std::process::Command::new("addr2line").arg("-e").arg(&library).arg(address));
+    assert!(line.contains("vis_a.c:2"), "addr2line {address}: {line}");
+
+    let stripped = link_chainlink(&s.path("stripped.so"), &args![a, b, "-s"]);
+    assert!(!readelf(&["-S"], &stripped).contains(".symtab"));
+    assert_output("stripped library", &run_loader(&stripped), &run_loader(&library));
+}

@@ -259,11 +259,29 @@ pub struct ChainPlan<'data> {
     pub archive_members: Vec<(String, &'data [u8])>,
     /// Members of base archives that were dropped (data of old generations).
     pub dropped_members: usize,
+    /// Manifest members whose blake3 is still to be computed: (generation, member, bytes).
+    /// Hashing runs beside symbol resolution, which leaves cores idle.
+    unhashed: Vec<(usize, usize, &'data [u8])>,
 }
 
 impl ChainPlan<'_> {
     pub fn is_chained(&self) -> bool {
         self.newest > 0
+    }
+
+    /// The blake3 of every member the manifest still lacks, in parallel.
+    pub fn hash_members(&self) -> Vec<String> {
+        use rayon::prelude::*;
+        self.unhashed.par_iter().map(|(_, _, data)| hash_hex(data)).collect()
+    }
+
+    /// The manifest with the hashes from [`ChainPlan::hash_members`] filled in.
+    pub fn manifest_with(&self, hashes: Vec<String>) -> Manifest {
+        let mut manifest = self.manifest.clone();
+        for (&(generation, member, _), hash) in self.unhashed.iter().zip(hashes) {
+            manifest.generations[generation][member].blake3 = hash;
+        }
+        manifest
     }
 }
 
@@ -308,6 +326,7 @@ pub fn plan<'data>(config: &Config, bases: &'data [InputFile], inputs: &'data [I
         manifest: Manifest { strip: config.strip_sections.clone(), generations: Vec::new(), units: Vec::new() },
         archive_members: Vec::new(),
         dropped_members: 0,
+        unhashed: Vec::new(),
     };
     let mut base_data: Vec<(String, &'data [u8])> = Vec::new();
     for base in bases {
@@ -321,15 +340,19 @@ pub fn plan<'data>(config: &Config, bases: &'data [InputFile], inputs: &'data [I
                 let text = std::str::from_utf8(text).map_err(|_| Error::new("manifest is not UTF-8"))?;
                 Manifest::parse(text).map_err(|e| e.context(format!("{}({MANIFEST_MEMBER})", base.name)))?.generations
             }
-            None => vec![members
-                .iter()
-                .map(|(name, data)| ManifestMember {
-                    kind: member_kind(config, name),
-                    name: name.clone(),
-                    blake3: hash_hex(data),
-                    archive_name: name.clone(),
-                })
-                .collect()],
+            None => {
+                let generation = plan.manifest.generations.len();
+                plan.unhashed.extend(members.iter().enumerate().map(|(i, (_, data))| (generation, i, *data)));
+                vec![members
+                    .iter()
+                    .map(|(name, _)| ManifestMember {
+                        kind: member_kind(config, name),
+                        name: name.clone(),
+                        blake3: String::new(),
+                        archive_name: name.clone(),
+                    })
+                    .collect()]
+            }
         };
         let is_last_base = std::ptr::eq(base, bases.last().expect("non-empty"));
         let generation_count = generations.len();
@@ -395,7 +418,8 @@ pub fn plan<'data>(config: &Config, bases: &'data [InputFile], inputs: &'data [I
                 MemberKind::Text => plan.archive_members.push((archive_name.clone(), data)),
                 MemberKind::Data => newest_data.push((archive_name.clone(), data)),
             }
-            newest.push(ManifestMember { kind, name, blake3: hash_hex(data), archive_name });
+            plan.unhashed.push((plan.manifest.generations.len(), newest.len(), data));
+            newest.push(ManifestMember { kind, name, blake3: String::new(), archive_name });
         }
     }
     plan.manifest.generations.push(newest);

@@ -50,7 +50,8 @@ fn link_with<A: Arch>(config: &Config) -> Result<report::LinkReport> {
     timer.phase("inputs");
     let chain = chain::plan(config, &bases, &inputs)?;
     timer.phase("chain");
-    let mut db = symbols::resolve(&inputs, &chain, config, A::MACHINE)?;
+    let (hashes, db) = rayon::join(|| chain.hash_members(), || symbols::resolve(&inputs, &chain, config, A::MACHINE));
+    let mut db = db?;
     if config.verbose {
         eprintln!(
             "chainlink: {} generation(s); {} base text object(s); {} data member(s) dropped; {} definition(s) shadowed by newer generations",
@@ -65,7 +66,7 @@ fn link_with<A: Arch>(config: &Config) -> Result<report::LinkReport> {
     if !directory.is_empty() {
         db.define_synthetic(config.table_names.image.as_bytes(), symbols::Synthetic::ImageDirectory)?;
     }
-    let mut manifest = chain.manifest.clone();
+    let mut manifest = chain.manifest_with(hashes);
     manifest.units = directory.units.iter().map(chain::UnitRecord::from).collect();
     let manifest = manifest.render();
     timer.phase("tables");

@@ -134,6 +134,20 @@ fn cli() -> Command {
                 .value_name("FILE")
                 .help("Write phase times, sizes and counts (symbols, relocations by type, ...) as JSON"),
         )
+        .arg(
+            Arg::new("no-cache")
+                .long("no-cache")
+                .action(ArgAction::SetTrue)
+                .help("Neither read nor write the output cache"),
+        )
+        .arg(cache_dir_arg())
+        .arg(cache_max_size_arg())
+        .arg(
+            Arg::new("verify-determinism")
+                .long("verify-determinism")
+                .action(ArgAction::SetTrue)
+                .help("Also link from scratch on one thread without the cache and fail if the bytes differ"),
+        )
         .arg(Arg::new("strip-all").short('s').long("strip-all").action(ArgAction::SetTrue).help("Leave out .symtab"))
         .arg(Arg::new("verbose").short('v').long("verbose").action(ArgAction::SetTrue).help("Report what the link did"))
         .arg(
@@ -146,6 +160,11 @@ fn cli() -> Command {
         .about("Print the chain manifest of a chainlink output library or emitted archive")
         .arg(Arg::new("file").value_name("FILE").required(true))
         .arg(Arg::new("json").long("json").action(ArgAction::SetTrue).help("Print JSON"));
+    let cache = Command::new("cache")
+        .about("Inspect or trim the output cache")
+        .arg(Arg::new("action").value_name("ACTION").required(true).value_parser(["stats", "gc", "clear"]))
+        .arg(cache_dir_arg())
+        .arg(cache_max_size_arg());
     Command::new("chainlink")
         .version(env!("CARGO_PKG_VERSION"))
         .about("A fast incremental linker for chained images")
@@ -153,6 +172,47 @@ fn cli() -> Command {
         .arg_required_else_help(true)
         .subcommand(link)
         .subcommand(inspect)
+        .subcommand(cache)
+}
+
+fn cache_dir_arg() -> Arg {
+    Arg::new("cache-dir")
+        .long("cache-dir")
+        .value_name("DIR")
+        .help("Output cache location (default: $CHAINLINK_CACHE_DIR, $XDG_CACHE_HOME/chainlink, ~/.cache/chainlink)")
+}
+
+fn cache_max_size_arg() -> Arg {
+    Arg::new("cache-max-size")
+        .long("cache-max-size")
+        .value_name("BYTES")
+        .value_parser(parse_size)
+        .help("Bound on the cache's size; least recently used entries go first (default 4G)")
+}
+
+/// `123`, `64K`, `512M`, `4G`.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let (digits, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((at, _)) => text.split_at(at),
+        None => (text, ""),
+    };
+    let shift = match unit {
+        "" => 0,
+        "K" | "k" => 10,
+        "M" | "m" => 20,
+        "G" | "g" => 30,
+        _ => return Err(format!("unknown size unit `{unit}` (use K, M or G)")),
+    };
+    digits.parse::<u64>().map(|n| n << shift).map_err(|e| e.to_string())
+}
+
+fn cache_config(matches: &ArgMatches) -> Config {
+    let mut config = Config::new(PathBuf::new());
+    config.cache_dir = matches.get_one::<String>("cache-dir").map(PathBuf::from);
+    if let Some(&size) = matches.get_one::<u64>("cache-max-size") {
+        config.cache_max_size = size;
+    }
+    config
 }
 
 /// ld spells several options with one dash (`-shared`, `-soname x`); clap wants two.
@@ -209,6 +269,11 @@ fn config_from(matches: &ArgMatches) -> Result<Config, String> {
     config.print_timing = matches.get_flag("time");
     config.verbose = matches.get_flag("verbose");
     config.strip_all = matches.get_flag("strip-all");
+    config.no_cache = matches.get_flag("no-cache");
+    config.verify_determinism = matches.get_flag("verify-determinism");
+    let cache = cache_config(matches);
+    config.cache_dir = cache.cache_dir;
+    config.cache_max_size = cache.cache_max_size;
     config.stats_json = matches.get_one::<String>("stats-json").map(PathBuf::from);
     config.bases = matches.get_many::<String>("base").unwrap_or_default().map(PathBuf::from).collect();
     config.strip_sections.extend(matches.get_many::<String>("strip-section").unwrap_or_default().cloned());
@@ -254,6 +319,7 @@ fn main() -> ExitCode {
     let matches = match matches.subcommand() {
         Some(("link", matches)) => matches,
         Some(("inspect", matches)) => return inspect(matches),
+        Some(("cache", matches)) => return cache_command(matches),
         _ => unreachable!("subcommand required"),
     };
     let config = match config_from(matches) {
@@ -307,6 +373,26 @@ fn inspect(matches: &ArgMatches) -> ExitCode {
         Err(error) => {
             eprintln!("chainlink: error: {error}");
             ExitCode::from(1)
+        }
+    }
+}
+
+fn cache_command(matches: &ArgMatches) -> ExitCode {
+    use chainlink_linker::cache;
+    let config = cache_config(matches);
+    let result = match matches.get_one::<String>("action").map(String::as_str) {
+        Some("stats") => cache::stats(&config),
+        Some("gc") => cache::gc(&config),
+        _ => cache::clear(&config),
+    };
+    match result {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("chainlink: error: {error}");
+            ExitCode::from(if error.is_usage() { 2 } else { 1 })
         }
     }
 }

@@ -44,7 +44,7 @@ fn check_image(image_dir: &Path, image: &Path, modes: &[&str]) -> String {
 }
 
 fn chainlink_ok(cwd: &Path, args: &[String]) -> String {
-    let mut command = Command::new(CHAINLINK);
+    let mut command = chainlink();
     command.current_dir(cwd).args(args);
     run_ok(&mut command)
 }
@@ -241,7 +241,7 @@ fn newest_generation_wins_and_hidden_names_stay_in_their_generation() {
     let base = c.image("sys-o", &text0, &data0);
     let chained = c.image("chained.o", &text1, &data1);
     let out = c.s.path("chained.so");
-    let log = run(Command::new(CHAINLINK).args(args!["link", "-o", out, "--base", base, chained, "--verbose"]));
+    let log = run(chainlink().args(args!["link", "-o", out, "--base", base, chained, "--verbose"]));
     assert!(log.status.success(), "{}", describe(&log));
     assert!(String::from_utf8_lossy(&log.stderr).contains("1 definition(s) shadowed"), "{}", describe(&log));
     // julia_new(1) = julia_old(1) [generation 0: (1 + 100) * 2] + generation 1's j_helper(1) (5001).

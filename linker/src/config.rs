@@ -43,6 +43,15 @@ pub struct Config {
     pub stats_json: Option<PathBuf>,
     /// Leave out the static symbol table (`-s`).
     pub strip_all: bool,
+    /// Do not read or write the output cache.
+    pub no_cache: bool,
+    /// The cache's location (else `$CHAINLINK_CACHE_DIR`, `$XDG_CACHE_HOME/chainlink`, ...).
+    pub cache_dir: Option<PathBuf>,
+    /// Bound on the cache's size in bytes.
+    pub cache_max_size: u64,
+    /// Link again from scratch and fail if the result differs from the cached or
+    /// multi-threaded one.
+    pub verify_determinism: bool,
     /// Previous images' archives, oldest first. Each holds one or more generations.
     pub bases: Vec<PathBuf>,
     /// Sections removed from every base generation's text (the uniqueness sections).
@@ -78,6 +87,10 @@ impl Config {
             verbose: false,
             stats_json: None,
             strip_all: false,
+            no_cache: false,
+            cache_dir: None,
+            cache_max_size: crate::cache::DEFAULT_MAX_SIZE,
+            verify_determinism: false,
             bases: Vec::new(),
             strip_sections: DEFAULT_STRIP_SECTIONS.iter().map(|s| s.to_string()).collect(),
             data_members: DEFAULT_DATA_MEMBERS.iter().map(|s| s.to_string()).collect(),

@@ -22,6 +22,7 @@ pub enum FileKind {
 pub struct InputFile {
     /// The name used in messages: the path as the user (or a linker script) gave it.
     pub name: String,
+    pub path: PathBuf,
     pub kind: FileKind,
     pub data: Mmap,
     /// Record `DT_NEEDED` only if a symbol is taken from this shared library.
@@ -147,6 +148,7 @@ impl Loader {
         };
         self.files.push(InputFile {
             name,
+            path: path.to_path_buf(),
             kind,
             data,
             as_needed: self.as_needed,
@@ -203,6 +205,7 @@ pub fn load_bases(config: &Config) -> Result<Vec<InputFile>> {
             }
             Ok(InputFile {
                 name,
+                path: path.clone(),
                 kind: FileKind::Archive,
                 data,
                 as_needed: false,

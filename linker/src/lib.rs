@@ -5,6 +5,7 @@
 //! [`arch::Arch`]; the generic phases never name an architecture's constants.
 
 pub mod arch;
+pub mod cache;
 pub mod chain;
 pub mod config;
 pub mod eh_frame;
@@ -40,7 +41,39 @@ pub fn link(config: &Config) -> Result<report::LinkReport> {
         pool = pool.num_threads(threads.max(1));
     }
     let pool = pool.build().map_err(|e| Error::new(format!("cannot start worker threads: {e}")))?;
-    pool.install(|| link_with::<arch::x86_64::X86_64>(config))
+    let report = pool.install(|| link_with::<arch::x86_64::X86_64>(config))?;
+    if config.verify_determinism {
+        verify_determinism(config, &report)?;
+    }
+    Ok(report)
+}
+
+/// Links again from scratch on one thread, without the cache, next to the output, and
+/// fails if the bytes differ from what the first link produced (or from the cache's record).
+fn verify_determinism(config: &Config, report: &report::LinkReport) -> Result<()> {
+    let check = write::temporary_beside(&config.output)?;
+    let mut fresh = config.clone();
+    fresh.output = check.path().to_path_buf();
+    fresh.threads = Some(1);
+    fresh.no_cache = true;
+    fresh.emit_archive = None;
+    fresh.verify_determinism = false;
+    fresh.stats_json = None;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().map_err(|e| Error::new(e.to_string()))?;
+    pool.install(|| link_with::<arch::x86_64::X86_64>(&fresh))?;
+    let first = std::fs::read(&config.output)?;
+    let second = std::fs::read(check.path())?;
+    if first != second {
+        let at = first.iter().zip(&second).position(|(a, b)| a != b).unwrap_or(first.len().min(second.len()));
+        return Err(Error::new(format!(
+            "determinism check failed: {} ({}) and a fresh single-threaded link differ at byte {at:#x} ({} vs {} bytes)",
+            config.output.display(),
+            report.cache.outcome,
+            first.len(),
+            second.len()
+        )));
+    }
+    Ok(())
 }
 
 fn link_with<A: Arch>(config: &Config) -> Result<report::LinkReport> {
@@ -48,6 +81,25 @@ fn link_with<A: Arch>(config: &Config) -> Result<report::LinkReport> {
     let inputs = inputs::load_inputs(config)?;
     let bases = inputs::load_bases(config)?;
     timer.phase("inputs");
+    // The output cache: an unchanged link is a hash check or a copy. (An emitted archive
+    // is always produced by a real link.)
+    let mut cache = if config.emit_archive.is_none() { cache::Cache::open(config) } else { None };
+    let key = cache.as_mut().map(|cache| {
+        let files: Vec<&inputs::InputFile> = bases.iter().chain(&inputs).collect();
+        cache.link_key(config, &files)
+    });
+    if let (Some(cache), Some(key)) = (cache.as_mut(), &key) {
+        if cache.satisfy(key, &config.output) {
+            timer.phase("cache");
+            if config.verbose {
+                eprintln!("chainlink: output cache: {} ({})", cache.report.outcome, config.output.display());
+            }
+            let output_bytes = std::fs::metadata(&config.output).map_or(0, |m| m.len());
+            let stats = report::Stats { output_bytes, threads: rayon::current_num_threads(), ..Default::default() };
+            return Ok(report::LinkReport { timer, stats, cache: cache.report.clone() });
+        }
+        timer.phase("cache");
+    }
     let chain = chain::plan(config, &bases, &inputs)?;
     timer.phase("chain");
     let (hashes, db) = rayon::join(|| chain.hash_members(), || symbols::resolve(&inputs, &chain, config, A::MACHINE));
@@ -110,9 +162,16 @@ fn link_with<A: Arch>(config: &Config) -> Result<report::LinkReport> {
     if let Some((path, archive)) = archive {
         write::persist(archive, path)?;
     }
+    if let (Some(cache), Some(key)) = (cache.as_mut(), &key) {
+        cache.store(key, output.path(), config.cache_max_size);
+    }
     write::persist(output, &config.output)?;
     timer.phase("write");
     let input_bytes = inputs.iter().chain(&bases).map(|f| f.data.len() as u64).sum();
     let stats = report::Stats::collect::<A>(&db, &plan, &layout, input_bytes, inputs.len() + bases.len());
-    Ok(report::LinkReport { timer, stats })
+    let cache = cache.map(|c| c.report).unwrap_or_default();
+    if config.verbose && cache.enabled {
+        eprintln!("chainlink: output cache: miss; {}", if cache.stored { "stored" } else { "not stored" });
+    }
+    Ok(report::LinkReport { timer, stats, cache })
 }

@@ -92,6 +92,7 @@ impl Stats {
 pub struct LinkReport {
     pub timer: Timer,
     pub stats: Stats,
+    pub cache: crate::cache::CacheReport,
 }
 
 impl LinkReport {
@@ -128,6 +129,17 @@ impl LinkReport {
             s.dynamic_relative, s.dynamic_symbolic, s.relr_words, s.plt_entries
         );
         let _ = writeln!(json, "  \"got_slots\": {},", s.got_slots);
+        let c = &self.cache;
+        let _ = writeln!(
+            json,
+            "  \"cache\": {{\"enabled\": {}, \"outcome\": {}, \"stored\": {}, \"fingerprints_reused\": {}, \"inputs_hashed\": {}, \"warnings\": {}}},",
+            c.enabled,
+            json_string(if c.enabled { c.outcome } else { "disabled" }),
+            c.stored,
+            c.fingerprints_reused,
+            c.inputs_hashed,
+            c.warnings.len()
+        );
         let _ = writeln!(json, "  \"units\": {}", s.units);
         json.push_str("}\n");
         json

@@ -149,16 +149,24 @@ pub fn run_ok(command: &mut Command) -> String {
     String::from_utf8(output.stdout).expect("UTF-8 output")
 }
 
+/// The chainlink command, with the output cache off: tests that link the same inputs twice
+/// must link twice. (tests/cache.rs turns it on with an explicit `--cache-dir`.)
+pub fn chainlink() -> Command {
+    let mut command = Command::new(CHAINLINK);
+    command.env("CHAINLINK_NO_CACHE", "1");
+    command
+}
+
 /// The command `chainlink link -o OUT ARGS...`, run in `cwd`.
 pub fn chainlink_command(cwd: &Path, out: &Path, args: &[String]) -> Command {
-    let mut command = Command::new(CHAINLINK);
+    let mut command = chainlink();
     command.current_dir(cwd).arg("link").arg("-o").arg(out).args(args);
     command
 }
 
 /// Runs `chainlink ARGS...` (any subcommand) and returns its output.
 pub fn chainlink_raw(args: &[&str]) -> Output {
-    run(Command::new(CHAINLINK).args(args))
+    run(chainlink().args(args))
 }
 
 /// Links with chainlink (run from the output's directory) and asserts success.

@@ -1,0 +1,386 @@
+//! The output cache: a content-addressed store of finished outputs, so that a relink whose
+//! inputs and flags are unchanged costs a hash check (or a copy), not a link.
+//!
+//! Keys are blake3 over chainlink's version, every output-affecting option and the content
+//! hash of every input file. Content hashes are remembered per file fingerprint (device,
+//! inode, size, modification and change times), so an unchanged input is not read again.
+//! Entries are written to temporary files and renamed into place, the metadata last, and
+//! verified against their recorded hash when used; anything unreadable, truncated or
+//! corrupt is ignored (and replaced). The cache only ever speeds a link up: when it cannot
+//! be read or written the link goes on without it. It must never change an output's bytes.
+
+use crate::config::{Config, InputArg};
+use crate::error::{Error, Result};
+use crate::inputs::InputFile;
+use std::fs;
+use std::io::Write as _;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+const LAYOUT_VERSION: &str = "v1";
+const META_MAGIC: &str = "chainlink-cache-entry 1";
+/// Default bound on the cache's size.
+pub const DEFAULT_MAX_SIZE: u64 = 4 << 30;
+
+/// Where the cache lives: `--cache-dir`, `$CHAINLINK_CACHE_DIR`, `$XDG_CACHE_HOME/chainlink`,
+/// `~/.cache/chainlink`; `None` when disabled or no location can be found.
+/// `$CHAINLINK_NO_CACHE` (non-empty) turns the default cache off; an explicit
+/// `--cache-dir` still wins.
+pub fn location(config: &Config) -> Option<PathBuf> {
+    let env = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    if config.no_cache || (config.cache_dir.is_none() && env("CHAINLINK_NO_CACHE").is_some()) {
+        return None;
+    }
+    config
+        .cache_dir
+        .clone()
+        .or_else(|| env("CHAINLINK_CACHE_DIR"))
+        .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("chainlink")))
+        .or_else(|| env("HOME").map(|d| d.join(".cache/chainlink")))
+}
+
+/// What the cache did for one link, for `--verbose`, `--time` and `--stats-json`.
+#[derive(Clone, Debug, Default)]
+pub struct CacheReport {
+    pub enabled: bool,
+    /// `"up-to-date"` (the output already held the cached result), `"copied"` (written
+    /// from the cache), or `"miss"`.
+    pub outcome: &'static str,
+    pub stored: bool,
+    /// Inputs whose content hash was remembered rather than recomputed.
+    pub fingerprints_reused: usize,
+    pub inputs_hashed: usize,
+    /// Problems met and worked around (an unwritable directory, a corrupt entry).
+    pub warnings: Vec<String>,
+}
+
+pub struct Cache {
+    root: PathBuf,
+    pub report: CacheReport,
+}
+
+/// A cached output's record: size and blake3 of its bytes.
+struct Meta {
+    size: u64,
+    hash: String,
+}
+
+impl Cache {
+    pub fn open(config: &Config) -> Option<Cache> {
+        let root = location(config)?.join(LAYOUT_VERSION);
+        Some(Cache { root, report: CacheReport { enabled: true, outcome: "miss", ..Default::default() } })
+    }
+
+    /// Reports a problem the link works around; repeats of it stay in the report only.
+    fn warn(&mut self, message: String) {
+        if self.report.warnings.is_empty() {
+            eprintln!("chainlink: warning: {message}");
+        }
+        self.report.warnings.push(message);
+    }
+
+    fn outputs(&self) -> PathBuf {
+        self.root.join("outputs")
+    }
+
+    fn fingerprints(&self) -> PathBuf {
+        self.root.join("fingerprints")
+    }
+
+    /// The key of this link: version, options, and every input's content.
+    pub fn link_key(&mut self, config: &Config, files: &[&InputFile]) -> String {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(b"chainlink link key\0");
+        hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
+        hasher.update(options_fingerprint(config).as_bytes());
+        for file in files {
+            let hash = self.content_hash(file);
+            hasher.update(file.name.as_bytes());
+            hasher.update(b"\0");
+            hasher.update(hash.as_bytes());
+        }
+        hasher.finalize().to_hex().to_string()
+    }
+
+    /// blake3 of a file's bytes, remembered by the file's fingerprint.
+    fn content_hash(&mut self, file: &InputFile) -> String {
+        let fingerprint = fs::metadata(&file.path).ok().map(|m| fingerprint(&file.path, &m));
+        let record = fingerprint.as_ref().map(|f| self.fingerprints().join(f));
+        if let Some(record) = &record {
+            if let Ok(text) = fs::read_to_string(record) {
+                if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    self.report.fingerprints_reused += 1;
+                    return text;
+                }
+            }
+        }
+        let mut hasher = blake3::Hasher::new();
+        hasher.update_rayon(&file.data);
+        let hash = hasher.finalize().to_hex().to_string();
+        self.report.inputs_hashed += 1;
+        if let Some(record) = record {
+            if let Err(e) = write_atomically(&record, hash.as_bytes()) {
+                self.warn(format!("cannot write to the cache {}: {e}; linking without it", self.root.display()));
+            }
+        }
+        hash
+    }
+
+    fn read_meta(&self, key: &str) -> Option<Meta> {
+        let text = fs::read_to_string(self.outputs().join(format!("{key}.meta"))).ok()?;
+        let mut lines = text.lines();
+        if lines.next()? != META_MAGIC {
+            return None;
+        }
+        let size = lines.next()?.strip_prefix("size ")?.parse().ok()?;
+        let hash = lines.next()?.strip_prefix("blake3 ")?.to_string();
+        Some(Meta { size, hash })
+    }
+
+    /// The recorded hash of the output cached under `key`, if any.
+    pub fn recorded_hash(&self, key: &str) -> Option<String> {
+        self.read_meta(key).map(|meta| meta.hash)
+    }
+
+    /// Tries to satisfy the link from the cache. Returns true when `output` now holds the
+    /// linked result (it already did, or it was copied from a verified entry).
+    pub fn satisfy(&mut self, key: &str, output: &Path) -> bool {
+        let Some(meta) = self.read_meta(key) else { return false };
+        let entry = self.outputs().join(format!("{key}.so"));
+        // Up to date: the output holds exactly the cached result.
+        if fs::metadata(output).is_ok_and(|m| m.len() == meta.size) && hash_file(output).as_deref() == Some(&meta.hash)
+        {
+            touch(&entry);
+            self.report.outcome = "up-to-date";
+            return true;
+        }
+        match copy_verified(&entry, output, &meta) {
+            Ok(()) => {
+                touch(&entry);
+                self.report.outcome = "copied";
+                true
+            }
+            Err(CopyError::Corrupt(why)) => {
+                self.warn(format!("ignoring corrupt cache entry {}: {why}; relinking", entry.display()));
+                let _ = fs::remove_file(self.outputs().join(format!("{key}.meta")));
+                let _ = fs::remove_file(&entry);
+                false
+            }
+            Err(CopyError::Output(e)) => {
+                self.warn(format!("cannot write {} from the cache: {e}; relinking", output.display()));
+                false
+            }
+        }
+    }
+
+    /// Records a finished output (still a temporary file) under `key`.
+    pub fn store(&mut self, key: &str, finished: &Path, max_size: u64) {
+        let result = (|| -> std::io::Result<()> {
+            let outputs = self.outputs();
+            fs::create_dir_all(&outputs)?;
+            let hash = hash_file(finished).ok_or_else(|| std::io::Error::other("cannot read the output back"))?;
+            let size = fs::metadata(finished)?.len();
+            let entry = outputs.join(format!("{key}.so"));
+            let temporary = tempfile::Builder::new().prefix(".entry-").tempfile_in(&outputs)?;
+            fs::copy(finished, temporary.path())?;
+            temporary.persist(&entry).map_err(|e| e.error)?;
+            write_atomically(
+                &outputs.join(format!("{key}.meta")),
+                format!("{META_MAGIC}\nsize {size}\nblake3 {hash}\n").as_bytes(),
+            )
+        })();
+        match result {
+            Ok(()) => {
+                self.report.stored = true;
+                let _ = evict(&self.root, max_size);
+            }
+            Err(e) => self.warn(format!("cannot write to the cache {}: {e}; linking without it", self.root.display())),
+        }
+    }
+}
+
+/// Every option that can change the output's bytes, in a stable textual form.
+fn options_fingerprint(config: &Config) -> String {
+    let inputs: Vec<String> = config
+        .inputs
+        .iter()
+        .map(|arg| match arg {
+            InputArg::File(path) => format!("file {}", path.display()),
+            InputArg::Library(name) => format!("lib {name}"),
+            InputArg::WholeArchive(on) => format!("whole-archive {on}"),
+            InputArg::AsNeeded(on) => format!("as-needed {on}"),
+        })
+        .collect();
+    format!(
+        "inputs {inputs:?}\nlibrary_paths {:?}\nsoname {:?}\nrpaths {:?}\nnostdlib {}\ncc {:?}\nno_undefined {}\n\
+         pack_relative {}\nsymbolic {}\nbases {:?}\nstrip {:?}\ndata {:?}\ntables {:?}\nstrip_all {}\n",
+        config.library_paths,
+        config.soname,
+        config.rpaths,
+        config.nostdlib,
+        config.cc,
+        config.no_undefined,
+        config.pack_relative_relocs,
+        config.symbolic,
+        config.bases,
+        config.strip_sections,
+        config.data_members,
+        config.table_names,
+        config.strip_all
+    )
+}
+
+fn fingerprint(path: &Path, metadata: &fs::Metadata) -> String {
+    let canonical = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(canonical.as_os_str().as_encoded_bytes());
+    for value in [
+        metadata.dev(),
+        metadata.ino(),
+        metadata.size(),
+        metadata.mtime() as u64,
+        metadata.mtime_nsec() as u64,
+        metadata.ctime() as u64,
+        metadata.ctime_nsec() as u64,
+    ] {
+        hasher.update(&value.to_le_bytes());
+    }
+    hasher.finalize().to_hex()[..40].to_string()
+}
+
+fn hash_file(path: &Path) -> Option<String> {
+    let file = fs::File::open(path).ok()?;
+    let mut hasher = blake3::Hasher::new();
+    if file.metadata().ok()?.len() == 0 {
+        return Some(hasher.finalize().to_hex().to_string());
+    }
+    // SAFETY: read-only view of a file we only read; see inputs.rs on concurrent changes.
+    let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
+    hasher.update_rayon(&map);
+    Some(hasher.finalize().to_hex().to_string())
+}
+
+enum CopyError {
+    Corrupt(String),
+    Output(std::io::Error),
+}
+
+/// Copies a cache entry over `output` (atomically) after checking it against its record.
+fn copy_verified(entry: &Path, output: &Path, meta: &Meta) -> std::result::Result<(), CopyError> {
+    let size = fs::metadata(entry).map_err(|e| CopyError::Corrupt(e.to_string()))?.len();
+    if size != meta.size {
+        return Err(CopyError::Corrupt(format!("{size} bytes, recorded {}", meta.size)));
+    }
+    let temporary =
+        crate::write::temporary_beside(output).map_err(|e| CopyError::Output(std::io::Error::other(e.to_string())))?;
+    fs::copy(entry, temporary.path()).map_err(CopyError::Output)?;
+    if hash_file(temporary.path()).as_deref() != Some(meta.hash.as_str()) {
+        return Err(CopyError::Corrupt("contents do not match the recorded hash".to_string()));
+    }
+    set_mode_executable(temporary.path()).map_err(CopyError::Output)?;
+    temporary.persist(output).map_err(|e| CopyError::Output(e.error))?;
+    Ok(())
+}
+
+fn set_mode_executable(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755))
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir)?;
+    let mut temporary = tempfile::Builder::new().prefix(".entry-").tempfile_in(dir)?;
+    temporary.write_all(bytes)?;
+    temporary.persist(path).map(|_| ()).map_err(|e| e.error)
+}
+
+/// Marks an entry as recently used (eviction is least recently used first).
+fn touch(path: &Path) {
+    if let Ok(file) = fs::File::options().append(true).open(path) {
+        let _ = file.set_modified(SystemTime::now());
+    }
+}
+
+/// Every file in the cache with its size and last use, oldest first.
+fn entries(root: &Path) -> Vec<(PathBuf, u64, SystemTime)> {
+    let mut found = Vec::new();
+    for dir in ["outputs", "fingerprints"] {
+        let Ok(listing) = fs::read_dir(root.join(dir)) else { continue };
+        for entry in listing.flatten() {
+            if let Ok(metadata) = entry.metadata() {
+                let used = metadata.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+                found.push((entry.path(), metadata.len(), used));
+            }
+        }
+    }
+    found.sort_by_key(|(path, _, used)| (*used, path.clone()));
+    found
+}
+
+/// Removes least recently used outputs until the cache fits in `max_size`; leftovers of
+/// interrupted writes (`.entry-*` older than a minute) go too. Returns (files, bytes) freed.
+pub fn evict(root: &Path, max_size: u64) -> std::io::Result<(usize, u64)> {
+    let mut all = entries(root);
+    let mut total: u64 = all.iter().map(|(_, size, _)| size).sum();
+    let mut freed = (0, 0);
+    let stale = SystemTime::now() - std::time::Duration::from_secs(60);
+    all.retain(|(path, size, used)| {
+        let leftover = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with(".entry-"));
+        if leftover && *used < stale && fs::remove_file(path).is_ok() {
+            total -= size;
+            freed = (freed.0 + 1, freed.1 + size);
+            return false;
+        }
+        !leftover
+    });
+    for (path, size, _) in all {
+        if total <= max_size {
+            break;
+        }
+        // An output goes with its record; a record without its output is useless.
+        let is_output = path.extension().is_some_and(|e| e == "so");
+        if fs::remove_file(&path).is_ok() {
+            total -= size;
+            freed = (freed.0 + 1, freed.1 + size);
+            if is_output {
+                let _ = fs::remove_file(path.with_extension("meta"));
+            }
+        }
+    }
+    Ok(freed)
+}
+
+/// `chainlink cache stats`.
+pub fn stats(config: &Config) -> Result<String> {
+    let root = location(config).ok_or_else(|| Error::usage("no cache directory (set --cache-dir or HOME)"))?;
+    let all = entries(&root.join(LAYOUT_VERSION));
+    let outputs = all.iter().filter(|(p, _, _)| p.extension().is_some_and(|e| e == "so")).count();
+    let bytes: u64 = all.iter().map(|(_, size, _)| size).sum();
+    Ok(format!(
+        "cache: {}\noutputs: {outputs}\nfiles: {}\nbytes: {bytes}\nmax bytes: {}\n",
+        root.display(),
+        all.len(),
+        config.cache_max_size
+    ))
+}
+
+/// `chainlink cache gc`: evict down to the size bound.
+pub fn gc(config: &Config) -> Result<String> {
+    let root = location(config).ok_or_else(|| Error::usage("no cache directory (set --cache-dir or HOME)"))?;
+    let (files, bytes) = evict(&root.join(LAYOUT_VERSION), config.cache_max_size)
+        .map_err(|e| Error::new(format!("{}: {e}", root.display())))?;
+    Ok(format!("removed {files} files, {bytes} bytes\n"))
+}
+
+/// `chainlink cache clear`: remove every entry.
+pub fn clear(config: &Config) -> Result<String> {
+    let root = location(config).ok_or_else(|| Error::usage("no cache directory (set --cache-dir or HOME)"))?;
+    let versioned = root.join(LAYOUT_VERSION);
+    match fs::remove_dir_all(&versioned) {
+        Ok(()) => Ok(format!("cleared {}\n", root.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(format!("cleared {}\n", root.display())),
+        Err(e) => Err(Error::new(format!("{}: {e}", versioned.display()))),
+    }
+}

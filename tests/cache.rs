@@ -1,0 +1,206 @@
+//! The output cache: an unchanged relink is a hash check or a copy and gives the same
+//! bytes as a cold link; a changed one links again; damaged entries, shared caches and
+//! unusable cache directories never break a link.
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+struct Project {
+    s: Scratch,
+    cache: PathBuf,
+}
+
+impl Project {
+    fn new() -> Project {
+        let s = Scratch::new();
+        let cache = s.path("cache");
+        Project { s, cache }
+    }
+
+    fn objects(&self, util_source: &str) -> Vec<PathBuf> {
+        let main = self.s.compile("calls_main.c", &["-O2"]);
+        let util = self.s.path("calls_util.c");
+        fs::write(&util, util_source).unwrap();
+        let util_o = self.s.path("calls_util.o");
+        run_ok(Command::new("gcc").args(["-fPIC", "-O2", "-c"]).arg(&util).arg("-o").arg(&util_o));
+        vec![main, util_o]
+    }
+
+    /// Links with the cache and returns the `cache` object of `--stats-json`.
+    fn link(&self, out: &Path, objects: &[PathBuf], extra: &[&str]) -> String {
+        let stats = self.s.path("stats.json");
+        let mut command = Command::new(CHAINLINK);
+        command.arg("link").arg("-o").arg(out).args(objects).arg("--cache-dir").arg(&self.cache);
+        command.arg("--stats-json").arg(&stats).args(extra);
+        run_ok(&mut command);
+        let json = fs::read_to_string(&stats).unwrap();
+        json.lines().find(|l| l.trim_start().starts_with("\"cache\": {")).unwrap_or_default().to_string()
+    }
+
+    fn cold(&self, out: &Path, objects: &[PathBuf]) -> Vec<u8> {
+        run_ok(Command::new(CHAINLINK).arg("link").arg("-o").arg(out).args(objects).arg("--no-cache"));
+        fs::read(out).unwrap()
+    }
+
+    fn entries(&self, extension: &str) -> Vec<PathBuf> {
+        let dir = self.cache.join("v1/outputs");
+        let mut found: Vec<PathBuf> = fs::read_dir(dir)
+            .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == extension)).collect())
+            .unwrap_or_default();
+        found.sort();
+        found
+    }
+}
+
+fn util_source(value: i32) -> String {
+    fs::read_to_string(testdata("calls_util.c")).unwrap().replacen(
+        "#include",
+        &format!("__attribute__((used)) static int marker_{value} = {value};\n#include"),
+        1,
+    )
+}
+
+#[test]
+fn unchanged_relink_is_a_cache_hit_with_the_same_bytes() {
+    let p = Project::new();
+    let objects = p.objects(&util_source(1));
+    let out = p.s.path("lib.so");
+    assert!(p.link(&out, &objects, &[]).contains("\"outcome\": \"miss\", \"stored\": true"));
+    let first = fs::read(&out).unwrap();
+    assert_eq!(first, p.cold(&p.s.path("cold.so"), &objects), "a cached link differs from a cold link");
+
+    let before = fs::metadata(&out).unwrap().modified().unwrap();
+    assert!(p.link(&out, &objects, &[]).contains("\"outcome\": \"up-to-date\""));
+    assert_eq!(fs::metadata(&out).unwrap().modified().unwrap(), before, "an up-to-date output was rewritten");
+
+    fs::remove_file(&out).unwrap();
+    assert!(p.link(&out, &objects, &[]).contains("\"outcome\": \"copied\""));
+    assert_eq!(fs::read(&out).unwrap(), first);
+    let expected = run_loader(&p.s.path("cold.so"));
+    assert_eq!(run_loader(&out), expected);
+
+    // A different output file elsewhere is served from the same entry.
+    let other = p.s.path("other.so");
+    assert!(p.link(&other, &objects, &[]).contains("\"outcome\": \"copied\""));
+    assert_eq!(fs::read(&other).unwrap(), first);
+    // Options that change the output change the key.
+    assert!(p.link(&other, &objects, &["--soname", "libx.so"]).contains("\"outcome\": \"miss\""));
+}
+
+#[test]
+fn changed_inputs_relink_to_exactly_what_a_cold_link_gives() {
+    let p = Project::new();
+    let out = p.s.path("lib.so");
+    let objects = p.objects(&util_source(1));
+    p.link(&out, &objects, &[]);
+    // Rewrite an input in place (same path, new contents).
+    let objects = p.objects(&util_source(2));
+    assert!(p.link(&out, &objects, &[]).contains("\"outcome\": \"miss\""));
+    assert_eq!(fs::read(&out).unwrap(), p.cold(&p.s.path("cold.so"), &objects));
+    assert_eq!(p.entries("so").len(), 2);
+}
+
+#[test]
+fn corrupt_or_truncated_entries_are_ignored_and_rebuilt() {
+    let p = Project::new();
+    let objects = p.objects(&util_source(1));
+    let out = p.s.path("lib.so");
+    p.link(&out, &objects, &[]);
+    let good = fs::read(&out).unwrap();
+    let entry = p.entries("so").pop().unwrap();
+
+    for damage in ["truncate", "flip", "meta"] {
+        match damage {
+            "truncate" => fs::write(&entry, &good[..good.len() / 2]).unwrap(),
+            "flip" => {
+                let mut bytes = good.clone();
+                bytes[100] ^= 0xff;
+                fs::write(&entry, bytes).unwrap();
+            }
+            _ => fs::write(entry.with_extension("meta"), "garbage").unwrap(),
+        }
+        fs::remove_file(&out).unwrap();
+        let mut command = Command::new(CHAINLINK);
+        command.arg("link").arg("-o").arg(&out).args(&objects).arg("--cache-dir").arg(&p.cache).arg("--verbose");
+        let output = run(&mut command);
+        assert!(output.status.success(), "{}", describe(&output));
+        assert_eq!(fs::read(&out).unwrap(), good, "after {damage}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if damage != "meta" {
+            assert!(stderr.contains("corrupt cache entry"), "after {damage}: {stderr}");
+        }
+        assert!(stderr.contains("miss; stored"), "the entry was not rebuilt after {damage}: {stderr}");
+        assert_eq!(fs::read(&entry).unwrap(), good, "after {damage}");
+    }
+}
+
+#[test]
+fn concurrent_links_share_a_cache() {
+    let p = Project::new();
+    let objects = p.objects(&util_source(1));
+    let children: Vec<_> = (0..4)
+        .map(|i| {
+            let out = p.s.path(&format!("lib{i}.so"));
+            let child = Command::new(CHAINLINK)
+                .arg("link")
+                .arg("-o")
+                .arg(&out)
+                .args(&objects)
+                .arg("--cache-dir")
+                .arg(&p.cache)
+                .spawn()
+                .unwrap();
+            (out, child)
+        })
+        .collect();
+    let mut outputs = Vec::new();
+    for (out, mut child) in children {
+        assert!(child.wait().unwrap().success());
+        outputs.push(fs::read(out).unwrap());
+    }
+    let cold = p.cold(&p.s.path("cold.so"), &objects);
+    assert!(outputs.iter().all(|o| *o == cold), "concurrent links disagree");
+    assert_eq!(p.entries("so").len(), 1);
+    assert_eq!(p.entries("meta").len(), 1);
+}
+
+#[test]
+fn an_unusable_cache_directory_degrades_to_an_uncached_link() {
+    let p = Project::new();
+    let objects = p.objects(&util_source(1));
+    // A file where the directory should be: nothing can be created inside it.
+    fs::write(&p.cache, "not a directory").unwrap();
+    let out = p.s.path("lib.so");
+    let mut command = Command::new(CHAINLINK);
+    command.arg("link").arg("-o").arg(&out).args(&objects).arg("--cache-dir").arg(&p.cache);
+    let output = run(&mut command);
+    assert!(output.status.success(), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("warning: cannot write to the cache"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one warning, not one per problem: {stderr}");
+    assert_eq!(fs::read(&out).unwrap(), p.cold(&p.s.path("cold.so"), &objects));
+}
+
+#[test]
+fn cache_commands_and_the_determinism_check() {
+    let p = Project::new();
+    let objects = p.objects(&util_source(1));
+    let out = p.s.path("lib.so");
+    p.link(&out, &objects, &["--verify-determinism"]);
+    let cache_dir = p.cache.to_str().unwrap();
+    let stats = run_ok(Command::new(CHAINLINK).args(["cache", "stats", "--cache-dir", cache_dir]));
+    assert!(stats.contains("outputs: 1"), "{stats}");
+    let gc = run_ok(Command::new(CHAINLINK).args(["cache", "gc", "--cache-dir", cache_dir, "--cache-max-size", "0"]));
+    assert!(gc.starts_with("removed "), "{gc}");
+    assert!(p.entries("so").is_empty(), "gc to size 0 left outputs");
+    p.link(&out, &objects, &[]);
+    run_ok(Command::new(CHAINLINK).args(["cache", "clear", "--cache-dir", cache_dir]));
+    assert!(!p.cache.join("v1").exists());
+    // A hit verified against a fresh link.
+    p.link(&out, &objects, &[]);
+    assert!(p.link(&out, &objects, &["--verify-determinism"]).contains("up-to-date"));
+}

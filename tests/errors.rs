@@ -186,3 +186,61 @@ fn version_and_help() {
     assert!(help.status.success(), "{}", describe(&help));
     assert!(String::from_utf8_lossy(&help.stdout).contains("link"), "{}", describe(&help));
 }
+
+/// Minimal ELF64 section-header access for corrupting real objects in the tests below.
+struct Sections {
+    bytes: Vec<u8>,
+}
+
+impl Sections {
+    fn field(&self, at: usize, size: usize) -> u64 {
+        let mut value = [0u8; 8];
+        value[..size].copy_from_slice(&self.bytes[at..at + size]);
+        u64::from_le_bytes(value)
+    }
+
+    fn header(&self, index: usize) -> usize {
+        self.field(0x28, 8) as usize + index * self.field(0x3a, 2) as usize
+    }
+
+    /// The index of the first section of type `sh_type`.
+    fn find(&self, sh_type: u64) -> usize {
+        (0..self.field(0x3c, 2) as usize).find(|&i| self.field(self.header(i) + 4, 4) == sh_type).unwrap()
+    }
+}
+
+/// Two global symbols of one object with the same name: a duplicate, not a crash.
+#[test]
+fn duplicate_definition_inside_one_object() {
+    let s = Scratch::new();
+    let main = s.compile("calls_main.c", &["-O2"]);
+    let mut object = Sections { bytes: fs::read(s.compile("calls_util.c", &["-O2"])).unwrap() };
+    let symtab = object.header(object.find(2));
+    let (offset, size, first_global) = (
+        object.field(symtab + 0x18, 8) as usize,
+        object.field(symtab + 0x20, 8) as usize,
+        object.field(symtab + 0x2c, 4) as usize,
+    );
+    let defined: Vec<usize> = (first_global..size / 24)
+        .map(|i| offset + 24 * i)
+        .filter(|&at| object.field(at + 6, 2) != 0) // st_shndx: defined
+        .collect();
+    assert!(defined.len() >= 2, "the fixture defines at least two globals");
+    // Give the second defined global the first one's name.
+    let name = object.bytes[defined[0]..defined[0] + 4].to_vec();
+    object.bytes[defined[1]..defined[1] + 4].copy_from_slice(&name);
+    let corrupt = s.write("twice.o", &object.bytes);
+    assert_link_fails(&s, &args![main, corrupt], 1, &["duplicate symbol", "twice.o"], None);
+}
+
+/// A section header claiming more bytes than any link can lay out.
+#[test]
+fn implausible_section_size() {
+    let s = Scratch::new();
+    let main = s.compile("calls_main.c", &["-O2"]);
+    let mut object = Sections { bytes: fs::read(s.compile("calls_util.c", &["-O2"])).unwrap() };
+    let bss = object.header(object.find(8)); // SHT_NOBITS
+    object.bytes[bss + 0x20..bss + 0x28].copy_from_slice(&(1u64 << 60).to_le_bytes());
+    let corrupt = s.write("huge.o", &object.bytes);
+    assert_link_fails(&s, &args![main, corrupt], 1, &["huge.o", "implausible"], None);
+}

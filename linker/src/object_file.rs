@@ -10,6 +10,10 @@ use object::read::{SectionIndex, SymbolIndex};
 use object::LittleEndian as LE;
 
 pub type Elf64 = FileHeader64<LE>;
+
+/// Bounds on what one input section may ask of the layout (1 TiB, 1 GiB alignment).
+const MAX_SECTION_SIZE: u64 = 1 << 40;
+const MAX_SECTION_ALIGN: u64 = 1 << 30;
 pub const ENDIAN: LE = LE;
 
 pub struct ObjectFile<'data> {
@@ -49,6 +53,19 @@ impl<'data> ObjectFile<'data> {
         let mut rela_for_section = vec![0u32; sections.len()];
         for (index, section) in sections.enumerate() {
             let sh_type = section.sh_type(ENDIAN);
+            // Contents must lie in the file; sizes and alignments must be ones a link can lay
+            // out (a corrupt header must not make the output terabytes long).
+            if sh_type != elf::SHT_NOBITS && section.data(ENDIAN, data).is_err() {
+                return Err(Error::new(format!("section {} extends past the end of the file", index.0)));
+            }
+            if section.sh_size(ENDIAN) > MAX_SECTION_SIZE || section.sh_addralign(ENDIAN) > MAX_SECTION_ALIGN {
+                return Err(Error::new(format!(
+                    "section {} has an implausible size ({:#x}) or alignment ({:#x})",
+                    index.0,
+                    section.sh_size(ENDIAN),
+                    section.sh_addralign(ENDIAN)
+                )));
+            }
             if sh_type == elf::SHT_SYMTAB {
                 first_global = (section.sh_info(ENDIAN) as usize).min(symbols.len());
             } else if sh_type == elf::SHT_RELA {

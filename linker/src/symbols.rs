@@ -464,8 +464,10 @@ impl<'data> Resolver<'data> {
             }
             let this = Definition::Object { file, index: index as u32 };
             // A newer generation's definition replaces an older one, whatever its strength.
+            // (`other` may be this very object, not yet in the list: same generation.)
             if let Definition::Object { file: other, .. } = global.definition {
-                if self.db.objects[other.0 as usize].generation < generation {
+                let other_generation = self.db.objects.get(other.0 as usize).map_or(generation, |o| o.generation);
+                if other_generation < generation {
                     global.definition = Definition::Undefined;
                     global.common = None;
                     global.weak_definition = false;
@@ -495,7 +497,11 @@ impl<'data> Resolver<'data> {
                         global.weak_definition = false;
                         global.common = None;
                     } else if !weak && !global.weak_definition && global.common.is_none() {
-                        let other_name = self.db.objects[other.0 as usize].object.name.clone();
+                        let other_name = self
+                            .db
+                            .objects
+                            .get(other.0 as usize)
+                            .map_or(object.name.clone(), |o| o.object.name.clone());
                         self.errors.push(Error::new(format!(
                             "duplicate symbol `{}`: defined in {} and in {}",
                             String::from_utf8_lossy(name),

@@ -269,10 +269,19 @@ impl ChainPlan<'_> {
         self.newest > 0
     }
 
-    /// The blake3 of every member the manifest still lacks, in parallel.
-    pub fn hash_members(&self) -> Vec<String> {
-        use rayon::prelude::*;
-        self.unhashed.par_iter().map(|(_, _, data)| hash_hex(data)).collect()
+    /// The blake3 of every member the manifest still lacks. Big members are read from
+    /// their files in blocks rather than through the mappings, so hashing a data blob that
+    /// the link drops does not make it resident in this process.
+    pub fn hash_members(&self, sources: &[&InputFile]) -> Vec<String> {
+        self.unhashed
+            .iter()
+            .map(|(_, _, data)| match crate::inputs::source_of(sources, data) {
+                Some((file, offset)) if data.len() > HASH_BLOCK => {
+                    hash_file_range(file, offset, data.len()).unwrap_or_else(|| hash_hex(data))
+                }
+                _ => hash_hex(data),
+            })
+            .collect()
     }
 
     /// The manifest with the hashes from [`ChainPlan::hash_members`] filled in.
@@ -291,6 +300,23 @@ fn member_kind(config: &Config, name: &str) -> MemberKind {
     } else {
         MemberKind::Text
     }
+}
+
+const HASH_BLOCK: usize = 8 << 20;
+
+/// blake3 of `len` bytes of `file` from `offset`, read block by block.
+fn hash_file_range(file: &std::fs::File, offset: u64, len: usize) -> Option<String> {
+    use std::os::unix::fs::FileExt;
+    let mut hasher = blake3::Hasher::new();
+    let mut buffer = vec![0u8; HASH_BLOCK];
+    let mut done = 0usize;
+    while done < len {
+        let block = (len - done).min(HASH_BLOCK);
+        file.read_exact_at(&mut buffer[..block], offset + done as u64).ok()?;
+        hasher.update_rayon(&buffer[..block]);
+        done += block;
+    }
+    Some(hasher.finalize().to_hex().to_string())
 }
 
 fn hash_hex(data: &[u8]) -> String {

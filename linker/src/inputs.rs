@@ -25,6 +25,8 @@ pub struct InputFile {
     pub path: PathBuf,
     pub kind: FileKind,
     pub data: Mmap,
+    /// The open file behind `data`, for copying big verbatim sections in the kernel.
+    pub file: File,
     /// Record `DT_NEEDED` only if a symbol is taken from this shared library.
     pub as_needed: bool,
     /// Load every archive member, not just the ones that define a needed symbol.
@@ -134,7 +136,7 @@ impl Loader {
 
     fn add_path(&mut self, path: &Path, depth: usize) -> Result<()> {
         let name = path.to_string_lossy().into_owned();
-        let data = map_file(path).context(|| name.clone())?;
+        let (file, data) = map_file(path).context(|| name.clone())?;
         let kind = if data.starts_with(b"\x7fELF") {
             elf_kind(&data).context(|| name.clone())?
         } else if data.starts_with(b"!<arch>\n") {
@@ -151,6 +153,7 @@ impl Loader {
             path: path.to_path_buf(),
             kind,
             data,
+            file,
             as_needed: self.as_needed,
             whole_archive: self.whole_archive,
             from_command_line: false,
@@ -199,7 +202,7 @@ pub fn load_bases(config: &Config) -> Result<Vec<InputFile>> {
         .iter()
         .map(|path| {
             let name = path.to_string_lossy().into_owned();
-            let data = map_file(path).context(|| name.clone())?;
+            let (file, data) = map_file(path).context(|| name.clone())?;
             if !data.starts_with(b"!<arch>\n") {
                 return Err(Error::new(format!("{name}: a --base must be an image archive (ar format)")));
             }
@@ -208,6 +211,7 @@ pub fn load_bases(config: &Config) -> Result<Vec<InputFile>> {
                 path: path.clone(),
                 kind: FileKind::Archive,
                 data,
+                file,
                 as_needed: false,
                 whole_archive: true,
                 from_command_line: false,
@@ -216,11 +220,20 @@ pub fn load_bases(config: &Config) -> Result<Vec<InputFile>> {
         .collect()
 }
 
+/// The file and offset that hold `bytes`, when they lie inside one of `files`' mappings.
+pub fn source_of<'a>(files: &[&'a InputFile], bytes: &[u8]) -> Option<(&'a File, u64)> {
+    let start = bytes.as_ptr() as usize;
+    files.iter().find_map(|input| {
+        let base = input.data.as_ptr() as usize;
+        (start >= base && start + bytes.len() <= base + input.data.len()).then(|| (&input.file, (start - base) as u64))
+    })
+}
+
 fn display_dirs(dirs: &[PathBuf]) -> String {
     dirs.iter().map(|d| d.to_string_lossy().into_owned()).collect::<Vec<_>>().join(":")
 }
 
-fn map_file(path: &Path) -> Result<Mmap> {
+fn map_file(path: &Path) -> Result<(File, Mmap)> {
     let file = File::open(path).map_err(|e| Error::new(format!("cannot open: {e}")))?;
     let len = file.metadata().map_err(|e| Error::new(format!("cannot stat: {e}")))?.len();
     if len == 0 {
@@ -228,7 +241,8 @@ fn map_file(path: &Path) -> Result<Mmap> {
     }
     // SAFETY: inputs are read-only for the duration of the link; a file truncated under us
     // by another process is outside what any linker can defend against.
-    unsafe { Mmap::map(&file) }.map_err(|e| Error::new(format!("cannot map: {e}")))
+    let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::new(format!("cannot map: {e}")))?;
+    Ok((file, map))
 }
 
 /// Distinguishes relocatable objects from shared libraries by `e_type`; other ELF files

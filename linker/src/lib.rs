@@ -102,7 +102,9 @@ fn link_with<A: Arch>(config: &Config) -> Result<report::LinkReport> {
     }
     let chain = chain::plan(config, &bases, &inputs)?;
     timer.phase("chain");
-    let (hashes, db) = rayon::join(|| chain.hash_members(), || symbols::resolve(&inputs, &chain, config, A::MACHINE));
+    let sources: Vec<&inputs::InputFile> = inputs.iter().chain(&bases).collect();
+    let (hashes, db) =
+        rayon::join(|| chain.hash_members(&sources), || symbols::resolve(&inputs, &chain, config, A::MACHINE));
     let mut db = db?;
     if config.verbose {
         eprintln!(
@@ -152,6 +154,7 @@ fn link_with<A: Arch>(config: &Config) -> Result<report::LinkReport> {
         scanner: &scanner,
         directory: &directory,
         symtab: &symtab,
+        sources: &sources,
     };
     let output = writer.write::<A>()?;
     let archive = match &config.emit_archive {

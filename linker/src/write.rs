@@ -79,7 +79,19 @@ pub struct Writer<'a, 'data> {
     pub scanner: &'a Scanner<'a, 'data>,
     pub directory: &'a ImageDirectory,
     pub symtab: &'a crate::symtab::SymtabPlan,
+    /// Every mapped input, to copy big verbatim sections file to file.
+    pub sources: &'a [&'a crate::inputs::InputFile],
 }
+
+/// The output being written: its file (for kernel copies) and where its mapping starts.
+struct OutputFile<'a> {
+    file: &'a std::fs::File,
+    map_start: usize,
+}
+
+/// Relocation-free runs at least this long are copied by the kernel (`copy_file_range`)
+/// instead of through both mappings: no page faults on the input, no user-space copy.
+const KERNEL_COPY_MIN: u64 = 256 << 10;
 
 enum Job {
     Chunk(usize),
@@ -131,10 +143,11 @@ impl Writer<'_, '_> {
         allocate(temp.as_file(), self.layout.file_size)?;
         if self.layout.file_size > 0 {
             // SAFETY: the temporary file is ours alone until it is renamed into place.
-            // Populated up front: one kernel pass instead of a page fault per 4 KiB written.
-            let mut map = unsafe { memmap2::MmapOptions::new().populate().map_mut(temp.as_file()) }
+            let mut map = unsafe { memmap2::MmapOptions::new().map_mut(temp.as_file()) }
                 .map_err(|e| Error::new(format!("cannot map the output: {e}")))?;
-            self.fill::<A>(&mut map)?;
+            self.prefault(&map);
+            let output = OutputFile { file: temp.as_file(), map_start: map.as_ptr() as usize };
+            self.fill::<A>(&mut map, &output)?;
             self.write_eh_frame_hdr(&mut map)?;
             self.write_build_id(&mut map);
             // No msync: like every linker, leave write-back to the kernel. The blocks were
@@ -145,7 +158,7 @@ impl Writer<'_, '_> {
         Ok(temp)
     }
 
-    fn fill<A: Arch>(&self, buffer: &mut [u8]) -> Result<()> {
+    fn fill<A: Arch>(&self, buffer: &mut [u8], output: &OutputFile) -> Result<()> {
         let layout = self.layout;
         let plan = self.plan;
         let mut jobs: Vec<Job> = (0..plan.chunks.len()).map(Job::Chunk).collect();
@@ -210,7 +223,7 @@ impl Writer<'_, '_> {
         jobs.par_iter().zip(slices.into_par_iter()).try_for_each(|(job, mut slices)| match job {
             Job::Chunk(index) => {
                 let [out, relative, symbolic] = &mut slices[..] else { unreachable!("three slots per chunk") };
-                self.write_chunk::<A>(&plan.chunks[*index], out, relative, symbolic)
+                self.write_chunk::<A>(&plan.chunks[*index], out, relative, symbolic, output)
             }
             Job::GotRelocs => {
                 let [got, relative, symbolic] = &mut slices[..] else { unreachable!("three slots for the GOT") };
@@ -230,6 +243,7 @@ impl Writer<'_, '_> {
         out: &mut [u8],
         relative_out: &mut [u8],
         symbolic_out: &mut [u8],
+        output: &OutputFile,
     ) -> Result<()> {
         let db = self.db;
         let layout = self.layout;
@@ -246,7 +260,11 @@ impl Writer<'_, '_> {
                     object.locate(input.section as usize, chunk.bytes.start)
                 ))
             })?;
-            out.copy_from_slice(bytes);
+            let in_kernel = self.kernel_copies(chunk)
+                && self.copy_in_kernel(bytes, output, out.as_ptr() as usize - output.map_start);
+            if !in_kernel {
+                out.copy_from_slice(bytes);
+            }
         }
         let flags = header.sh_flags(ENDIAN).0;
         let alloc = flags & elf::SHF_ALLOC.0 != 0;
@@ -388,6 +406,80 @@ impl Writer<'_, '_> {
             )));
         }
         Ok(())
+    }
+
+    /// Whether a chunk is copied by the kernel rather than through the mappings.
+    fn kernel_copies(&self, chunk: &Chunk) -> bool {
+        chunk.relocs.is_empty() && chunk.bytes.end - chunk.bytes.start >= KERNEL_COPY_MIN && {
+            let object = &self.db.object(chunk.input.file).object;
+            let nobits = object.section(chunk.input.section as usize).sh_type(ENDIAN) == elf::SHT_NOBITS;
+            !nobits
+                && object
+                    .section_data(chunk.input.section as usize)
+                    .ok()
+                    .and_then(|data| crate::inputs::source_of(self.sources, data))
+                    .is_some()
+        }
+    }
+
+    /// Output ranges written by the kernel, sorted: the rest is prefaulted.
+    fn kernel_copied_ranges(&self) -> Vec<(u64, u64)> {
+        let layout = self.layout;
+        let mut ranges: Vec<(u64, u64)> = self
+            .plan
+            .chunks
+            .iter()
+            .filter(|chunk| self.kernel_copies(chunk))
+            .map(|chunk| {
+                let placement = layout.sections.placements[chunk.input.file.0 as usize][chunk.input.section as usize];
+                let start =
+                    layout.sections.outputs[placement.output as usize].offset + placement.offset + chunk.bytes.start;
+                (start, start + chunk.bytes.end - chunk.bytes.start)
+            })
+            .collect();
+        ranges.sort_unstable();
+        ranges
+    }
+
+    /// Faults in, in one go per range, the pages this process writes itself, so that
+    /// neither the per-page fault cost nor the kernel-copied pages land in our memory.
+    fn prefault(&self, map: &memmap2::MmapMut) {
+        let mut next = 0u64;
+        let page = crate::layout::PAGE_SIZE;
+        let populate = |from: u64, to: u64| {
+            let (from, to) = (from.next_multiple_of(page), to / page * page);
+            if to > from {
+                // Only a hint: on kernels without MADV_POPULATE_WRITE pages fault as usual.
+                let _ = map.advise_range(memmap2::Advice::PopulateWrite, from as usize, (to - from) as usize);
+            }
+        };
+        for (start, end) in self.kernel_copied_ranges() {
+            populate(next, start);
+            next = end;
+        }
+        populate(next, map.len() as u64);
+    }
+
+    /// Copies `bytes` (which lie in some input's mapping) to `offset` of the output with
+    /// `copy_file_range`. False when the kernel cannot (then the caller copies them itself).
+    fn copy_in_kernel(&self, bytes: &[u8], output: &OutputFile, offset: usize) -> bool {
+        use std::os::unix::io::AsRawFd;
+        let Some((input, input_offset)) = crate::inputs::source_of(self.sources, bytes) else { return false };
+        let (mut from, mut to) = (input_offset as libc::loff_t, offset as libc::loff_t);
+        let mut left = bytes.len();
+        while left > 0 {
+            // SAFETY: both descriptors are open for the call; the offsets are passed by
+            // pointer and updated by the kernel; no memory of ours is read or written.
+            let copied = unsafe {
+                libc::copy_file_range(input.as_raw_fd(), &mut from, output.file.as_raw_fd(), &mut to, left, 0)
+            };
+            if copied <= 0 {
+                // Nothing is lost: the caller writes the whole run through the mapping.
+                return false;
+            }
+            left -= copied as usize;
+        }
+        true
     }
 
     /// `struct chainlink_image`, its units and their pointer arrays (see tables.rs).

@@ -148,16 +148,25 @@ impl Cache {
     pub fn satisfy(&mut self, key: &str, output: &Path) -> bool {
         let Some(meta) = self.read_meta(key) else { return false };
         let entry = self.outputs().join(format!("{key}.so"));
-        // Up to date: the output holds exactly the cached result.
-        if fs::metadata(output).is_ok_and(|m| m.len() == meta.size) && hash_file(output).as_deref() == Some(&meta.hash)
+        // Up to date: the output is the very file an earlier link wrote for this key (same
+        // fingerprint), or, failing that, holds exactly the cached bytes.
+        let remembered =
+            self.output_record(output).is_some_and(|record| fs::read_to_string(record).is_ok_and(|k| k == key));
+        if remembered
+            || fs::metadata(output).is_ok_and(|m| m.len() == meta.size)
+                && hash_file(output).as_deref() == Some(&meta.hash)
         {
             touch(&entry);
+            if !remembered {
+                self.remember_output(key, output);
+            }
             self.report.outcome = "up-to-date";
             return true;
         }
         match copy_verified(&entry, output, &meta) {
             Ok(()) => {
                 touch(&entry);
+                self.remember_output(key, output);
                 self.report.outcome = "copied";
                 true
             }
@@ -171,6 +180,20 @@ impl Cache {
                 self.warn(format!("cannot write {} from the cache: {e}; relinking", output.display()));
                 false
             }
+        }
+    }
+
+    /// Where the key of the output file currently at `output` is remembered.
+    fn output_record(&self, output: &Path) -> Option<PathBuf> {
+        let metadata = fs::metadata(output).ok()?;
+        Some(self.fingerprints().join(format!("out-{}", fingerprint(output, &metadata))))
+    }
+
+    /// Remembers that the file now at `output` is the result for `key`, so the next
+    /// unchanged link need not hash it.
+    pub fn remember_output(&mut self, key: &str, output: &Path) {
+        if let Some(record) = self.output_record(output) {
+            let _ = write_atomically(&record, key.as_bytes());
         }
     }
 

@@ -169,6 +169,11 @@ fn link_with<A: Arch>(config: &Config) -> Result<report::LinkReport> {
         cache.store(key, output.path(), config.cache_max_size);
     }
     write::persist(output, &config.output)?;
+    if let (Some(cache), Some(key)) = (cache.as_mut(), &key) {
+        if cache.report.stored {
+            cache.remember_output(key, &config.output);
+        }
+    }
     timer.phase("write");
     let input_bytes = inputs.iter().chain(&bases).map(|f| f.data.len() as u64).sum();
     let stats = report::Stats::collect::<A>(&db, &plan, &layout, input_bytes, inputs.len() + bases.len());

@@ -132,6 +132,39 @@ pub struct LocalSymbol {
     pub value: u64,
 }
 
+/// What resolution needs of one global symbol of an object, decoded in parallel.
+struct GlobalSymbol<'data> {
+    name: &'data [u8],
+    hash: u64,
+    bind: elf::SymbolBind,
+    visibility: u8,
+    st_type: u8,
+    section: Option<usize>,
+    undefined: bool,
+    common: bool,
+    value: u64,
+    size: u64,
+}
+
+impl<'data> GlobalSymbol<'data> {
+    fn decode(object: &ObjectFile<'data>, index: usize) -> Result<GlobalSymbol<'data>> {
+        let symbol = object.symbol(index)?;
+        let name = object.symbol_name(symbol);
+        Ok(GlobalSymbol {
+            name,
+            hash: name_hash(name),
+            bind: symbol.st_bind(),
+            visibility: symbol.st_visibility().0,
+            st_type: symbol.st_type().0,
+            section: object.symbol_section(symbol, index)?,
+            undefined: symbol.is_undefined(ENDIAN),
+            common: symbol.is_common(ENDIAN),
+            value: symbol.st_value(ENDIAN),
+            size: symbol.st_size(ENDIAN),
+        })
+    }
+}
+
 /// `LocalSymbol::section` of an absolute symbol.
 pub const LOCAL_ABSOLUTE: u32 = u32::MAX - 1;
 /// `LocalSymbol::section` of a symbol in no section (undefined, common, malformed).
@@ -412,42 +445,41 @@ impl<'data> Resolver<'data> {
             }
         }
         let mut global_ids = Vec::with_capacity(object.symbols.len().saturating_sub(object.first_global));
-        // Hash every name first, in parallel: big objects have hundreds of thousands.
-        let hashes: Vec<u64> = (object.first_global..object.symbols.len())
+        // Decode and hash every global first, in parallel: big objects have hundreds of
+        // thousands; the loop below then only does what must be sequential.
+        let decoded: Vec<Result<GlobalSymbol>> = (object.first_global..object.symbols.len())
             .into_par_iter()
             .with_min_len(4096)
-            .map(|index| object.symbol(index).map_or(0, |symbol| name_hash(object.symbol_name(symbol))))
+            .map(|index| GlobalSymbol::decode(&object, index))
             .collect();
-        self.db.names.reserve(hashes.len());
-        for (index, &hash) in (object.first_global..object.symbols.len()).zip(&hashes) {
-            let symbol = object.symbol(index)?;
-            let name = object.symbol_name(symbol);
+        self.db.names.reserve(decoded.len());
+        for (index, decoded) in (object.first_global..object.symbols.len()).zip(decoded) {
+            let symbol = decoded?;
+            let name = symbol.name;
             // A base generation's hidden names mean something only inside that generation.
-            let hidden = matches!(symbol.st_visibility(), elf::STV_HIDDEN | elf::STV_INTERNAL);
+            let hidden = symbol.visibility == elf::STV_HIDDEN.0 || symbol.visibility == elf::STV_INTERNAL.0;
             let scope = if is_base && hidden { generation } else { GLOBAL_SCOPE };
-            let id = self.intern_key(NameKey { hash, name, scope });
+            let id = self.intern_key(NameKey { hash: symbol.hash, name, scope });
             global_ids.push(id);
-            let bind = symbol.st_bind();
-            if bind == elf::STB_LOCAL {
+            if symbol.bind == elf::STB_LOCAL {
                 return Err(Error::new(format!(
                     "{}: local symbol `{}` after the first global (sh_info)",
                     object.name,
                     String::from_utf8_lossy(name)
                 )));
             }
-            let weak = bind == elf::STB_WEAK;
-            let visibility = symbol.st_visibility().0;
-            let section = object.symbol_section(symbol, index)?;
+            let weak = symbol.bind == elf::STB_WEAK;
+            let section = symbol.section;
             let global = &mut self.db.globals[id.0 as usize];
-            global.visibility = most_constraining(global.visibility, visibility);
+            global.visibility = most_constraining(global.visibility, symbol.visibility);
 
             let in_discarded = section.is_some_and(|s| discarded[s]);
             if let Some(s) = section.filter(|&s| stripped[s]) {
                 global.stripped_definition.get_or_insert((file, s as u32));
             }
-            if symbol.is_undefined(ENDIAN) || in_discarded {
+            if symbol.undefined || in_discarded {
                 if global.reference_type == elf::STT_NOTYPE.0 {
-                    global.reference_type = symbol.st_type().0;
+                    global.reference_type = symbol.st_type;
                 }
                 if !weak {
                     global.strong_reference = true;
@@ -474,8 +506,8 @@ impl<'data> Resolver<'data> {
                     self.db.shadowed += 1;
                 }
             }
-            if symbol.is_common(ENDIAN) {
-                let (size, align) = (symbol.st_size(ENDIAN), symbol.st_value(ENDIAN).max(1));
+            if symbol.common {
+                let (size, align) = (symbol.size, symbol.value.max(1));
                 match (global.definition, global.common) {
                     (Definition::Object { .. }, Some((old_size, old_align))) => {
                         global.common = Some((old_size.max(size), old_align.max(align)));
@@ -518,14 +550,13 @@ impl<'data> Resolver<'data> {
                 }
             }
         }
-        let mut has_local_ifunc = false;
-        let locals = (0..object.first_global)
-            .map(|index| {
-                let (local, ifunc) = LocalSymbol::decode(&object, index);
-                has_local_ifunc |= ifunc;
-                local
-            })
+        let decoded: Vec<(LocalSymbol, bool)> = (0..object.first_global)
+            .into_par_iter()
+            .with_min_len(4096)
+            .map(|i| LocalSymbol::decode(&object, i))
             .collect();
+        let has_local_ifunc = decoded.iter().any(|(_, ifunc)| *ifunc);
+        let locals = decoded.into_iter().map(|(local, _)| local).collect();
         self.db.objects.push(LoadedObject {
             object,
             generation,

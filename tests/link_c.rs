@@ -39,24 +39,7 @@ fn function_and_data_pointers_in_initialised_data() {
     let sections = readelf(&["-S"], &a);
     assert!(sections.contains(".data.rel.ro "), "funcptr_a.o has no .data.rel.ro:\n{sections}");
     assert!(readelf(&["-S"], &b).contains(".data.rel.ro.local"));
-    let linked = assert_links_and_runs(
-        &s,
-        "funcptr",
-        &args![a, b],
-        &loaded(
-            "function pointers\n\
-             double(7) = 14\n\
-             square(7) = 49\n\
-             inc(7) = 8\n\
-             const-square(9) = 81\n\
-             const-inc(9) = 10\n\
-             b local ptr(5) = -5\n\
-             reassigned(6) = -6\n\
-             data via pointer: 1001\n\
-             words: alpha beta gamma\n\
-             local strings: one two three\n",
-        ),
-    );
+    let linked = assert_links_and_runs(&s, "funcptr", &args![a, b], &loaded(FUNCPTR_OUTPUT));
     // Pointers to local functions and literals need load-time RELATIVE relocations.
     let relocations = relocation_types(&linked.chainlink);
     assert!(

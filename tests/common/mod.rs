@@ -481,3 +481,17 @@ pub fn assert_link_fails(s: &Scratch, args: &[String], code: i32, needles: &[&st
     }
     message
 }
+
+/// What the funcptr_a.c + funcptr_b.c fixture prints (function pointers in data, RELATIVE
+/// or RELR relocations).
+pub const FUNCPTR_OUTPUT: &str = "function pointers\n\
+                                  double(7) = 14\n\
+                                  square(7) = 49\n\
+                                  inc(7) = 8\n\
+                                  const-square(9) = 81\n\
+                                  const-inc(9) = 10\n\
+                                  b local ptr(5) = -5\n\
+                                  reassigned(6) = -6\n\
+                                  data via pointer: 1001\n\
+                                  words: alpha beta gamma\n\
+                                  local strings: one two three\n";

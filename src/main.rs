@@ -87,13 +87,9 @@ fn cli() -> Command {
                 .action(ArgAction::SetTrue)
                 .help("Bind default-visibility definitions locally"),
         )
-        .arg(
-            Arg::new("z")
-                .short('z')
-                .value_name("KEYWORD")
-                .action(ArgAction::Append)
-                .help("defs | pack-relative-relocs | nopack-relative-relocs"),
-        )
+        .arg(Arg::new("z").short('z').value_name("KEYWORD").action(ArgAction::Append).help(
+            "defs | undefs | now | lazy | pack-relative-relocs | nopack-relative-relocs | noexecstack | relro | text",
+        ))
         .arg(
             Arg::new("base")
                 .long("base")
@@ -290,7 +286,10 @@ fn config_from(matches: &ArgMatches) -> Result<Config, String> {
             "undefs" => config.no_undefined = false,
             "pack-relative-relocs" => config.pack_relative_relocs = true,
             "nopack-relative-relocs" => config.pack_relative_relocs = false,
-            "noexecstack" | "relro" | "now" | "lazy" | "text" => {}
+            "now" => config.bind_now = true,
+            "lazy" => config.bind_now = false,
+            // What chainlink always does: a non-executable stack, RELRO, no text relocations.
+            "noexecstack" | "relro" | "text" => {}
             other => return Err(format!("unsupported -z option `{other}`")),
         }
     }

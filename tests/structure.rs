@@ -168,6 +168,17 @@ fn no_soname_or_runpath_unless_asked() {
     }
     assert_needed_libc(&needed(&library));
     assert_output("plain", &run_loader(&library), &loaded(TLS_OUTPUT));
+    assert!(!dynamic.iter().any(|(t, _)| t == "FLAGS_1"), "unexpected DT_FLAGS_1: {dynamic:?}");
+
+    // -z now asks the loader to bind everything up front; the library still runs.
+    let now = link_chainlink(
+        &o.scratch.path("now.so"),
+        &args![o.objects[0], o.objects[1], o.objects[2], o.objects[3], "-z", "now"],
+    );
+    let dynamic = dynamic_entries(&now);
+    assert!(dynamic.iter().any(|(t, v)| t == "FLAGS" && v.contains("BIND_NOW")), "{dynamic:?}");
+    assert!(dynamic.iter().any(|(t, v)| t == "FLAGS_1" && v.contains("NOW")), "{dynamic:?}");
+    assert_output("now", &run_loader(&now), &loaded(TLS_OUTPUT));
 }
 
 #[test]

@@ -237,7 +237,7 @@ fn options_fingerprint(config: &Config) -> String {
         .collect();
     format!(
         "inputs {inputs:?}\nlibrary_paths {:?}\nsoname {:?}\nrpaths {:?}\nnostdlib {}\ncc {:?}\nno_undefined {}\n\
-         pack_relative {}\nsymbolic {}\nbases {:?}\nstrip {:?}\ndata {:?}\ntables {:?}\nstrip_all {}\n",
+         pack_relative {}\nsymbolic {}\nbind_now {}\nbases {:?}\nstrip {:?}\ndata {:?}\ntables {:?}\nstrip_all {}\n",
         config.library_paths,
         config.soname,
         config.rpaths,
@@ -246,6 +246,7 @@ fn options_fingerprint(config: &Config) -> String {
         config.no_undefined,
         config.pack_relative_relocs,
         config.symbolic,
+        config.bind_now,
         config.bases,
         config.strip_sections,
         config.data_members,

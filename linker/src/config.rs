@@ -31,6 +31,8 @@ pub struct Config {
     pub no_undefined: bool,
     /// Pack relative relocations as `DT_RELR` (`-z pack-relative-relocs`).
     pub pack_relative_relocs: bool,
+    /// Ask the dynamic loader to bind every symbol at load time (`-z now`).
+    pub bind_now: bool,
     /// Bind default-visibility definitions locally (`-Bsymbolic`).
     pub symbolic: bool,
     /// Worker threads; `None` uses every available core.
@@ -82,6 +84,7 @@ impl Config {
             no_undefined: false,
             pack_relative_relocs: false,
             symbolic: false,
+            bind_now: false,
             threads: None,
             print_timing: false,
             verbose: false,

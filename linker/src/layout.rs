@@ -289,8 +289,14 @@ pub fn dynamic_entries(layout: &Layout, plan: &Plan, config: &Config) -> Vec<(i6
     if config.symbolic {
         flags |= elf::DF_SYMBOLIC.0;
     }
+    if config.bind_now {
+        flags |= elf::DF_BIND_NOW.0;
+    }
     if flags != 0 {
         entries.push((tag(elf::DT_FLAGS), flags));
+    }
+    if config.bind_now {
+        entries.push((tag(elf::DT_FLAGS_1), elf::DF_1_NOW.0 as u64));
     }
     entries.push((tag(elf::DT_NULL), 0));
     entries

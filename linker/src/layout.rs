@@ -296,7 +296,7 @@ pub fn dynamic_entries(layout: &Layout, plan: &Plan, config: &Config) -> Vec<(i6
         entries.push((tag(elf::DT_FLAGS), flags));
     }
     if config.bind_now {
-        entries.push((tag(elf::DT_FLAGS_1), elf::DF_1_NOW.0 as u64));
+        entries.push((tag(elf::DT_FLAGS_1), elf::DF_1_NOW.0));
     }
     entries.push((tag(elf::DT_NULL), 0));
     entries

@@ -89,23 +89,38 @@ impl Cache {
     }
 
     /// The key of this link: version, options, and every input's content.
-    pub fn link_key(&mut self, config: &Config, files: &[&InputFile]) -> String {
+    pub fn link_key(&mut self, config: &Config, files: &[&InputFile], scripts: &[(String, Vec<u8>)]) -> String {
         let mut hasher = blake3::Hasher::new();
         hasher.update(b"chainlink link key\0");
         hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
         hasher.update(options_fingerprint(config).as_bytes());
         for file in files {
             let hash = self.content_hash(file);
+            // How a file is read matters as much as what it holds.
+            let how = format!("\0{:?} as_needed={} whole={}\0", file.kind, file.as_needed, file.whole_archive);
             hasher.update(file.name.as_bytes());
-            hasher.update(b"\0");
+            hasher.update(how.as_bytes());
             hasher.update(hash.as_bytes());
+        }
+        for (name, text) in scripts {
+            hasher.update(b"\0script\0");
+            hasher.update(name.as_bytes());
+            hasher.update(blake3::hash(text).as_bytes());
         }
         hasher.finalize().to_hex().to_string()
     }
 
     /// blake3 of a file's bytes, remembered by the file's fingerprint.
     fn content_hash(&mut self, file: &InputFile) -> String {
-        let fingerprint = fs::metadata(&file.path).ok().map(|m| fingerprint(&file.path, &m));
+        // The open file's own metadata (fstat): the path may already name a newer file.
+        // A file changed within the last seconds may change again within the same
+        // timestamp tick, so its fingerprint is not trusted (neither read nor recorded).
+        let fingerprint = file
+            .file
+            .metadata()
+            .ok()
+            .filter(|m| m.modified().is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() >= 2)))
+            .map(|m| fingerprint(&file.path, &m));
         let record = fingerprint.as_ref().map(|f| self.fingerprints().join(f));
         if let Some(record) = &record {
             if let Ok(text) = fs::read_to_string(record) {
@@ -150,8 +165,12 @@ impl Cache {
         let entry = self.outputs().join(format!("{key}.so"));
         // Up to date: the output is the very file an earlier link wrote for this key (same
         // fingerprint), or, failing that, holds exactly the cached bytes.
-        let remembered =
-            self.output_record(output).is_some_and(|record| fs::read_to_string(record).is_ok_and(|k| k == key));
+        // (Not for an output changed in the last seconds: it may change again unseen.)
+        let settled = fs::metadata(output)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() >= 2));
+        let remembered = settled
+            && self.output_record(output).is_some_and(|record| fs::read_to_string(record).is_ok_and(|k| k == key));
         if remembered
             || fs::metadata(output).is_ok_and(|m| m.len() == meta.size)
                 && hash_file(output).as_deref() == Some(&meta.hash)

@@ -51,10 +51,18 @@ struct Loader {
     as_needed: bool,
     /// Archives named on the command line are image units (chained links): load all members.
     archives_whole: bool,
+    scripts: Vec<(String, Vec<u8>)>,
 }
 
 /// Maps every input the link will read, in command-line order.
-pub fn load_inputs(config: &Config) -> Result<Vec<InputFile>> {
+/// Every input the link reads, and the linker scripts that named some of them (which the
+/// output cache must key on too: a script's `AS_NEEDED` changes the output).
+pub struct Loaded {
+    pub files: Vec<InputFile>,
+    pub scripts: Vec<(String, Vec<u8>)>,
+}
+
+pub fn load_inputs(config: &Config) -> Result<Loaded> {
     let toolchain = if config.nostdlib {
         None
     } else {
@@ -70,6 +78,7 @@ pub fn load_inputs(config: &Config) -> Result<Vec<InputFile>> {
         whole_archive: false,
         as_needed: false,
         archives_whole: crate::chain::loads_archives_whole(config),
+        scripts: Vec::new(),
     };
 
     let runtime_file = |name: &str| -> Result<PathBuf> {
@@ -97,7 +106,7 @@ pub fn load_inputs(config: &Config) -> Result<Vec<InputFile>> {
         loader.add_path(&runtime_file("crtendS.o")?, 0)?;
         loader.add_path(&runtime_file("crtn.o")?, 0)?;
     }
-    Ok(loader.files)
+    Ok(Loaded { files: loader.files, scripts: loader.scripts })
 }
 
 /// Linker scripts may name each other; this bounds the nesting so a loop is an error.
@@ -143,6 +152,10 @@ impl Loader {
             FileKind::Archive
         } else if data.starts_with(b"!<thin>\n") {
             return Err(Error::new(format!("{name}: thin archives are not supported")));
+        } else if data.starts_with(b"BC\xc0\xde") || data.starts_with(b"\xde\xc0\x17\x0b") {
+            return Err(Error::new(format!(
+                "{name}: LLVM bitcode (an -flto object): link-time optimisation is not supported; compile without -flto"
+            )));
         } else if libsearch::looks_like_linker_script(&data) {
             return self.add_script(path, &data, depth).context(|| format!("while reading linker script {name}"));
         } else {
@@ -166,6 +179,7 @@ impl Loader {
             return Err(Error::new("linker scripts nest too deeply"));
         }
         let text = std::str::from_utf8(data).map_err(|_| Error::new("not valid UTF-8"))?;
+        self.scripts.push((path.to_string_lossy().into_owned(), data.to_vec()));
         let saved_as_needed = self.as_needed;
         for entry in libsearch::parse_linker_script(text, path)? {
             self.as_needed = saved_as_needed || entry.as_needed;

@@ -78,7 +78,7 @@ fn verify_determinism(config: &Config, report: &report::LinkReport) -> Result<()
 
 fn link_with<A: Arch>(config: &Config) -> Result<report::LinkReport> {
     let mut timer = Timer::new();
-    let inputs = inputs::load_inputs(config)?;
+    let inputs::Loaded { files: inputs, scripts } = inputs::load_inputs(config)?;
     let bases = inputs::load_bases(config)?;
     timer.phase("inputs");
     // The output cache: an unchanged link is a hash check or a copy. (An emitted archive
@@ -86,7 +86,7 @@ fn link_with<A: Arch>(config: &Config) -> Result<report::LinkReport> {
     let mut cache = if config.emit_archive.is_none() { cache::Cache::open(config) } else { None };
     let key = cache.as_mut().map(|cache| {
         let files: Vec<&inputs::InputFile> = bases.iter().chain(&inputs).collect();
-        cache.link_key(config, &files)
+        cache.link_key(config, &files, &scripts)
     });
     if let (Some(cache), Some(key)) = (cache.as_mut(), &key) {
         if cache.satisfy(key, &config.output) {

@@ -167,6 +167,8 @@ impl SymbolFacts {
         for (id, global) in db.globals.iter().enumerate() {
             let visible = global.visibility == elf::STV_DEFAULT.0 || global.visibility == elf::STV_PROTECTED.0;
             match global.definition {
+                // Zero, bound here: an absolute value, not an import.
+                Definition::Undefined if global.is_null_weak() => absolute[id] = true,
                 Definition::Undefined | Definition::Shared { .. } => preemptible[id] = true,
                 Definition::Object { file, index } => {
                     let loaded = db.object(file);
@@ -392,7 +394,13 @@ impl Scanner<'_, '_> {
                 mark(NEEDS_PLT);
             }
             match info.expr {
-                RelocExpr::None | RelocExpr::GotBasePcRelative | RelocExpr::Size | RelocExpr::DtpOffset => {}
+                RelocExpr::None | RelocExpr::GotBasePcRelative | RelocExpr::Size => {}
+                RelocExpr::DtpOffset => {
+                    // An offset inside this module's TLS block: the symbol must live in it.
+                    if matches!(target, SymRef::Global(id) if !self.db.global(id).is_defined_locally()) {
+                        return Err(error("unresolvable: the thread-local symbol is not defined in this library"));
+                    }
+                }
                 RelocExpr::Absolute if info.size == 8 => {
                     if self.facts.is_absolute(self.db, target) && !preemptible {
                         continue;
@@ -430,9 +438,16 @@ impl Scanner<'_, '_> {
                 }
                 RelocExpr::GotPcRelative { relaxable } => {
                     let relax = relaxable
-                        && !preemptible
-                        && !self.facts.is_absolute(self.db, target)
-                        && A::can_relax_got_load(r_type, data, offset as usize);
+                        && relaxes_got_load::<A>(
+                            self.facts,
+                            self.db,
+                            target,
+                            preemptible,
+                            r_type,
+                            data,
+                            offset,
+                            &chunk.bytes,
+                        );
                     if !relax {
                         mark(NEEDS_GOT);
                     }
@@ -590,6 +605,26 @@ pub fn got_dynamic_relocs(kind: GotKind, preemptible: bool, absolute: bool, pack
         GotKind::TlsGd if preemptible => (0, 2),
         GotKind::TlsGd | GotKind::TlsLd | GotKind::TlsIe | GotKind::TlsDesc => (0, 1),
     }
+}
+
+/// Whether a GOT load at `offset` is rewritten to address its symbol directly: the symbol
+/// binds here to an address, the instruction allows it, and the bytes the rewrite touches
+/// (from three before the field) lie in the same chunk. Scan and write both ask this.
+#[allow(clippy::too_many_arguments)]
+pub fn relaxes_got_load<A: Arch>(
+    facts: &SymbolFacts,
+    db: &SymbolDb,
+    target: SymRef,
+    preemptible: bool,
+    r_type: elf::RelocationType,
+    section: &[u8],
+    offset: u64,
+    chunk: &Range<u64>,
+) -> bool {
+    !preemptible
+        && offset >= chunk.start + 3
+        && !facts.is_absolute(db, target)
+        && A::can_relax_got_load(r_type, section, offset as usize)
 }
 
 /// Whether a relative relocation at `offset` of a section is packed into `.relr.dyn`

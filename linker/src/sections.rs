@@ -179,18 +179,27 @@ fn classify(name: &[u8], sh_type: u32, flags: u64) -> Option<(String, u32, Segme
     } else {
         None
     };
+    // NOBITS sections take no file space, so they must end their segment: every one goes
+    // with `.bss`, and a `.bss`-named section with contents goes with the data.
+    let nobits = sh_type == elf::SHT_NOBITS.0;
+    let known = match known {
+        Some((_, 540)) if !nobits => Some((".data", 510)),
+        Some((_, 560)) if !nobits => Some((".ldata", 530)),
+        Some((_, rank)) if nobits && flags & TLS == 0 && rank != 540 && rank != 560 => None,
+        other => other,
+    };
     if let Some((name, rank)) = known {
         return Some((name.to_string(), rank, class_of_rank(rank)));
     }
     // An orphan keeps its own name and goes where its flags say.
-    let rank = if sh_type == elf::SHT_NOTE.0 && flags & WRITE == 0 {
+    let rank = if nobits {
+        550
+    } else if sh_type == elf::SHT_NOTE.0 && flags & WRITE == 0 {
         205
     } else if flags & EXEC != 0 {
         120
     } else if flags & WRITE == 0 {
         300
-    } else if sh_type == elf::SHT_NOBITS.0 {
-        550
     } else {
         520
     };
@@ -276,6 +285,16 @@ pub fn assign(db: &SymbolDb) -> Result<SectionMap> {
             let name = object.section_name(index.0);
             let sh_type = header.sh_type(ENDIAN).0;
             let flags = header.sh_flags(ENDIAN).0;
+            let old_style =
+                name == b".ctors" || name == b".dtors" || name.starts_with(b".ctors.") || name.starts_with(b".dtors.");
+            if old_style && flags & ALLOC != 0 && header.sh_size(ENDIAN) > 0 {
+                return Err(crate::error::Error::new(format!(
+                    "{}: section {}: old-style constructor tables (.ctors/.dtors) are not supported; \
+                     compilers for this platform use .init_array/.fini_array",
+                    object.name,
+                    String::from_utf8_lossy(name)
+                )));
+            }
             let Some((out_name, rank, class)) = classify(name, sh_type, flags) else {
                 continue;
             };

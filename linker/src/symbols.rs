@@ -104,6 +104,15 @@ impl<'data> Global<'data> {
         }
     }
 
+    /// A weak reference with non-default visibility that nothing defines: it can only be
+    /// zero, never a dynamic import.
+    pub fn is_null_weak(&self) -> bool {
+        self.definition == Definition::Undefined
+            && !self.strong_reference
+            && self.visibility != elf::STV_DEFAULT.0
+            && self.visibility != elf::STV_PROTECTED.0
+    }
+
     pub fn is_defined_locally(&self) -> bool {
         matches!(self.definition, Definition::Object { .. } | Definition::Synthetic(_))
     }
@@ -292,7 +301,9 @@ struct Resolver<'data> {
     newest: u32,
     db: SymbolDb<'data>,
     archives: Vec<Vec<ArchiveMember<'data>>>,
-    comdat_groups: FxHashMap<&'data [u8], FileId>,
+    /// COMDAT signatures claimed so far, per generation: each generation keeps its own
+    /// copy of a group (its hidden members may only bind within the generation).
+    comdat_groups: FxHashMap<(&'data [u8], u32), FileId>,
     pending: VecDeque<(u32, u32)>,
     errors: Vec<Error>,
 }
@@ -432,7 +443,7 @@ impl<'data> Resolver<'data> {
 
     fn load_object(&mut self, object: ObjectFile<'data>, generation: u32) -> Result<()> {
         let file = FileId(self.db.objects.len() as u32);
-        let mut discarded = self.claim_comdat_groups(&object, file)?;
+        let mut discarded = self.claim_comdat_groups(&object, file, generation)?;
         let mut stripped = vec![false; object.sections.len()];
         let is_base = generation < self.newest;
         if is_base {
@@ -456,6 +467,13 @@ impl<'data> Resolver<'data> {
         for (index, decoded) in (object.first_global..object.symbols.len()).zip(decoded) {
             let symbol = decoded?;
             let name = symbol.name;
+            if name == b"__gnu_lto_slim" {
+                return Err(Error::new(format!(
+                    "{}: a GCC LTO object (built with -flto and no machine code): link-time optimisation is not supported; \
+                     compile without -flto, or with -ffat-lto-objects",
+                    object.name
+                )));
+            }
             // A base generation's hidden names mean something only inside that generation.
             let hidden = symbol.visibility == elf::STV_HIDDEN.0 || symbol.visibility == elf::STV_INTERNAL.0;
             let scope = if is_base && hidden { generation } else { GLOBAL_SCOPE };
@@ -571,7 +589,7 @@ impl<'data> Resolver<'data> {
 
     /// Keeps the first object's copy of each COMDAT group; returns which sections of this
     /// object are dropped because an earlier object already supplied their group.
-    fn claim_comdat_groups(&mut self, object: &ObjectFile<'data>, file: FileId) -> Result<Vec<bool>> {
+    fn claim_comdat_groups(&mut self, object: &ObjectFile<'data>, file: FileId, generation: u32) -> Result<Vec<bool>> {
         let mut discarded = vec![false; object.sections.len()];
         for (index, section) in object.sections.enumerate() {
             let Some((flags, members)) = section.group(ENDIAN, object.data)? else {
@@ -583,7 +601,7 @@ impl<'data> Resolver<'data> {
             }
             let signature_symbol = object.symbol(section.sh_info(ENDIAN) as usize)?;
             let signature = object.symbol_name(signature_symbol);
-            let keep = *self.comdat_groups.entry(signature).or_insert(file) == file;
+            let keep = *self.comdat_groups.entry((signature, generation)).or_insert(file) == file;
             if !keep {
                 for member in members {
                     let member = member.get(ENDIAN) as usize;
@@ -653,7 +671,11 @@ impl<'data> Resolver<'data> {
                 }
                 continue;
             }
-            if global.visibility != elf::STV_DEFAULT.0 && global.visibility != elf::STV_PROTECTED.0 {
+            // A hidden weak reference nothing defines is simply zero (see `is_null_weak`).
+            if global.visibility != elf::STV_DEFAULT.0
+                && global.visibility != elf::STV_PROTECTED.0
+                && global.strong_reference
+            {
                 return Err(self.undefined_error(GlobalId(id as u32), "undefined hidden symbol"));
             }
             if no_undefined && global.strong_reference {

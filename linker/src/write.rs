@@ -364,9 +364,16 @@ impl Writer<'_, '_> {
                 RelocExpr::GotPcRelative { relaxable } => {
                     // The same decision the scan made, from the same input bytes.
                     let relax = relaxable
-                        && !preemptible
-                        && !self.facts.is_absolute(db, target)
-                        && A::can_relax_got_load(r_type, input_data, offset as usize);
+                        && scan::relaxes_got_load::<A>(
+                            self.facts,
+                            db,
+                            target,
+                            preemptible,
+                            r_type,
+                            input_data,
+                            offset,
+                            &chunk.bytes,
+                        );
                     if relax {
                         let direct = s_a.wrapping_sub(place) as i64;
                         if i32::try_from(direct).is_err() {

@@ -1,0 +1,288 @@
+//! `scripts/bench` end to end at its tiny scale: one run per contestant, no warm-up, no
+//! installs. Checks the shape of the JSON it writes (machine, versions, every contestant
+//! timed or skipped/failed with a reason, chainlink and cp timed, chainlink's phases),
+//! never how fast anything was.
+
+use std::path::Path;
+use std::process::Command;
+
+#[test]
+fn bench_script_tiny_writes_complete_results() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // The generated workload is cached here between test runs (the bench keys it by the
+    // generator's arguments and source); results go to a fresh directory.
+    let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench_script");
+    let results = tempfile::tempdir().expect("temporary directory");
+    let json_path = results.path().join("results.json");
+    let out = Command::new("python3")
+        .arg(root.join("scripts/bench"))
+        .args(["--scale", "tiny", "--runs", "1", "--warmup", "0", "--no-install"])
+        .arg("--chainlink")
+        .arg(env!("CARGO_BIN_EXE_chainlink"))
+        .arg("--out")
+        .arg(&work)
+        .arg("--json")
+        .arg(&json_path)
+        .output()
+        .expect("run python3 scripts/bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "scripts/bench failed ({})\nstdout:\n{stdout}\nstderr:\n{stderr}", out.status);
+    assert!(stdout.contains("contestant") && stdout.contains("chainlink"), "no table on stdout:\n{stdout}");
+
+    let text = std::fs::read_to_string(&json_path).expect("results JSON written");
+    let doc = json::parse(&text).unwrap_or_else(|e| panic!("results JSON does not parse: {e}\n{text}"));
+
+    let machine = doc.get("machine").expect("machine");
+    assert!(machine.get("nproc").and_then(json::Value::num).is_some_and(|n| n >= 1.0), "nproc: {machine:?}");
+    assert!(machine.get("mem_total_bytes").and_then(json::Value::num).is_some_and(|n| n > 0.0));
+    assert!(machine.get("cpu_model").is_some() && machine.get("kernel").and_then(json::Value::str).is_some());
+    assert!(doc.get("date").and_then(json::Value::str).is_some_and(|d| !d.is_empty()));
+    let versions = doc.get("versions").expect("versions");
+    assert!(versions.get("chainlink").and_then(json::Value::str).is_some_and(|v| v.contains("chainlink")));
+    assert!(versions.get("gcc").and_then(json::Value::str).is_some());
+
+    let contestants = doc.get("contestants").and_then(json::Value::arr).expect("contestants array");
+    let mut names = Vec::new();
+    for c in contestants {
+        let name = c.get("name").and_then(json::Value::str).expect("contestant name");
+        names.push(name.to_string());
+        let status = c.get("status").and_then(json::Value::str).expect("status");
+        match status {
+            "ok" => {
+                let times = c.get("times_s").and_then(json::Value::arr).unwrap_or_else(|| panic!("{name}: no times"));
+                assert_eq!(times.len(), 1, "{name}: one timed run asked for");
+                let median = c.get("median_s").and_then(json::Value::num).expect("median_s");
+                assert!(median > 0.0, "{name}: median {median}");
+                assert!(c.get("min_s").and_then(json::Value::num).is_some_and(|m| m > 0.0 && m <= median));
+                assert!(c.get("peak_rss_mb").and_then(json::Value::num).is_some_and(|m| m > 0.0), "{name}: rss");
+                assert!(c.get("output_bytes").and_then(json::Value::num).is_some_and(|b| b > 0.0), "{name}: size");
+                assert!(c.get("check").and_then(json::Value::str).is_some_and(|s| s.contains("ok")), "{name}: check");
+            }
+            "skipped" | "failed" => {
+                let reason = c.get("reason").and_then(json::Value::str).unwrap_or("");
+                assert!(!reason.is_empty(), "{name}: {status} without a reason");
+            }
+            other => panic!("{name}: unknown status {other}"),
+        }
+    }
+    for expected in [
+        "hand-ld",
+        "hand-gold",
+        "hand-lld",
+        "hand-mold",
+        "hand-wild",
+        "link-ld",
+        "link-gold",
+        "link-lld",
+        "link-mold",
+        "link-wild",
+        "chainlink-1t",
+        "chainlink",
+        "cp",
+    ] {
+        assert!(names.iter().any(|n| n == expected), "no {expected} entry in {names:?}");
+    }
+    for must_time in ["chainlink", "chainlink-1t", "cp"] {
+        let c = contestants.iter().find(|c| c.get("name").and_then(json::Value::str) == Some(must_time)).unwrap();
+        assert_eq!(c.get("status").and_then(json::Value::str), Some("ok"), "{must_time} was not timed: {c:?}");
+    }
+
+    let stats = doc.get("chainlink_stats").expect("chainlink_stats");
+    let phases = stats.get("phases_ms").expect("chainlink_stats.phases_ms");
+    assert!(phases.get("write").and_then(json::Value::num).is_some(), "phases: {phases:?}");
+    assert!(doc.get("chainlink_phases").and_then(|p| p.get("total_ms")).and_then(json::Value::num).is_some());
+    // whether --threads 1 and --threads N gave the same bytes: recorded, not judged here
+    assert!(doc.get("chainlink_threads_identical").and_then(json::Value::bool).is_some());
+    let workload = doc.get("workload").expect("workload");
+    assert!(workload.get("base_text_bytes").and_then(json::Value::num).is_some_and(|b| b > 0.0));
+}
+
+/// Just enough JSON to read the bench's results (the root package has no JSON crate).
+mod json {
+    #[derive(Debug)]
+    pub enum Value {
+        Null,
+        Bool(bool),
+        Num(f64),
+        Str(String),
+        Arr(Vec<Value>),
+        Obj(Vec<(String, Value)>),
+    }
+
+    impl Value {
+        pub fn get(&self, key: &str) -> Option<&Value> {
+            match self {
+                Value::Obj(fields) => fields.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+                _ => None,
+            }
+        }
+        pub fn bool(&self) -> Option<bool> {
+            match self {
+                Value::Bool(b) => Some(*b),
+                _ => None,
+            }
+        }
+        pub fn num(&self) -> Option<f64> {
+            match self {
+                Value::Num(n) => Some(*n),
+                _ => None,
+            }
+        }
+        pub fn str(&self) -> Option<&str> {
+            match self {
+                Value::Str(s) => Some(s),
+                _ => None,
+            }
+        }
+        pub fn arr(&self) -> Option<&[Value]> {
+            match self {
+                Value::Arr(a) => Some(a),
+                _ => None,
+            }
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Value, String> {
+        let mut p = Parser { s: text.as_bytes(), i: 0 };
+        let v = p.value()?;
+        p.ws();
+        if p.i != p.s.len() {
+            return Err(format!("trailing data at byte {}", p.i));
+        }
+        Ok(v)
+    }
+
+    struct Parser<'a> {
+        s: &'a [u8],
+        i: usize,
+    }
+
+    impl Parser<'_> {
+        fn ws(&mut self) {
+            while self.i < self.s.len() && self.s[self.i].is_ascii_whitespace() {
+                self.i += 1;
+            }
+        }
+        fn eat(&mut self, c: u8) -> Result<(), String> {
+            self.ws();
+            if self.s.get(self.i) == Some(&c) {
+                self.i += 1;
+                Ok(())
+            } else {
+                Err(format!("expected '{}' at byte {}", c as char, self.i))
+            }
+        }
+        fn lit(&mut self, word: &str, v: Value) -> Result<Value, String> {
+            if self.s[self.i..].starts_with(word.as_bytes()) {
+                self.i += word.len();
+                Ok(v)
+            } else {
+                Err(format!("bad literal at byte {}", self.i))
+            }
+        }
+        fn value(&mut self) -> Result<Value, String> {
+            self.ws();
+            match self.s.get(self.i).copied() {
+                Some(b'{') => {
+                    self.i += 1;
+                    let mut fields = Vec::new();
+                    self.ws();
+                    if self.s.get(self.i) == Some(&b'}') {
+                        self.i += 1;
+                        return Ok(Value::Obj(fields));
+                    }
+                    loop {
+                        self.ws();
+                        let k = self.string()?;
+                        self.eat(b':')?;
+                        fields.push((k, self.value()?));
+                        self.ws();
+                        match self.s.get(self.i) {
+                            Some(b',') => self.i += 1,
+                            Some(b'}') => {
+                                self.i += 1;
+                                return Ok(Value::Obj(fields));
+                            }
+                            _ => return Err(format!("expected ',' or '}}' at byte {}", self.i)),
+                        }
+                    }
+                }
+                Some(b'[') => {
+                    self.i += 1;
+                    let mut items = Vec::new();
+                    self.ws();
+                    if self.s.get(self.i) == Some(&b']') {
+                        self.i += 1;
+                        return Ok(Value::Arr(items));
+                    }
+                    loop {
+                        items.push(self.value()?);
+                        self.ws();
+                        match self.s.get(self.i) {
+                            Some(b',') => self.i += 1,
+                            Some(b']') => {
+                                self.i += 1;
+                                return Ok(Value::Arr(items));
+                            }
+                            _ => return Err(format!("expected ',' or ']' at byte {}", self.i)),
+                        }
+                    }
+                }
+                Some(b'"') => Ok(Value::Str(self.string()?)),
+                Some(b't') => self.lit("true", Value::Bool(true)),
+                Some(b'f') => self.lit("false", Value::Bool(false)),
+                Some(b'n') => self.lit("null", Value::Null),
+                Some(_) => {
+                    let start = self.i;
+                    while self.i < self.s.len()
+                        && matches!(self.s[self.i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                    {
+                        self.i += 1;
+                    }
+                    let t = std::str::from_utf8(&self.s[start..self.i]).map_err(|e| e.to_string())?;
+                    t.parse().map(Value::Num).map_err(|_| format!("bad number {t:?} at byte {start}"))
+                }
+                None => Err("unexpected end".to_string()),
+            }
+        }
+        fn string(&mut self) -> Result<String, String> {
+            self.eat(b'"')?;
+            let mut out = String::new();
+            loop {
+                let c = *self.s.get(self.i).ok_or("unterminated string")?;
+                self.i += 1;
+                match c {
+                    b'"' => return Ok(out),
+                    b'\\' => {
+                        let e = *self.s.get(self.i).ok_or("unterminated escape")?;
+                        self.i += 1;
+                        match e {
+                            b'n' => out.push('\n'),
+                            b't' => out.push('\t'),
+                            b'r' => out.push('\r'),
+                            b'b' => out.push('\u{8}'),
+                            b'f' => out.push('\u{c}'),
+                            b'u' => {
+                                let hex = std::str::from_utf8(self.s.get(self.i..self.i + 4).ok_or("short \\u")?)
+                                    .map_err(|e| e.to_string())?;
+                                let cp = u32::from_str_radix(hex, 16).map_err(|e| e.to_string())?;
+                                self.i += 4;
+                                out.push(char::from_u32(cp).unwrap_or('\u{fffd}'));
+                            }
+                            other => out.push(other as char),
+                        }
+                    }
+                    _ => {
+                        // copy a run of plain bytes (UTF-8 passes through unchanged)
+                        let start = self.i - 1;
+                        while self.i < self.s.len() && !matches!(self.s[self.i], b'"' | b'\\') {
+                            self.i += 1;
+                        }
+                        out.push_str(std::str::from_utf8(&self.s[start..self.i]).map_err(|e| e.to_string())?);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -269,17 +269,21 @@ impl ChainPlan<'_> {
         self.newest > 0
     }
 
-    /// The blake3 of every member the manifest still lacks. Big members are read from
-    /// their files in blocks rather than through the mappings, so hashing a data blob that
-    /// the link drops does not make it resident in this process.
+    /// The blake3 of every member the manifest still lacks. Text members are hashed
+    /// through their mappings (the link reads them anyway); big data members, which the
+    /// link drops or copies in the kernel, are read from their files in blocks so that
+    /// hashing them does not make them resident in this process.
     pub fn hash_members(&self, sources: &[&InputFile]) -> Vec<String> {
         self.unhashed
             .iter()
-            .map(|(_, _, data)| match crate::inputs::source_of(sources, data) {
-                Some((file, offset)) if data.len() > HASH_BLOCK => {
-                    hash_file_range(file, offset, data.len()).unwrap_or_else(|| hash_hex(data))
+            .map(|&(generation, member, data)| {
+                let is_data = self.manifest.generations[generation][member].kind == MemberKind::Data;
+                match crate::inputs::source_of(sources, data) {
+                    Some((file, offset)) if is_data && data.len() > HASH_BLOCK => {
+                        hash_file_range(file, offset, data.len()).unwrap_or_else(|| hash_hex(data))
+                    }
+                    _ => hash_hex(data),
                 }
-                _ => hash_hex(data),
             })
             .collect()
     }

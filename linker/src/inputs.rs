@@ -34,11 +34,18 @@ pub struct InputFile {
     /// Named as a file on the command line (not found through `-l`, a script or the
     /// compiler): part of the newest generation's recorded members.
     pub from_command_line: bool,
+    /// A `--base` archive: its members are recorded in the manifest too.
+    pub is_base: bool,
 }
 
 impl InputFile {
     /// The file name without directories: what `DT_NEEDED` records for a library
     /// without `DT_SONAME`, and how provenance names a member without build paths.
+    /// Whether the output's manifest records this file's members with their hashes.
+    pub fn recorded_in_manifest(&self) -> bool {
+        self.from_command_line || self.is_base
+    }
+
     pub fn file_name(&self) -> &str {
         self.name.rsplit('/').next().unwrap_or(&self.name)
     }
@@ -170,6 +177,7 @@ impl Loader {
             as_needed: self.as_needed,
             whole_archive: self.whole_archive,
             from_command_line: false,
+            is_base: false,
         });
         Ok(())
     }
@@ -229,6 +237,7 @@ pub fn load_bases(config: &Config) -> Result<Vec<InputFile>> {
                 as_needed: false,
                 whole_archive: true,
                 from_command_line: false,
+                is_base: true,
             })
         })
         .collect()

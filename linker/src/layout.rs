@@ -21,6 +21,8 @@ use object::read::elf::Sym as _;
 use rayon::prelude::*;
 
 pub const PAGE_SIZE: u64 = 0x1000;
+/// `Layout::local_addr` of a symbol whose section was not linked.
+const DISCARDED: u64 = u64::MAX;
 pub const BUILD_ID_SIZE: usize = 20;
 const ELF_HEADER_SIZE: u64 = 64;
 const PROGRAM_HEADER_SIZE: u64 = 56;
@@ -108,6 +110,9 @@ pub struct Layout {
     pub segments: Vec<Segment>,
     pub tls: Option<Tls>,
     pub global_addr: Vec<u64>,
+    /// Address of every object's local symbols (`DISCARDED` when their section is not
+    /// linked): one load per relocation in the writer's hot loop.
+    pub local_addr: Vec<Vec<u64>>,
     /// Address of each COMMON symbol, by global.
     pub common_addr: FxHashMap<GlobalId, u64>,
     /// Encoded `.relr.dyn` words.
@@ -156,19 +161,28 @@ impl Layout {
         match target {
             // Zero for imports: their value comes from the dynamic loader.
             SymRef::Global(id) => Some(self.global_addr[id.0 as usize]),
-            SymRef::Local(file, index) => {
-                let local = db.object(file).locals.get(index as usize)?;
-                match local.section {
-                    symbols::LOCAL_ABSOLUTE => Some(local.value),
-                    symbols::LOCAL_NOWHERE => Some(0),
-                    section => {
-                        let placement = self.sections.placements[file.0 as usize][section as usize];
-                        if !placement.is_placed() {
-                            return None;
-                        }
-                        Some(self.sections.outputs[placement.output as usize].addr + placement.offset + local.value)
-                    }
+            SymRef::Local(file, index) => match self.local_addr[file.0 as usize].get(index as usize).copied() {
+                Some(DISCARDED) | None => {
+                    // DISCARDED is also a legal absolute value: check the symbol itself.
+                    let local = db.object(file).locals.get(index as usize)?;
+                    (local.section == symbols::LOCAL_ABSOLUTE).then_some(local.value)
                 }
+                address => address,
+            },
+        }
+    }
+
+    /// A local symbol's address as placed, or `DISCARDED`.
+    fn local_address(&self, local: &symbols::LocalSymbol, file: usize) -> u64 {
+        match local.section {
+            symbols::LOCAL_ABSOLUTE => local.value,
+            symbols::LOCAL_NOWHERE => 0,
+            section => {
+                let placement = self.sections.placements[file][section as usize];
+                if !placement.is_placed() {
+                    return DISCARDED;
+                }
+                self.sections.outputs[placement.output as usize].addr + placement.offset + local.value
             }
         }
     }
@@ -491,6 +505,7 @@ pub fn layout<A: Arch>(decisions: &Decisions, mut sections: SectionMap) -> Resul
         segments: Vec::new(),
         tls: None,
         global_addr: vec![0; db.globals.len()],
+        local_addr: Vec::new(),
         common_addr,
         relr: Vec::new(),
         relr_enabled,
@@ -560,6 +575,13 @@ pub fn layout<A: Arch>(decisions: &Decisions, mut sections: SectionMap) -> Resul
         })
         .collect();
     layout.global_addr = global_addr;
+    let local_addr = db
+        .objects
+        .par_iter()
+        .enumerate()
+        .map(|(file, loaded)| loaded.locals.iter().map(|local| layout.local_address(local, file)).collect())
+        .collect();
+    layout.local_addr = local_addr;
     for (index, &target) in plan.plt.iter().enumerate().skip(plan.plt_ifunc_start) {
         let address = layout.plt_entry_address::<A>(index as u32);
         layout.canonical_plt.insert(target, address);

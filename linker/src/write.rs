@@ -431,12 +431,31 @@ impl Writer<'_, '_> {
 
     /// Output ranges written by the kernel, sorted: the rest is prefaulted.
     fn kernel_copied_ranges(&self) -> Vec<(u64, u64)> {
+        self.chunk_ranges(|chunk| self.kernel_copies(chunk))
+    }
+
+    /// Output ranges that are verbatim copies of members whose blake3 the manifest (in
+    /// this same output) records: the build id need not hash them again.
+    fn manifest_covered_ranges(&self) -> Vec<(u64, u64)> {
+        self.chunk_ranges(|chunk| {
+            self.kernel_copies(chunk) && {
+                let object = &self.db.object(chunk.input.file).object;
+                object
+                    .section_data(chunk.input.section as usize)
+                    .ok()
+                    .and_then(|data| self.sources.iter().find(|s| crate::inputs::source_of(&[s], data).is_some()))
+                    .is_some_and(|source| source.recorded_in_manifest())
+            }
+        })
+    }
+
+    fn chunk_ranges(&self, keep: impl Fn(&Chunk) -> bool) -> Vec<(u64, u64)> {
         let layout = self.layout;
         let mut ranges: Vec<(u64, u64)> = self
             .plan
             .chunks
             .iter()
-            .filter(|chunk| self.kernel_copies(chunk))
+            .filter(|chunk| keep(chunk))
             .map(|chunk| {
                 let placement = layout.sections.placements[chunk.input.file.0 as usize][chunk.input.section as usize];
                 let start =
@@ -451,20 +470,27 @@ impl Writer<'_, '_> {
     /// Faults in, in one go per range, the pages this process writes itself, so that
     /// neither the per-page fault cost nor the kernel-copied pages land in our memory.
     fn prefault(&self, map: &memmap2::MmapMut) {
-        let mut next = 0u64;
+        const PIECE: u64 = 8 << 20;
         let page = crate::layout::PAGE_SIZE;
-        let populate = |from: u64, to: u64| {
-            let (from, to) = (from.next_multiple_of(page), to / page * page);
-            if to > from {
-                // Only a hint: on kernels without MADV_POPULATE_WRITE pages fault as usual.
-                let _ = map.advise_range(memmap2::Advice::PopulateWrite, from as usize, (to - from) as usize);
+        let mut pieces = Vec::new();
+        let mut add = |from: u64, to: u64| {
+            let (mut from, to) = (from.next_multiple_of(page), to / page * page);
+            while from < to {
+                pieces.push((from, (from + PIECE).min(to)));
+                from += PIECE;
             }
         };
+        let mut next = 0u64;
         for (start, end) in self.kernel_copied_ranges() {
-            populate(next, start);
+            add(next, start);
             next = end;
         }
-        populate(next, map.len() as u64);
+        add(next, map.len() as u64);
+        // The kernel zeroes the pages: spread that over the threads too.
+        pieces.into_par_iter().for_each(|(from, to)| {
+            // Only a hint: on kernels without MADV_POPULATE_WRITE pages fault as usual.
+            let _ = map.advise_range(memmap2::Advice::PopulateWrite, from as usize, (to - from) as usize);
+        });
     }
 
     /// Copies `bytes` (which lie in some input's mapping) to `offset` of the output with
@@ -858,8 +884,16 @@ impl Writer<'_, '_> {
         buffer.put32(at + 4, BUILD_ID_SIZE as u32);
         buffer.put32(at + 8, elf::NT_GNU_BUILD_ID.0);
         buffer[at + 12..at + 16].copy_from_slice(b"GNU\0");
+        // Every byte, except verbatim copies of members the manifest section already
+        // identifies by hash (their length still counts).
         let mut hasher = blake3::Hasher::new();
-        hasher.update_rayon(buffer);
+        let mut next = 0usize;
+        for (start, end) in self.manifest_covered_ranges() {
+            hasher.update_rayon(&buffer[next..start as usize]);
+            hasher.update(&(end - start).to_le_bytes());
+            next = end as usize;
+        }
+        hasher.update_rayon(&buffer[next..]);
         let hash = hasher.finalize();
         buffer[at + 16..at + 16 + BUILD_ID_SIZE].copy_from_slice(&hash.as_bytes()[..BUILD_ID_SIZE]);
     }

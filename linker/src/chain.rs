@@ -274,8 +274,9 @@ impl ChainPlan<'_> {
     /// link drops or copies in the kernel, are read from their files in blocks so that
     /// hashing them does not make them resident in this process.
     pub fn hash_members(&self, sources: &[&InputFile]) -> Vec<String> {
+        use rayon::prelude::*;
         self.unhashed
-            .iter()
+            .par_iter()
             .map(|&(generation, member, data)| {
                 let is_data = self.manifest.generations[generation][member].kind == MemberKind::Data;
                 match crate::inputs::source_of(sources, data) {

@@ -188,3 +188,24 @@ fn cache_notices_a_changed_linker_script() {
     fs::write(&script, "GROUP ( AS_NEEDED ( libx.so ) )\n").unwrap();
     assert!(!link("out.so").contains(&"libx.so".to_string()), "a stale cached output was used");
 }
+
+/// Sections that exist only for the link (SHF_EXCLUDE, like clang's `.llvm_addrsig`, and
+/// glibc's `.gnu.warning.*`) are not copied into the output.
+#[test]
+fn link_only_sections_are_not_output() {
+    let s = Scratch::new();
+    let asm = s.write(
+        "exclude.s",
+        b"  .section .llvm_addrsig,\"e\",@progbits\n  .byte 1, 2, 3\n\
+          .section .gnu.warning.f,\"\",@progbits\n  .string \"f is deprecated\"\n\
+          .text\n  .globl f\nf: movl $3, %eax\n  ret\n\
+          .section .note.GNU-stack,\"\",@progbits\n",
+    );
+    let object = s.path("exclude.o");
+    run_ok(Command::new("gcc").arg("-c").arg(&asm).arg("-o").arg(&object));
+    assert!(readelf(&["-S"], &object).contains(".llvm_addrsig"));
+    let linked = link_chainlink(&s.path("exclude.so"), &args![object]);
+    let sections = readelf(&["-S"], &linked);
+    assert!(!sections.contains(".llvm_addrsig") && !sections.contains(".gnu.warning"), "{sections}");
+    assert_eq!(call_ints(&s, &linked, &["f"]), "3\n");
+}

@@ -126,6 +126,8 @@ const ALLOC: u64 = elf::SHF_ALLOC.0;
 const WRITE: u64 = elf::SHF_WRITE.0;
 const EXEC: u64 = elf::SHF_EXECINSTR.0;
 const TLS: u64 = elf::SHF_TLS.0;
+/// Sections that exist only for the link (`SHF_EXCLUDE`).
+const SHF_EXCLUDE: u64 = 0x8000_0000;
 /// Sections of the medium and large code models' large data (`.ldata`, `.lbss`).
 const SHF_X86_64_LARGE: u64 = 0x1000_0000;
 
@@ -138,7 +140,14 @@ fn classify(name: &[u8], sh_type: u32, flags: u64) -> Option<(String, u32, Segme
         // SYMTAB, STRTAB, RELA, REL, GROUP, SYMTAB_SHNDX: consumed by the linker.
         return None;
     }
-    if name == b".note.GNU-stack" || name == b".note.gnu.property" || name.starts_with(b".gnu.lto_") {
+    // Link-time-only sections: stack notes, GNU properties, LTO bytecode, glibc's link
+    // warnings, and anything marked SHF_EXCLUDE (e.g. clang's `.llvm_addrsig`).
+    if name == b".note.GNU-stack"
+        || name == b".note.gnu.property"
+        || name.starts_with(b".gnu.lto_")
+        || name.starts_with(b".gnu.warning")
+        || flags & SHF_EXCLUDE != 0
+    {
         return None;
     }
     if flags & ALLOC == 0 {

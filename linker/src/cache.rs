@@ -89,13 +89,19 @@ impl Cache {
     }
 
     /// The key of this link: version, options, and every input's content.
-    pub fn link_key(&mut self, config: &Config, files: &[&InputFile], scripts: &[(String, Vec<u8>)]) -> String {
+    pub fn link_key(
+        &mut self,
+        config: &Config,
+        files: &[&InputFile],
+        scripts: &[(String, Vec<u8>)],
+        memo: &crate::chain::HashMemo,
+    ) -> String {
         let mut hasher = blake3::Hasher::new();
         hasher.update(b"chainlink link key\0");
         hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
         hasher.update(options_fingerprint(config).as_bytes());
         for file in files {
-            let hash = self.content_hash(file);
+            let hash = self.content_hash(config, file, files, memo);
             // How a file is read matters as much as what it holds.
             let how = format!("\0{:?} as_needed={} whole={}\0", file.kind, file.as_needed, file.whole_archive);
             hasher.update(file.name.as_bytes());
@@ -111,7 +117,15 @@ impl Cache {
     }
 
     /// blake3 of a file's bytes, remembered by the file's fingerprint.
-    fn content_hash(&mut self, file: &InputFile) -> String {
+    /// An archive's is derived from its members' (names and blake3), so the manifest can
+    /// reuse those hashes through `memo` instead of computing them again.
+    fn content_hash(
+        &mut self,
+        config: &Config,
+        file: &InputFile,
+        sources: &[&InputFile],
+        memo: &crate::chain::HashMemo,
+    ) -> String {
         // The open file's own metadata (fstat): the path may already name a newer file.
         // A file changed within the last seconds may change again within the same
         // timestamp tick, so its fingerprint is not trusted (neither read nor recorded).
@@ -130,9 +144,31 @@ impl Cache {
                 }
             }
         }
-        let mut hasher = blake3::Hasher::new();
-        hasher.update_rayon(&file.data);
-        let hash = hasher.finalize().to_hex().to_string();
+        let members = match file.kind {
+            crate::inputs::FileKind::Archive => crate::chain::archive_members(file).ok(),
+            _ => None,
+        };
+        let hash = match members {
+            Some(members) => {
+                use rayon::prelude::*;
+                let hashes: Vec<String> = members
+                    .par_iter()
+                    .map(|(name, data)| {
+                        let is_data = crate::chain::member_kind(config, name) == crate::chain::MemberKind::Data;
+                        memo.hash(sources, data, is_data)
+                    })
+                    .collect();
+                let mut hasher = blake3::Hasher::new();
+                hasher.update(b"archive\0");
+                for ((name, _), hash) in members.iter().zip(&hashes) {
+                    hasher.update(name.as_bytes());
+                    hasher.update(b"\0");
+                    hasher.update(hash.as_bytes());
+                }
+                hasher.finalize().to_hex().to_string()
+            }
+            None => memo.hash(sources, &file.data, false),
+        };
         self.report.inputs_hashed += 1;
         if let Some(record) = record {
             if let Err(e) = write_atomically(&record, hash.as_bytes()) {
@@ -224,9 +260,18 @@ impl Cache {
             let hash = hash_file(finished).ok_or_else(|| std::io::Error::other("cannot read the output back"))?;
             let size = fs::metadata(finished)?.len();
             let entry = outputs.join(format!("{key}.so"));
-            let temporary = tempfile::Builder::new().prefix(".entry-").tempfile_in(&outputs)?;
-            fs::copy(finished, temporary.path())?;
-            temporary.persist(&entry).map_err(|e| e.error)?;
+            // A hard link when the cache is on the output's file system: no copy. The
+            // output is only ever replaced by rename, so the entry's bytes stay as stored
+            // (and are verified against their hash before any use).
+            let linked = outputs.join(format!(".entry-{key}-{}", std::process::id()));
+            let _ = fs::remove_file(&linked);
+            if fs::hard_link(finished, &linked).is_ok() {
+                fs::rename(&linked, &entry)?;
+            } else {
+                let temporary = tempfile::Builder::new().prefix(".entry-").tempfile_in(&outputs)?;
+                fs::copy(finished, temporary.path())?;
+                temporary.persist(&entry).map_err(|e| e.error)?;
+            }
             write_atomically(
                 &outputs.join(format!("{key}.meta")),
                 format!("{META_MAGIC}\nsize {size}\nblake3 {hash}\n").as_bytes(),

@@ -273,18 +273,13 @@ impl ChainPlan<'_> {
     /// through their mappings (the link reads them anyway); big data members, which the
     /// link drops or copies in the kernel, are read from their files in blocks so that
     /// hashing them does not make them resident in this process.
-    pub fn hash_members(&self, sources: &[&InputFile]) -> Vec<String> {
+    pub fn hash_members(&self, sources: &[&InputFile], memo: &HashMemo) -> Vec<String> {
         use rayon::prelude::*;
         self.unhashed
             .par_iter()
             .map(|&(generation, member, data)| {
                 let is_data = self.manifest.generations[generation][member].kind == MemberKind::Data;
-                match crate::inputs::source_of(sources, data) {
-                    Some((file, offset)) if is_data && data.len() > HASH_BLOCK => {
-                        hash_file_range(file, offset, data.len()).unwrap_or_else(|| hash_hex(data))
-                    }
-                    _ => hash_hex(data),
-                }
+                memo.hash(sources, data, is_data)
             })
             .collect()
     }
@@ -299,7 +294,7 @@ impl ChainPlan<'_> {
     }
 }
 
-fn member_kind(config: &Config, name: &str) -> MemberKind {
+pub fn member_kind(config: &Config, name: &str) -> MemberKind {
     if config.data_members.iter().any(|d| d == name) {
         MemberKind::Data
     } else {
@@ -308,6 +303,34 @@ fn member_kind(config: &Config, name: &str) -> MemberKind {
 }
 
 const HASH_BLOCK: usize = 8 << 20;
+
+/// blake3 of ranges of the inputs (whole files, archive members), each computed once per
+/// link by whoever needs it first: the output cache's key and the manifest share them.
+#[derive(Default)]
+pub struct HashMemo {
+    hashes: std::sync::Mutex<crate::hash::FxHashMap<(usize, usize), String>>,
+}
+
+impl HashMemo {
+    /// The hex blake3 of `data` (which lies in one of `sources`' mappings). Big data
+    /// members are read from their files in blocks, so hashing them does not make them
+    /// resident; everything else is hashed through the mapping the link reads anyway.
+    pub fn hash(&self, sources: &[&InputFile], data: &[u8], is_data: bool) -> String {
+        let key = (data.as_ptr() as usize, data.len());
+        let known = self.hashes.lock().unwrap_or_else(|e| e.into_inner()).get(&key).cloned();
+        if let Some(hash) = known {
+            return hash;
+        }
+        let hash = match crate::inputs::source_of(sources, data) {
+            Some((file, offset)) if is_data && data.len() > HASH_BLOCK => {
+                hash_file_range(file, offset, data.len()).unwrap_or_else(|| hash_hex(data))
+            }
+            _ => hash_hex(data),
+        };
+        self.hashes.lock().unwrap_or_else(|e| e.into_inner()).insert(key, hash.clone());
+        hash
+    }
+}
 
 /// blake3 of `len` bytes of `file` from `offset`, read block by block.
 fn hash_file_range(file: &std::fs::File, offset: u64, len: usize) -> Option<String> {
@@ -334,7 +357,7 @@ fn hash_hex(data: &[u8]) -> String {
     hasher.finalize().to_hex().to_string()
 }
 
-fn archive_members(input: &InputFile) -> Result<Vec<(String, &[u8])>> {
+pub fn archive_members(input: &InputFile) -> Result<Vec<(String, &[u8])>> {
     let archive = object::read::archive::ArchiveFile::parse(&*input.data)
         .map_err(|e| Error::new(format!("{}: malformed archive: {e}", input.name)))?;
     let mut members = Vec::new();

@@ -83,10 +83,11 @@ fn link_with<A: Arch>(config: &Config) -> Result<report::LinkReport> {
     timer.phase("inputs");
     // The output cache: an unchanged link is a hash check or a copy. (An emitted archive
     // is always produced by a real link.)
+    let memo = chain::HashMemo::default();
     let mut cache = if config.emit_archive.is_none() { cache::Cache::open(config) } else { None };
     let key = cache.as_mut().map(|cache| {
         let files: Vec<&inputs::InputFile> = bases.iter().chain(&inputs).collect();
-        cache.link_key(config, &files, &scripts)
+        cache.link_key(config, &files, &scripts, &memo)
     });
     if let (Some(cache), Some(key)) = (cache.as_mut(), &key) {
         if cache.satisfy(key, &config.output) {
@@ -104,7 +105,7 @@ fn link_with<A: Arch>(config: &Config) -> Result<report::LinkReport> {
     timer.phase("chain");
     let sources: Vec<&inputs::InputFile> = inputs.iter().chain(&bases).collect();
     let (hashes, db) =
-        rayon::join(|| chain.hash_members(&sources), || symbols::resolve(&inputs, &chain, config, A::MACHINE));
+        rayon::join(|| chain.hash_members(&sources, &memo), || symbols::resolve(&inputs, &chain, config, A::MACHINE));
     let mut db = db?;
     if config.verbose {
         eprintln!(

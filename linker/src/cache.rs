@@ -211,7 +211,7 @@ impl Cache {
             || fs::metadata(output).is_ok_and(|m| m.len() == meta.size)
                 && hash_file(output).as_deref() == Some(&meta.hash)
         {
-            touch(&entry);
+            touch(&entry.with_extension("meta"));
             if !remembered {
                 self.remember_output(key, output);
             }
@@ -220,7 +220,7 @@ impl Cache {
         }
         match copy_verified(&entry, output, &meta) {
             Ok(()) => {
-                touch(&entry);
+                touch(&entry.with_extension("meta"));
                 self.remember_output(key, output);
                 self.report.outcome = "copied";
                 true
@@ -384,7 +384,8 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     temporary.persist(path).map(|_| ()).map_err(|e| e.error)
 }
 
-/// Marks an entry as recently used (eviction is least recently used first).
+/// Marks an entry as recently used (eviction is least recently used first); called on an
+/// entry's record, never on the output bytes.
 fn touch(path: &Path) {
     if let Ok(file) = fs::File::options().append(true).open(path) {
         let _ = file.set_modified(SystemTime::now());
@@ -398,8 +399,16 @@ fn entries(root: &Path) -> Vec<(PathBuf, u64, SystemTime)> {
         let Ok(listing) = fs::read_dir(root.join(dir)) else { continue };
         for entry in listing.flatten() {
             if let Ok(metadata) = entry.metadata() {
-                let used = metadata.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-                found.push((entry.path(), metadata.len(), used));
+                // An output's last use is its record's time: the output itself may share
+                // its inode with a user's file, whose times are not ours to change.
+                let path = entry.path();
+                let clock = if path.extension().is_some_and(|e| e == "so") {
+                    fs::metadata(path.with_extension("meta")).unwrap_or(metadata.clone())
+                } else {
+                    metadata.clone()
+                };
+                let used = clock.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+                found.push((path, metadata.len(), used));
             }
         }
     }
@@ -427,8 +436,11 @@ pub fn evict(root: &Path, max_size: u64) -> std::io::Result<(usize, u64)> {
         if total <= max_size {
             break;
         }
-        // An output goes with its record; a record without its output is useless.
+        // An output goes with its record (removed with it, below).
         let is_output = path.extension().is_some_and(|e| e == "so");
+        if path.extension().is_some_and(|e| e == "meta") {
+            continue;
+        }
         if fs::remove_file(&path).is_ok() {
             total -= size;
             freed = (freed.0 + 1, freed.1 + size);

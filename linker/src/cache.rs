@@ -136,18 +136,33 @@ impl Cache {
             .filter(|m| m.modified().is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() >= 2)))
             .map(|m| fingerprint(&file.path, &m));
         let record = fingerprint.as_ref().map(|f| self.fingerprints().join(f));
-        if let Some(record) = &record {
-            if let Ok(text) = fs::read_to_string(record) {
-                if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    self.report.fingerprints_reused += 1;
-                    return text;
+        // A record: the file's hash, then `offset length hash` per archive member (so the
+        // manifest need not hash an unchanged base's members again).
+        let is_hash = |text: &str| text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit());
+        if let Some(text) = record.as_ref().and_then(|record| fs::read_to_string(record).ok()) {
+            let mut lines = text.lines();
+            if let Some(hash) = lines.next().filter(|h| is_hash(h)) {
+                for line in lines {
+                    let fields: Vec<&str> = line.split(' ').collect();
+                    if let [offset, len, member] = fields[..] {
+                        if let (Ok(offset), Ok(len)) = (offset.parse::<usize>(), len.parse::<usize>()) {
+                            if let Some(data) = file.data.get(offset..offset.saturating_add(len)) {
+                                if is_hash(member) {
+                                    memo.remember(data, member.to_string());
+                                }
+                            }
+                        }
+                    }
                 }
+                self.report.fingerprints_reused += 1;
+                return hash.to_string();
             }
         }
         let members = match file.kind {
             crate::inputs::FileKind::Archive => crate::chain::archive_members(file).ok(),
             _ => None,
         };
+        let mut member_lines = String::new();
         let hash = match members {
             Some(members) => {
                 use rayon::prelude::*;
@@ -160,10 +175,12 @@ impl Cache {
                     .collect();
                 let mut hasher = blake3::Hasher::new();
                 hasher.update(b"archive\0");
-                for ((name, _), hash) in members.iter().zip(&hashes) {
+                for ((name, data), hash) in members.iter().zip(&hashes) {
                     hasher.update(name.as_bytes());
                     hasher.update(b"\0");
                     hasher.update(hash.as_bytes());
+                    let offset = data.as_ptr() as usize - file.data.as_ptr() as usize;
+                    member_lines.push_str(&format!("\n{offset} {} {hash}", data.len()));
                 }
                 hasher.finalize().to_hex().to_string()
             }
@@ -171,7 +188,7 @@ impl Cache {
         };
         self.report.inputs_hashed += 1;
         if let Some(record) = record {
-            if let Err(e) = write_atomically(&record, hash.as_bytes()) {
+            if let Err(e) = write_atomically(&record, format!("{hash}{member_lines}").as_bytes()) {
                 self.warn(format!("cannot write to the cache {}: {e}; linking without it", self.root.display()));
             }
         }

@@ -312,6 +312,11 @@ pub struct HashMemo {
 }
 
 impl HashMemo {
+    /// Records a hash known from elsewhere (the output cache's record of an unchanged file).
+    pub fn remember(&self, data: &[u8], hash: String) {
+        self.hashes.lock().unwrap_or_else(|e| e.into_inner()).insert((data.as_ptr() as usize, data.len()), hash);
+    }
+
     /// The hex blake3 of `data` (which lies in one of `sources`' mappings). Big data
     /// members are read from their files in blocks, so hashing them does not make them
     /// resident; everything else is hashed through the mapping the link reads anyway.

@@ -204,3 +204,36 @@ fn cache_commands_and_the_determinism_check() {
     p.link(&out, &objects, &[]);
     assert!(p.link(&out, &objects, &["--verify-determinism"]).contains("up-to-date"));
 }
+
+/// Unchanged inputs are not read again: their content hashes (and an archive's members')
+/// are remembered by file fingerprint. Files changed in the last seconds are not trusted.
+#[test]
+fn unchanged_inputs_are_not_hashed_again() {
+    let p = Project::new();
+    let objects = p.objects(&util_source(1));
+    let age = |path: &Path| {
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        fs::File::options().append(true).open(path).unwrap().set_modified(old).unwrap();
+    };
+    let archive = p.s.archive("libutil.a", &[&objects[1]]);
+    for file in [&objects[0], &archive] {
+        age(file);
+    }
+    let inputs = vec![objects[0].clone(), archive.clone(), "--whole-archive".into()];
+    let out = p.s.path("lib.so");
+    let count = |line: &str, field: &str| -> u64 {
+        let at = line.find(&format!("\"{field}\": ")).unwrap() + field.len() + 4;
+        line[at..].split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap()
+    };
+    let first = p.link(&out, &inputs, &[]);
+    // A different output (new options) with the same inputs: a miss, but no input is re-read.
+    let second = p.link(&p.s.path("other.so"), &inputs, &["--soname", "x"]);
+    assert!(second.contains("\"outcome\": \"miss\""), "{second}");
+    assert_eq!(count(&second, "inputs_hashed"), 0, "{second}");
+    assert!(count(&second, "fingerprints_reused") > count(&first, "fingerprints_reused"), "{first}\n{second}");
+    // A fresh (just written) input is hashed, not trusted.
+    let fresh = p.objects(&util_source(2));
+    let third = p.link(&p.s.path("third.so"), &[fresh[0].clone(), archive.clone()], &[]);
+    assert!(third.contains("\"inputs_hashed\": ") && !third.contains("\"inputs_hashed\": 0,"), "{third}");
+    assert_eq!(fs::read(p.s.path("third.so")).unwrap(), p.cold(&p.s.path("cold.so"), &[fresh[0].clone(), archive]));
+}

@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 struct Fixture {
     scratch: Scratch,
@@ -115,4 +116,24 @@ fn whole_archive_ends_at_no_whole_archive() {
         let names = all_names(library);
         assert!(!names.iter().any(|n| n == "ar_unneeded"), "{}: ar_unneeded linked", library.display());
     }
+}
+
+/// An archive without a symbol index (`ar rcS`): chainlink reads the members' own symbol
+/// tables instead, and pulls exactly the same members. (cc -shared's GNU ld refuses such an
+/// archive, so only chainlink links it.)
+#[test]
+fn archive_without_a_symbol_index() {
+    let f = fixture(true);
+    let indexed = link_chainlink(&f.scratch.path("indexed.so"), &args![f.main, f.archive]);
+    let members = run_ok(Command::new("ar").arg("t").arg(&f.archive));
+    let dir = f.scratch.subdir("unindexed");
+    run_ok(Command::new("ar").arg("x").arg(&f.archive).current_dir(&dir));
+    let unindexed = f.scratch.path("libunindexed.a");
+    let mut ar = Command::new("ar");
+    ar.arg("rcS").arg(&unindexed).args(members.lines()).current_dir(&dir);
+    run_ok(&mut ar);
+    assert!(!run_ok(Command::new("nm").arg("--print-armap").arg(&unindexed)).contains("Archive index"));
+    let linked = link_chainlink(&f.scratch.path("unindexed.so"), &args![f.main, unindexed]);
+    assert_output("unindexed archive", &run_loader(&linked), &loaded(NEEDED_ONLY));
+    assert_eq!(defined(&linked), defined(&indexed));
 }

@@ -385,6 +385,9 @@ impl<'data> Resolver<'data> {
             members.push(ArchiveMember { name: format!("{}({member_name})", input.name), data, loaded: false });
         }
         self.archives.push(members);
+        if !input.whole_archive && self.add_lazy_from_index(&archive, input, archive_index)? {
+            return Ok(());
+        }
         for member_index in 0..self.archives[archive_index as usize].len() {
             let member = &self.archives[archive_index as usize][member_index];
             if input.whole_archive {
@@ -412,6 +415,55 @@ impl<'data> Resolver<'data> {
             }
         }
         Ok(())
+    }
+
+    /// Registers an archive's definitions from its symbol index (`ar s`), without parsing
+    /// any member: only the members a link needs are ever read. False when the archive has
+    /// no usable index (the caller then reads every member's symbol table).
+    fn add_lazy_from_index(
+        &mut self,
+        archive: &object::read::archive::ArchiveFile<'data>,
+        input: &'data InputFile,
+        archive_index: u32,
+    ) -> Result<bool> {
+        let Ok(Some(symbols)) = archive.symbols() else { return Ok(false) };
+        let members = &self.archives[archive_index as usize];
+        let by_data: FxHashMap<usize, u32> =
+            members.iter().enumerate().map(|(i, m)| (m.data.as_ptr() as usize, i as u32)).collect();
+        let mut at_offset: FxHashMap<u64, u32> = FxHashMap::default();
+        let mut lazy = Vec::new();
+        for symbol in symbols {
+            let Ok(symbol) = symbol else { return Ok(false) };
+            let offset = symbol.offset().0;
+            let member = match at_offset.get(&offset) {
+                Some(&member) => member,
+                None => {
+                    let found = archive
+                        .member(symbol.offset())
+                        .ok()
+                        .and_then(|m| m.data(&*input.data).ok())
+                        .and_then(|data| by_data.get(&(data.as_ptr() as usize)).copied());
+                    let Some(member) = found else { return Ok(false) };
+                    at_offset.insert(offset, member);
+                    member
+                }
+            };
+            lazy.push((symbol.name(), member));
+        }
+        if lazy.is_empty() && !members.is_empty() {
+            return Ok(false);
+        }
+        for (name, member) in lazy {
+            let id = self.intern(name);
+            let global = &mut self.db.globals[id.0 as usize];
+            if global.definition == Definition::Undefined && global.lazy.is_none() {
+                global.lazy = Some((archive_index, member));
+                if global.strong_reference {
+                    self.pending.push_back((archive_index, member));
+                }
+            }
+        }
+        Ok(true)
     }
 
     fn add_shared(&mut self, input_index: usize, input: &'data InputFile) -> Result<()> {

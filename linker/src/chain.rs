@@ -327,8 +327,8 @@ impl HashMemo {
             return hash;
         }
         let hash = match crate::inputs::source_of(sources, data) {
-            Some((file, offset)) if is_data && data.len() > HASH_BLOCK => {
-                hash_file_range(file, offset, data.len()).unwrap_or_else(|| hash_hex(data))
+            Some((input, offset)) if is_data && data.len() > HASH_BLOCK => {
+                hash_file_range(&input.file, offset, data.len()).unwrap_or_else(|| hash_hex(data))
             }
             _ => hash_hex(data),
         };

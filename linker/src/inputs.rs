@@ -243,12 +243,12 @@ pub fn load_bases(config: &Config) -> Result<Vec<InputFile>> {
         .collect()
 }
 
-/// The file and offset that hold `bytes`, when they lie inside one of `files`' mappings.
-pub fn source_of<'a>(files: &[&'a InputFile], bytes: &[u8]) -> Option<(&'a File, u64)> {
+/// The input and offset that hold `bytes`, when they lie inside one of `files`' mappings.
+pub fn source_of<'a>(files: &[&'a InputFile], bytes: &[u8]) -> Option<(&'a InputFile, u64)> {
     let start = bytes.as_ptr() as usize;
-    files.iter().find_map(|input| {
+    files.iter().find_map(|&input| {
         let base = input.data.as_ptr() as usize;
-        (start >= base && start + bytes.len() <= base + input.data.len()).then(|| (&input.file, (start - base) as u64))
+        (start >= base && start + bytes.len() <= base + input.data.len()).then_some((input, (start - base) as u64))
     })
 }
 

@@ -21,6 +21,8 @@ pub const SYMBOL_SIZE: u64 = 24;
 struct ObjectPart {
     locals: Vec<u32>,
     first_name: u64,
+    /// Bytes of `.strtab` its names take.
+    name_bytes: u64,
 }
 
 pub struct SymtabPlan {
@@ -93,7 +95,7 @@ pub fn plan(db: &SymbolDb, sections: &SectionMap, facts: &SymbolFacts, scan: &Pl
     let mut name = 1u64;
     let mut parts = Vec::with_capacity(per_object.len());
     for (locals, names) in per_object {
-        parts.push(ObjectPart { first_name: name, locals });
+        parts.push(ObjectPart { first_name: name, locals, name_bytes: names });
         symbol += parts.last().map_or(0, |p| p.locals.len() as u64);
         name += names;
     }
@@ -238,16 +240,7 @@ pub fn write(plan: &SymtabPlan, layout: &Layout, db: &SymbolDb, symtab: &mut [u8
     let mut jobs = Vec::with_capacity(plan.parts.len());
     let (mut symbols_rest, mut names_rest) = (&mut symtab[SYMBOL_SIZE as usize..], &mut strtab[1..]);
     for (file, part) in plan.parts.iter().enumerate() {
-        let names: usize = part
-            .locals
-            .iter()
-            .map(|&i| {
-                db.objects[file]
-                    .object
-                    .symbol(i as usize)
-                    .map_or(0, |s| db.objects[file].object.symbol_name(s).len() + 1)
-            })
-            .sum();
+        let names = part.name_bytes as usize;
         let (symbols, rest) = std::mem::take(&mut symbols_rest).split_at_mut(part.locals.len() * SYMBOL_SIZE as usize);
         symbols_rest = rest;
         let (name_bytes, rest) = std::mem::take(&mut names_rest).split_at_mut(names);

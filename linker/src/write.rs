@@ -415,18 +415,21 @@ impl Writer<'_, '_> {
         Ok(())
     }
 
-    /// Whether a chunk is copied by the kernel rather than through the mappings.
-    fn kernel_copies(&self, chunk: &Chunk) -> bool {
-        chunk.relocs.is_empty() && chunk.bytes.end - chunk.bytes.start >= KERNEL_COPY_MIN && {
-            let object = &self.db.object(chunk.input.file).object;
-            let nobits = object.section(chunk.input.section as usize).sh_type(ENDIAN) == elf::SHT_NOBITS;
-            !nobits
-                && object
-                    .section_data(chunk.input.section as usize)
-                    .ok()
-                    .and_then(|data| crate::inputs::source_of(self.sources, data))
-                    .is_some()
+    /// The input a chunk is copied from by the kernel, rather than through the mappings.
+    fn kernel_source(&self, chunk: &Chunk) -> Option<&crate::inputs::InputFile> {
+        if !chunk.relocs.is_empty() || chunk.bytes.end - chunk.bytes.start < KERNEL_COPY_MIN {
+            return None;
         }
+        let object = &self.db.object(chunk.input.file).object;
+        if object.section(chunk.input.section as usize).sh_type(ENDIAN) == elf::SHT_NOBITS {
+            return None;
+        }
+        let data = object.section_data(chunk.input.section as usize).ok()?;
+        crate::inputs::source_of(self.sources, data).map(|(input, _)| input)
+    }
+
+    fn kernel_copies(&self, chunk: &Chunk) -> bool {
+        self.kernel_source(chunk).is_some()
     }
 
     /// Output ranges written by the kernel, sorted: the rest is prefaulted.
@@ -437,16 +440,7 @@ impl Writer<'_, '_> {
     /// Output ranges that are verbatim copies of members whose blake3 the manifest (in
     /// this same output) records: the build id need not hash them again.
     fn manifest_covered_ranges(&self) -> Vec<(u64, u64)> {
-        self.chunk_ranges(|chunk| {
-            self.kernel_copies(chunk) && {
-                let object = &self.db.object(chunk.input.file).object;
-                object
-                    .section_data(chunk.input.section as usize)
-                    .ok()
-                    .and_then(|data| self.sources.iter().find(|s| crate::inputs::source_of(&[s], data).is_some()))
-                    .is_some_and(|source| source.recorded_in_manifest())
-            }
-        })
+        self.chunk_ranges(|chunk| self.kernel_source(chunk).is_some_and(|source| source.recorded_in_manifest()))
     }
 
     fn chunk_ranges(&self, keep: impl Fn(&Chunk) -> bool) -> Vec<(u64, u64)> {
@@ -497,7 +491,8 @@ impl Writer<'_, '_> {
     /// `copy_file_range`. False when the kernel cannot (then the caller copies them itself).
     fn copy_in_kernel(&self, bytes: &[u8], output: &OutputFile, offset: usize) -> bool {
         use std::os::unix::io::AsRawFd;
-        let Some((input, input_offset)) = crate::inputs::source_of(self.sources, bytes) else { return false };
+        let Some((source, input_offset)) = crate::inputs::source_of(self.sources, bytes) else { return false };
+        let input = &source.file;
         let (mut from, mut to) = (input_offset as libc::loff_t, offset as libc::loff_t);
         let mut left = bytes.len();
         while left > 0 {

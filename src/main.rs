@@ -342,6 +342,10 @@ fn main() -> ExitCode {
                     s.dynamic_symbolic,
                     s.output_bytes
                 );
+                let cache = &report.cache;
+                if cache.enabled {
+                    eprintln!("output cache: {}; {}", cache.outcome, cache.describe_base());
+                }
             }
             if let Some(path) = &config.stats_json {
                 if let Err(error) = std::fs::write(path, report.to_json()) {

@@ -12,37 +12,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Generates an image with `scripts/julia_image.py` into `dir`.
-fn generate(dir: &Path, args: &[&str]) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/julia_image.py");
-    run_ok(Command::new("python3").arg(script).arg("--out").arg(dir).args(["--quiet", "--jobs", "2"]).args(args));
-}
-
-/// The test loader, built against the image's stub runtime.
-fn jl_loader(image_dir: &Path) -> PathBuf {
-    let loader = image_dir.join("jl_loader");
-    run_ok(
-        Command::new("cc")
-            .args(["-O1", "-Wall"])
-            .arg(testdata("julia/jl_loader.c"))
-            .arg("-o")
-            .arg(&loader)
-            .arg("-ldl")
-            .arg(format!("-L{}", image_dir.display()))
-            .arg("-ljlstub")
-            .arg(format!("-Wl,-rpath,{}", image_dir.display())),
-    );
-    loader
-}
-
-/// Runs the loader on `image` in the given modes and returns its summary line.
-fn check_image(image_dir: &Path, image: &Path, modes: &[&str]) -> String {
-    let loader = jl_loader(image_dir);
-    let out = run_ok(Command::new(loader).arg(image).arg(image_dir.join("expected.txt")).args(modes));
-    assert!(out.starts_with("jl_loader: ok:"), "{out}");
-    out
-}
-
 fn chainlink_ok(cwd: &Path, args: &[String]) -> String {
     let mut command = chainlink();
     command.current_dir(cwd).args(args);

@@ -53,11 +53,45 @@ pub struct CacheReport {
     pub inputs_hashed: usize,
     /// Problems met and worked around (an unwritable directory, a corrupt entry).
     pub warnings: Vec<String>,
+    /// The prepared base: `""` (not consulted: the output cache had the output), `"none"`
+    /// (no base generation), `"miss"` (none yet for this base), `"hit"`, or `"corrupt"`
+    /// (ignored and rebuilt).
+    pub base: &'static str,
+    /// A prepared base was written (new, or refreshed after rescans).
+    pub base_stored: bool,
+    /// Base chunks whose scan was replayed from the prepared base, and rescanned.
+    pub chunks_replayed: usize,
+    pub chunks_rescanned: usize,
+    /// Why the first rescanned chunk could not be replayed.
+    pub rescan_reason: Option<String>,
+}
+
+impl CacheReport {
+    /// One line on the prepared base, for `--verbose`.
+    pub fn describe_base(&self) -> String {
+        let reason = self.rescan_reason.as_deref().map(|why| format!(" (first: {why})")).unwrap_or_default();
+        match self.base {
+            "" => "prepared base: not needed".to_string(),
+            "none" => "prepared base: none (no base generation)".to_string(),
+            "hit" => format!(
+                "prepared base: hit; {} base chunk scan(s) reused, {} rescanned{reason}{}",
+                self.chunks_replayed,
+                self.chunks_rescanned,
+                if self.base_stored { "; refreshed" } else { "" }
+            ),
+            outcome => format!(
+                "prepared base: {outcome}; {}",
+                if self.base_stored { "stored for the next link" } else { "not stored" }
+            ),
+        }
+    }
 }
 
 pub struct Cache {
     root: PathBuf,
     pub report: CacheReport,
+    /// Content hash of each file given to [`Cache::link_key`], in order.
+    pub input_hashes: Vec<String>,
 }
 
 /// A cached output's record: size and blake3 of its bytes.
@@ -69,11 +103,15 @@ struct Meta {
 impl Cache {
     pub fn open(config: &Config) -> Option<Cache> {
         let root = location(config)?.join(LAYOUT_VERSION);
-        Some(Cache { root, report: CacheReport { enabled: true, outcome: "miss", ..Default::default() } })
+        Some(Cache {
+            root,
+            report: CacheReport { enabled: true, outcome: "miss", ..Default::default() },
+            input_hashes: Vec::new(),
+        })
     }
 
     /// Reports a problem the link works around; repeats of it stay in the report only.
-    fn warn(&mut self, message: String) {
+    pub fn warn(&mut self, message: String) {
         if self.report.warnings.is_empty() {
             eprintln!("chainlink: warning: {message}");
         }
@@ -86,6 +124,13 @@ impl Cache {
 
     fn fingerprints(&self) -> PathBuf {
         self.root.join("fingerprints")
+    }
+
+    /// Where the prepared base for `base_key` lives (see prepared.rs); marked as used.
+    pub fn prepared_base(&self, base_key: &str) -> PathBuf {
+        let path = self.root.join("bases").join(format!("{base_key}.base"));
+        touch(&path);
+        path
     }
 
     /// The key of this link: version, options, and every input's content.
@@ -102,6 +147,7 @@ impl Cache {
         hasher.update(options_fingerprint(config).as_bytes());
         for file in files {
             let hash = self.content_hash(config, file, files, memo);
+            self.input_hashes.push(hash.clone());
             // How a file is read matters as much as what it holds.
             let how = format!("\0{:?} as_needed={} whole={}\0", file.kind, file.as_needed, file.whole_archive);
             hasher.update(file.name.as_bytes());
@@ -412,7 +458,7 @@ fn touch(path: &Path) {
 /// Every file in the cache with its size and last use, oldest first.
 fn entries(root: &Path) -> Vec<(PathBuf, u64, SystemTime)> {
     let mut found = Vec::new();
-    for dir in ["outputs", "fingerprints"] {
+    for dir in ["outputs", "bases", "fingerprints"] {
         let Ok(listing) = fs::read_dir(root.join(dir)) else { continue };
         for entry in listing.flatten() {
             if let Ok(metadata) = entry.metadata() {
@@ -473,10 +519,11 @@ pub fn evict(root: &Path, max_size: u64) -> std::io::Result<(usize, u64)> {
 pub fn stats(config: &Config) -> Result<String> {
     let root = location(config).ok_or_else(|| Error::usage("no cache directory (set --cache-dir or HOME)"))?;
     let all = entries(&root.join(LAYOUT_VERSION));
-    let outputs = all.iter().filter(|(p, _, _)| p.extension().is_some_and(|e| e == "so")).count();
+    let count = |extension: &str| all.iter().filter(|(p, _, _)| p.extension().is_some_and(|e| e == extension)).count();
+    let (outputs, bases) = (count("so"), count("base"));
     let bytes: u64 = all.iter().map(|(_, size, _)| size).sum();
     Ok(format!(
-        "cache: {}\noutputs: {outputs}\nfiles: {}\nbytes: {bytes}\nmax bytes: {}\n",
+        "cache: {}\noutputs: {outputs}\nprepared bases: {bases}\nfiles: {}\nbytes: {bytes}\nmax bytes: {}\n",
         root.display(),
         all.len(),
         config.cache_max_size

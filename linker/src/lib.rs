@@ -16,6 +16,7 @@ pub mod inputs;
 pub mod layout;
 pub mod libsearch;
 pub mod object_file;
+pub mod prepared;
 pub mod report;
 pub mod scan;
 pub mod sections;
@@ -102,6 +103,34 @@ fn link_with<A: Arch>(config: &Config) -> Result<report::LinkReport> {
         timer.phase("cache");
     }
     let chain = chain::plan(config, &bases, &inputs)?;
+    // The prepared base: what an earlier link with this base learned (see prepared.rs).
+    let base_key = match &cache {
+        Some(cache) if chain.newest > 0 && !chain.base_objects.is_empty() => {
+            Some(prepared::base_key(config, &cache.input_hashes[..bases.len()]))
+        }
+        _ => None,
+    };
+    if let (Some(cache), None) = (cache.as_mut(), &base_key) {
+        cache.report.base = "none";
+    }
+    let prepared = match (cache.as_mut(), &base_key) {
+        (Some(cache), Some(key)) => {
+            let path = cache.prepared_base(key);
+            match prepared::PreparedBase::open(&path, key, chain.base_objects.len()) {
+                Ok(found) => {
+                    cache.report.base = if found.is_some() { "hit" } else { "miss" };
+                    found
+                }
+                Err(why) => {
+                    cache.warn(format!("ignoring corrupt prepared base {}: {why}; rebuilding it", path.display()));
+                    let _ = std::fs::remove_file(&path);
+                    cache.report.base = "corrupt";
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
     timer.phase("chain");
     let sources: Vec<&inputs::InputFile> = inputs.iter().chain(&bases).collect();
     let (hashes, db) =
@@ -129,8 +158,14 @@ fn link_with<A: Arch>(config: &Config) -> Result<report::LinkReport> {
     timer.phase("sections");
     let facts = scan::SymbolFacts::new(&db, &sections, config.symbolic);
     let keys = scan::Keys::new(&db);
-    let scanner = scan::Scanner { db: &db, facts: &facts, keys: &keys, pack_relative: config.pack_relative_relocs };
-    let plan = scan::scan::<A>(&scanner, &sections, &directory)?;
+    let scanner = scan::Scanner {
+        db: &db,
+        facts: &facts,
+        keys: &keys,
+        pack_relative: config.pack_relative_relocs,
+        record_below: base_key.as_ref().map(|_| chain.newest),
+    };
+    let plan = scan::scan::<A>(&scanner, &sections, &directory, prepared.as_ref())?;
     let symtab =
         if config.strip_all { symtab::SymtabPlan::none() } else { symtab::plan(&db, &sections, &facts, &plan) };
     timer.phase("scan");
@@ -175,12 +210,29 @@ fn link_with<A: Arch>(config: &Config) -> Result<report::LinkReport> {
             cache.remember_output(key, &config.output);
         }
     }
+    if let (Some(cache), Some(base_key)) = (cache.as_mut(), &base_key) {
+        cache.report.chunks_replayed = plan.replayed_chunks;
+        cache.report.chunks_rescanned = plan.rescanned_chunks;
+        cache.report.rescan_reason = plan.rescan_reason.clone();
+        // Written when missing, and refreshed when chunks had to be rescanned (so the
+        // next link replays what this one learned).
+        if prepared.is_none() || plan.rescanned_chunks > 0 {
+            let path = cache.prepared_base(base_key);
+            match prepared::store(&path, base_key, chain.base_objects.len(), &plan.chunks, prepared.as_ref()) {
+                Ok(()) => cache.report.base_stored = true,
+                Err(e) => {
+                    cache.warn(format!("cannot write the prepared base {}: {e}; linking without it", path.display()))
+                }
+            }
+        }
+    }
     timer.phase("write");
     let input_bytes = inputs.iter().chain(&bases).map(|f| f.data.len() as u64).sum();
     let stats = report::Stats::collect::<A>(&db, &plan, &layout, input_bytes, inputs.len() + bases.len());
     let cache = cache.map(|c| c.report).unwrap_or_default();
     if config.verbose && cache.enabled {
         eprintln!("chainlink: output cache: miss; {}", if cache.stored { "stored" } else { "not stored" });
+        eprintln!("chainlink: {}", cache.describe_base());
     }
     Ok(report::LinkReport { timer, stats, cache })
 }

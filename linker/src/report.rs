@@ -140,6 +140,15 @@ impl LinkReport {
             c.inputs_hashed,
             c.warnings.len()
         );
+        let _ = writeln!(
+            json,
+            "  \"prepared_base\": {{\"outcome\": {}, \"stored\": {}, \"chunks_replayed\": {}, \"chunks_rescanned\": {}, \"rescan_reason\": {}}},",
+            json_string(if c.base.is_empty() { "not-needed" } else { c.base }),
+            c.base_stored,
+            c.chunks_replayed,
+            c.chunks_rescanned,
+            c.rescan_reason.as_deref().map_or("null".to_string(), json_string)
+        );
         let _ = writeln!(json, "  \"units\": {}", s.units);
         json.push_str("}\n");
         json

@@ -4,10 +4,16 @@
 //! symbol whether it needs a GOT entry, a PLT entry or TLS GOT entries, and per chunk how
 //! many dynamic relocations it will emit. Then plans the GOT, PLT and dynamic symbol table
 //! in a deterministic order. Must not assign addresses or write bytes.
+//!
+//! A base generation's chunks may instead be *replayed* from a prepared base (see
+//! `prepared.rs`): a chunk's scan depends only on its bytes, its relocations and a few facts
+//! about each symbol it names, so when every one of those facts is what it was when the
+//! chunk was recorded, the recorded result is the result. Any difference rescans the chunk.
 
 use crate::arch::{Arch, RelocExpr};
 use crate::error::{Error, Result};
 use crate::object_file::{rela_parts, ENDIAN};
+use crate::prepared::PreparedBase;
 use crate::sections::{InputSectionId, SectionMap};
 use crate::symbols::{Definition, FileId, GlobalId, LoadedObject, SymbolDb};
 use crate::tables::ImageDirectory;
@@ -15,7 +21,8 @@ use object::elf;
 use object::read::elf::{SectionHeader as _, Sym as _};
 use rayon::prelude::*;
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 pub const NEEDS_GOT: u8 = 1;
 pub const NEEDS_PLT: u8 = 2;
@@ -23,6 +30,24 @@ pub const NEEDS_TLS_GD: u8 = 4;
 pub const NEEDS_TLS_IE: u8 = 8;
 pub const NEEDS_TLS_DESC: u8 = 16;
 pub const REFERENCED: u8 = 32;
+
+/// Facts about a relocation target that a chunk's scan depends on (see
+/// [`Scanner::target_facts`]); a recorded chunk is replayed only if they are unchanged.
+pub const FACT_PREEMPTIBLE: u8 = 1;
+pub const FACT_IFUNC: u8 = 2;
+pub const FACT_ABSOLUTE: u8 = 4;
+pub const FACT_STRIPPED: u8 = 8;
+pub const FACT_DEFINED_LOCALLY: u8 = 16;
+
+/// One symbol a chunk's relocations name: the facts the scan saw and the `NEEDS_*` bits
+/// (with `REFERENCED`) it marked, or 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TargetRecord {
+    /// Index in the object's symbol table.
+    pub symbol: u32,
+    pub facts: u8,
+    pub bits: u8,
+}
 
 /// A relocation's target after symbol resolution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -49,6 +74,12 @@ pub struct Chunk {
     /// How many relocations of each type (index = type number; the last slot counts
     /// types beyond the table).
     pub type_counts: Vec<u64>,
+    /// Some relocation is local-dynamic TLS (the module needs its TLS_LD GOT entry).
+    pub uses_tls_ld: bool,
+    /// The symbols this chunk names, when its scan is being recorded for a prepared base.
+    pub recorded: Vec<TargetRecord>,
+    /// Index of this chunk's record in the prepared base, when it has one.
+    pub prepared: Option<usize>,
 }
 
 /// Relocation types counted individually in statistics.
@@ -113,6 +144,10 @@ pub struct Plan {
     pub image_relative: u32,
     /// Initial-exec TLS is used: the library needs static TLS space (`DF_STATIC_TLS`).
     pub static_tls: bool,
+    /// What the prepared base saved: chunks replayed, and chunks rescanned with the reason.
+    pub replayed_chunks: usize,
+    pub rescanned_chunks: usize,
+    pub rescan_reason: Option<String>,
 }
 
 /// Dense numbering of every symbol that a relocation can name: globals first, then each
@@ -229,8 +264,9 @@ impl SymbolFacts {
 const CHUNK_RELOCS: usize = 1 << 14;
 const CHUNK_BYTES: u64 = 1 << 20;
 
-/// Splits every placed input section into chunks at relocation boundaries.
-fn make_chunks<A: Arch>(db: &SymbolDb, sections: &SectionMap) -> Vec<Chunk> {
+/// Splits every placed input section into chunks at relocation boundaries; a base
+/// section the prepared base recorded keeps its recorded chunks.
+fn make_chunks<A: Arch>(db: &SymbolDb, sections: &SectionMap, prepared: Option<&PreparedBase>) -> Vec<Chunk> {
     let mut chunks = Vec::new();
     for output in &sections.outputs {
         for &(input, _) in &output.inputs {
@@ -238,6 +274,10 @@ fn make_chunks<A: Arch>(db: &SymbolDb, sections: &SectionMap) -> Vec<Chunk> {
             let header = object.section(input.section as usize);
             let size = if header.sh_type(ENDIAN) == elf::SHT_NOBITS { 0 } else { header.sh_size(ENDIAN) };
             let relocs = object.relocations(input.section as usize);
+            if let Some(recorded) = prepared.and_then(|p| p.chunks_of(input, relocs.len(), size)) {
+                chunks.extend(recorded);
+                continue;
+            }
             let sorted = relocs.windows(2).all(|w| w[0].r_offset.get(ENDIAN) <= w[1].r_offset.get(ENDIAN));
             let mut start_reloc = 0;
             let mut start_byte = 0;
@@ -270,7 +310,7 @@ fn make_chunks<A: Arch>(db: &SymbolDb, sections: &SectionMap) -> Vec<Chunk> {
 }
 
 impl Chunk {
-    fn new(input: InputSectionId, relocs: Range<usize>, bytes: Range<u64>) -> Chunk {
+    pub fn new(input: InputSectionId, relocs: Range<usize>, bytes: Range<u64>) -> Chunk {
         Chunk {
             input,
             relocs,
@@ -281,6 +321,9 @@ impl Chunk {
             symbolic_base: 0,
             relr_offsets: Vec::new(),
             type_counts: Vec::new(),
+            uses_tls_ld: false,
+            recorded: Vec::new(),
+            prepared: None,
         }
     }
 }
@@ -299,6 +342,9 @@ pub struct Scanner<'a, 'data> {
     pub facts: &'a SymbolFacts,
     pub keys: &'a Keys,
     pub pack_relative: bool,
+    /// Record the scans of base generations' chunks (objects older than this generation)
+    /// for a prepared base.
+    pub record_below: Option<u32>,
 }
 
 impl Scanner<'_, '_> {
@@ -342,12 +388,32 @@ impl Scanner<'_, '_> {
         ))
     }
 
+    /// The facts about `target` that scanning a relocation to it depends on (`FACT_*`).
+    pub fn target_facts(&self, target: SymRef, local_strips: bool) -> u8 {
+        let mut facts = 0;
+        for (fact, holds) in [
+            (FACT_PREEMPTIBLE, self.is_preemptible(target)),
+            (FACT_IFUNC, self.facts.is_ifunc(self.db, target)),
+            (FACT_ABSOLUTE, self.facts.is_absolute(self.db, target)),
+            (FACT_STRIPPED, self.stripped_target(target, local_strips).is_some()),
+            (FACT_DEFINED_LOCALLY, matches!(target, SymRef::Global(id) if self.db.global(id).is_defined_locally())),
+        ] {
+            if holds {
+                facts |= fact;
+            }
+        }
+        facts
+    }
+
     fn scan_chunk<A: Arch>(&self, chunk: &mut Chunk, flags: &[AtomicU8], static_tls: &AtomicBool) -> Result<()> {
         let input = chunk.input;
         let loaded = self.db.object(input.file);
         let object = &loaded.object;
         let header = object.section(input.section as usize);
         let relocations = &object.relocations(input.section as usize)[chunk.relocs.clone()];
+        chunk.uses_tls_ld = relocations
+            .iter()
+            .any(|rela| A::reloc_info(rela_parts(rela).2).is_some_and(|info| info.expr == RelocExpr::TlsLocalDynamic));
         if !relocations.is_empty() {
             chunk.type_counts = vec![0; COUNTED_TYPES];
             for rela in relocations {
@@ -355,141 +421,235 @@ impl Scanner<'_, '_> {
                 chunk.type_counts[r_type.min(COUNTED_TYPES - 1)] += 1;
             }
         }
-        let section_flags = header.sh_flags(ENDIAN).0;
-        if section_flags & elf::SHF_ALLOC.0 == 0 {
+        if header.sh_flags(ENDIAN).0 & elf::SHF_ALLOC.0 == 0 {
             return Ok(());
         }
-        let writable = section_flags & elf::SHF_WRITE.0 != 0;
-        let data = object.section_data(input.section as usize)?;
-        let size = header.sh_size(ENDIAN);
         let strips_here = loaded.stripped.iter().any(|&s| s);
-        let section_align = header.sh_addralign(ENDIAN);
+        let recording = self.record_below.is_some_and(|newest| loaded.generation < newest);
         for rela in relocations {
-            let (offset, symbol, r_type, _) = rela_parts(rela);
-            let target = target_of(loaded, input.file, symbol);
-            let error = |what: &str| {
-                Error::new(format!("{}: {what}", self.describe(input, offset, &A::reloc_name(r_type), target)))
-            };
-            let Some(info) = A::reloc_info(r_type) else {
-                return Err(error("unsupported relocation type"));
-            };
-            if offset.checked_add(info.size as u64).is_none_or(|end| end > size) {
-                return Err(error("relocation offset is outside its section"));
-            }
-            if symbol as usize >= object.symbols.len() {
-                return Err(error("invalid symbol index"));
-            }
-            if let Some(why) = self.stripped_target(target, strips_here) {
-                return Err(error(&why));
-            }
-            let preemptible = self.is_preemptible(target);
-            let key = self.keys.of(target);
-            let mark = |bits: u8| {
-                flags[key].fetch_or(bits | REFERENCED, Ordering::Relaxed);
-            };
-            if preemptible {
-                mark(0);
-            } else if self.facts.is_ifunc(self.db, target) {
-                // Every reference to a local indirect function goes through its PLT entry.
-                mark(NEEDS_PLT);
-            }
-            match info.expr {
-                RelocExpr::None | RelocExpr::GotBasePcRelative | RelocExpr::Size => {}
-                RelocExpr::DtpOffset => {
-                    // An offset inside this module's TLS block: the symbol must live in it.
-                    if matches!(target, SymRef::Global(id) if !self.db.global(id).is_defined_locally()) {
-                        return Err(error("unresolvable: the thread-local symbol is not defined in this library"));
-                    }
-                }
-                RelocExpr::Absolute if info.size == 8 => {
-                    if self.facts.is_absolute(self.db, target) && !preemptible {
-                        continue;
-                    }
-                    if !writable {
-                        return Err(error(&format!(
-                            "dynamic relocation in read-only section {}; recompile with -fPIC",
-                            object.section_name_str(input.section as usize)
-                        )));
-                    }
-                    if preemptible {
-                        chunk.symbolic += 1;
-                    } else if packs_as_relr(self.pack_relative, section_align, offset) {
-                        chunk.relr_offsets.push(offset);
-                    } else {
-                        chunk.relative += 1;
-                    }
-                }
-                RelocExpr::Absolute => {
-                    if preemptible || !self.facts.is_absolute(self.db, target) {
-                        return Err(error("cannot be used when making a shared object; recompile with -fPIC"));
-                    }
-                }
-                RelocExpr::PcRelative => {
-                    if preemptible {
-                        return Err(error(
-                            "cannot be used against a symbol that may be preempted when making a shared object; recompile with -fPIC",
-                        ));
-                    }
-                }
-                RelocExpr::PltPcRelative | RelocExpr::PltOffsetFromGotBase => {
-                    if preemptible {
-                        mark(NEEDS_PLT);
-                    }
-                }
-                RelocExpr::GotPcRelative { relaxable } => {
-                    let relax = relaxable
-                        && relaxes_got_load::<A>(
-                            self.facts,
-                            self.db,
-                            target,
-                            preemptible,
-                            r_type,
-                            data,
-                            offset,
-                            &chunk.bytes,
-                        );
-                    if !relax {
-                        mark(NEEDS_GOT);
-                    }
-                }
-                RelocExpr::GotOffset => mark(NEEDS_GOT),
-                RelocExpr::OffsetFromGotBase => {
-                    if preemptible && !matches!(target, SymRef::Global(id) if self.db.global(id).is_defined_locally()) {
-                        return Err(error("cannot refer to a symbol defined outside this library"));
-                    }
-                }
-                RelocExpr::TlsGeneralDynamic => mark(NEEDS_TLS_GD),
-                RelocExpr::TlsLocalDynamic => mark(0),
-                RelocExpr::TlsInitialExec => {
+            let (_, symbol, _, _) = rela_parts(rela);
+            let bits = self.scan_reloc::<A>(chunk, rela, strips_here)?;
+            if bits != 0 {
+                flags[self.keys.of(target_of(loaded, input.file, symbol))].fetch_or(bits, Ordering::Relaxed);
+                if bits & NEEDS_TLS_IE != 0 {
                     static_tls.store(true, Ordering::Relaxed);
-                    mark(NEEDS_TLS_IE)
                 }
-                RelocExpr::TlsDescriptor => mark(NEEDS_TLS_DESC),
-                RelocExpr::TpOffset => {
-                    return Err(error("local-exec TLS cannot be used in a shared object; recompile with -fPIC"));
-                }
+            }
+            if recording {
+                chunk.recorded.push(TargetRecord { symbol, facts: 0, bits });
             }
         }
+        if recording {
+            chunk.recorded.sort_unstable_by_key(|record| record.symbol);
+            chunk.recorded.dedup_by(|later, kept| {
+                let same = later.symbol == kept.symbol;
+                if same {
+                    kept.bits |= later.bits;
+                }
+                same
+            });
+            for record in &mut chunk.recorded {
+                record.facts = self.target_facts(target_of(loaded, input.file, record.symbol), strips_here);
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks one relocation of an allocated section, counts the dynamic relocation it
+    /// needs in `chunk`, and returns the `NEEDS_*` bits (with `REFERENCED`) to mark on its
+    /// target, or 0.
+    fn scan_reloc<A: Arch>(
+        &self,
+        chunk: &mut Chunk,
+        rela: &elf::Rela64<object::LittleEndian>,
+        strips_here: bool,
+    ) -> Result<u8> {
+        let input = chunk.input;
+        let loaded = self.db.object(input.file);
+        let object = &loaded.object;
+        let header = object.section(input.section as usize);
+        let (offset, symbol, r_type, _) = rela_parts(rela);
+        let target = target_of(loaded, input.file, symbol);
+        let error = |what: &str| {
+            Error::new(format!("{}: {what}", self.describe(input, offset, &A::reloc_name(r_type), target)))
+        };
+        let Some(info) = A::reloc_info(r_type) else {
+            return Err(error("unsupported relocation type"));
+        };
+        let size = header.sh_size(ENDIAN);
+        if offset.checked_add(info.size as u64).is_none_or(|end| end > size) {
+            return Err(error("relocation offset is outside its section"));
+        }
+        if symbol as usize >= object.symbols.len() {
+            return Err(error("invalid symbol index"));
+        }
+        if let Some(why) = self.stripped_target(target, strips_here) {
+            return Err(error(&why));
+        }
+        let preemptible = self.is_preemptible(target);
+        let mut bits = 0u8;
+        let mut mark = |needs: u8| bits |= needs | REFERENCED;
+        if preemptible {
+            mark(0);
+        } else if self.facts.is_ifunc(self.db, target) {
+            // Every reference to a local indirect function goes through its PLT entry.
+            mark(NEEDS_PLT);
+        }
+        match info.expr {
+            RelocExpr::None | RelocExpr::GotBasePcRelative | RelocExpr::Size => {}
+            RelocExpr::DtpOffset => {
+                // An offset inside this module's TLS block: the symbol must live in it.
+                if matches!(target, SymRef::Global(id) if !self.db.global(id).is_defined_locally()) {
+                    return Err(error("unresolvable: the thread-local symbol is not defined in this library"));
+                }
+            }
+            RelocExpr::Absolute if info.size == 8 => {
+                if self.facts.is_absolute(self.db, target) && !preemptible {
+                    return Ok(bits);
+                }
+                if header.sh_flags(ENDIAN).0 & elf::SHF_WRITE.0 == 0 {
+                    return Err(error(&format!(
+                        "dynamic relocation in read-only section {}; recompile with -fPIC",
+                        object.section_name_str(input.section as usize)
+                    )));
+                }
+                if preemptible {
+                    chunk.symbolic += 1;
+                } else if packs_as_relr(self.pack_relative, header.sh_addralign(ENDIAN), offset) {
+                    chunk.relr_offsets.push(offset);
+                } else {
+                    chunk.relative += 1;
+                }
+            }
+            RelocExpr::Absolute => {
+                if preemptible || !self.facts.is_absolute(self.db, target) {
+                    return Err(error("cannot be used when making a shared object; recompile with -fPIC"));
+                }
+            }
+            RelocExpr::PcRelative => {
+                if preemptible {
+                    return Err(error(
+                        "cannot be used against a symbol that may be preempted when making a shared object; recompile with -fPIC",
+                    ));
+                }
+            }
+            RelocExpr::PltPcRelative | RelocExpr::PltOffsetFromGotBase => {
+                if preemptible {
+                    mark(NEEDS_PLT);
+                }
+            }
+            RelocExpr::GotPcRelative { relaxable } => {
+                let data = object.section_data(input.section as usize)?;
+                let relax = relaxable
+                    && relaxes_got_load::<A>(
+                        self.facts,
+                        self.db,
+                        target,
+                        preemptible,
+                        r_type,
+                        data,
+                        offset,
+                        &chunk.bytes,
+                    );
+                if !relax {
+                    mark(NEEDS_GOT);
+                }
+            }
+            RelocExpr::GotOffset => mark(NEEDS_GOT),
+            RelocExpr::OffsetFromGotBase => {
+                if preemptible && !matches!(target, SymRef::Global(id) if self.db.global(id).is_defined_locally()) {
+                    return Err(error("cannot refer to a symbol defined outside this library"));
+                }
+            }
+            RelocExpr::TlsGeneralDynamic => mark(NEEDS_TLS_GD),
+            RelocExpr::TlsLocalDynamic => mark(0),
+            RelocExpr::TlsInitialExec => mark(NEEDS_TLS_IE),
+            RelocExpr::TlsDescriptor => mark(NEEDS_TLS_DESC),
+            RelocExpr::TpOffset => {
+                return Err(error("local-exec TLS cannot be used in a shared object; recompile with -fPIC"));
+            }
+        }
+        Ok(bits)
+    }
+
+    /// Gives `chunk` the recorded result of its scan if every symbol it names still has the
+    /// facts it had when recorded; otherwise returns that symbol's index (nothing marked).
+    fn replay_chunk(
+        &self,
+        chunk: &mut Chunk,
+        prepared: &PreparedBase,
+        record: usize,
+        flags: &[AtomicU8],
+        static_tls: &AtomicBool,
+    ) -> std::result::Result<(), u32> {
+        let loaded = self.db.object(chunk.input.file);
+        let strips_here = loaded.stripped.iter().any(|&s| s);
+        let record = prepared.chunk(record);
+        let targets = record.targets();
+        for target in targets.clone() {
+            let valid = (target.symbol as usize) < loaded.object.symbols.len();
+            if !valid
+                || self.target_facts(target_of(loaded, chunk.input.file, target.symbol), strips_here) != target.facts
+            {
+                return Err(target.symbol);
+            }
+        }
+        for target in targets.filter(|target| target.bits != 0) {
+            flags[self.keys.of(target_of(loaded, chunk.input.file, target.symbol))]
+                .fetch_or(target.bits, Ordering::Relaxed);
+            if target.bits & NEEDS_TLS_IE != 0 {
+                static_tls.store(true, Ordering::Relaxed);
+            }
+        }
+        chunk.relative = record.relative();
+        chunk.symbolic = record.symbolic();
+        chunk.relr_offsets = record.relr_offsets().collect();
+        chunk.type_counts = record.type_counts();
+        chunk.uses_tls_ld = record.uses_tls_ld();
         Ok(())
     }
 }
 
 /// Scans all relocations and plans the GOT, PLT and dynamic symbols.
-pub fn scan<A: Arch>(scanner: &Scanner, sections: &SectionMap, directory: &ImageDirectory) -> Result<Plan> {
+pub fn scan<A: Arch>(
+    scanner: &Scanner,
+    sections: &SectionMap,
+    directory: &ImageDirectory,
+    prepared: Option<&PreparedBase>,
+) -> Result<Plan> {
     let db = scanner.db;
     let keys = scanner.keys;
-    let mut chunks = make_chunks::<A>(db, sections);
+    let mut chunks = make_chunks::<A>(db, sections, prepared);
     let flags: Vec<AtomicU8> = (0..keys.total).map(|_| AtomicU8::new(0)).collect();
     let static_tls = AtomicBool::new(false);
-    let uses_tls_ld = AtomicBool::new(false);
+    let (replayed, rescanned) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let rescan_reason = Mutex::new(None);
     chunks.par_iter_mut().try_for_each(|chunk| {
-        scanner.scan_chunk::<A>(chunk, &flags, &static_tls)?;
-        if chunk_uses_tls_ld::<A>(db, chunk) {
-            uses_tls_ld.store(true, Ordering::Relaxed);
+        if let (Some(prepared), Some(record)) = (prepared, chunk.prepared) {
+            match scanner.replay_chunk(chunk, prepared, record, &flags, &static_tls) {
+                Ok(()) => {
+                    replayed.fetch_add(1, Ordering::Relaxed);
+                    return Ok(());
+                }
+                Err(symbol) => {
+                    // Rescanned below, and recorded afresh.
+                    chunk.prepared = None;
+                    rescanned.fetch_add(1, Ordering::Relaxed);
+                    let object = &db.object(chunk.input.file).object;
+                    let why = format!(
+                        "`{}` (named in {}) binds differently now",
+                        object.describe_symbol(symbol as usize),
+                        object.locate(chunk.input.section as usize, chunk.bytes.start)
+                    );
+                    rescan_reason.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(why);
+                }
+            }
         }
-        Ok::<(), Error>(())
+        scanner.scan_chunk::<A>(chunk, &flags, &static_tls)
     })?;
     let flags: Vec<u8> = flags.into_iter().map(AtomicU8::into_inner).collect();
+    let (replayed_chunks, rescanned_chunks) = (replayed.into_inner(), rescanned.into_inner());
+    let uses_tls_ld = chunks.iter().any(|chunk| chunk.uses_tls_ld);
 
     let mut relative_total = 0u32;
     let mut symbolic_total = 0u32;
@@ -550,7 +710,7 @@ pub fn scan<A: Arch>(scanner: &Scanner, sections: &SectionMap, directory: &Image
             plt.push(key_target(key));
         }
     }
-    let tls_ld_slot = uses_tls_ld.into_inner().then(|| {
+    let tls_ld_slot = uses_tls_ld.then(|| {
         got.push(GotEntry { kind: GotKind::TlsLd, target: None, slot });
         got_symbolic += 1;
         slot += 2;
@@ -586,14 +746,10 @@ pub fn scan<A: Arch>(scanner: &Scanner, sections: &SectionMap, directory: &Image
         got_symbolic,
         image_relative: if scanner.pack_relative { 0 } else { directory.pointer_count() as u32 },
         static_tls: static_tls.into_inner(),
+        replayed_chunks,
+        rescanned_chunks,
+        rescan_reason: rescan_reason.into_inner().unwrap_or_else(|e| e.into_inner()),
     })
-}
-
-fn chunk_uses_tls_ld<A: Arch>(db: &SymbolDb, chunk: &Chunk) -> bool {
-    let object = &db.object(chunk.input.file).object;
-    object.relocations(chunk.input.section as usize)[chunk.relocs.clone()]
-        .iter()
-        .any(|rela| A::reloc_info(rela_parts(rela).2).is_some_and(|info| info.expr == RelocExpr::TlsLocalDynamic))
 }
 
 /// How many (relative, symbolic) dynamic relocations a GOT entry needs.

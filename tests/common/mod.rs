@@ -495,3 +495,34 @@ pub const FUNCPTR_OUTPUT: &str = "function pointers\n\
                                   data via pointer: 1001\n\
                                   words: alpha beta gamma\n\
                                   local strings: one two three\n";
+
+/// Generates an image with `scripts/julia_image.py` into `dir`.
+pub fn generate(dir: &Path, args: &[&str]) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/julia_image.py");
+    run_ok(Command::new("python3").arg(script).arg("--out").arg(dir).args(["--quiet", "--jobs", "2"]).args(args));
+}
+
+/// The test loader, built against the image's stub runtime.
+pub fn jl_loader(image_dir: &Path) -> PathBuf {
+    let loader = image_dir.join("jl_loader");
+    run_ok(
+        Command::new("cc")
+            .args(["-O1", "-Wall"])
+            .arg(testdata("julia/jl_loader.c"))
+            .arg("-o")
+            .arg(&loader)
+            .arg("-ldl")
+            .arg(format!("-L{}", image_dir.display()))
+            .arg("-ljlstub")
+            .arg(format!("-Wl,-rpath,{}", image_dir.display())),
+    );
+    loader
+}
+
+/// Runs the loader on `image` in the given modes and returns its summary line.
+pub fn check_image(image_dir: &Path, image: &Path, modes: &[&str]) -> String {
+    let loader = jl_loader(image_dir);
+    let out = run_ok(Command::new(loader).arg(image).arg(image_dir.join("expected.txt")).args(modes));
+    assert!(out.starts_with("jl_loader: ok:"), "{out}");
+    out
+}

@@ -1,0 +1,319 @@
+//! Prepared bases: what one link learned about a base image, kept so that the next link
+//! with the same base need not learn it again.
+//!
+//! A prepared base is one flat file per base key (blake3 of the base archives' contents,
+//! the strip list, the options that change how base relocations are scanned, and
+//! chainlink's version) in the cache's `bases/` directory. It holds the scan of every base
+//! generation's chunk: the chunk boundaries, the dynamic relocations counted, and each
+//! symbol the chunk names with the facts the scan saw and the GOT/PLT needs it marked.
+//! The file is mapped and read in place (fixed-size little-endian records, no decoding
+//! step) after its checksum is verified. This module only stores and reads records; the
+//! scan decides whether a record still holds (see `scan::Scanner::replay_chunk`). It must
+//! never be the reason an output differs: anything doubtful is rescanned.
+
+use crate::config::Config;
+use crate::scan::{Chunk, TargetRecord, COUNTED_TYPES};
+use crate::sections::InputSectionId;
+use std::io::Write as _;
+use std::ops::Range;
+use std::path::Path;
+
+const MAGIC: &[u8; 8] = b"CLNKPREP";
+const FORMAT: u32 = 1;
+const HEADER: usize = 128;
+const CHUNK_RECORD: usize = 72;
+const TARGET_RECORD: usize = 8;
+const TYPE_ROW: usize = COUNTED_TYPES * 8;
+const NO_TYPE_ROW: u32 = u32::MAX;
+const USES_TLS_LD: u32 = 1;
+
+/// The key of a base: which prepared base a link may use.
+pub fn base_key(config: &Config, base_hashes: &[String]) -> String {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(b"chainlink prepared base\0x86_64\0");
+    hasher.update(&FORMAT.to_le_bytes());
+    hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
+    let options = format!(
+        "\0strip {:?}\0data {:?}\0pack_relative {}\0",
+        config.strip_sections, config.data_members, config.pack_relative_relocs
+    );
+    hasher.update(options.as_bytes());
+    for hash in base_hashes {
+        hasher.update(hash.as_bytes());
+        hasher.update(b"\0");
+    }
+    hasher.finalize().to_hex().to_string()
+}
+
+/// A prepared base, mapped and verified.
+pub struct PreparedBase {
+    map: memmap2::Mmap,
+    chunks: usize,
+    targets: usize,
+    relr: usize,
+    base_objects: usize,
+}
+
+/// A view of one chunk's record.
+pub struct ChunkRecord<'a> {
+    base: &'a PreparedBase,
+    at: usize,
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(bytes[at..at + 4].try_into().expect("four bytes"))
+}
+
+fn u64_at(bytes: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(bytes[at..at + 8].try_into().expect("eight bytes"))
+}
+
+impl PreparedBase {
+    /// Maps the prepared base at `path`: `Ok(None)` when there is none, `Err(why)` when the
+    /// file is not a complete, intact prepared base for `key` with `base_objects` objects.
+    pub fn open(path: &Path, key: &str, base_objects: usize) -> Result<Option<PreparedBase>, String> {
+        let file = match std::fs::File::open(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.to_string()),
+        };
+        // SAFETY: entries are only ever replaced by rename, never written in place; the
+        // checksum below is verified on the mapped bytes before anything else reads them.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| e.to_string())?;
+        if map.len() < HEADER || &map[..8] != MAGIC {
+            return Err("not a prepared base (truncated or wrong magic)".to_string());
+        }
+        if u32_at(&map, 8) != FORMAT {
+            return Err("an unknown format version".to_string());
+        }
+        if map[16..48] != *blake3::hash(key.as_bytes()).as_bytes() {
+            return Err("recorded for another key".to_string());
+        }
+        let count = |at: usize| usize::try_from(u64_at(&map, at)).unwrap_or(usize::MAX);
+        let (chunks, targets, relr, type_rows) = (count(80), count(88), count(96), count(104));
+        let expected = [(chunks, CHUNK_RECORD), (targets, TARGET_RECORD), (relr, 8), (type_rows, TYPE_ROW)]
+            .iter()
+            .try_fold(HEADER, |total, &(n, size)| n.checked_mul(size).and_then(|bytes| bytes.checked_add(total)));
+        if expected != Some(map.len()) {
+            return Err(format!("{} bytes, but its header describes {:?}", map.len(), expected));
+        }
+        if map[48..80] != *blake3::hash(&map[HEADER..]).as_bytes() {
+            return Err("its contents do not match their checksum".to_string());
+        }
+        let recorded_objects = u32_at(&map, 12) as usize;
+        if recorded_objects != base_objects {
+            return Err(format!("recorded for {recorded_objects} base objects, not {base_objects}"));
+        }
+        let prepared = PreparedBase { map, chunks, targets, relr, base_objects };
+        // Every record's ranges must lie inside the file: then reading them cannot fail.
+        for index in 0..chunks {
+            let record = prepared.chunk(index);
+            let targets_end = record.field32(48) as usize + record.field32(52) as usize;
+            let relr_end = record.field32(56) as usize + record.field32(60) as usize;
+            let row = record.field32(64);
+            if targets_end > targets || relr_end > relr || (row != NO_TYPE_ROW && row as usize >= type_rows) {
+                return Err(format!("chunk record {index} points outside the file"));
+            }
+        }
+        Ok(Some(prepared))
+    }
+
+    fn targets_at(&self) -> usize {
+        HEADER + self.chunks * CHUNK_RECORD
+    }
+
+    fn relr_at(&self) -> usize {
+        self.targets_at() + self.targets * TARGET_RECORD
+    }
+
+    fn type_rows_at(&self) -> usize {
+        self.relr_at() + self.relr * 8
+    }
+
+    pub fn chunk(&self, index: usize) -> ChunkRecord<'_> {
+        ChunkRecord { base: self, at: HEADER + index * CHUNK_RECORD }
+    }
+
+    pub fn chunk_count(&self) -> usize {
+        self.chunks
+    }
+
+    /// The recorded chunks of one input section, ready to be replayed, if they cover the
+    /// section exactly (`relocations` relocations, `size` bytes).
+    pub fn chunks_of(&self, input: InputSectionId, relocations: usize, size: u64) -> Option<Vec<Chunk>> {
+        let file = input.file.0;
+        if file as usize >= self.base_objects {
+            return None;
+        }
+        let section_of = |index: usize| {
+            let record = self.chunk(index);
+            (record.field32(0), record.field32(4))
+        };
+        // Records are sorted by (file, section, first relocation).
+        let (mut first, mut end) = (0, self.chunks);
+        while first < end {
+            let middle = first + (end - first) / 2;
+            if section_of(middle) < (file, input.section) {
+                first = middle + 1;
+            } else {
+                end = middle;
+            }
+        }
+        let mut chunks = Vec::new();
+        let (mut next_reloc, mut next_byte) = (0usize, 0u64);
+        for index in first..self.chunks {
+            if section_of(index) != (file, input.section) {
+                break;
+            }
+            let record = self.chunk(index);
+            let (relocs, bytes) = (record.relocs(), record.bytes());
+            if relocs.start != next_reloc || bytes.start != next_byte || relocs.end < relocs.start {
+                return None;
+            }
+            (next_reloc, next_byte) = (relocs.end, bytes.end);
+            let mut chunk = Chunk::new(input, relocs, bytes);
+            chunk.prepared = Some(index);
+            chunks.push(chunk);
+        }
+        (!chunks.is_empty() && next_reloc == relocations && next_byte == size).then_some(chunks)
+    }
+}
+
+impl<'a> ChunkRecord<'a> {
+    fn field32(&self, offset: usize) -> u32 {
+        u32_at(&self.base.map, self.at + offset)
+    }
+
+    fn field64(&self, offset: usize) -> u64 {
+        u64_at(&self.base.map, self.at + offset)
+    }
+
+    fn relocs(&self) -> Range<usize> {
+        let to_usize = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+        to_usize(self.field64(8))..to_usize(self.field64(16))
+    }
+
+    fn bytes(&self) -> Range<u64> {
+        self.field64(24)..self.field64(32)
+    }
+
+    pub fn relative(&self) -> u32 {
+        self.field32(40)
+    }
+
+    pub fn symbolic(&self) -> u32 {
+        self.field32(44)
+    }
+
+    pub fn targets(&self) -> impl Iterator<Item = TargetRecord> + Clone + 'a {
+        let map: &'a [u8] = &self.base.map;
+        let start = self.base.targets_at() + self.field32(48) as usize * TARGET_RECORD;
+        let count = self.field32(52) as usize;
+        map[start..start + count * TARGET_RECORD].chunks_exact(TARGET_RECORD).map(|record| TargetRecord {
+            symbol: u32_at(record, 0),
+            facts: record[4],
+            bits: record[5],
+        })
+    }
+
+    pub fn relr_offsets(&self) -> impl Iterator<Item = u64> + 'a {
+        let map: &'a [u8] = &self.base.map;
+        let start = self.base.relr_at() + self.field32(56) as usize * 8;
+        map[start..start + self.field32(60) as usize * 8].chunks_exact(8).map(|word| u64_at(word, 0))
+    }
+
+    pub fn type_counts(&self) -> Vec<u64> {
+        match self.field32(64) {
+            NO_TYPE_ROW => Vec::new(),
+            row => {
+                let start = self.base.type_rows_at() + row as usize * TYPE_ROW;
+                self.base.map[start..start + TYPE_ROW].chunks_exact(8).map(|word| u64_at(word, 0)).collect()
+            }
+        }
+    }
+
+    pub fn uses_tls_ld(&self) -> bool {
+        self.field32(68) & USES_TLS_LD != 0
+    }
+}
+
+/// Writes the prepared base of this link: every base chunk (`file` below `base_objects`)
+/// with its scan, taken from `previous` for chunks replayed from it and from the chunk's
+/// own recording otherwise. Written to a temporary file and renamed into place.
+pub fn store(
+    path: &Path,
+    key: &str,
+    base_objects: usize,
+    chunks: &[Chunk],
+    previous: Option<&PreparedBase>,
+) -> std::io::Result<()> {
+    let mut base: Vec<&Chunk> = chunks.iter().filter(|c| (c.input.file.0 as usize) < base_objects).collect();
+    base.sort_by_key(|c| (c.input.file.0, c.input.section, c.relocs.start, c.bytes.start));
+    let (mut records, mut targets, mut relr, mut rows) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut target_count, mut relr_count, mut row_count) = (0u32, 0u32, 0u32);
+    let chunk_count = base.len() as u64;
+    for chunk in base {
+        let chunk_targets: Vec<TargetRecord> = match (chunk.prepared, previous) {
+            (Some(index), Some(previous)) => previous.chunk(index).targets().collect(),
+            _ => chunk.recorded.clone(),
+        };
+        let overflow = || std::io::Error::other("prepared base too large");
+        let row = if chunk.type_counts.is_empty() {
+            NO_TYPE_ROW
+        } else {
+            for slot in 0..COUNTED_TYPES {
+                rows.extend_from_slice(&chunk.type_counts.get(slot).copied().unwrap_or(0).to_le_bytes());
+            }
+            row_count += 1;
+            row_count - 1
+        };
+        records.extend_from_slice(&chunk.input.file.0.to_le_bytes());
+        records.extend_from_slice(&chunk.input.section.to_le_bytes());
+        for value in [chunk.relocs.start as u64, chunk.relocs.end as u64, chunk.bytes.start, chunk.bytes.end] {
+            records.extend_from_slice(&value.to_le_bytes());
+        }
+        let relr_len = u32::try_from(chunk.relr_offsets.len()).map_err(|_| overflow())?;
+        let targets_len = u32::try_from(chunk_targets.len()).map_err(|_| overflow())?;
+        for value in [
+            chunk.relative,
+            chunk.symbolic,
+            target_count,
+            targets_len,
+            relr_count,
+            relr_len,
+            row,
+            if chunk.uses_tls_ld { USES_TLS_LD } else { 0 },
+        ] {
+            records.extend_from_slice(&value.to_le_bytes());
+        }
+        for target in &chunk_targets {
+            targets.extend_from_slice(&target.symbol.to_le_bytes());
+            targets.extend_from_slice(&[target.facts, target.bits, 0, 0]);
+        }
+        for offset in &chunk.relr_offsets {
+            relr.extend_from_slice(&offset.to_le_bytes());
+        }
+        target_count = target_count.checked_add(targets_len).ok_or_else(overflow)?;
+        relr_count = relr_count.checked_add(relr_len).ok_or_else(overflow)?;
+    }
+    let mut payload = records;
+    payload.extend_from_slice(&targets);
+    payload.extend_from_slice(&relr);
+    payload.extend_from_slice(&rows);
+    let mut header = Vec::with_capacity(HEADER);
+    header.extend_from_slice(MAGIC);
+    header.extend_from_slice(&FORMAT.to_le_bytes());
+    header.extend_from_slice(&(base_objects as u32).to_le_bytes());
+    header.extend_from_slice(blake3::hash(key.as_bytes()).as_bytes());
+    header.extend_from_slice(blake3::hash(&payload).as_bytes());
+    for count in [chunk_count, u64::from(target_count), u64::from(relr_count), u64::from(row_count)] {
+        header.extend_from_slice(&count.to_le_bytes());
+    }
+    header.resize(HEADER, 0);
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut temporary = tempfile::Builder::new().prefix(".entry-").tempfile_in(dir)?;
+    temporary.write_all(&header)?;
+    temporary.write_all(&payload)?;
+    temporary.persist(path).map(|_| ()).map_err(|e| e.error)
+}

@@ -1,0 +1,287 @@
+//! Warm relinks through a prepared base: the first link with a base records its scan in
+//! the cache; later links with the same base and a different newest generation replay it.
+//! Every warm link must give exactly the bytes of a cold link (`--no-cache`) on the same
+//! inputs and run under the test loader; a binding change rescans only the chunks that name
+//! the symbol; damaged prepared bases are ignored, reported and rebuilt.
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+struct Relinks {
+    s: Scratch,
+    cache: PathBuf,
+}
+
+/// The `"prepared_base"` object of a `--stats-json` file, on one line.
+fn prepared_line(stats: &Path) -> String {
+    let json = fs::read_to_string(stats).unwrap();
+    json.lines().find(|l| l.trim_start().starts_with("\"prepared_base\": {")).unwrap_or_default().to_string()
+}
+
+fn field(line: &str, name: &str) -> u64 {
+    let at = line.find(&format!("\"{name}\": ")).unwrap_or_else(|| panic!("no {name} in {line}")) + name.len() + 4;
+    line[at..].split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap()
+}
+
+impl Relinks {
+    fn new() -> Relinks {
+        let s = Scratch::new();
+        let cache = s.path("cache");
+        Relinks { s, cache }
+    }
+
+    fn command(&self, out: &Path, base: &Path, newest: &[PathBuf]) -> Command {
+        let mut command = Command::new(CHAINLINK);
+        command.arg("link").arg("-o").arg(out).arg("--base").arg(base).args(newest);
+        command
+    }
+
+    /// Links with the cache; returns the `prepared_base` stats.
+    fn warm(&self, out: &Path, base: &Path, newest: &[PathBuf], extra: &[&str]) -> String {
+        let stats = self.s.path("stats.json");
+        let mut command = self.command(out, base, newest);
+        command.arg("--cache-dir").arg(&self.cache).arg("--stats-json").arg(&stats).args(extra);
+        run_ok(&mut command);
+        prepared_line(&stats)
+    }
+
+    /// Links from scratch, and checks that `warm` holds the same bytes.
+    fn assert_same_as_cold(&self, warm: &Path, base: &Path, newest: &[PathBuf]) {
+        let cold = self.s.path("cold.so");
+        run_ok(self.command(&cold, base, newest).arg("--no-cache"));
+        assert!(fs::read(warm).unwrap() == fs::read(&cold).unwrap(), "{} differs from a cold link", warm.display());
+    }
+
+    fn entries(&self) -> Vec<PathBuf> {
+        let mut found: Vec<PathBuf> = fs::read_dir(self.cache.join("v1/bases"))
+            .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "base")).collect())
+            .unwrap_or_default();
+        found.sort();
+        found
+    }
+}
+
+/// One Julia-shaped base, and newest generations that add and remove functions (and so
+/// change every data symbol's place): each warm relink equals a cold link and runs.
+#[test]
+fn warm_relinks_equal_cold_links_as_the_newest_generation_changes() {
+    let r = Relinks::new();
+    let images: Vec<PathBuf> = [20, 30, 8]
+        .iter()
+        .map(|n| {
+            let dir = r.s.subdir(&format!("image{n}"));
+            let new = n.to_string();
+            let args = ["--hidden-unique", "--generations", "2", "--functions", "150", "--new-functions", &new];
+            generate(&dir, &args);
+            dir
+        })
+        .collect();
+    let base = images[0].join("gen0/sys-o.a");
+    for (i, image) in images.iter().enumerate() {
+        // The generator's base does not depend on the newest generation's size.
+        assert_eq!(fs::read(image.join("gen0/sys-o.a")).unwrap(), fs::read(&base).unwrap());
+        // Each link names the base by another path: the key is its content.
+        let base_here = image.join("gen0/sys-o.a");
+        let newest = [image.join("gen1/chained.o.a")];
+        let out = r.s.path(&format!("warm{i}.so"));
+        let stats = r.warm(&out, &base_here, &newest, &[]);
+        if i == 0 {
+            assert!(stats.contains("\"outcome\": \"miss\", \"stored\": true"), "{stats}");
+        } else {
+            assert!(stats.contains("\"outcome\": \"hit\", \"stored\": false"), "{stats}");
+            assert!(field(&stats, "chunks_replayed") > 0, "{stats}");
+            assert_eq!(field(&stats, "chunks_rescanned"), 0, "{stats}");
+        }
+        r.assert_same_as_cold(&out, &base_here, &newest);
+        let summary = check_image(image, &out, &["--by-name", "--tables"]);
+        assert!(summary.contains("2 units"), "{summary}");
+    }
+    assert_eq!(r.entries().len(), 1, "one prepared base for one base");
+    // The determinism check compares a warm link with a fresh cold one.
+    let out = r.s.path("checked.so");
+    let stats = r.warm(&out, &base, &[images[2].join("gen1/chained.o.a")], &["--verify-determinism", "--soname", "x"]);
+    assert!(stats.contains("\"outcome\": \"hit\""), "{stats}");
+}
+
+/// A small base written by hand, whose code calls `julia_shared` through its PLT entry
+/// (exported, so preemptible) and `printf` from libc.
+struct HandBase {
+    r: Relinks,
+    base: PathBuf,
+}
+
+const UNIQUE_SECTION: &str = "asm(\".section .data.jl.unique,\\\"aw\\\"\\n.globl jl_image_pointers\\njl_image_pointers: .quad jl_system_image_data\\n.text\\n\");\n";
+
+impl HandBase {
+    fn new() -> HandBase {
+        let r = Relinks::new();
+        let text = format!(
+            "long julia_shared(long x) {{ return x + 1; }}\n\
+             long julia_calls_shared(long x) {{ return julia_shared(x) * 10; }}\n\
+             extern long jl_counter;\n\
+             long julia_count(long x) {{ jl_counter += x; return jl_counter; }}\n{UNIQUE_SECTION}"
+        );
+        let text = Self::compile(&r.s, "text0", &text);
+        let data = Self::compile(&r.s, "data0", "char jl_system_image_data[64] = {1};\nlong jl_counter = 0;\n");
+        let dir = r.s.subdir("base");
+        fs::copy(&text, dir.join("text.o")).unwrap();
+        fs::copy(&data, dir.join("data.o")).unwrap();
+        let base = r.s.path("sys-o.a");
+        run_ok(Command::new("ar").arg("rcs").arg(&base).arg(dir.join("text.o")).arg(dir.join("data.o")));
+        HandBase { r, base }
+    }
+
+    fn compile(s: &Scratch, name: &str, source: &str) -> PathBuf {
+        let c = s.write(&format!("{name}.c"), source.as_bytes());
+        let o = s.path(&format!("{name}.o"));
+        run_ok(Command::new("gcc").args(["-fPIC", "-O2", "-c"]).arg(&c).arg("-o").arg(&o));
+        o
+    }
+
+    /// A newest generation: its text (`source` plus the uniqueness section) and data.
+    fn newest(&self, name: &str, source: &str) -> Vec<PathBuf> {
+        let text = Self::compile(&self.r.s, &format!("{name}-text"), &format!("{source}\n{UNIQUE_SECTION}"));
+        let data = Self::compile(
+            &self.r.s,
+            &format!("{name}-data"),
+            "char jl_system_image_data[64] = {2};\nlong jl_counter = 1000;\n",
+        );
+        vec![text, data]
+    }
+
+    /// Calls `calls` (name, argument) in `library` and returns the results, one per line.
+    fn call(&self, library: &Path, calls: &[(&str, i64)]) -> String {
+        let mut body = String::new();
+        for (symbol, arg) in calls {
+            body.push_str(&format!(
+                "{{ long (*f)(long) = (long (*)(long))dlsym(h, \"{symbol}\"); if (!f) return 3; printf(\"%ld\\n\", f({arg})); }}\n"
+            ));
+        }
+        let source = format!(
+            "#include <dlfcn.h>\n#include <stdio.h>\nint main(int argc, char **argv) {{\n void *h = dlopen(argv[1], RTLD_NOW);\n if (!h) {{ puts(dlerror()); return 2; }}\n{body} return 0;\n}}\n"
+        );
+        let c = self.r.s.write("caller.c", source.as_bytes());
+        let exe = self.r.s.path("caller");
+        run_ok(Command::new("gcc").arg(&c).arg("-o").arg(&exe).arg("-ldl"));
+        run_ok(Command::new(exe).arg(library))
+    }
+}
+
+/// New functions, a new undefined import and overrides of a base function: replayed when
+/// the base's symbols bind as before, rescanned (only where named) when they do not, and
+/// always the bytes of a cold link.
+#[test]
+fn binding_changes_rescan_only_what_they_touch() {
+    let h = HandBase::new();
+    let calls = [("julia_calls_shared", 1), ("julia_shared", 1), ("julia_count", 5)];
+    let cases: [(&str, &str, &str, &str); 5] = [
+        ("first", "long julia_new(long x) { return x * 3; }", "miss", "20\n2\n1005\n"),
+        (
+            "import",
+            "#include <stdlib.h>\nlong julia_new(long x) { return labs(-x) * 4; }",
+            "hit replayed",
+            "20\n2\n1005\n",
+        ),
+        // A default-visibility override binds as the base's own definition did.
+        ("override", "long julia_shared(long x) { return x + 7; }", "hit replayed", "80\n8\n1005\n"),
+        // A protected override can no longer be preempted: the base's call sites change.
+        (
+            "protected",
+            "__attribute__((visibility(\"protected\"))) long julia_shared(long x) { return x + 9; }",
+            "hit rescanned",
+            "100\n10\n1005\n",
+        ),
+        ("removed", "long julia_other(long x) { return x; }", "hit rescanned", "20\n2\n1005\n"),
+    ];
+    for (name, source, expect, results) in cases {
+        let newest = h.newest(name, source);
+        let out = h.r.s.path(&format!("{name}.so"));
+        let stats = h.r.warm(&out, &h.base, &newest, &[]);
+        match expect {
+            "miss" => assert!(stats.contains("\"outcome\": \"miss\""), "{name}: {stats}"),
+            "hit replayed" => {
+                assert!(stats.contains("\"outcome\": \"hit\", \"stored\": false"), "{name}: {stats}");
+                assert_eq!(field(&stats, "chunks_rescanned"), 0, "{name}: {stats}");
+            }
+            _ => {
+                assert!(stats.contains("\"outcome\": \"hit\", \"stored\": true"), "{name}: {stats}");
+                assert!(field(&stats, "chunks_rescanned") > 0, "{name}: {stats}");
+                assert!(stats.contains("julia_shared"), "{name}: the reason names the symbol: {stats}");
+            }
+        }
+        h.r.assert_same_as_cold(&out, &h.base, &newest);
+        assert_eq!(h.call(&out, &calls), results, "{name}");
+    }
+}
+
+/// A truncated, altered or foreign prepared base is reported, ignored and rebuilt; the link
+/// still gives the cold link's bytes.
+#[test]
+fn damaged_prepared_bases_are_rebuilt() {
+    let h = HandBase::new();
+    let first = h.newest("first", "long julia_new(long x) { return x * 3; }");
+    h.r.warm(&h.r.s.path("first.so"), &h.base, &first, &[]);
+    let entry = h.r.entries().pop().expect("a prepared base was stored");
+    let good = fs::read(&entry).unwrap();
+    let second = h.newest("second", "long julia_new(long x) { return x * 5; }");
+    for damage in ["truncate", "flip", "garbage", "empty"] {
+        match damage {
+            "truncate" => fs::write(&entry, &good[..good.len() - 9]).unwrap(),
+            "flip" => {
+                let mut bytes = good.clone();
+                let last = bytes.len() - 1;
+                bytes[last] ^= 0x40;
+                fs::write(&entry, bytes).unwrap();
+            }
+            "garbage" => fs::write(&entry, vec![0x5a; good.len()]).unwrap(),
+            _ => fs::write(&entry, b"").unwrap(),
+        }
+        // Not from the output cache: this link must read the prepared base.
+        let _ = fs::remove_dir_all(h.r.cache.join("v1/outputs"));
+        let out = h.r.s.path(&format!("{damage}.so"));
+        let stats_file = h.r.s.path("stats.json");
+        let mut command = h.r.command(&out, &h.base, &second);
+        command.arg("--cache-dir").arg(&h.r.cache).arg("--stats-json").arg(&stats_file).arg("--verbose");
+        let output = run(&mut command);
+        assert!(output.status.success(), "{}", describe(&output));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("warning: ignoring corrupt prepared base"), "after {damage}: {stderr}");
+        let stats = prepared_line(&stats_file);
+        assert!(stats.contains("\"outcome\": \"corrupt\", \"stored\": true"), "after {damage}: {stats}");
+        h.r.assert_same_as_cold(&out, &h.base, &second);
+        assert_eq!(h.call(&out, &[("julia_new", 2), ("julia_calls_shared", 1)]), "10\n20\n");
+        assert_eq!(fs::read(&entry).unwrap(), good, "the rebuilt prepared base differs (after {damage})");
+    }
+}
+
+/// Several links with one base and different newest generations, at once, sharing a cache.
+#[test]
+fn concurrent_warm_links_share_a_prepared_base() {
+    let h = HandBase::new();
+    let newest: Vec<Vec<PathBuf>> = (0..4)
+        .map(|i| h.newest(&format!("n{i}"), &format!("long julia_new(long x) {{ return x * {}; }}", i + 2)))
+        .collect();
+    for round in 0..2 {
+        let children: Vec<_> = newest
+            .iter()
+            .enumerate()
+            .map(|(i, objects)| {
+                let out = h.r.s.path(&format!("r{round}-{i}.so"));
+                let child = h.r.command(&out, &h.base, objects).arg("--cache-dir").arg(&h.r.cache).spawn().unwrap();
+                (out, child)
+            })
+            .collect();
+        for (i, (out, mut child)) in children.into_iter().enumerate() {
+            assert!(child.wait().unwrap().success());
+            h.r.assert_same_as_cold(&out, &h.base, &newest[i]);
+            assert_eq!(h.call(&out, &[("julia_new", 3)]), format!("{}\n", 3 * (i + 2)));
+        }
+        // Outputs are now cached: the second round checks prepared-base use once more.
+        fs::remove_dir_all(h.r.cache.join("v1/outputs")).unwrap();
+    }
+    assert_eq!(h.r.entries().len(), 1);
+}

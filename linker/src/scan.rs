@@ -624,27 +624,35 @@ pub fn scan<A: Arch>(
     let static_tls = AtomicBool::new(false);
     let (replayed, rescanned) = (AtomicUsize::new(0), AtomicUsize::new(0));
     let rescan_reason = Mutex::new(None);
+    let base =
+        |chunk: &Chunk| scanner.record_below.is_some_and(|newest| db.object(chunk.input.file).generation < newest);
     chunks.par_iter_mut().try_for_each(|chunk| {
-        if let (Some(prepared), Some(record)) = (prepared, chunk.prepared) {
-            match scanner.replay_chunk(chunk, prepared, record, &flags, &static_tls) {
+        let Some(prepared) = prepared.filter(|_| base(chunk)) else {
+            return scanner.scan_chunk::<A>(chunk, &flags, &static_tls);
+        };
+        let object = &db.object(chunk.input.file).object;
+        let why = match chunk.prepared {
+            Some(record) => match scanner.replay_chunk(chunk, prepared, record, &flags, &static_tls) {
                 Ok(()) => {
                     replayed.fetch_add(1, Ordering::Relaxed);
                     return Ok(());
                 }
-                Err(symbol) => {
-                    // Rescanned below, and recorded afresh.
-                    chunk.prepared = None;
-                    rescanned.fetch_add(1, Ordering::Relaxed);
-                    let object = &db.object(chunk.input.file).object;
-                    let why = format!(
-                        "`{}` (named in {}) binds differently now",
-                        object.describe_symbol(symbol as usize),
-                        object.locate(chunk.input.section as usize, chunk.bytes.start)
-                    );
-                    rescan_reason.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(why);
-                }
-            }
-        }
+                Err(symbol) => format!(
+                    "`{}` (named in {}) binds differently now",
+                    object.describe_symbol(symbol as usize),
+                    object.locate(chunk.input.section as usize, chunk.bytes.start)
+                ),
+            },
+            None => format!(
+                "section {} of {} has no record",
+                object.section_name_str(chunk.input.section as usize),
+                object.name
+            ),
+        };
+        // Rescanned, and recorded afresh for the next link.
+        chunk.prepared = None;
+        rescanned.fetch_add(1, Ordering::Relaxed);
+        rescan_reason.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(why);
         scanner.scan_chunk::<A>(chunk, &flags, &static_tls)
     })?;
     let flags: Vec<u8> = flags.into_iter().map(AtomicU8::into_inner).collect();

@@ -146,7 +146,7 @@ fn link_with<A: Arch>(config: &Config) -> Result<report::LinkReport> {
         );
     }
     timer.phase("symbols");
-    let directory = tables::decode::<A>(&db, &config.table_names)?;
+    let directory = tables::decode::<A>(&db, &config.table_names, prepared.as_ref())?;
     if !directory.is_empty() {
         db.define_synthetic(config.table_names.image.as_bytes(), symbols::Synthetic::ImageDirectory)?;
     }
@@ -218,7 +218,8 @@ fn link_with<A: Arch>(config: &Config) -> Result<report::LinkReport> {
         // next link replays what this one learned).
         if prepared.is_none() || plan.rescanned_chunks > 0 {
             let path = cache.prepared_base(base_key);
-            match prepared::store(&path, base_key, chain.base_objects.len(), &plan.chunks, prepared.as_ref()) {
+            let recorded = prepared::Recorded { chunks: &plan.chunks, directory: &directory };
+            match prepared::store(&path, base_key, chain.base_objects.len(), recorded, prepared.as_ref()) {
                 Ok(()) => cache.report.base_stored = true,
                 Err(e) => {
                     cache.warn(format!("cannot write the prepared base {}: {e}; linking without it", path.display()))

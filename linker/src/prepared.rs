@@ -5,7 +5,8 @@
 //! the strip list, the options that change how base relocations are scanned, and
 //! chainlink's version) in the cache's `bases/` directory. It holds the scan of every base
 //! generation's chunk: the chunk boundaries, the dynamic relocations counted, and each
-//! symbol the chunk names with the facts the scan saw and the GOT/PLT needs it marked.
+//! symbol the chunk names with the facts the scan saw and the GOT/PLT needs it marked; and
+//! the base's decoded dispatch tables.
 //! The file is mapped and read in place (fixed-size little-endian records, no decoding
 //! step) after its checksum is verified. This module only stores and reads records; the
 //! scan decides whether a record still holds (see `scan::Scanner::replay_chunk`). It must
@@ -14,15 +15,19 @@
 use crate::config::Config;
 use crate::scan::{Chunk, TargetRecord, COUNTED_TYPES};
 use crate::sections::InputSectionId;
+use crate::symbols::{FileId, SymbolDb};
+use crate::tables::{ImageDirectory, Place, Table, Unit};
 use std::io::Write as _;
 use std::ops::Range;
 use std::path::Path;
 
 const MAGIC: &[u8; 8] = b"CLNKPREP";
-const FORMAT: u32 = 1;
-const HEADER: usize = 128;
+const FORMAT: u32 = 2;
+const HEADER: usize = 144;
 const CHUNK_RECORD: usize = 72;
 const TARGET_RECORD: usize = 8;
+const UNIT_RECORD: usize = 40;
+const ENTRY_RECORD: usize = 16;
 const TYPE_ROW: usize = COUNTED_TYPES * 8;
 const NO_TYPE_ROW: u32 = u32::MAX;
 const USES_TLS_LD: u32 = 1;
@@ -34,8 +39,8 @@ pub fn base_key(config: &Config, base_hashes: &[String]) -> String {
     hasher.update(&FORMAT.to_le_bytes());
     hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
     let options = format!(
-        "\0strip {:?}\0data {:?}\0pack_relative {}\0",
-        config.strip_sections, config.data_members, config.pack_relative_relocs
+        "\0strip {:?}\0data {:?}\0pack_relative {}\0tables {:?}\0",
+        config.strip_sections, config.data_members, config.pack_relative_relocs, config.table_names
     );
     hasher.update(options.as_bytes());
     for hash in base_hashes {
@@ -51,7 +56,16 @@ pub struct PreparedBase {
     chunks: usize,
     targets: usize,
     relr: usize,
+    type_rows: usize,
+    units: usize,
+    entries: usize,
     base_objects: usize,
+}
+
+/// What a link recorded for its prepared base.
+pub struct Recorded<'a> {
+    pub chunks: &'a [Chunk],
+    pub directory: &'a ImageDirectory,
 }
 
 /// A view of one chunk's record.
@@ -91,9 +105,18 @@ impl PreparedBase {
         }
         let count = |at: usize| usize::try_from(u64_at(&map, at)).unwrap_or(usize::MAX);
         let (chunks, targets, relr, type_rows) = (count(80), count(88), count(96), count(104));
-        let expected = [(chunks, CHUNK_RECORD), (targets, TARGET_RECORD), (relr, 8), (type_rows, TYPE_ROW)]
-            .iter()
-            .try_fold(HEADER, |total, &(n, size)| n.checked_mul(size).and_then(|bytes| bytes.checked_add(total)));
+        let (units, entries, names) = (count(112), count(120), count(128));
+        let expected = [
+            (chunks, CHUNK_RECORD),
+            (targets, TARGET_RECORD),
+            (relr, 8),
+            (type_rows, TYPE_ROW),
+            (units, UNIT_RECORD),
+            (entries, ENTRY_RECORD),
+            (names, 1),
+        ]
+        .iter()
+        .try_fold(HEADER, |total, &(n, size)| n.checked_mul(size).and_then(|bytes| bytes.checked_add(total)));
         if expected != Some(map.len()) {
             return Err(format!("{} bytes, but its header describes {:?}", map.len(), expected));
         }
@@ -104,7 +127,7 @@ impl PreparedBase {
         if recorded_objects != base_objects {
             return Err(format!("recorded for {recorded_objects} base objects, not {base_objects}"));
         }
-        let prepared = PreparedBase { map, chunks, targets, relr, base_objects };
+        let prepared = PreparedBase { map, chunks, targets, relr, type_rows, units, entries, base_objects };
         // Every record's ranges must lie inside the file: then reading them cannot fail.
         for index in 0..chunks {
             let record = prepared.chunk(index);
@@ -115,7 +138,66 @@ impl PreparedBase {
                 return Err(format!("chunk record {index} points outside the file"));
             }
         }
+        for index in 0..units {
+            let at = prepared.units_at() + index * UNIT_RECORD;
+            let field = |offset: usize| u32_at(&prepared.map, at + offset) as usize;
+            let entries_end = field(20) + field(12) + field(16);
+            let names_end = (field(24) + field(28)).max(field(32) + field(36));
+            if field(8) >= base_objects || entries_end > entries || names_end > names {
+                return Err(format!("unit record {index} points outside the file"));
+            }
+        }
         Ok(Some(prepared))
+    }
+
+    pub fn base_objects(&self) -> usize {
+        self.base_objects
+    }
+
+    fn units_at(&self) -> usize {
+        self.type_rows_at() + self.type_rows * TYPE_ROW
+    }
+
+    fn entries_at(&self) -> usize {
+        self.units_at() + self.units * UNIT_RECORD
+    }
+
+    fn names_at(&self) -> usize {
+        self.entries_at() + self.entries * ENTRY_RECORD
+    }
+
+    /// The base's dispatch-table units as decoded when recorded (object names from `db`).
+    pub fn units(&self, db: &SymbolDb) -> Option<Vec<Unit>> {
+        if self.base_objects > db.objects.len() {
+            return None;
+        }
+        let map: &[u8] = &self.map;
+        let name = |offset: u32, len: u32| {
+            let start = self.names_at() + offset as usize;
+            String::from_utf8_lossy(&map[start..start + len as usize]).into_owned()
+        };
+        let units = (0..self.units).map(|index| {
+            let at = self.units_at() + index * UNIT_RECORD;
+            let field = |offset: usize| u32_at(map, at + offset);
+            let file = FileId(field(8));
+            let (nfvars, ngvars, first) = (field(12) as usize, field(16) as usize, field(20) as usize);
+            let entries = |from: usize, count: usize| -> Vec<Place> {
+                let start = self.entries_at() + from * ENTRY_RECORD;
+                map[start..start + count * ENTRY_RECORD]
+                    .chunks_exact(ENTRY_RECORD)
+                    .map(|entry| Place { file, section: u32_at(entry, 0), offset: u64_at(entry, 8) })
+                    .collect()
+            };
+            Unit {
+                generation: field(0),
+                shard: field(4),
+                file,
+                object: db.object(file).object.name.clone(),
+                fvars: Table { symbol: name(field(24), field(28)), entries: entries(first, nfvars) },
+                gvars: Table { symbol: name(field(32), field(36)), entries: entries(first + nfvars, ngvars) },
+            }
+        });
+        Some(units.collect())
     }
 
     fn targets_at(&self) -> usize {
@@ -244,10 +326,11 @@ pub fn store(
     path: &Path,
     key: &str,
     base_objects: usize,
-    chunks: &[Chunk],
+    recorded: Recorded,
     previous: Option<&PreparedBase>,
 ) -> std::io::Result<()> {
-    let mut base: Vec<&Chunk> = chunks.iter().filter(|c| (c.input.file.0 as usize) < base_objects).collect();
+    let overflow = || std::io::Error::other("prepared base too large");
+    let mut base: Vec<&Chunk> = recorded.chunks.iter().filter(|c| (c.input.file.0 as usize) < base_objects).collect();
     base.sort_by_key(|c| (c.input.file.0, c.input.section, c.relocs.start, c.bytes.start));
     let (mut records, mut targets, mut relr, mut rows) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut target_count, mut relr_count, mut row_count) = (0u32, 0u32, 0u32);
@@ -257,7 +340,6 @@ pub fn store(
             (Some(index), Some(previous)) => previous.chunk(index).targets().collect(),
             _ => chunk.recorded.clone(),
         };
-        let overflow = || std::io::Error::other("prepared base too large");
         let row = if chunk.type_counts.is_empty() {
             NO_TYPE_ROW
         } else {
@@ -296,17 +378,63 @@ pub fn store(
         target_count = target_count.checked_add(targets_len).ok_or_else(overflow)?;
         relr_count = relr_count.checked_add(relr_len).ok_or_else(overflow)?;
     }
+    // Every base unit (those of objects below `base_objects`).
+    let (mut units, mut entries, mut names) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut unit_count, mut entry_count) = (0u64, 0u32);
+    for unit in recorded.directory.units.iter().filter(|unit| (unit.file.0 as usize) < base_objects) {
+        let mut name = |symbol: &str| -> std::io::Result<[u32; 2]> {
+            let offset = u32::try_from(names.len()).map_err(|_| overflow())?;
+            names.extend_from_slice(symbol.as_bytes());
+            Ok([offset, symbol.len() as u32])
+        };
+        let [fvars_name, fvars_len] = name(&unit.fvars.symbol)?;
+        let [gvars_name, gvars_len] = name(&unit.gvars.symbol)?;
+        let count = |table: &Table| u32::try_from(table.entries.len()).map_err(|_| overflow());
+        let (nfvars, ngvars) = (count(&unit.fvars)?, count(&unit.gvars)?);
+        for value in [
+            unit.generation,
+            unit.shard,
+            unit.file.0,
+            nfvars,
+            ngvars,
+            entry_count,
+            fvars_name,
+            fvars_len,
+            gvars_name,
+            gvars_len,
+        ] {
+            units.extend_from_slice(&value.to_le_bytes());
+        }
+        for place in unit.fvars.entries.iter().chain(&unit.gvars.entries) {
+            entries.extend_from_slice(&place.section.to_le_bytes());
+            entries.extend_from_slice(&[0; 4]);
+            entries.extend_from_slice(&place.offset.to_le_bytes());
+        }
+        entry_count = entry_count.checked_add(nfvars).and_then(|n| n.checked_add(ngvars)).ok_or_else(overflow)?;
+        unit_count += 1;
+    }
     let mut payload = records;
     payload.extend_from_slice(&targets);
     payload.extend_from_slice(&relr);
     payload.extend_from_slice(&rows);
+    payload.extend_from_slice(&units);
+    payload.extend_from_slice(&entries);
+    payload.extend_from_slice(&names);
     let mut header = Vec::with_capacity(HEADER);
     header.extend_from_slice(MAGIC);
     header.extend_from_slice(&FORMAT.to_le_bytes());
     header.extend_from_slice(&(base_objects as u32).to_le_bytes());
     header.extend_from_slice(blake3::hash(key.as_bytes()).as_bytes());
     header.extend_from_slice(blake3::hash(&payload).as_bytes());
-    for count in [chunk_count, u64::from(target_count), u64::from(relr_count), u64::from(row_count)] {
+    for count in [
+        chunk_count,
+        u64::from(target_count),
+        u64::from(relr_count),
+        u64::from(row_count),
+        unit_count,
+        u64::from(entry_count),
+        names.len() as u64,
+    ] {
         header.extend_from_slice(&count.to_le_bytes());
     }
     header.resize(HEADER, 0);

@@ -9,6 +9,7 @@
 use crate::arch::{Arch, RelocExpr};
 use crate::error::{Error, Result};
 use crate::object_file::{rela_parts, ObjectFile, ENDIAN};
+use crate::prepared::PreparedBase;
 use crate::symbols::{FileId, SymbolDb};
 use object::elf;
 use object::read::elf::Sym as _;
@@ -117,6 +118,8 @@ pub struct Table {
 pub struct Unit {
     pub generation: u32,
     pub shard: u32,
+    /// The object defining the tables, and its name.
+    pub file: FileId,
     pub object: String,
     pub fvars: Table,
     pub gvars: Table,
@@ -236,13 +239,23 @@ fn find_table_symbols(object: &ObjectFile, patterns: &[Pattern]) -> Found {
 }
 
 /// Decodes the tables of every unit of every generation.
-pub fn decode<A: Arch>(db: &SymbolDb, names: &TableNames) -> Result<ImageDirectory> {
+/// Decodes every object's tables; a prepared base's recorded units stand in for its base
+/// objects' (which are then not read).
+pub fn decode<A: Arch>(db: &SymbolDb, names: &TableNames, prepared: Option<&PreparedBase>) -> Result<ImageDirectory> {
     let patterns = names.patterns();
+    let recorded = prepared.and_then(|prepared| prepared.units(db));
+    let recorded_objects = match (&recorded, prepared) {
+        (Some(_), Some(prepared)) => prepared.base_objects(),
+        _ => 0,
+    };
     let per_object: Vec<Vec<Unit>> = db
         .objects
         .par_iter()
         .enumerate()
         .map(|(file, loaded)| {
+            if file < recorded_objects {
+                return Ok(Vec::new());
+            }
             let object = &loaded.object;
             let found = find_table_symbols(object, &patterns);
             let mut shards: Vec<u32> = found.symbols.iter().map(|((shard, _, _), _)| *shard).collect();
@@ -256,6 +269,7 @@ pub fn decode<A: Arch>(db: &SymbolDb, names: &TableNames) -> Result<ImageDirecto
                     Ok(Unit {
                         generation: loaded.generation,
                         shard,
+                        file: FileId(file as u32),
                         object: object.name.clone(),
                         fvars: table(0)?,
                         gvars: table(1)?,
@@ -264,7 +278,7 @@ pub fn decode<A: Arch>(db: &SymbolDb, names: &TableNames) -> Result<ImageDirecto
                 .collect::<Result<Vec<Unit>>>()
         })
         .collect::<Result<_>>()?;
-    let mut units: Vec<Unit> = per_object.into_iter().flatten().collect();
+    let mut units: Vec<Unit> = per_object.into_iter().flatten().chain(recorded.unwrap_or_default()).collect();
     units.sort_by_key(|unit| (unit.generation, unit.shard));
     for pair in units.windows(2) {
         if (pair[0].generation, pair[0].shard) == (pair[1].generation, pair[1].shard) {
@@ -475,7 +489,8 @@ mod tests {
     fn directory_size_counts_header_units_and_arrays() {
         let place = Place { file: FileId(0), section: 1, offset: 0 };
         let table = |n| Table { symbol: "t".into(), entries: vec![place; n] };
-        let unit = Unit { generation: 0, shard: 0, object: "x".into(), fvars: table(3), gvars: table(2) };
+        let unit =
+            Unit { generation: 0, shard: 0, file: FileId(0), object: "x".into(), fvars: table(3), gvars: table(2) };
         let directory = ImageDirectory { units: vec![unit.clone(), unit] };
         assert_eq!(directory.size(), IMAGE_HEADER_SIZE + 2 * UNIT_SIZE + 8 * 10);
         assert_eq!(directory.pointer_count(), 1 + 4 + 10);

@@ -209,3 +209,27 @@ fn link_only_sections_are_not_output() {
     assert!(!sections.contains(".llvm_addrsig") && !sections.contains(".gnu.warning"), "{sections}");
     assert_eq!(call_ints(&s, &linked, &["f"]), "3\n");
 }
+
+/// With `-z pack-relative-relocs` the first RELR words add `.dynamic` tags, which moves the
+/// GOT after it by less than a page; a GOT slot that RELR covers then lands elsewhere in
+/// the encoding. The layout must settle on the final size (it failed with "did not
+/// converge" for some array lengths before).
+#[test]
+fn relr_layout_settles_when_dynamic_grows() {
+    let s = Scratch::new();
+    for n in 1..=72 {
+        let source = format!(
+            "__attribute__((visibility(\"hidden\"))) long x = 7;\n\
+             void *const ptrs[{n}] = {{ [0 ... {last}] = &x }};\n\
+             long get(void) {{ long *p; __asm__(\"movq x@GOTPCREL(%%rip), %0\" : \"=r\"(p)); return *p + (ptrs[{last}] == &x); }}\n",
+            last = n - 1
+        );
+        // Not relaxable: the GOT slot stays, holding a relative address.
+        let object = compile_text(&s, &format!("relr{n}.c"), &source, &["-Wa,-mrelax-relocations=no"]);
+        let library = s.path(&format!("relr{n}.so"));
+        run_ok(chainlink().args(args!["link", "-o", library, object, "-z", "pack-relative-relocs"]));
+        if n % 8 == 4 {
+            assert_eq!(call_ints(&s, &library, &["get"]), "8\n", "n = {n}");
+        }
+    }
+}

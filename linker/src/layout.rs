@@ -529,8 +529,10 @@ pub fn layout<A: Arch>(decisions: &Decisions, mut sections: SectionMap) -> Resul
         let dynstr_index = layout.sections.find(Synthetic::DynStr);
         layout.sections.outputs[dynstr_index].size = layout.dynstr.bytes.len() as u64;
     }
-    // RELR's size depends on addresses; lay out once to learn them, then again with it.
-    for pass in 0..2 {
+    // RELR's size depends on addresses: lay out until the size it was given is the size it
+    // needs. A new RELR size moves later segments by whole pages (which its encoding
+    // ignores), but its first words also add `.dynamic` tags, which moves the GOT after it.
+    for pass in 0.. {
         if relr_enabled {
             let index = layout.sections.find(Synthetic::RelrDyn);
             layout.sections.outputs[index].size = 8 * layout.relr.len() as u64;
@@ -542,9 +544,13 @@ pub fn layout<A: Arch>(decisions: &Decisions, mut sections: SectionMap) -> Resul
         if !relr_enabled {
             break;
         }
-        let before = layout.relr.len();
-        layout.relr = encode_relr(&relative_addresses(&layout, db, plan, facts, directory));
-        if pass == 1 && layout.relr.len() != before {
+        let relr = encode_relr(&relative_addresses(&layout, db, plan, facts, directory));
+        let settled = relr.len() == layout.relr.len();
+        layout.relr = relr;
+        if settled {
+            break;
+        }
+        if pass == 4 {
             return Err(Error::new("internal error: RELR layout did not converge"));
         }
     }

@@ -34,25 +34,29 @@ impl Relinks {
         Relinks { s, cache }
     }
 
-    fn command(&self, out: &Path, base: &Path, newest: &[PathBuf]) -> Command {
+    fn command(&self, out: &Path, bases: &[&Path], newest: &[PathBuf]) -> Command {
         let mut command = Command::new(CHAINLINK);
-        command.arg("link").arg("-o").arg(out).arg("--base").arg(base).args(newest);
+        command.arg("link").arg("-o").arg(out);
+        for base in bases {
+            command.arg("--base").arg(base);
+        }
+        command.args(newest);
         command
     }
 
     /// Links with the cache; returns the `prepared_base` stats.
-    fn warm(&self, out: &Path, base: &Path, newest: &[PathBuf], extra: &[&str]) -> String {
+    fn warm(&self, out: &Path, bases: &[&Path], newest: &[PathBuf], extra: &[&str]) -> String {
         let stats = self.s.path("stats.json");
-        let mut command = self.command(out, base, newest);
+        let mut command = self.command(out, bases, newest);
         command.arg("--cache-dir").arg(&self.cache).arg("--stats-json").arg(&stats).args(extra);
         run_ok(&mut command);
         prepared_line(&stats)
     }
 
     /// Links from scratch, and checks that `warm` holds the same bytes.
-    fn assert_same_as_cold(&self, warm: &Path, base: &Path, newest: &[PathBuf]) {
+    fn assert_same_as_cold(&self, warm: &Path, bases: &[&Path], newest: &[PathBuf]) {
         let cold = self.s.path("cold.so");
-        run_ok(self.command(&cold, base, newest).arg("--no-cache"));
+        run_ok(self.command(&cold, bases, newest).arg("--no-cache"));
         assert!(fs::read(warm).unwrap() == fs::read(&cold).unwrap(), "{} differs from a cold link", warm.display());
     }
 
@@ -88,7 +92,7 @@ fn warm_relinks_equal_cold_links_as_the_newest_generation_changes() {
         let base_here = image.join("gen0/sys-o.a");
         let newest = [image.join("gen1/chained.o.a")];
         let out = r.s.path(&format!("warm{i}.so"));
-        let stats = r.warm(&out, &base_here, &newest, &[]);
+        let stats = r.warm(&out, &[&base_here], &newest, &[]);
         if i == 0 {
             assert!(stats.contains("\"outcome\": \"miss\", \"stored\": true"), "{stats}");
         } else {
@@ -96,14 +100,15 @@ fn warm_relinks_equal_cold_links_as_the_newest_generation_changes() {
             assert!(field(&stats, "chunks_replayed") > 0, "{stats}");
             assert_eq!(field(&stats, "chunks_rescanned"), 0, "{stats}");
         }
-        r.assert_same_as_cold(&out, &base_here, &newest);
+        r.assert_same_as_cold(&out, &[&base_here], &newest);
         let summary = check_image(image, &out, &["--by-name", "--tables"]);
         assert!(summary.contains("2 units"), "{summary}");
     }
     assert_eq!(r.entries().len(), 1, "one prepared base for one base");
     // The determinism check compares a warm link with a fresh cold one.
     let out = r.s.path("checked.so");
-    let stats = r.warm(&out, &base, &[images[2].join("gen1/chained.o.a")], &["--verify-determinism", "--soname", "x"]);
+    let stats =
+        r.warm(&out, &[&base], &[images[2].join("gen1/chained.o.a")], &["--verify-determinism", "--soname", "x"]);
     assert!(stats.contains("\"outcome\": \"hit\""), "{stats}");
 }
 
@@ -200,7 +205,7 @@ fn binding_changes_rescan_only_what_they_touch() {
     for (name, source, expect, results) in cases {
         let newest = h.newest(name, source);
         let out = h.r.s.path(&format!("{name}.so"));
-        let stats = h.r.warm(&out, &h.base, &newest, &[]);
+        let stats = h.r.warm(&out, &[&h.base], &newest, &[]);
         match expect {
             "miss" => assert!(stats.contains("\"outcome\": \"miss\""), "{name}: {stats}"),
             "hit replayed" => {
@@ -210,10 +215,11 @@ fn binding_changes_rescan_only_what_they_touch() {
             _ => {
                 assert!(stats.contains("\"outcome\": \"hit\", \"stored\": true"), "{name}: {stats}");
                 assert!(field(&stats, "chunks_rescanned") > 0, "{name}: {stats}");
+                assert!(field(&stats, "chunks_replayed") > 0, "{name}: only chunks naming the symbol: {stats}");
                 assert!(stats.contains("julia_shared"), "{name}: the reason names the symbol: {stats}");
             }
         }
-        h.r.assert_same_as_cold(&out, &h.base, &newest);
+        h.r.assert_same_as_cold(&out, &[&h.base], &newest);
         assert_eq!(h.call(&out, &calls), results, "{name}");
     }
 }
@@ -224,7 +230,7 @@ fn binding_changes_rescan_only_what_they_touch() {
 fn damaged_prepared_bases_are_rebuilt() {
     let h = HandBase::new();
     let first = h.newest("first", "long julia_new(long x) { return x * 3; }");
-    h.r.warm(&h.r.s.path("first.so"), &h.base, &first, &[]);
+    h.r.warm(&h.r.s.path("first.so"), &[&h.base], &first, &[]);
     let entry = h.r.entries().pop().expect("a prepared base was stored");
     let good = fs::read(&entry).unwrap();
     let second = h.newest("second", "long julia_new(long x) { return x * 5; }");
@@ -244,7 +250,7 @@ fn damaged_prepared_bases_are_rebuilt() {
         let _ = fs::remove_dir_all(h.r.cache.join("v1/outputs"));
         let out = h.r.s.path(&format!("{damage}.so"));
         let stats_file = h.r.s.path("stats.json");
-        let mut command = h.r.command(&out, &h.base, &second);
+        let mut command = h.r.command(&out, &[&h.base], &second);
         command.arg("--cache-dir").arg(&h.r.cache).arg("--stats-json").arg(&stats_file).arg("--verbose");
         let output = run(&mut command);
         assert!(output.status.success(), "{}", describe(&output));
@@ -252,7 +258,7 @@ fn damaged_prepared_bases_are_rebuilt() {
         assert!(stderr.contains("warning: ignoring corrupt prepared base"), "after {damage}: {stderr}");
         let stats = prepared_line(&stats_file);
         assert!(stats.contains("\"outcome\": \"corrupt\", \"stored\": true"), "after {damage}: {stats}");
-        h.r.assert_same_as_cold(&out, &h.base, &second);
+        h.r.assert_same_as_cold(&out, &[&h.base], &second);
         assert_eq!(h.call(&out, &[("julia_new", 2), ("julia_calls_shared", 1)]), "10\n20\n");
         assert_eq!(fs::read(&entry).unwrap(), good, "the rebuilt prepared base differs (after {damage})");
     }
@@ -271,17 +277,103 @@ fn concurrent_warm_links_share_a_prepared_base() {
             .enumerate()
             .map(|(i, objects)| {
                 let out = h.r.s.path(&format!("r{round}-{i}.so"));
-                let child = h.r.command(&out, &h.base, objects).arg("--cache-dir").arg(&h.r.cache).spawn().unwrap();
-                (out, child)
+                let stats = h.r.s.path(&format!("r{round}-{i}.json"));
+                let child = h
+                    .r
+                    .command(&out, &[&h.base], objects)
+                    .args(["--cache-dir".as_ref(), h.r.cache.as_os_str(), "--stats-json".as_ref(), stats.as_os_str()])
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                (out, stats, child)
             })
             .collect();
-        for (i, (out, mut child)) in children.into_iter().enumerate() {
-            assert!(child.wait().unwrap().success());
-            h.r.assert_same_as_cold(&out, &h.base, &newest[i]);
+        for (i, (out, stats, child)) in children.into_iter().enumerate() {
+            let output = child.wait_with_output().unwrap();
+            assert!(output.status.success(), "{}", describe(&output));
+            assert!(output.stderr.is_empty(), "round {round}: {}", describe(&output));
+            let prepared = prepared_line(&stats);
+            if round == 1 {
+                assert!(prepared.contains("\"outcome\": \"hit\""), "round 1: {prepared}");
+                assert_eq!(field(&prepared, "chunks_rescanned"), 0, "{prepared}");
+            }
+            h.r.assert_same_as_cold(&out, &[&h.base], &newest[i]);
             assert_eq!(h.call(&out, &[("julia_new", 3)]), format!("{}\n", 3 * (i + 2)));
         }
         // Outputs are now cached: the second round checks prepared-base use once more.
         fs::remove_dir_all(h.r.cache.join("v1/outputs")).unwrap();
     }
     assert_eq!(h.r.entries().len(), 1);
+}
+
+/// A cache whose prepared bases cannot be written (here `bases` is a file) or whose
+/// directory cannot be used at all costs a warning, never the link.
+#[test]
+fn an_unwritable_prepared_base_degrades_to_a_cold_link() {
+    let h = HandBase::new();
+    let newest = h.newest("first", "long julia_new(long x) { return x * 3; }");
+    fs::create_dir_all(h.r.cache.join("v1")).unwrap();
+    fs::write(h.r.cache.join("v1/bases"), "not a directory").unwrap();
+    for round in ["bases is a file", "cache is a file"] {
+        if round == "cache is a file" {
+            fs::remove_dir_all(&h.r.cache).unwrap();
+            fs::write(&h.r.cache, "not a directory").unwrap();
+        }
+        let out = h.r.s.path("out.so");
+        let mut command = h.r.command(&out, &[&h.base], &newest);
+        command.arg("--cache-dir").arg(&h.r.cache);
+        let output = run(&mut command);
+        assert!(output.status.success(), "{round}: {}", describe(&output));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{round}: one warning: {stderr}");
+        assert!(stderr.contains("warning: cannot "), "{round}: {stderr}");
+        assert!(!stderr.contains("corrupt"), "{round}: an unusable file is not a corrupt one: {stderr}");
+        h.r.assert_same_as_cold(&out, &[&h.base], &newest);
+        assert_eq!(h.call(&out, &[("julia_new", 2)]), "6\n", "{round}");
+    }
+}
+
+/// Bases of several generations — two `--base` archives, or the one archive an earlier link
+/// emitted — are prepared like one: warm relinks equal cold links and run.
+#[test]
+fn several_base_generations_and_emitted_archives_are_prepared_too() {
+    let h = HandBase::new();
+    // Generation 1 (a base here too) overrides `julia_shared` and calls generation 0.
+    let gen1 = h.newest(
+        "gen1",
+        "long julia_shared(long x) { return x + 20; }\nlong julia_calls_shared(long x);\n\
+         long julia_g1(long x) { return julia_calls_shared(x) + 1; }",
+    );
+    let dir = h.r.s.subdir("gen1-members");
+    fs::copy(&gen1[0], dir.join("text.o")).unwrap();
+    fs::copy(&gen1[1], dir.join("data.o")).unwrap();
+    let gen1_archive = h.r.s.path("gen1.a");
+    run_ok(Command::new("ar").arg("rcs").arg(&gen1_archive).arg(dir.join("text.o")).arg(dir.join("data.o")));
+    let emitted = h.r.s.path("emitted.a");
+    let gen1_image = h.r.s.path("gen1.so");
+    run_ok(h.r.command(&gen1_image, &[&h.base], std::slice::from_ref(&gen1_archive)).args([
+        "--no-cache".as_ref(),
+        "--emit-archive".as_ref(),
+        emitted.as_os_str(),
+    ]));
+    for (label, bases) in
+        [("two", vec![h.base.as_path(), gen1_archive.as_path()]), ("emitted", vec![emitted.as_path()])]
+    {
+        for factor in [3, 4] {
+            let newest =
+                h.newest(&format!("{label}{factor}"), &format!("long julia_new(long x) {{ return x * {factor}; }}"));
+            let out = h.r.s.path(&format!("{label}{factor}.so"));
+            let stats = h.r.warm(&out, &bases, &newest, &[]);
+            if factor == 3 {
+                assert!(stats.contains("\"outcome\": \"miss\", \"stored\": true"), "{label}: {stats}");
+            } else {
+                assert!(stats.contains("\"outcome\": \"hit\""), "{label}: {stats}");
+                assert!(field(&stats, "chunks_replayed") > 0 && field(&stats, "chunks_rescanned") == 0, "{stats}");
+            }
+            h.r.assert_same_as_cold(&out, &bases, &newest);
+            // julia_g1(1) = julia_calls_shared(1) + 1 = generation 1's julia_shared(1) * 10 + 1.
+            let calls = [("julia_g1", 1), ("julia_new", 2), ("julia_count", 5)];
+            assert_eq!(h.call(&out, &calls), format!("211\n{}\n1005\n", 2 * factor), "{label}");
+        }
+    }
 }

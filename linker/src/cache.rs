@@ -54,8 +54,8 @@ pub struct CacheReport {
     /// Problems met and worked around (an unwritable directory, a corrupt entry).
     pub warnings: Vec<String>,
     /// The prepared base: `""` (not consulted: the output cache had the output), `"none"`
-    /// (no base generation), `"miss"` (none yet for this base), `"hit"`, or `"corrupt"`
-    /// (ignored and rebuilt).
+    /// (no base generation), `"miss"` (none yet for this base), `"hit"`, `"corrupt"`
+    /// (ignored and rebuilt) or `"unreadable"` (left alone; the link goes on without it).
     pub base: &'static str,
     /// A prepared base was written (new, or refreshed after rescans).
     pub base_stored: bool,
@@ -143,7 +143,7 @@ impl Cache {
     ) -> String {
         let mut hasher = blake3::Hasher::new();
         hasher.update(b"chainlink link key\0");
-        hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
+        hasher.update(build_identity().as_bytes());
         hasher.update(options_fingerprint(config).as_bytes());
         for file in files {
             let hash = self.content_hash(config, file, files, memo);
@@ -315,6 +315,11 @@ impl Cache {
         }
     }
 
+    /// Trims the cache to `max_size` (least recently used first); failures only cost space.
+    pub fn evict(&self, max_size: u64) {
+        let _ = evict(&self.root, max_size);
+    }
+
     /// Records a finished output (still a temporary file) under `key`.
     pub fn store(&mut self, key: &str, finished: &Path, max_size: u64) {
         let result = (|| -> std::io::Result<()> {
@@ -382,6 +387,19 @@ fn options_fingerprint(config: &Config) -> String {
     )
 }
 
+/// Which chainlink build this is, for the cache keys: the package version says little
+/// between releases, so the running executable's fingerprint (a rebuilt binary has a new
+/// one) goes in too. An executable that cannot be found counts as unique to this process.
+pub fn build_identity() -> &'static str {
+    static IDENTITY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    IDENTITY.get_or_init(|| {
+        let exe = std::env::current_exe().ok();
+        let found = exe.as_ref().and_then(|exe| Some(fingerprint(exe, &fs::metadata(exe).ok()?)));
+        let identity = found.unwrap_or_else(|| format!("process {}", std::process::id()));
+        format!("{} {identity}", env!("CARGO_PKG_VERSION"))
+    })
+}
+
 fn fingerprint(path: &Path, metadata: &fs::Metadata) -> String {
     let canonical = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     let mut hasher = blake3::Hasher::new();
@@ -442,7 +460,11 @@ fn set_mode_executable(path: &Path) -> std::io::Result<()> {
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
-    let mut temporary = tempfile::Builder::new().prefix(".entry-").tempfile_in(dir)?;
+    // Readable by everyone who shares the cache (tempfile's default is 0600).
+    let mut temporary = tempfile::Builder::new()
+        .prefix(".entry-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .tempfile_in(dir)?;
     temporary.write_all(bytes)?;
     temporary.persist(path).map(|_| ()).map_err(|e| e.error)
 }

@@ -121,10 +121,15 @@ fn link_with<A: Arch>(config: &Config) -> Result<report::LinkReport> {
                     cache.report.base = if found.is_some() { "hit" } else { "miss" };
                     found
                 }
-                Err(why) => {
+                Err(prepared::OpenError::Corrupt(why)) => {
                     cache.warn(format!("ignoring corrupt prepared base {}: {why}; rebuilding it", path.display()));
                     let _ = std::fs::remove_file(&path);
                     cache.report.base = "corrupt";
+                    None
+                }
+                Err(prepared::OpenError::Unreadable(why)) => {
+                    cache.warn(format!("cannot read the prepared base {}: {why}; linking without it", path.display()));
+                    cache.report.base = "unreadable";
                     None
                 }
             }
@@ -214,13 +219,19 @@ fn link_with<A: Arch>(config: &Config) -> Result<report::LinkReport> {
         cache.report.chunks_replayed = plan.replayed_chunks;
         cache.report.chunks_rescanned = plan.rescanned_chunks;
         cache.report.rescan_reason = plan.rescan_reason.clone();
-        // Written when missing, and refreshed when chunks had to be rescanned (so the
-        // next link replays what this one learned).
-        if prepared.is_none() || plan.rescanned_chunks > 0 {
+        // Written when missing, and refreshed when many chunks had to be rescanned (so the
+        // next link replays what this one learned). A few rescans are cheaper than
+        // rewriting the file on every link when newest generations alternate.
+        let base_chunks = plan.replayed_chunks + plan.rescanned_chunks;
+        let stale = plan.rescanned_chunks > 0 && plan.rescanned_chunks * 8 >= base_chunks;
+        if (prepared.is_none() && cache.report.base != "unreadable") || stale {
             let path = cache.prepared_base(base_key);
             let recorded = prepared::Recorded { chunks: &plan.chunks, directory: &directory };
             match prepared::store(&path, base_key, chain.base_objects.len(), recorded, prepared.as_ref()) {
-                Ok(()) => cache.report.base_stored = true,
+                Ok(()) => {
+                    cache.report.base_stored = true;
+                    cache.evict(config.cache_max_size);
+                }
                 Err(e) => {
                     cache.warn(format!("cannot write the prepared base {}: {e}; linking without it", path.display()))
                 }

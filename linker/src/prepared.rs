@@ -37,7 +37,7 @@ pub fn base_key(config: &Config, base_hashes: &[String]) -> String {
     let mut hasher = blake3::Hasher::new();
     hasher.update(b"chainlink prepared base\0x86_64\0");
     hasher.update(&FORMAT.to_le_bytes());
-    hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
+    hasher.update(crate::cache::build_identity().as_bytes());
     let options = format!(
         "\0strip {:?}\0data {:?}\0pack_relative {}\0tables {:?}\0",
         config.strip_sections, config.data_members, config.pack_relative_relocs, config.table_names
@@ -68,6 +68,14 @@ pub struct Recorded<'a> {
     pub directory: &'a ImageDirectory,
 }
 
+/// Why a prepared base cannot be used.
+pub enum OpenError {
+    /// The file could not be opened or mapped (permissions, not a directory): leave it.
+    Unreadable(String),
+    /// The file is not an intact prepared base for this key: replace it.
+    Corrupt(String),
+}
+
 /// A view of one chunk's record.
 pub struct ChunkRecord<'a> {
     base: &'a PreparedBase,
@@ -83,17 +91,22 @@ fn u64_at(bytes: &[u8], at: usize) -> u64 {
 }
 
 impl PreparedBase {
-    /// Maps the prepared base at `path`: `Ok(None)` when there is none, `Err(why)` when the
-    /// file is not a complete, intact prepared base for `key` with `base_objects` objects.
-    pub fn open(path: &Path, key: &str, base_objects: usize) -> Result<Option<PreparedBase>, String> {
+    /// Maps the prepared base at `path`: `Ok(None)` when there is none; an error when it
+    /// cannot be read (`Unreadable`: leave it alone) or is not a complete, intact prepared
+    /// base for `key` with `base_objects` objects (`Corrupt`: replace it).
+    pub fn open(path: &Path, key: &str, base_objects: usize) -> Result<Option<PreparedBase>, OpenError> {
         let file = match std::fs::File::open(path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(OpenError::Unreadable(e.to_string())),
         };
         // SAFETY: entries are only ever replaced by rename, never written in place; the
         // checksum below is verified on the mapped bytes before anything else reads them.
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| e.to_string())?;
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| OpenError::Unreadable(e.to_string()))?;
+        Self::check(map, key, base_objects).map(Some).map_err(OpenError::Corrupt)
+    }
+
+    fn check(map: memmap2::Mmap, key: &str, base_objects: usize) -> Result<PreparedBase, String> {
         if map.len() < HEADER || &map[..8] != MAGIC {
             return Err("not a prepared base (truncated or wrong magic)".to_string());
         }
@@ -120,7 +133,9 @@ impl PreparedBase {
         if expected != Some(map.len()) {
             return Err(format!("{} bytes, but its header describes {:?}", map.len(), expected));
         }
-        if map[48..80] != *blake3::hash(&map[HEADER..]).as_bytes() {
+        let mut checksum = blake3::Hasher::new();
+        checksum.update_rayon(&map[HEADER..]);
+        if map[48..80] != *checksum.finalize().as_bytes() {
             return Err("its contents do not match their checksum".to_string());
         }
         let recorded_objects = u32_at(&map, 12) as usize;
@@ -147,7 +162,7 @@ impl PreparedBase {
                 return Err(format!("unit record {index} points outside the file"));
             }
         }
-        Ok(Some(prepared))
+        Ok(prepared)
     }
 
     pub fn base_objects(&self) -> usize {
@@ -249,7 +264,8 @@ impl PreparedBase {
             }
             let record = self.chunk(index);
             let (relocs, bytes) = (record.relocs(), record.bytes());
-            if relocs.start != next_reloc || bytes.start != next_byte || relocs.end < relocs.start {
+            let contiguous = relocs.start == next_reloc && bytes.start == next_byte;
+            if !contiguous || relocs.end < relocs.start || relocs.end > relocations || bytes.end < bytes.start {
                 return None;
             }
             (next_reloc, next_byte) = (relocs.end, bytes.end);
@@ -440,7 +456,10 @@ pub fn store(
     header.resize(HEADER, 0);
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let mut temporary = tempfile::Builder::new().prefix(".entry-").tempfile_in(dir)?;
+    let mut temporary = tempfile::Builder::new()
+        .prefix(".entry-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .tempfile_in(dir)?;
     temporary.write_all(&header)?;
     temporary.write_all(&payload)?;
     temporary.persist(path).map(|_| ()).map_err(|e| e.error)

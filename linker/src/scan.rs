@@ -573,7 +573,8 @@ impl Scanner<'_, '_> {
     }
 
     /// Gives `chunk` the recorded result of its scan if every symbol it names still has the
-    /// facts it had when recorded; otherwise returns that symbol's index (nothing marked).
+    /// facts it had when recorded; otherwise returns that symbol's index (nothing marked;
+    /// 0 when the record itself does not fit the chunk).
     fn replay_chunk(
         &self,
         chunk: &mut Chunk,
@@ -586,6 +587,10 @@ impl Scanner<'_, '_> {
         let strips_here = loaded.stripped.iter().any(|&s| s);
         let record = prepared.chunk(record);
         let targets = record.targets();
+        let relr_offsets: Vec<u64> = record.relr_offsets().collect();
+        if relr_offsets.iter().any(|offset| !chunk.bytes.contains(offset)) {
+            return Err(0);
+        }
         for target in targets.clone() {
             let valid = (target.symbol as usize) < loaded.object.symbols.len();
             if !valid
@@ -603,7 +608,7 @@ impl Scanner<'_, '_> {
         }
         chunk.relative = record.relative();
         chunk.symbolic = record.symbolic();
-        chunk.relr_offsets = record.relr_offsets().collect();
+        chunk.relr_offsets = relr_offsets;
         chunk.type_counts = record.type_counts();
         chunk.uses_tls_ld = record.uses_tls_ld();
         Ok(())
@@ -637,11 +642,19 @@ pub fn scan<A: Arch>(
                     replayed.fetch_add(1, Ordering::Relaxed);
                     return Ok(());
                 }
-                Err(symbol) => format!(
-                    "`{}` (named in {}) binds differently now",
-                    object.describe_symbol(symbol as usize),
-                    object.locate(chunk.input.section as usize, chunk.bytes.start)
-                ),
+                Err(symbol) => {
+                    let relocations = &object.relocations(chunk.input.section as usize)[chunk.relocs.clone()];
+                    let offset = relocations
+                        .iter()
+                        .map(rela_parts)
+                        .find(|parts| parts.1 == symbol)
+                        .map_or(chunk.bytes.start, |parts| parts.0);
+                    format!(
+                        "`{}` (named at {}) binds differently now",
+                        object.describe_symbol(symbol as usize),
+                        object.locate(chunk.input.section as usize, offset)
+                    )
+                }
             },
             None => format!(
                 "section {} of {} has no record",
@@ -649,10 +662,16 @@ pub fn scan<A: Arch>(
                 object.name
             ),
         };
-        // Rescanned, and recorded afresh for the next link.
+        // Rescanned, and recorded afresh. The reason reported is the first chunk's, in
+        // input order, whichever thread gets there first.
         chunk.prepared = None;
         rescanned.fetch_add(1, Ordering::Relaxed);
-        rescan_reason.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(why);
+        let place = (chunk.input.file.0, chunk.input.section, chunk.bytes.start);
+        let mut first = rescan_reason.lock().unwrap_or_else(|e| e.into_inner());
+        if first.as_ref().is_none_or(|(earlier, _)| place < *earlier) {
+            *first = Some((place, why));
+        }
+        drop(first);
         scanner.scan_chunk::<A>(chunk, &flags, &static_tls)
     })?;
     let flags: Vec<u8> = flags.into_iter().map(AtomicU8::into_inner).collect();
@@ -756,7 +775,7 @@ pub fn scan<A: Arch>(
         static_tls: static_tls.into_inner(),
         replayed_chunks,
         rescanned_chunks,
-        rescan_reason: rescan_reason.into_inner().unwrap_or_else(|e| e.into_inner()),
+        rescan_reason: rescan_reason.into_inner().unwrap_or_else(|e| e.into_inner()).map(|(_, why)| why),
     })
 }
 

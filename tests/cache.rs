@@ -237,3 +237,47 @@ fn unchanged_inputs_are_not_hashed_again() {
     assert!(third.contains("\"inputs_hashed\": ") && !third.contains("\"inputs_hashed\": 0,"), "{third}");
     assert_eq!(fs::read(p.s.path("third.so")).unwrap(), p.cold(&p.s.path("cold.so"), &[fresh[0].clone(), archive]));
 }
+
+/// The build id leaves out verbatim copies of members (the manifest identifies those) and
+/// the cache reuses its digest, hashing only those copies: damage to any byte of an entry
+/// — in a copied member's range, in the build id itself, elsewhere — is still found.
+#[test]
+fn damage_anywhere_in_an_entry_is_found() {
+    let p = Project::new();
+    let blob = p.s.write(
+        "blob.c",
+        b"const unsigned char blob[1 << 20] = {7, 7, 7, 7, 1, 2, 3, 4, 5, 6, 7, 8};\n\
+          int blob_sum(void) { int s = 0; for (int i = 0; i < 1 << 20; i++) s += blob[i]; return s; }\n",
+    );
+    let blob_o = p.s.path("blob.o");
+    run_ok(Command::new("gcc").args(["-fPIC", "-O2", "-c"]).arg(&blob).arg("-o").arg(&blob_o));
+    let mut objects = p.objects(&util_source(1));
+    objects.push(blob_o);
+    let out = p.s.path("lib.so");
+    p.link(&out, &objects, &[]);
+    let good = fs::read(&out).unwrap();
+    let entry = p.entries("so").pop().unwrap();
+    let meta = fs::read_to_string(entry.with_extension("meta")).unwrap();
+    assert!(meta.lines().any(|l| l.starts_with("skipped ")), "the blob was not copied verbatim: {meta}");
+    let find = |needle: &[u8]| good.windows(needle.len()).position(|w| w == needle).unwrap();
+    let blob_at = find(&[7, 7, 7, 7, 1, 2, 3, 4, 5, 6, 7, 8]);
+    let note = readelf(&["-n"], &out);
+    let id_hex = note.split("Build ID: ").nth(1).unwrap().split_whitespace().next().unwrap();
+    let id: Vec<u8> =
+        (0..id_hex.len() / 2).map(|i| u8::from_str_radix(&id_hex[2 * i..2 * i + 2], 16).unwrap()).collect();
+    let build_id_at = find(&id);
+    for (what, at) in [("blob", blob_at + 500_000), ("build id", build_id_at + 3), ("headers", 70)] {
+        fs::remove_file(&out).unwrap();
+        let mut bytes = good.clone();
+        bytes[at] ^= 0x10;
+        fs::write(&entry, bytes).unwrap();
+        let mut command = Command::new(CHAINLINK);
+        command.arg("link").arg("-o").arg(&out).args(&objects).arg("--cache-dir").arg(&p.cache);
+        let output = run(&mut command);
+        assert!(output.status.success(), "{}", describe(&output));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("corrupt cache entry"), "damage in the {what} went unnoticed: {stderr}");
+        assert_eq!(fs::read(&out).unwrap(), good, "after damage in the {what}");
+    }
+    assert!(good == p.cold(&p.s.path("cold.so"), &objects), "a cached link differs from a cold link");
+}

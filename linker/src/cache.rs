@@ -12,6 +12,7 @@
 use crate::config::{Config, InputArg};
 use crate::error::{Error, Result};
 use crate::inputs::InputFile;
+use crate::write::BuildIdRecord;
 use std::fs;
 use std::io::Write as _;
 use std::os::unix::fs::MetadataExt;
@@ -19,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 const LAYOUT_VERSION: &str = "v1";
-const META_MAGIC: &str = "chainlink-cache-entry 1";
+const META_MAGIC: &str = "chainlink-cache-entry 2";
 /// Default bound on the cache's size.
 pub const DEFAULT_MAX_SIZE: u64 = 4 << 30;
 
@@ -94,10 +95,73 @@ pub struct Cache {
     pub input_hashes: Vec<String>,
 }
 
-/// A cached output's record: size and blake3 of its bytes.
+/// A cached output's record: its size, its build-id digest (see `write::BuildIdRecord`)
+/// and the blake3 of each range that digest leaves out; together they cover every byte.
 struct Meta {
     size: u64,
-    hash: String,
+    build_id: BuildIdRecord,
+    skipped_hashes: Vec<String>,
+}
+
+impl Meta {
+    fn render(&self) -> String {
+        let record = &self.build_id;
+        let mut text = format!(
+            "{META_MAGIC}\nsize {}\ndigest {}\nbuild-id {} {}\n",
+            self.size,
+            blake3::Hash::from_bytes(record.digest).to_hex(),
+            record.descriptor.0,
+            record.descriptor.1
+        );
+        for (&(start, end), hash) in record.skipped.iter().zip(&self.skipped_hashes) {
+            text.push_str(&format!("skipped {start} {end} {hash}\n"));
+        }
+        text
+    }
+
+    fn parse(text: &str) -> Option<Meta> {
+        let mut lines = text.lines();
+        if lines.next()? != META_MAGIC {
+            return None;
+        }
+        let size = lines.next()?.strip_prefix("size ")?.parse().ok()?;
+        let digest = blake3::Hash::from_hex(lines.next()?.strip_prefix("digest ")?).ok()?;
+        let numbers = |line: &str, prefix: &str| -> Option<Vec<String>> {
+            Some(line.strip_prefix(prefix)?.split(' ').map(str::to_string).collect())
+        };
+        let descriptor = numbers(lines.next()?, "build-id ")?;
+        let [from, to] = &descriptor[..] else { return None };
+        let mut build_id = BuildIdRecord {
+            digest: *digest.as_bytes(),
+            descriptor: (from.parse().ok()?, to.parse().ok()?),
+            skipped: Vec::new(),
+        };
+        let mut skipped_hashes = Vec::new();
+        for line in lines {
+            let fields = numbers(line, "skipped ")?;
+            let [start, end, hash] = &fields[..] else { return None };
+            build_id.skipped.push((start.parse().ok()?, end.parse().ok()?));
+            skipped_hashes.push(hash.clone());
+        }
+        Some(Meta { size, build_id, skipped_hashes })
+    }
+
+    /// Whether the file at `path` holds exactly the bytes this record describes.
+    fn verify(&self, path: &Path) -> bool {
+        let Ok(file) = fs::File::open(path) else { return false };
+        if file.metadata().map_or(true, |m| m.len() != self.size) || self.size == 0 {
+            return false;
+        }
+        // SAFETY: read-only view of a file we only read; see inputs.rs on concurrent changes.
+        let Ok(map) = (unsafe { memmap2::Mmap::map(&file) }) else { return false };
+        self.build_id.matches(&map)
+            && self
+                .build_id
+                .skipped
+                .iter()
+                .zip(&self.skipped_hashes)
+                .all(|(&(start, end), hash)| crate::chain::hash_hex(&map[start as usize..end as usize]) == *hash)
+    }
 }
 
 impl Cache {
@@ -242,19 +306,7 @@ impl Cache {
     }
 
     fn read_meta(&self, key: &str) -> Option<Meta> {
-        let text = fs::read_to_string(self.outputs().join(format!("{key}.meta"))).ok()?;
-        let mut lines = text.lines();
-        if lines.next()? != META_MAGIC {
-            return None;
-        }
-        let size = lines.next()?.strip_prefix("size ")?.parse().ok()?;
-        let hash = lines.next()?.strip_prefix("blake3 ")?.to_string();
-        Some(Meta { size, hash })
-    }
-
-    /// The recorded hash of the output cached under `key`, if any.
-    pub fn recorded_hash(&self, key: &str) -> Option<String> {
-        self.read_meta(key).map(|meta| meta.hash)
+        Meta::parse(&fs::read_to_string(self.outputs().join(format!("{key}.meta"))).ok()?)
     }
 
     /// Tries to satisfy the link from the cache. Returns true when `output` now holds the
@@ -270,10 +322,7 @@ impl Cache {
             .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() >= 2));
         let remembered = settled
             && self.output_record(output).is_some_and(|record| fs::read_to_string(record).is_ok_and(|k| k == key));
-        if remembered
-            || fs::metadata(output).is_ok_and(|m| m.len() == meta.size)
-                && hash_file(output).as_deref() == Some(&meta.hash)
-        {
+        if remembered || fs::metadata(output).is_ok_and(|m| m.len() == meta.size) && meta.verify(output) {
             touch(&entry.with_extension("meta"));
             if !remembered {
                 self.remember_output(key, output);
@@ -320,13 +369,23 @@ impl Cache {
         let _ = evict(&self.root, max_size);
     }
 
-    /// Records a finished output (still a temporary file) under `key`.
-    pub fn store(&mut self, key: &str, finished: &Path, max_size: u64) {
+    /// Records a finished output (still a temporary file) under `key`. Its build id
+    /// already hashed most of it; only the ranges that left out are hashed here.
+    pub fn store(&mut self, key: &str, finished: &Path, build_id: &BuildIdRecord, max_size: u64) {
         let result = (|| -> std::io::Result<()> {
             let outputs = self.outputs();
             fs::create_dir_all(&outputs)?;
-            let hash = hash_file(finished).ok_or_else(|| std::io::Error::other("cannot read the output back"))?;
-            let size = fs::metadata(finished)?.len();
+            let file = fs::File::open(finished)?;
+            let unreadable = || std::io::Error::other("cannot read the output back");
+            use rayon::prelude::*;
+            let skipped_hashes = build_id
+                .skipped
+                .par_iter()
+                .map(|&(start, end)| crate::chain::hash_file_range(&file, start, (end - start) as usize))
+                .collect::<Option<Vec<String>>>()
+                .ok_or_else(unreadable)?;
+            let size = file.metadata()?.len();
+            let meta = Meta { size, build_id: build_id.clone(), skipped_hashes };
             let entry = outputs.join(format!("{key}.so"));
             // A hard link when the cache is on the output's file system: no copy. The
             // output is only ever replaced by rename, so the entry's bytes stay as stored
@@ -340,10 +399,7 @@ impl Cache {
                 fs::copy(finished, temporary.path())?;
                 temporary.persist(&entry).map_err(|e| e.error)?;
             }
-            write_atomically(
-                &outputs.join(format!("{key}.meta")),
-                format!("{META_MAGIC}\nsize {size}\nblake3 {hash}\n").as_bytes(),
-            )
+            write_atomically(&outputs.join(format!("{key}.meta")), meta.render().as_bytes())
         })();
         match result {
             Ok(()) => {
@@ -418,18 +474,6 @@ fn fingerprint(path: &Path, metadata: &fs::Metadata) -> String {
     hasher.finalize().to_hex()[..40].to_string()
 }
 
-fn hash_file(path: &Path) -> Option<String> {
-    let file = fs::File::open(path).ok()?;
-    let mut hasher = blake3::Hasher::new();
-    if file.metadata().ok()?.len() == 0 {
-        return Some(hasher.finalize().to_hex().to_string());
-    }
-    // SAFETY: read-only view of a file we only read; see inputs.rs on concurrent changes.
-    let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
-    hasher.update_rayon(&map);
-    Some(hasher.finalize().to_hex().to_string())
-}
-
 enum CopyError {
     Corrupt(String),
     Output(std::io::Error),
@@ -444,7 +488,7 @@ fn copy_verified(entry: &Path, output: &Path, meta: &Meta) -> std::result::Resul
     let temporary =
         crate::write::temporary_beside(output).map_err(|e| CopyError::Output(std::io::Error::other(e.to_string())))?;
     fs::copy(entry, temporary.path()).map_err(CopyError::Output)?;
-    if hash_file(temporary.path()).as_deref() != Some(meta.hash.as_str()) {
+    if !meta.verify(temporary.path()) {
         return Err(CopyError::Corrupt("contents do not match the recorded hash".to_string()));
     }
     set_mode_executable(temporary.path()).map_err(CopyError::Output)?;

@@ -338,10 +338,10 @@ impl HashMemo {
 }
 
 /// blake3 of `len` bytes of `file` from `offset`, read block by block.
-fn hash_file_range(file: &std::fs::File, offset: u64, len: usize) -> Option<String> {
+pub fn hash_file_range(file: &std::fs::File, offset: u64, len: usize) -> Option<String> {
     use std::os::unix::fs::FileExt;
     let mut hasher = blake3::Hasher::new();
-    let mut buffer = vec![0u8; HASH_BLOCK];
+    let mut buffer = vec![0u8; len.min(HASH_BLOCK)];
     let mut done = 0usize;
     while done < len {
         let block = (len - done).min(HASH_BLOCK);
@@ -352,7 +352,7 @@ fn hash_file_range(file: &std::fs::File, offset: u64, len: usize) -> Option<Stri
     Some(hasher.finalize().to_hex().to_string())
 }
 
-fn hash_hex(data: &[u8]) -> String {
+pub fn hash_hex(data: &[u8]) -> String {
     let mut hasher = blake3::Hasher::new();
     if data.len() > 1 << 20 {
         hasher.update_rayon(data);

@@ -197,7 +197,7 @@ fn link_with<A: Arch>(config: &Config) -> Result<report::LinkReport> {
         symtab: &symtab,
         sources: &sources,
     };
-    let output = writer.write::<A>()?;
+    let (output, build_id) = writer.write::<A>()?;
     let archive = match &config.emit_archive {
         Some(path) => Some((path, chain::write_archive(path, &chain, &manifest)?)),
         None => None,
@@ -207,7 +207,7 @@ fn link_with<A: Arch>(config: &Config) -> Result<report::LinkReport> {
         write::persist(archive, path)?;
     }
     if let (Some(cache), Some(key)) = (cache.as_mut(), &key) {
-        cache.store(key, output.path(), config.cache_max_size);
+        cache.store(key, output.path(), &build_id, config.cache_max_size);
     }
     write::persist(output, &config.output)?;
     if let (Some(cache), Some(key)) = (cache.as_mut(), &key) {

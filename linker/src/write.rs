@@ -137,8 +137,9 @@ impl Regions {
 
 impl Writer<'_, '_> {
     /// Writes the whole output into a temporary file next to the target and returns it,
-    /// not yet renamed into place (see [`persist`]).
-    pub fn write<A: Arch>(&self) -> Result<tempfile::NamedTempFile> {
+    /// not yet renamed into place (see [`persist`]), with what its build id hashed.
+    pub fn write<A: Arch>(&self) -> Result<(tempfile::NamedTempFile, BuildIdRecord)> {
+        let mut record = BuildIdRecord::default();
         let mut temp = temporary_beside(&self.config.output)?;
         allocate(temp.as_file(), self.layout.file_size)?;
         if self.layout.file_size > 0 {
@@ -149,13 +150,13 @@ impl Writer<'_, '_> {
             let output = OutputFile { file: temp.as_file(), map_start: map.as_ptr() as usize };
             self.fill::<A>(&mut map, &output)?;
             self.write_eh_frame_hdr(&mut map)?;
-            self.write_build_id(&mut map);
+            record = self.write_build_id(&mut map);
             // No msync: like every linker, leave write-back to the kernel. The blocks were
             // allocated up front, so the page cache can always be written back.
         }
         temp.as_file_mut().flush()?;
         set_executable(temp.as_file())?;
-        Ok(temp)
+        Ok((temp, record))
     }
 
     fn fill<A: Arch>(&self, buffer: &mut [u8], output: &OutputFile) -> Result<()> {
@@ -872,25 +873,72 @@ impl Writer<'_, '_> {
         Ok(())
     }
 
-    fn write_build_id(&self, buffer: &mut [u8]) {
+    fn write_build_id(&self, buffer: &mut [u8]) -> BuildIdRecord {
         let note = self.layout.section(Synthetic::BuildId);
         let at = note.offset as usize;
         buffer.put32(at, 4);
         buffer.put32(at + 4, BUILD_ID_SIZE as u32);
         buffer.put32(at + 8, elf::NT_GNU_BUILD_ID.0);
         buffer[at + 12..at + 16].copy_from_slice(b"GNU\0");
-        // Every byte, except verbatim copies of members the manifest section already
-        // identifies by hash (their length still counts).
+        let record = BuildIdRecord {
+            digest: [0; 32],
+            descriptor: (at as u64 + 16, (at + 16 + BUILD_ID_SIZE) as u64),
+            skipped: self.manifest_covered_ranges(),
+        };
+        let digest = record.digest_of(buffer);
+        buffer[at + 16..at + 16 + BUILD_ID_SIZE].copy_from_slice(&digest[..BUILD_ID_SIZE]);
+        BuildIdRecord { digest, ..record }
+    }
+}
+
+/// What the build id is a hash of, so that the output cache can check a stored output
+/// without hashing it again when it stores it: blake3 over every byte of the output,
+/// with the build id's own descriptor read as zeros, except verbatim copies of members
+/// whose blake3 the manifest section already records (`skipped`; each counts by its
+/// length). The build id is the digest's first bytes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BuildIdRecord {
+    pub digest: [u8; 32],
+    /// File range of the build id's bytes.
+    pub descriptor: (u64, u64),
+    /// Sorted, disjoint file ranges left out.
+    pub skipped: Vec<(u64, u64)>,
+}
+
+impl BuildIdRecord {
+    /// The digest of `bytes` (a whole output) under this record's rule.
+    pub fn digest_of(&self, bytes: &[u8]) -> [u8; 32] {
+        let (zeros_from, zeros_to) = (self.descriptor.0 as usize, self.descriptor.1 as usize);
         let mut hasher = blake3::Hasher::new();
+        let feed = |hasher: &mut blake3::Hasher, from: usize, to: usize| {
+            if to <= zeros_from || from >= zeros_to {
+                hasher.update_rayon(&bytes[from..to]);
+                return;
+            }
+            hasher.update_rayon(&bytes[from..zeros_from.max(from)]);
+            hasher.update(&vec![0; zeros_to.min(to) - zeros_from.max(from)]);
+            hasher.update_rayon(&bytes[zeros_to.min(to)..to]);
+        };
         let mut next = 0usize;
-        for (start, end) in self.manifest_covered_ranges() {
-            hasher.update_rayon(&buffer[next..start as usize]);
+        for &(start, end) in &self.skipped {
+            feed(&mut hasher, next, start as usize);
             hasher.update(&(end - start).to_le_bytes());
             next = end as usize;
         }
-        hasher.update_rayon(&buffer[next..]);
-        let hash = hasher.finalize();
-        buffer[at + 16..at + 16 + BUILD_ID_SIZE].copy_from_slice(&hash.as_bytes()[..BUILD_ID_SIZE]);
+        feed(&mut hasher, next, bytes.len());
+        *hasher.finalize().as_bytes()
+    }
+
+    /// Whether `bytes` is an output this record describes, skipped ranges aside: its
+    /// digest matches and its build id is the digest's.
+    pub fn matches(&self, bytes: &[u8]) -> bool {
+        let (from, to) = (self.descriptor.0 as usize, self.descriptor.1 as usize);
+        let in_bounds = from <= to
+            && to - from <= self.digest.len()
+            && to <= bytes.len()
+            && self.skipped.iter().all(|&(s, e)| s <= e && e as usize <= bytes.len())
+            && self.skipped.windows(2).all(|w| w[0].1 <= w[1].0);
+        in_bounds && bytes[from..to] == self.digest[..to - from] && self.digest_of(bytes) == self.digest
     }
 }
 

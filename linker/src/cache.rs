@@ -449,8 +449,10 @@ fn options_fingerprint(config: &Config) -> String {
 pub fn build_identity() -> &'static str {
     static IDENTITY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     IDENTITY.get_or_init(|| {
-        let exe = std::env::current_exe().ok();
-        let found = exe.as_ref().and_then(|exe| Some(fingerprint(exe, &fs::metadata(exe).ok()?)));
+        // Not the change time: making a hard link to the executable (cargo does) changes it.
+        let found = std::env::current_exe().ok().and_then(|exe| fs::metadata(exe).ok()).map(|m| {
+            format!("{} {} {} {}.{}", m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec())
+        });
         let identity = found.unwrap_or_else(|| format!("process {}", std::process::id()));
         format!("{} {identity}", env!("CARGO_PKG_VERSION"))
     })

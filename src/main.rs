@@ -134,7 +134,7 @@ fn cli() -> Command {
             Arg::new("no-cache")
                 .long("no-cache")
                 .action(ArgAction::SetTrue)
-                .help("Neither read nor write the output cache"),
+                .help("Neither read nor write the cache (finished outputs and prepared bases)"),
         )
         .arg(cache_dir_arg())
         .arg(cache_max_size_arg())
@@ -145,7 +145,13 @@ fn cli() -> Command {
                 .help("Also link from scratch on one thread without the cache and fail if the bytes differ"),
         )
         .arg(Arg::new("strip-all").short('s').long("strip-all").action(ArgAction::SetTrue).help("Leave out .symtab"))
-        .arg(Arg::new("verbose").short('v').long("verbose").action(ArgAction::SetTrue).help("Report what the link did"))
+        .arg(
+            Arg::new("verbose")
+                .short('v')
+                .long("verbose")
+                .action(ArgAction::SetTrue)
+                .help("Report what the link did (and what the cache saved)"),
+        )
         .arg(
             Arg::new("inputs")
                 .value_name("INPUT")
@@ -157,7 +163,7 @@ fn cli() -> Command {
         .arg(Arg::new("file").value_name("FILE").required(true))
         .arg(Arg::new("json").long("json").action(ArgAction::SetTrue).help("Print JSON"));
     let cache = Command::new("cache")
-        .about("Inspect or trim the output cache")
+        .about("Inspect or trim the cache of finished outputs and prepared bases")
         .arg(Arg::new("action").value_name("ACTION").required(true).value_parser(["stats", "gc", "clear"]))
         .arg(cache_dir_arg())
         .arg(cache_max_size_arg());
@@ -175,7 +181,7 @@ fn cache_dir_arg() -> Arg {
     Arg::new("cache-dir")
         .long("cache-dir")
         .value_name("DIR")
-        .help("Output cache location (default: $CHAINLINK_CACHE_DIR, $XDG_CACHE_HOME/chainlink, ~/.cache/chainlink)")
+        .help("Cache location (default: $CHAINLINK_CACHE_DIR, $XDG_CACHE_HOME/chainlink, ~/.cache/chainlink)")
 }
 
 fn cache_max_size_arg() -> Arg {

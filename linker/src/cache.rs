@@ -450,9 +450,10 @@ pub fn build_identity() -> &'static str {
     static IDENTITY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     IDENTITY.get_or_init(|| {
         // Not the change time: making a hard link to the executable (cargo does) changes it.
-        let found = std::env::current_exe().ok().and_then(|exe| fs::metadata(exe).ok()).map(|m| {
-            format!("{} {} {} {}.{}", m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec())
-        });
+        let found = std::env::current_exe()
+            .ok()
+            .and_then(|exe| fs::metadata(exe).ok())
+            .map(|m| format!("{} {} {} {}.{}", m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec()));
         let identity = found.unwrap_or_else(|| format!("process {}", std::process::id()));
         format!("{} {identity}", env!("CARGO_PKG_VERSION"))
     })

@@ -112,6 +112,59 @@ fn warm_relinks_equal_cold_links_as_the_newest_generation_changes() {
     assert!(stats.contains("\"outcome\": \"hit\""), "{stats}");
 }
 
+/// (name, address, size) of every section, in section-header order (`readelf -S`).
+fn sections(file: &Path) -> Vec<(String, u64, u64)> {
+    let hex = |s: &str| u64::from_str_radix(s, 16).unwrap();
+    readelf(&["-S"], file)
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(']').nth(1)?.split_whitespace().collect();
+            let header = matches!(fields.first(), Some(&"Name" | &"NULL"));
+            (fields.len() > 5 && !header).then(|| (fields[0].to_string(), hex(fields[2]), hex(fields[4])))
+        })
+        .collect()
+}
+
+/// In a chained link the base's code, read-only data and data come first, each in a segment
+/// of its own, and do not move when the newest generation grows: that is what lets a warm
+/// relink reuse the base's relocated bytes. The newest generation's sections follow them.
+#[test]
+fn the_base_region_does_not_move_with_the_newest_generation() {
+    let s = Scratch::new();
+    let mut layouts = Vec::new();
+    for new in ["5", "40"] {
+        let dir = s.subdir(&format!("image{new}"));
+        generate(&dir, &["--generations", "2", "--functions", "120", "--new-functions", new, "--seed", "7"]);
+        let out = s.path(&format!("out{new}.so"));
+        let args = ["--base".to_string(), dir.join("gen0/sys-o.a").display().to_string()];
+        let mut command = chainlink();
+        command.arg("link").arg("-o").arg(&out).args(args).arg(dir.join("gen1/chained.o.a")).arg("--no-cache");
+        run_ok(&mut command);
+        check_image(&dir, &out, &["--by-name", "--tables"]);
+        let base_functions: Vec<String> = nm(&["--defined-only"], &out)
+            .lines()
+            .filter(|line| line.contains(" julia_g0_"))
+            .map(str::to_string)
+            .collect();
+        assert!(base_functions.len() >= 120, "{base_functions:?}");
+        layouts.push((sections(&out), base_functions));
+    }
+    let (sections5, functions5) = &layouts[0];
+    let (sections40, functions40) = &layouts[1];
+    let names: Vec<&str> = sections5.iter().map(|(name, ..)| name.as_str()).collect();
+    let first = |name: &str| names.iter().position(|n| *n == name).unwrap_or_else(|| panic!("no {name}: {names:?}"));
+    let second_text = names.iter().rposition(|n| *n == ".text").unwrap();
+    // Base .text, .rodata and .data, then the newest generation's own .text.
+    assert!(first(".text") < first(".rodata") && first(".rodata") < first(".data"), "{names:?}");
+    assert!(first(".data") < second_text, "{names:?}");
+    assert_eq!(sections5[first(".text")].1, 0x1000, "{sections5:?}");
+    for index in [first(".text"), first(".rodata"), first(".data")] {
+        assert_eq!(sections5[index], sections40[index], "base section {index} moved");
+    }
+    assert_ne!(sections5[second_text].2, sections40[second_text].2, "the newest generations differ in size");
+    assert_eq!(functions5, functions40, "base functions moved");
+}
+
 /// A small base written by hand, whose code calls `julia_shared` through its PLT entry
 /// (exported, so preemptible) and `printf` from libc.
 struct HandBase {

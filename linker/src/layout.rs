@@ -715,6 +715,7 @@ fn assign_addresses(layout: &mut Layout) {
     let mut current: Option<SegmentClass> = None;
     let mut segments: Vec<Segment> = Vec::new();
     let mut tls: Option<Tls> = None;
+    let mut relro_segment = None;
     for section in layout.sections.outputs.iter_mut() {
         let placed =
             is_emitted(section) || matches!(section.synthetic, Some(Synthetic::Headers | Synthetic::SectionHeaders));
@@ -737,6 +738,9 @@ fn assign_addresses(layout: &mut Layout) {
             offset = offset.max(addr).next_multiple_of(PAGE_SIZE);
             addr = offset;
             current = Some(section.class);
+            if section.class == SegmentClass::Relro {
+                relro_segment = Some(segments.len());
+            }
             segments.push(Segment {
                 p_type: elf::PT_LOAD.0,
                 flags: segment_flags(section.class),
@@ -816,7 +820,7 @@ fn assign_addresses(layout: &mut Layout) {
     });
     // The RELRO segment is padded to its page end (the writable segment starts on the next
     // page), so the loader's page-granular mprotect covers all of it and nothing else.
-    if let Some(relro) = segments.iter_mut().find(|s| s.flags == elf::PF_R.0 | elf::PF_W.0) {
+    if let Some(relro) = relro_segment.map(|index| &mut segments[index]) {
         let size = relro.mem_size.next_multiple_of(PAGE_SIZE);
         relro.file_size = size;
         relro.mem_size = size;

@@ -67,11 +67,7 @@ impl Stats {
             input_files,
             input_bytes,
             objects: db.objects.len(),
-            base_objects: db
-                .objects
-                .iter()
-                .filter(|o| o.generation < db.objects.last().map_or(0, |l| l.generation))
-                .count(),
+            base_objects: db.objects.iter().filter(|o| o.generation < db.newest).count(),
             generations: db.objects.iter().map(|o| o.generation + 1).max().unwrap_or(1),
             output_bytes: layout.file_size,
             globals: db.globals.len(),

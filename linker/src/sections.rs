@@ -66,6 +66,9 @@ pub struct OutputSection {
     pub align: u64,
     pub class: SegmentClass,
     rank: u32,
+    /// Part of the base region (see [`assign`]): base generations' code, read-only data
+    /// and initialised data, laid out before everything else.
+    pub base: bool,
     /// Input sections in output order, with their offsets inside this section.
     pub inputs: Vec<(InputSectionId, u64)>,
     pub synthetic: Option<Synthetic>,
@@ -252,6 +255,21 @@ const SYNTHETIC: &[(Synthetic, &str, u32, u32, u64, u64)] = &[
     (Synthetic::SectionHeaders, "", 699, 0, 0, 8),
 ];
 
+/// Whether an input section goes to the base region. In a chained link, base generations'
+/// code (`.text`), read-only data (`.rodata`, `.gcc_except_table`) and initialised data
+/// (`.data`) come first, in segments of their own, so their addresses depend on the base
+/// alone: the same in every link with that base, whatever the newest generation holds.
+/// Relocations between them then have the same value in every such link (what a prepared
+/// base keeps). Sections that must be one block with the newest generation's (`.eh_frame`
+/// for `.eh_frame_hdr`, TLS, RELRO, `.bss`, arrays, `__start_`/`__stop_` orphans) and the
+/// large code model's sections stay in the usual order.
+fn in_base_region(is_base: bool, rank: u32, out_type: u32, flags: u64) -> bool {
+    is_base
+        && matches!(rank, 110 | 290 | 340 | 510)
+        && out_type == elf::SHT_PROGBITS.0
+        && flags & (TLS | SHF_X86_64_LARGE) == 0
+}
+
 /// `.init_array.00101` → 101; sections without a priority run after all prioritised ones.
 fn init_priority(name: &[u8]) -> u32 {
     let digits = name.rsplit(|&c| c == b'.').next().unwrap_or(b"");
@@ -272,6 +290,7 @@ pub fn assign(db: &SymbolDb) -> Result<SectionMap> {
             align,
             class: class_of_rank(rank),
             rank,
+            base: false,
             inputs: Vec::new(),
             synthetic: Some(synthetic),
             size: 0,
@@ -280,7 +299,7 @@ pub fn assign(db: &SymbolDb) -> Result<SectionMap> {
             header_index: 0,
         })
         .collect();
-    let mut by_key: crate::hash::FxHashMap<(String, u32, u64), usize> = Default::default();
+    let mut by_key: crate::hash::FxHashMap<(String, u32, u64, bool), usize> = Default::default();
     let mut placements = Vec::with_capacity(db.objects.len());
     // (output, priority, input) in input order, sorted per output below.
     let mut members: Vec<(usize, u32, InputSectionId)> = Vec::new();
@@ -315,7 +334,8 @@ pub fn assign(db: &SymbolDb) -> Result<SectionMap> {
                     .any(|t| t.0 == sh_type);
             let out_type = if keeps_type { sh_type } else { elf::SHT_PROGBITS.0 };
             let key_flags = flags & (ALLOC | WRITE | EXEC | TLS);
-            let output = *by_key.entry((out_name.clone(), out_type, key_flags)).or_insert_with(|| {
+            let base = in_base_region(db.is_base(FileId(file_index as u32)), rank, out_type, flags);
+            let output = *by_key.entry((out_name.clone(), out_type, key_flags, base)).or_insert_with(|| {
                 outputs.push(OutputSection {
                     name: out_name,
                     sh_type: out_type,
@@ -323,6 +343,7 @@ pub fn assign(db: &SymbolDb) -> Result<SectionMap> {
                     align: 1,
                     class,
                     rank,
+                    base,
                     inputs: Vec::new(),
                     synthetic: None,
                     size: 0,
@@ -361,10 +382,10 @@ pub fn assign(db: &SymbolDb) -> Result<SectionMap> {
         out.inputs.push((id, offset));
         placements[id.file.0 as usize][id.section as usize].offset = offset;
     }
-    // Order output sections by rank, then by first appearance; keep placements pointing
-    // at the reordered indices.
+    // Order output sections: the headers, the base region, then the rest by rank; among
+    // equals by first appearance. Keep placements pointing at the reordered indices.
     let mut order: Vec<usize> = (0..outputs.len()).collect();
-    order.sort_by_key(|&i| (outputs[i].rank, i));
+    order.sort_by_key(|&i| (outputs[i].class != SegmentClass::Headers && !outputs[i].base, outputs[i].rank, i));
     let mut new_index = vec![0u32; outputs.len()];
     for (new, &old) in order.iter().enumerate() {
         new_index[old] = new as u32;

@@ -218,6 +218,8 @@ pub const GLOBAL_SCOPE: u32 = u32::MAX;
 
 /// Everything symbol resolution decided.
 pub struct SymbolDb<'data> {
+    /// Generation of the link's own inputs; objects of older generations are bases.
+    pub newest: u32,
     pub objects: Vec<LoadedObject<'data>>,
     pub globals: Vec<Global<'data>>,
     /// (name, scope) → global.
@@ -234,6 +236,11 @@ impl<'data> SymbolDb<'data> {
 
     pub fn object(&self, id: FileId) -> &LoadedObject<'data> {
         &self.objects[id.0 as usize]
+    }
+
+    /// Whether an object belongs to a base generation (reused text of an earlier image).
+    pub fn is_base(&self, id: FileId) -> bool {
+        self.object(id).generation < self.newest
     }
 
     pub fn name(&self, id: GlobalId) -> String {
@@ -297,8 +304,6 @@ struct ArchiveMember<'data> {
 struct Resolver<'data> {
     machine: elf::Machine,
     strip_sections: &'data [String],
-    /// Generation of the link's own inputs; older generations are bases.
-    newest: u32,
     db: SymbolDb<'data>,
     archives: Vec<Vec<ArchiveMember<'data>>>,
     /// COMDAT signatures claimed so far, per generation: each generation keeps its own
@@ -319,8 +324,8 @@ pub fn resolve<'data>(
     let mut resolver = Resolver {
         machine,
         strip_sections: &config.strip_sections,
-        newest: chain.newest,
         db: SymbolDb {
+            newest: chain.newest,
             objects: Vec::new(),
             globals: Vec::new(),
             names: NameMap::default(),
@@ -488,7 +493,7 @@ impl<'data> Resolver<'data> {
             }
             member.loaded = true;
             let object = ObjectFile::parse(member.name.clone(), member.data, self.machine)?;
-            self.load_object(object, self.newest)?;
+            self.load_object(object, self.db.newest)?;
         }
         Ok(())
     }
@@ -497,7 +502,7 @@ impl<'data> Resolver<'data> {
         let file = FileId(self.db.objects.len() as u32);
         let mut discarded = self.claim_comdat_groups(&object, file, generation)?;
         let mut stripped = vec![false; object.sections.len()];
-        let is_base = generation < self.newest;
+        let is_base = generation < self.db.newest;
         if is_base {
             for (index, strip) in stripped.iter_mut().enumerate().skip(1) {
                 let name = object.section_name(index);
@@ -675,7 +680,7 @@ impl<'data> Resolver<'data> {
     /// name its own base generation defines hidden, and a hidden reference to a name defined
     /// with default visibility.
     fn unify_scopes(&mut self) {
-        if self.newest == 0 {
+        if self.db.newest == 0 {
             return;
         }
         for object in &mut self.db.objects {

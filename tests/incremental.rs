@@ -95,10 +95,15 @@ fn warm_relinks_equal_cold_links_as_the_newest_generation_changes() {
         let stats = r.warm(&out, &[&base_here], &newest, &[]);
         if i == 0 {
             assert!(stats.contains("\"outcome\": \"miss\", \"stored\": true"), "{stats}");
+            assert!(stats.contains("\"region\": \"recorded\""), "{stats}");
         } else {
             assert!(stats.contains("\"outcome\": \"hit\", \"stored\": false"), "{stats}");
             assert!(field(&stats, "chunks_replayed") > 0, "{stats}");
             assert_eq!(field(&stats, "chunks_rescanned"), 0, "{stats}");
+            // The base's bytes come from the prepared base; calls to the runtime (through
+            // the PLT) and loads of the newest generation's data are applied again.
+            assert!(stats.contains("\"region\": \"reused\""), "{stats}");
+            assert!(field(&stats, "region_chunks") > 0 && field(&stats, "region_patches") > 0, "{stats}");
         }
         r.assert_same_as_cold(&out, &[&base_here], &newest);
         let summary = check_image(image, &out, &["--by-name", "--tables"]);
@@ -275,6 +280,40 @@ fn binding_changes_rescan_only_what_they_touch() {
         h.r.assert_same_as_cold(&out, &[&h.base], &newest);
         assert_eq!(h.call(&out, &calls), results, "{name}");
     }
+}
+
+/// With -Bsymbolic the base's call to its own `julia_shared` is direct: a value the base
+/// region's stored bytes hold. A newest generation that overrides `julia_shared` changes no
+/// fact the scan depends on (still bound here, still not preemptible), but it changes
+/// where the call goes: the chunk holding the call must be written in full, not patched.
+#[test]
+fn an_override_of_a_directly_called_base_function_rewrites_its_callers() {
+    let h = HandBase::new();
+    let symbolic = ["-Bsymbolic"];
+    let calls = [("julia_calls_shared", 1), ("julia_new", 2)];
+    let mut region_chunks = Vec::new();
+    for (name, source, results) in [
+        ("first", "long julia_new(long x) { return x * 3; }", "20\n6\n"),
+        ("plain", "long julia_new(long x) { return x * 4; }", "20\n8\n"),
+        ("override", "long julia_shared(long x) { return x + 7; }\nlong julia_new(long x) { return x; }", "80\n2\n"),
+    ] {
+        let newest = h.newest(name, source);
+        let out = h.r.s.path(&format!("{name}.so"));
+        let stats = h.r.warm(&out, &[&h.base], &newest, &symbolic);
+        if name == "first" {
+            assert!(stats.contains("\"region\": \"recorded\""), "{name}: {stats}");
+        } else {
+            assert!(stats.contains("\"outcome\": \"hit\""), "{name}: {stats}");
+            assert_eq!(field(&stats, "chunks_rescanned"), 0, "{name}: the scan replays: {stats}");
+            assert!(stats.contains("\"region\": \"reused\""), "{name}: {stats}");
+            region_chunks.push(field(&stats, "region_chunks"));
+        }
+        let cold = h.r.s.path("cold.so");
+        run_ok(h.r.command(&cold, &[&h.base], &newest).args(["--no-cache", "-Bsymbolic"]));
+        assert!(fs::read(&out).unwrap() == fs::read(&cold).unwrap(), "{name}: differs from a cold link");
+        assert_eq!(h.call(&out, &calls), results, "{name}");
+    }
+    assert!(region_chunks[1] < region_chunks[0], "the caller's chunk is not patched: {region_chunks:?}");
 }
 
 /// A truncated, altered or foreign prepared base is reported, ignored and rebuilt; the link

@@ -65,6 +65,13 @@ pub struct CacheReport {
     pub chunks_rescanned: usize,
     /// Why the first rescanned chunk could not be replayed.
     pub rescan_reason: Option<String>,
+    /// The base region's stored bytes: `"reused"` (copied into the output, then patched),
+    /// `"recorded"` (stored with the prepared base), `"unreadable"` (could not be copied:
+    /// every chunk was written) or `"none"`; `""` when no prepared base was consulted.
+    pub region: &'static str,
+    /// With `"reused"`: chunks patched over the copy, and the relocations applied to them.
+    pub region_chunks: usize,
+    pub region_patches: usize,
 }
 
 impl CacheReport {
@@ -75,15 +82,29 @@ impl CacheReport {
             "" => "prepared base: not needed".to_string(),
             "none" => "prepared base: none (no base generation)".to_string(),
             "hit" => format!(
-                "prepared base: hit; {} base chunk scan(s) reused, {} rescanned{reason}{}",
+                "prepared base: hit; {} base chunk scan(s) reused, {} rescanned{reason}; {}{}",
                 self.chunks_replayed,
                 self.chunks_rescanned,
+                self.describe_region(),
                 if self.base_stored { "; refreshed" } else { "" }
             ),
             outcome => format!(
                 "prepared base: {outcome}; {}",
                 if self.base_stored { "stored for the next link" } else { "not stored" }
             ),
+        }
+    }
+
+    /// What happened to the base region's stored bytes, for `--verbose`.
+    pub fn describe_region(&self) -> String {
+        match self.region {
+            "reused" => format!(
+                "base region copied from it, {} relocation(s) in {} chunk(s) applied again",
+                self.region_patches, self.region_chunks
+            ),
+            "recorded" => "base region recorded".to_string(),
+            "unreadable" => "its base region could not be copied".to_string(),
+            _ => "no base region".to_string(),
         }
     }
 }
@@ -190,10 +211,15 @@ impl Cache {
         self.root.join("fingerprints")
     }
 
-    /// Where the prepared base for `base_key` lives (see prepared.rs); marked as used.
+    /// Where the prepared base for `base_key` lives (see prepared.rs); marked as used (on
+    /// its `.used` record: the file's own times are part of its fingerprint).
     pub fn prepared_base(&self, base_key: &str) -> PathBuf {
         let path = self.root.join("bases").join(format!("{base_key}.base"));
-        touch(&path);
+        let used = path.with_extension("used");
+        if fs::metadata(&path).is_ok() && fs::metadata(&used).is_err() {
+            let _ = fs::write(&used, b"");
+        }
+        touch(&used);
         path
     }
 
@@ -237,15 +263,7 @@ impl Cache {
         memo: &crate::chain::HashMemo,
     ) -> String {
         // The open file's own metadata (fstat): the path may already name a newer file.
-        // A file changed within the last seconds may change again within the same
-        // timestamp tick, so its fingerprint is not trusted (neither read nor recorded).
-        let fingerprint = file
-            .file
-            .metadata()
-            .ok()
-            .filter(|m| m.modified().is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() >= 2)))
-            .map(|m| fingerprint(&file.path, &m));
-        let record = fingerprint.as_ref().map(|f| self.fingerprints().join(f));
+        let record = file.file.metadata().ok().and_then(|m| self.fingerprint_record(&file.path, &m));
         // A record: the file's hash, then `offset length hash` per archive member (so the
         // manifest need not hash an unchanged base's members again).
         let is_hash = |text: &str| text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit());
@@ -303,6 +321,52 @@ impl Cache {
             }
         }
         hash
+    }
+
+    /// Where what is known about the file at `path` with `metadata` is remembered. `None`
+    /// for a file changed within the last seconds: it may change again within the same
+    /// timestamp tick, so its fingerprint is not trusted (neither read nor recorded).
+    fn fingerprint_record(&self, path: &Path, metadata: &fs::Metadata) -> Option<PathBuf> {
+        let settled = metadata.modified().is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() >= 2));
+        settled.then(|| self.fingerprints().join(fingerprint(path, metadata)))
+    }
+
+    /// Opens the prepared base for `base_key` (see prepared.rs) and records the outcome.
+    /// Its checksum is verified unless this very file (by fingerprint) was verified before.
+    /// A corrupt one is removed (the link stores a new one); an unreadable one is left.
+    pub fn open_prepared(&mut self, base_key: &str, base_objects: usize) -> Option<crate::prepared::PreparedBase> {
+        use crate::prepared::{OpenError, PreparedBase};
+        let path = self.prepared_base(base_key);
+        let mut record = None;
+        let trusted = |metadata: &fs::Metadata, checksum: &[u8; 32]| {
+            record = self.fingerprint_record(&path, metadata);
+            let hex = blake3::Hash::from_bytes(*checksum).to_hex();
+            record.as_ref().is_some_and(|r| fs::read_to_string(r).is_ok_and(|known| known == hex.as_str()))
+        };
+        match PreparedBase::open(&path, base_key, base_objects, trusted) {
+            Ok(Some((prepared, verified))) => {
+                if let (true, Some(record)) = (verified, &record) {
+                    let _ = write_atomically(record, blake3::Hash::from_bytes(prepared.checksum()).to_hex().as_bytes());
+                }
+                self.report.base = "hit";
+                Some(prepared)
+            }
+            Ok(None) => {
+                self.report.base = "miss";
+                None
+            }
+            Err(OpenError::Corrupt(why)) => {
+                self.warn(format!("ignoring corrupt prepared base {}: {why}; rebuilding it", path.display()));
+                let _ = fs::remove_file(&path);
+                self.report.base = "corrupt";
+                None
+            }
+            Err(OpenError::Unreadable(why)) => {
+                self.warn(format!("cannot read the prepared base {}: {why}; linking without it", path.display()));
+                self.report.base = "unreadable";
+                None
+            }
+        }
     }
 
     fn read_meta(&self, key: &str) -> Option<Meta> {
@@ -524,6 +588,26 @@ fn touch(path: &Path) {
     }
 }
 
+/// The record whose time is an entry's last use, for entries whose own times are not ours
+/// to change: an output may share its inode with a user's file, and a prepared base's
+/// times are part of the fingerprint that lets it go unverified.
+fn use_record(path: &Path) -> Option<PathBuf> {
+    match path.extension()?.to_str()? {
+        "so" => Some(path.with_extension("meta")),
+        "base" => Some(path.with_extension("used")),
+        _ => None,
+    }
+}
+
+/// The file that goes with an entry: its use record, or the entry of a use record.
+fn partner(path: &Path) -> Option<PathBuf> {
+    match path.extension()?.to_str()? {
+        "meta" => Some(path.with_extension("so")),
+        "used" => Some(path.with_extension("base")),
+        _ => use_record(path),
+    }
+}
+
 /// Every file in the cache with its size and last use, oldest first.
 fn entries(root: &Path) -> Vec<(PathBuf, u64, SystemTime)> {
     let mut found = Vec::new();
@@ -531,13 +615,10 @@ fn entries(root: &Path) -> Vec<(PathBuf, u64, SystemTime)> {
         let Ok(listing) = fs::read_dir(root.join(dir)) else { continue };
         for entry in listing.flatten() {
             if let Ok(metadata) = entry.metadata() {
-                // An output's last use is its record's time: the output itself may share
-                // its inode with a user's file, whose times are not ours to change.
                 let path = entry.path();
-                let clock = if path.extension().is_some_and(|e| e == "so") {
-                    fs::metadata(path.with_extension("meta")).unwrap_or(metadata.clone())
-                } else {
-                    metadata.clone()
+                let clock = match use_record(&path) {
+                    Some(record) => fs::metadata(record).unwrap_or(metadata.clone()),
+                    None => metadata.clone(),
                 };
                 let used = clock.modified().unwrap_or(SystemTime::UNIX_EPOCH);
                 found.push((path, metadata.len(), used));
@@ -568,16 +649,21 @@ pub fn evict(root: &Path, max_size: u64) -> std::io::Result<(usize, u64)> {
         if total <= max_size {
             break;
         }
-        // An output goes with its record (removed with it, below).
-        let is_output = path.extension().is_some_and(|e| e == "so");
-        if path.extension().is_some_and(|e| e == "meta") {
+        // An entry and its use record go together; a record goes alone only when its
+        // entry is gone.
+        if use_record(&path).is_none() && partner(&path).is_some_and(|entry| entry.exists()) {
             continue;
         }
         if fs::remove_file(&path).is_ok() {
             total -= size;
             freed = (freed.0 + 1, freed.1 + size);
-            if is_output {
-                let _ = fs::remove_file(path.with_extension("meta"));
+            if let Some(record) = partner(&path) {
+                if let Ok(metadata) = fs::metadata(&record) {
+                    if fs::remove_file(&record).is_ok() {
+                        total -= metadata.len();
+                        freed = (freed.0 + 1, freed.1 + metadata.len());
+                    }
+                }
             }
         }
     }

@@ -129,11 +129,46 @@ pub struct Layout {
     pub canonical_plt: FxHashMap<SymRef, u64>,
     /// The chain manifest recorded in the output.
     pub manifest: String,
+    /// The addresses (and file offsets) the base region spans, when there is one.
+    pub base_region: Option<std::ops::Range<u64>>,
 }
 
 impl Layout {
     pub fn plt_entry_address<A: Arch>(&self, index: u32) -> u64 {
         self.section(Synthetic::Plt).addr + (A::PLT_HEADER_SIZE + A::PLT_ENTRY_SIZE * index as usize) as u64
+    }
+
+    /// The addresses the base region spans (empty when there is none).
+    pub fn base_region(&self) -> Option<std::ops::Range<u64>> {
+        self.base_region.clone()
+    }
+
+    /// Whether an input section lies in the base region.
+    pub fn in_base_region(&self, input: crate::sections::InputSectionId) -> bool {
+        let placement = self.sections.placements[input.file.0 as usize][input.section as usize];
+        self.sections.outputs.get(placement.output as usize).is_some_and(|output| output.base)
+    }
+
+    /// A digest of where the base region's sections and their inputs lie: equal digests
+    /// mean a stored copy of the region's bytes fits this layout.
+    pub fn region_signature(&self) -> [u8; 32] {
+        let mut hasher = blake3::Hasher::new();
+        for (index, output) in self.sections.outputs.iter().enumerate().filter(|(_, o)| o.base) {
+            hasher.update(output.name.as_bytes());
+            for value in [index as u64, output.sh_type as u64, output.flags, output.addr, output.offset, output.size] {
+                hasher.update(&value.to_le_bytes());
+            }
+            for &(input, offset) in &output.inputs {
+                for value in [input.file.0 as u64, input.section as u64, offset] {
+                    hasher.update(&value.to_le_bytes());
+                }
+            }
+        }
+        if let Some(region) = &self.base_region {
+            hasher.update(&region.start.to_le_bytes());
+            hasher.update(&region.end.to_le_bytes());
+        }
+        *hasher.finalize().as_bytes()
     }
 
     pub fn section(&self, synthetic: Synthetic) -> &crate::sections::OutputSection {
@@ -518,6 +553,7 @@ pub fn layout<A: Arch>(decisions: &Decisions, mut sections: SectionMap) -> Resul
         static_tls: plan.static_tls,
         canonical_plt: FxHashMap::default(),
         manifest: manifest.to_string(),
+        base_region: None,
     };
     // The init/fini entry points and the tag count are known before addresses are.
     let has_init = db.lookup(b"_init").is_some_and(|id| matches!(db.global(id).definition, Definition::Object { .. }));
@@ -554,6 +590,12 @@ pub fn layout<A: Arch>(decisions: &Decisions, mut sections: SectionMap) -> Resul
             return Err(Error::new("internal error: RELR layout did not converge"));
         }
     }
+
+    let mut base_sections = layout.sections.outputs.iter().filter(|o| o.base && o.size > 0);
+    layout.base_region = base_sections.next().map(|first| {
+        let end = base_sections.next_back().unwrap_or(first).end();
+        first.addr..end
+    });
 
     // Global addresses.
     let (bss_index, base) = commons_base;

@@ -114,26 +114,7 @@ fn link_with<A: Arch>(config: &Config) -> Result<report::LinkReport> {
         cache.report.base = "none";
     }
     let prepared = match (cache.as_mut(), &base_key) {
-        (Some(cache), Some(key)) => {
-            let path = cache.prepared_base(key);
-            match prepared::PreparedBase::open(&path, key, chain.base_objects.len()) {
-                Ok(found) => {
-                    cache.report.base = if found.is_some() { "hit" } else { "miss" };
-                    found
-                }
-                Err(prepared::OpenError::Corrupt(why)) => {
-                    cache.warn(format!("ignoring corrupt prepared base {}: {why}; rebuilding it", path.display()));
-                    let _ = std::fs::remove_file(&path);
-                    cache.report.base = "corrupt";
-                    None
-                }
-                Err(prepared::OpenError::Unreadable(why)) => {
-                    cache.warn(format!("cannot read the prepared base {}: {why}; linking without it", path.display()));
-                    cache.report.base = "unreadable";
-                    None
-                }
-            }
-        }
+        (Some(cache), Some(key)) => cache.open_prepared(key, chain.base_objects.len()),
         _ => None,
     };
     timer.phase("chain");
@@ -186,6 +167,30 @@ fn link_with<A: Arch>(config: &Config) -> Result<report::LinkReport> {
     };
     let layout = layout::layout::<A>(&decisions, sections)?;
     timer.phase("layout");
+    // The prepared base is written when missing, and refreshed when many chunks had to be
+    // rescanned (so the next link replays what this one learned) or its region did not fit.
+    // A few rescans are cheaper than rewriting it on every link when newest generations
+    // alternate.
+    let base_chunks = plan.replayed_chunks + plan.rescanned_chunks;
+    let stale = plan.rescanned_chunks > 0 && plan.rescanned_chunks * 8 >= base_chunks;
+    let region = prepared.as_ref().and_then(|prepared| Some((prepared, prepared.region()?)));
+    let region_fits = region.as_ref().is_some_and(|(_, record)| {
+        Some(&record.range) == layout.base_region.as_ref() && record.signature == layout.region_signature()
+    });
+    let store_prepared = cache.as_ref().is_some_and(|c| c.report.base != "unreadable")
+        && base_key.is_some()
+        && (prepared.is_none() || stale || !region_fits);
+    // A link that stores the prepared base records the region afresh (a refreshed one
+    // must describe this link's bindings); one that does not reuses the stored region.
+    let base_region = match region {
+        _ if store_prepared && layout.base_region.is_some() => write::BaseRegion::Record,
+        Some((prepared, record)) if region_fits => {
+            let (file, at) = prepared.region_bytes();
+            let patches = prepared.region_patches(&db, &plan.chunks);
+            write::BaseRegion::Reuse { file, at, range: record.range, patches }
+        }
+        _ => write::BaseRegion::Write,
+    };
     let writer = write::Writer {
         config,
         db: &db,
@@ -196,8 +201,9 @@ fn link_with<A: Arch>(config: &Config) -> Result<report::LinkReport> {
         directory: &directory,
         symtab: &symtab,
         sources: &sources,
+        base_region: &base_region,
     };
-    let (output, build_id) = writer.write::<A>()?;
+    let written = writer.write::<A>()?;
     let archive = match &config.emit_archive {
         Some(path) => Some((path, chain::write_archive(path, &chain, &manifest)?)),
         None => None,
@@ -207,26 +213,35 @@ fn link_with<A: Arch>(config: &Config) -> Result<report::LinkReport> {
         write::persist(archive, path)?;
     }
     if let (Some(cache), Some(key)) = (cache.as_mut(), &key) {
-        cache.store(key, output.path(), &build_id, config.cache_max_size);
-    }
-    write::persist(output, &config.output)?;
-    if let (Some(cache), Some(key)) = (cache.as_mut(), &key) {
-        if cache.report.stored {
-            cache.remember_output(key, &config.output);
-        }
+        cache.store(key, written.file.path(), &written.build_id, config.cache_max_size);
     }
     if let (Some(cache), Some(base_key)) = (cache.as_mut(), &base_key) {
         cache.report.chunks_replayed = plan.replayed_chunks;
         cache.report.chunks_rescanned = plan.rescanned_chunks;
         cache.report.rescan_reason = plan.rescan_reason.clone();
-        // Written when missing, and refreshed when many chunks had to be rescanned (so the
-        // next link replays what this one learned). A few rescans are cheaper than
-        // rewriting the file on every link when newest generations alternate.
-        let base_chunks = plan.replayed_chunks + plan.rescanned_chunks;
-        let stale = plan.rescanned_chunks > 0 && plan.rescanned_chunks * 8 >= base_chunks;
-        if (prepared.is_none() && cache.report.base != "unreadable") || stale {
+        cache.report.region = match &base_region {
+            write::BaseRegion::Reuse { patches, .. } if written.region_reused => {
+                cache.report.region_chunks = patches.iter().flatten().count();
+                cache.report.region_patches = patches.iter().flatten().map(|p| p.len()).sum();
+                "reused"
+            }
+            write::BaseRegion::Reuse { .. } => "unreadable",
+            write::BaseRegion::Record => "recorded",
+            write::BaseRegion::Write => "none",
+        };
+        if store_prepared {
             let path = cache.prepared_base(base_key);
-            let recorded = prepared::Recorded { chunks: &plan.chunks, directory: &directory };
+            let region = match (&base_region, &layout.base_region) {
+                (write::BaseRegion::Record, Some(range)) => Some((
+                    prepared::RegionSource {
+                        record: prepared::RegionRecord { range: range.clone(), signature: layout.region_signature() },
+                        output: written.file.as_file(),
+                    },
+                    &written.patches[..],
+                )),
+                _ => None,
+            };
+            let recorded = prepared::Recorded { chunks: &plan.chunks, directory: &directory, region };
             match prepared::store(&path, base_key, chain.base_objects.len(), recorded, prepared.as_ref()) {
                 Ok(()) => {
                     cache.report.base_stored = true;
@@ -236,6 +251,12 @@ fn link_with<A: Arch>(config: &Config) -> Result<report::LinkReport> {
                     cache.warn(format!("cannot write the prepared base {}: {e}; linking without it", path.display()))
                 }
             }
+        }
+    }
+    write::persist(written.file, &config.output)?;
+    if let (Some(cache), Some(key)) = (cache.as_mut(), &key) {
+        if cache.report.stored {
+            cache.remember_output(key, &config.output);
         }
     }
     timer.phase("write");

@@ -6,7 +6,10 @@
 //! chainlink's version) in the cache's `bases/` directory. It holds the scan of every base
 //! generation's chunk: the chunk boundaries, the dynamic relocations counted, and each
 //! symbol the chunk names with the facts the scan saw and the GOT/PLT needs it marked; and
-//! the base's decoded dispatch tables.
+//! the base's decoded dispatch tables; and the base region (see `sections::in_base_region`):
+//! its bytes as one link wrote them, page-aligned at the end of the file so the kernel can
+//! copy them into the next output, and which relocations of each of its chunks that link
+//! must apply again, with the definitions the others were resolved to.
 //! The file is mapped and read in place (fixed-size little-endian records, no decoding
 //! step) after its checksum is verified. This module only stores and reads records; the
 //! scan decides whether a record still holds (see `scan::Scanner::replay_chunk`). It must
@@ -22,15 +25,21 @@ use std::ops::Range;
 use std::path::Path;
 
 const MAGIC: &[u8; 8] = b"CLNKPREP";
-const FORMAT: u32 = 2;
-const HEADER: usize = 144;
-const CHUNK_RECORD: usize = 72;
+const FORMAT: u32 = 3;
+const HEADER: usize = 256;
+const CHUNK_RECORD: usize = 88;
 const TARGET_RECORD: usize = 8;
 const UNIT_RECORD: usize = 40;
 const ENTRY_RECORD: usize = 16;
 const TYPE_ROW: usize = COUNTED_TYPES * 8;
 const NO_TYPE_ROW: u32 = u32::MAX;
 const USES_TLS_LD: u32 = 1;
+/// The chunk lies in the base region and its patch and binding lists are recorded.
+const IN_REGION: u32 = 2;
+const PATCH_RECORD: usize = 4;
+/// Where the region's bytes start in the file: a page boundary, for the kernel's copies.
+const REGION_ALIGN: usize = 4096;
+const BINDING_RECORD: usize = 12;
 
 /// The key of a base: which prepared base a link may use.
 pub fn base_key(config: &Config, base_hashes: &[String]) -> String {
@@ -59,13 +68,52 @@ pub struct PreparedBase {
     type_rows: usize,
     units: usize,
     entries: usize,
+    names: usize,
+    patches: usize,
     base_objects: usize,
+    /// The open file, for the kernel to copy the region from.
+    file: std::fs::File,
 }
 
 /// What a link recorded for its prepared base.
 pub struct Recorded<'a> {
     pub chunks: &'a [Chunk],
     pub directory: &'a ImageDirectory,
+    /// The base region to keep, with each chunk's patches (indexed like `chunks`; `None`
+    /// outside the region).
+    pub region: Option<(RegionSource<'a>, &'a [Option<ChunkPatches>])>,
+}
+
+/// Where the base region lies in the output, and the layout it was written for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegionRecord {
+    pub range: Range<u64>,
+    /// `Layout::region_signature` of that layout.
+    pub signature: [u8; 32],
+}
+
+/// A recorded region, with where its bytes come from when it is stored: the finished
+/// output of this link.
+pub struct RegionSource<'a> {
+    pub record: RegionRecord,
+    pub output: &'a std::fs::File,
+}
+
+/// What a base-region chunk needs in a link that starts from the region's stored bytes:
+/// the relocations whose value can change between links (indices from the chunk's first
+/// relocation), and the definition every other global it relocates against bound to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChunkPatches {
+    pub relocations: Vec<u32>,
+    pub bindings: Vec<Binding>,
+}
+
+/// A global named by symbol `symbol` of a chunk's object bound to symbol `index` of `file`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Binding {
+    pub symbol: u32,
+    pub file: FileId,
+    pub index: u32,
 }
 
 /// Why a prepared base cannot be used.
@@ -93,20 +141,41 @@ fn u64_at(bytes: &[u8], at: usize) -> u64 {
 impl PreparedBase {
     /// Maps the prepared base at `path`: `Ok(None)` when there is none; an error when it
     /// cannot be read (`Unreadable`: leave it alone) or is not a complete, intact prepared
-    /// base for `key` with `base_objects` objects (`Corrupt`: replace it).
-    pub fn open(path: &Path, key: &str, base_objects: usize) -> Result<Option<PreparedBase>, OpenError> {
+    /// base for `key` with `base_objects` objects (`Corrupt`: replace it). `trusted` says
+    /// whether a file with this metadata was verified before (its checksum is then not
+    /// recomputed; see `Cache::open_prepared`).
+    pub fn open(
+        path: &Path,
+        key: &str,
+        base_objects: usize,
+        trusted: impl FnOnce(&std::fs::Metadata, &[u8; 32]) -> bool,
+    ) -> Result<Option<(PreparedBase, bool)>, OpenError> {
         let file = match std::fs::File::open(path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(OpenError::Unreadable(e.to_string())),
         };
+        let metadata = file.metadata().map_err(|e| OpenError::Unreadable(e.to_string()))?;
         // SAFETY: entries are only ever replaced by rename, never written in place; the
-        // checksum below is verified on the mapped bytes before anything else reads them.
+        // checksum below is verified on the mapped bytes (or was, for this very file)
+        // before anything else reads them.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| OpenError::Unreadable(e.to_string()))?;
-        Self::check(map, key, base_objects).map(Some).map_err(OpenError::Corrupt)
+        let verify = map.len() < 80 || !trusted(&metadata, map[48..80].try_into().expect("32 bytes"));
+        Self::check(map, file, key, base_objects, verify).map(|p| Some((p, verify))).map_err(OpenError::Corrupt)
     }
 
-    fn check(map: memmap2::Mmap, key: &str, base_objects: usize) -> Result<PreparedBase, String> {
+    /// The checksum recorded in the file (what [`PreparedBase::open`] verified).
+    pub fn checksum(&self) -> [u8; 32] {
+        self.map[48..80].try_into().expect("32 bytes")
+    }
+
+    fn check(
+        map: memmap2::Mmap,
+        file: std::fs::File,
+        key: &str,
+        base_objects: usize,
+        verify: bool,
+    ) -> Result<PreparedBase, String> {
         if map.len() < HEADER || &map[..8] != MAGIC {
             return Err("not a prepared base (truncated or wrong magic)".to_string());
         }
@@ -119,7 +188,8 @@ impl PreparedBase {
         let count = |at: usize| usize::try_from(u64_at(&map, at)).unwrap_or(usize::MAX);
         let (chunks, targets, relr, type_rows) = (count(80), count(88), count(96), count(104));
         let (units, entries, names) = (count(112), count(120), count(128));
-        let expected = [
+        let (patches, bindings) = (count(136), count(144));
+        let payload_end = [
             (chunks, CHUNK_RECORD),
             (targets, TARGET_RECORD),
             (relr, 8),
@@ -127,29 +197,47 @@ impl PreparedBase {
             (units, UNIT_RECORD),
             (entries, ENTRY_RECORD),
             (names, 1),
+            (patches, PATCH_RECORD),
+            (bindings, BINDING_RECORD),
         ]
         .iter()
         .try_fold(HEADER, |total, &(n, size)| n.checked_mul(size).and_then(|bytes| bytes.checked_add(total)));
+        // The region's bytes, if any, follow on the next page.
+        let (region_start, region_end, region_at) = (u64_at(&map, 152), u64_at(&map, 160), count(168));
+        let expected = match region_end.checked_sub(region_start) {
+            Some(0) => payload_end,
+            Some(len) => payload_end
+                .filter(|&end| end.next_multiple_of(REGION_ALIGN) == region_at)
+                .and_then(|_| usize::try_from(len).ok()?.checked_add(region_at)),
+            None => None,
+        };
         if expected != Some(map.len()) {
             return Err(format!("{} bytes, but its header describes {:?}", map.len(), expected));
         }
-        let mut checksum = blake3::Hasher::new();
-        checksum.update_rayon(&map[HEADER..]);
-        if map[48..80] != *checksum.finalize().as_bytes() {
-            return Err("its contents do not match their checksum".to_string());
+        if verify {
+            let mut checksum = blake3::Hasher::new();
+            checksum.update_rayon(&map[HEADER..]);
+            if map[48..80] != *checksum.finalize().as_bytes() {
+                return Err("its contents do not match their checksum".to_string());
+            }
         }
         let recorded_objects = u32_at(&map, 12) as usize;
         if recorded_objects != base_objects {
             return Err(format!("recorded for {recorded_objects} base objects, not {base_objects}"));
         }
-        let prepared = PreparedBase { map, chunks, targets, relr, type_rows, units, entries, base_objects };
+        let prepared =
+            PreparedBase { map, chunks, targets, relr, type_rows, units, entries, names, patches, base_objects, file };
         // Every record's ranges must lie inside the file: then reading them cannot fail.
         for index in 0..chunks {
             let record = prepared.chunk(index);
-            let targets_end = record.field32(48) as usize + record.field32(52) as usize;
-            let relr_end = record.field32(56) as usize + record.field32(60) as usize;
+            let end = |at: usize| record.field32(at) as usize + record.field32(at + 4) as usize;
             let row = record.field32(64);
-            if targets_end > targets || relr_end > relr || (row != NO_TYPE_ROW && row as usize >= type_rows) {
+            if end(48) > targets
+                || end(56) > relr
+                || (row != NO_TYPE_ROW && row as usize >= type_rows)
+                || end(72) > patches
+                || end(80) > bindings
+            {
                 return Err(format!("chunk record {index} points outside the file"));
             }
         }
@@ -179,6 +267,47 @@ impl PreparedBase {
 
     fn names_at(&self) -> usize {
         self.entries_at() + self.entries * ENTRY_RECORD
+    }
+
+    fn patches_at(&self) -> usize {
+        self.names_at() + self.names
+    }
+
+    fn bindings_at(&self) -> usize {
+        self.patches_at() + self.patches * PATCH_RECORD
+    }
+
+    /// The base region this prepared base kept the bytes of, if it did.
+    pub fn region(&self) -> Option<RegionRecord> {
+        let range = u64_at(&self.map, 152)..u64_at(&self.map, 160);
+        let signature = self.map[200..232].try_into().expect("32 bytes");
+        (range.start < range.end).then_some(RegionRecord { range, signature })
+    }
+
+    /// The file holding the region's bytes, and where in it they start.
+    pub fn region_bytes(&self) -> (&std::fs::File, u64) {
+        (&self.file, u64_at(&self.map, 168))
+    }
+
+    /// Each chunk's patches over the stored region: for a chunk of the region whose scan
+    /// was replayed from this prepared base and whose every recorded binding still holds.
+    /// Any other chunk (`None`) is written in full.
+    pub fn region_patches<'a>(&'a self, db: &SymbolDb, chunks: &[Chunk]) -> Vec<Option<Patches<'a>>> {
+        use rayon::prelude::*;
+        chunks
+            .par_iter()
+            .map(|chunk| {
+                let (patches, mut bindings) = self.chunk(chunk.prepared?).patches()?;
+                let loaded = db.object(chunk.input.file);
+                let holds = bindings.all(|binding| {
+                    loaded.global(binding.symbol as usize).is_some_and(|id| {
+                        db.global(id).definition
+                            == crate::symbols::Definition::Object { file: binding.file, index: binding.index }
+                    })
+                });
+                holds.then_some(patches)
+            })
+            .collect()
     }
 
     /// The base's dispatch-table units as decoded when recorded (object names from `db`).
@@ -333,6 +462,41 @@ impl<'a> ChunkRecord<'a> {
     pub fn uses_tls_ld(&self) -> bool {
         self.field32(68) & USES_TLS_LD != 0
     }
+
+    /// For a chunk of the base region: its patch list, and the bindings the rest of its
+    /// relocations depend on.
+    pub fn patches(&self) -> Option<(Patches<'a>, impl Iterator<Item = Binding> + 'a)> {
+        if self.field32(68) & IN_REGION == 0 {
+            return None;
+        }
+        let map: &'a [u8] = &self.base.map;
+        let start = self.base.patches_at() + self.field32(72) as usize * PATCH_RECORD;
+        let patches = Patches(&map[start..start + self.field32(76) as usize * PATCH_RECORD]);
+        let start = self.base.bindings_at() + self.field32(80) as usize * BINDING_RECORD;
+        let bindings =
+            map[start..start + self.field32(84) as usize * BINDING_RECORD].chunks_exact(BINDING_RECORD).map(|record| {
+                Binding { symbol: u32_at(record, 0), file: FileId(u32_at(record, 4)), index: u32_at(record, 8) }
+            });
+        Some((patches, bindings))
+    }
+}
+
+/// A chunk's recorded patch list, read in place: relocation indices from its first one.
+#[derive(Clone, Copy)]
+pub struct Patches<'a>(&'a [u8]);
+
+impl<'a> Patches<'a> {
+    pub fn len(&self) -> usize {
+        self.0.len() / PATCH_RECORD
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = usize> + 'a {
+        self.0.chunks_exact(PATCH_RECORD).map(|index| u32_at(index, 0) as usize)
+    }
 }
 
 /// Writes the prepared base of this link: every base chunk (`file` below `base_objects`)
@@ -346,12 +510,16 @@ pub fn store(
     previous: Option<&PreparedBase>,
 ) -> std::io::Result<()> {
     let overflow = || std::io::Error::other("prepared base too large");
-    let mut base: Vec<&Chunk> = recorded.chunks.iter().filter(|c| (c.input.file.0 as usize) < base_objects).collect();
-    base.sort_by_key(|c| (c.input.file.0, c.input.section, c.relocs.start, c.bytes.start));
+    let mut base: Vec<(usize, &Chunk)> =
+        recorded.chunks.iter().enumerate().filter(|(_, c)| (c.input.file.0 as usize) < base_objects).collect();
+    base.sort_by_key(|(_, c)| (c.input.file.0, c.input.section, c.relocs.start, c.bytes.start));
     let (mut records, mut targets, mut relr, mut rows) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut target_count, mut relr_count, mut row_count) = (0u32, 0u32, 0u32);
+    let (mut patches, mut bindings) = (Vec::new(), Vec::new());
+    let (mut patch_count, mut binding_count) = (0u32, 0u32);
     let chunk_count = base.len() as u64;
-    for chunk in base {
+    let chunk_patches = |index: usize| recorded.region.as_ref().and_then(|(_, all)| all.get(index)?.as_ref());
+    for (index, chunk) in base {
         let chunk_targets: Vec<TargetRecord> = match (chunk.prepared, previous) {
             (Some(index), Some(previous)) => previous.chunk(index).targets().collect(),
             _ => chunk.recorded.clone(),
@@ -372,6 +540,16 @@ pub fn store(
         }
         let relr_len = u32::try_from(chunk.relr_offsets.len()).map_err(|_| overflow())?;
         let targets_len = u32::try_from(chunk_targets.len()).map_err(|_| overflow())?;
+        let region = chunk_patches(index);
+        let (patch_len, binding_len) = match region {
+            Some(region) => (
+                u32::try_from(region.relocations.len()).map_err(|_| overflow())?,
+                u32::try_from(region.bindings.len()).map_err(|_| overflow())?,
+            ),
+            None => (0, 0),
+        };
+        let chunk_flags =
+            if chunk.uses_tls_ld { USES_TLS_LD } else { 0 } | if region.is_some() { IN_REGION } else { 0 };
         for value in [
             chunk.relative,
             chunk.symbolic,
@@ -380,10 +558,26 @@ pub fn store(
             relr_count,
             relr_len,
             row,
-            if chunk.uses_tls_ld { USES_TLS_LD } else { 0 },
+            chunk_flags,
+            patch_count,
+            patch_len,
+            binding_count,
+            binding_len,
         ] {
             records.extend_from_slice(&value.to_le_bytes());
         }
+        if let Some(region) = region {
+            for index in &region.relocations {
+                patches.extend_from_slice(&index.to_le_bytes());
+            }
+            for binding in &region.bindings {
+                for value in [binding.symbol, binding.file.0, binding.index] {
+                    bindings.extend_from_slice(&value.to_le_bytes());
+                }
+            }
+        }
+        patch_count = patch_count.checked_add(patch_len).ok_or_else(overflow)?;
+        binding_count = binding_count.checked_add(binding_len).ok_or_else(overflow)?;
         for target in &chunk_targets {
             targets.extend_from_slice(&target.symbol.to_le_bytes());
             targets.extend_from_slice(&[target.facts, target.bits, 0, 0]);
@@ -436,12 +630,14 @@ pub fn store(
     payload.extend_from_slice(&units);
     payload.extend_from_slice(&entries);
     payload.extend_from_slice(&names);
+    payload.extend_from_slice(&patches);
+    payload.extend_from_slice(&bindings);
     let mut header = Vec::with_capacity(HEADER);
     header.extend_from_slice(MAGIC);
     header.extend_from_slice(&FORMAT.to_le_bytes());
     header.extend_from_slice(&(base_objects as u32).to_le_bytes());
     header.extend_from_slice(blake3::hash(key.as_bytes()).as_bytes());
-    header.extend_from_slice(blake3::hash(&payload).as_bytes());
+    header.extend_from_slice(&[0; 32]);
     for count in [
         chunk_count,
         u64::from(target_count),
@@ -450,8 +646,23 @@ pub fn store(
         unit_count,
         u64::from(entry_count),
         names.len() as u64,
+        u64::from(patch_count),
+        u64::from(binding_count),
     ] {
         header.extend_from_slice(&count.to_le_bytes());
+    }
+    // The region's bytes go on the first page boundary after the records.
+    let region_at = (HEADER + payload.len()).next_multiple_of(REGION_ALIGN);
+    match &recorded.region {
+        Some((region, _)) => {
+            let range = &region.record.range;
+            for value in [range.start, range.end, region_at as u64] {
+                header.extend_from_slice(&value.to_le_bytes());
+            }
+            header.resize(200, 0);
+            header.extend_from_slice(&region.record.signature);
+        }
+        None => header.resize(232, 0),
     }
     header.resize(HEADER, 0);
     let dir = path.parent().unwrap_or(Path::new("."));
@@ -460,7 +671,22 @@ pub fn store(
         .prefix(".entry-")
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
         .tempfile_in(dir)?;
+    let mut checksum = blake3::Hasher::new();
+    checksum.update(&payload);
     temporary.write_all(&header)?;
     temporary.write_all(&payload)?;
+    if let Some((region, _)) = &recorded.region {
+        let padding = vec![0u8; region_at - HEADER - payload.len()];
+        checksum.update(&padding);
+        temporary.write_all(&padding)?;
+        let range = &region.record.range;
+        let len = usize::try_from(range.end - range.start).map_err(|_| overflow())?;
+        crate::write::copy_range(region.output, range.start, temporary.as_file(), region_at as u64, len)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        crate::chain::hash_file_into(&mut checksum, region.output, range.start, len)?;
+    }
+    // The header last, now that the checksum is known.
+    header[48..80].copy_from_slice(checksum.finalize().as_bytes());
+    std::os::unix::fs::FileExt::write_all_at(temporary.as_file(), &header, 0)?;
     temporary.persist(path).map(|_| ()).map_err(|e| e.error)
 }

@@ -138,12 +138,15 @@ impl LinkReport {
         );
         let _ = writeln!(
             json,
-            "  \"prepared_base\": {{\"outcome\": {}, \"stored\": {}, \"chunks_replayed\": {}, \"chunks_rescanned\": {}, \"rescan_reason\": {}}},",
+            "  \"prepared_base\": {{\"outcome\": {}, \"stored\": {}, \"chunks_replayed\": {}, \"chunks_rescanned\": {}, \"rescan_reason\": {}, \"region\": {}, \"region_chunks\": {}, \"region_patches\": {}}},",
             json_string(if c.base.is_empty() { "not-needed" } else { c.base }),
             c.base_stored,
             c.chunks_replayed,
             c.chunks_rescanned,
-            c.rescan_reason.as_deref().map_or("null".to_string(), json_string)
+            c.rescan_reason.as_deref().map_or("null".to_string(), json_string),
+            json_string(if c.region.is_empty() { "none" } else { c.region }),
+            c.region_chunks,
+            c.region_patches
         );
         let _ = writeln!(json, "  \"units\": {}", s.units);
         json.push_str("}\n");

@@ -12,6 +12,7 @@ use crate::eh_frame;
 use crate::error::{Error, Result};
 use crate::layout::{self, Layout, BUILD_ID_SIZE, SECTION_HEADER_SIZE};
 use crate::object_file::{rela_parts, ENDIAN};
+use crate::prepared::{Binding, ChunkPatches, Patches};
 use crate::scan::{self, Chunk, GotKind, Plan, Scanner, SymRef, SymbolFacts};
 use crate::sections::Synthetic;
 use crate::symbols::{Definition, SymbolDb};
@@ -20,7 +21,64 @@ use object::elf;
 use object::read::elf::{SectionHeader as _, Sym as _};
 use rayon::prelude::*;
 use std::io::Write as _;
+use std::ops::Range;
 use std::path::Path;
+
+/// Copies `len` bytes at `from_offset` of `from` to `to_offset` of `to` with
+/// `copy_file_range`; false when the kernel could not copy all of them.
+fn kernel_copy(from: &std::fs::File, from_offset: u64, to: &std::fs::File, to_offset: u64, len: usize) -> bool {
+    use std::os::unix::io::AsRawFd;
+    let (mut from_offset, mut to_offset) = (from_offset as libc::loff_t, to_offset as libc::loff_t);
+    let mut left = len;
+    while left > 0 {
+        // SAFETY: both descriptors are open for the call; the offsets are passed by
+        // pointer and updated by the kernel; no memory of ours is read or written.
+        let copied = unsafe {
+            libc::copy_file_range(from.as_raw_fd(), &mut from_offset, to.as_raw_fd(), &mut to_offset, left, 0)
+        };
+        if copied <= 0 {
+            return false;
+        }
+        left -= copied as usize;
+    }
+    true
+}
+
+/// Copies `len` bytes at `from_offset` of `from` to `to_offset` of `to`: by the kernel
+/// where it can, else through a buffer (across file systems, say).
+pub fn copy_range(
+    from: &std::fs::File,
+    from_offset: u64,
+    to: &std::fs::File,
+    to_offset: u64,
+    len: usize,
+) -> Result<()> {
+    use std::os::unix::fs::FileExt;
+    if kernel_copy(from, from_offset, to, to_offset, len) {
+        return Ok(());
+    }
+    let mut buffer = vec![0u8; len.min(8 << 20)];
+    let mut done = 0;
+    while done < len {
+        let block = (len - done).min(buffer.len());
+        from.read_exact_at(&mut buffer[..block], from_offset + done as u64)?;
+        to.write_all_at(&buffer[..block], to_offset + done as u64)?;
+        done += block;
+    }
+    Ok(())
+}
+
+/// Copies a prepared base's stored region (at `at` of `file`) to `range` of the output,
+/// in pieces spread over the threads.
+fn copy_region(file: &std::fs::File, at: u64, output: &std::fs::File, range: &Range<u64>) -> Result<()> {
+    const PIECE: u64 = 16 << 20;
+    let pieces: Vec<u64> = (range.start..range.end).step_by(PIECE as usize).collect();
+    pieces.into_par_iter().try_for_each(|start| {
+        let len = PIECE.min(range.end - start) as usize;
+        copy_range(file, at + start - range.start, output, start, len)
+            .map_err(|e| e.context("cannot copy the prepared base region into the output"))
+    })
+}
 
 /// Little-endian field writers for a byte slice.
 trait Put {
@@ -81,6 +139,41 @@ pub struct Writer<'a, 'data> {
     pub symtab: &'a crate::symtab::SymtabPlan,
     /// Every mapped input, to copy big verbatim sections file to file.
     pub sources: &'a [&'a crate::inputs::InputFile],
+    pub base_region: &'a BaseRegion<'a>,
+}
+
+/// What the writer does with the base region (see `sections::in_base_region` and
+/// `prepared.rs`).
+pub enum BaseRegion<'a> {
+    /// Nothing special: every chunk is copied and relocated.
+    Write,
+    /// As `Write`, and every chunk of the region is also classified for a prepared base:
+    /// which of its relocations may change value in another link with the same base.
+    Record,
+    /// The region's bytes are copied from offset `at` of `file` (a prepared base's, for this
+    /// layout) by the kernel; a chunk with patches (indexed like the plan's chunks) then only applies
+    /// those relocations, any other chunk is written in full over the copy.
+    Reuse { file: &'a std::fs::File, at: u64, range: Range<u64>, patches: Vec<Option<Patches<'a>>> },
+}
+
+/// How one chunk is written.
+#[derive(Clone, Copy)]
+enum ChunkMode<'a> {
+    Full,
+    Record,
+    Patch(Patches<'a>),
+}
+
+/// What the writer produced besides the file.
+pub struct Written {
+    pub file: tempfile::NamedTempFile,
+    pub build_id: BuildIdRecord,
+    /// With [`BaseRegion::Record`]: each base-region chunk's patches, indexed like the plan's
+    /// chunks (`None` for other chunks, and for a chunk whose relocations overlap).
+    pub patches: Vec<Option<ChunkPatches>>,
+    /// With [`BaseRegion::Reuse`]: the stored region was copied in (else every chunk was
+    /// written in full).
+    pub region_reused: bool,
 }
 
 /// The output being written: its file (for kernel copies) and where its mapping starts.
@@ -138,17 +231,24 @@ impl Regions {
 impl Writer<'_, '_> {
     /// Writes the whole output into a temporary file next to the target and returns it,
     /// not yet renamed into place (see [`persist`]), with what its build id hashed.
-    pub fn write<A: Arch>(&self) -> Result<(tempfile::NamedTempFile, BuildIdRecord)> {
+    pub fn write<A: Arch>(&self) -> Result<Written> {
         let mut record = BuildIdRecord::default();
+        let mut patches = Vec::new();
+        let mut region_reused = false;
         let mut temp = temporary_beside(&self.config.output)?;
         allocate(temp.as_file(), self.layout.file_size)?;
         if self.layout.file_size > 0 {
+            if let BaseRegion::Reuse { file, at, range, .. } = self.base_region {
+                // Before anything writes through the mapping: the patches go on top. If
+                // the copy fails, every chunk is written in full instead.
+                region_reused = copy_region(file, *at, temp.as_file(), range).is_ok();
+            }
             // SAFETY: the temporary file is ours alone until it is renamed into place.
             let mut map = unsafe { memmap2::MmapOptions::new().map_mut(temp.as_file()) }
                 .map_err(|e| Error::new(format!("cannot map the output: {e}")))?;
             self.prefault(&map);
             let output = OutputFile { file: temp.as_file(), map_start: map.as_ptr() as usize };
-            self.fill::<A>(&mut map, &output)?;
+            patches = self.fill::<A>(&mut map, &output, region_reused)?;
             self.write_eh_frame_hdr(&mut map)?;
             record = self.write_build_id(&mut map);
             // No msync: like every linker, leave write-back to the kernel. The blocks were
@@ -156,10 +256,16 @@ impl Writer<'_, '_> {
         }
         temp.as_file_mut().flush()?;
         set_executable(temp.as_file())?;
-        Ok((temp, record))
+        Ok(Written { file: temp, build_id: record, patches, region_reused })
     }
 
-    fn fill<A: Arch>(&self, buffer: &mut [u8], output: &OutputFile) -> Result<()> {
+    /// Fills every region of the output; returns the chunks' patches when recording them.
+    fn fill<A: Arch>(
+        &self,
+        buffer: &mut [u8],
+        output: &OutputFile,
+        region_reused: bool,
+    ) -> Result<Vec<Option<ChunkPatches>>> {
         let layout = self.layout;
         let plan = self.plan;
         let mut jobs: Vec<Job> = (0..plan.chunks.len()).map(Job::Chunk).collect();
@@ -221,31 +327,57 @@ impl Writer<'_, '_> {
             }
         }
         let slices = regions.carve(buffer, jobs.len());
-        jobs.par_iter().zip(slices.into_par_iter()).try_for_each(|(job, mut slices)| match job {
-            Job::Chunk(index) => {
-                let [out, relative, symbolic] = &mut slices[..] else { unreachable!("three slots per chunk") };
-                self.write_chunk::<A>(&plan.chunks[*index], out, relative, symbolic, output)
-            }
-            Job::GotRelocs => {
-                let [got, relative, symbolic] = &mut slices[..] else { unreachable!("three slots for the GOT") };
-                self.write_got::<A>(got, relative, symbolic)
-            }
-            Job::Synthetic(synthetic) => self.write_synthetic::<A>(*synthetic, &mut slices),
-            Job::ImageDirectory => {
-                let [out, relative] = &mut slices[..] else { unreachable!("two slots for the directory") };
-                self.write_image_directory::<A>(out, relative)
-            }
-        })
+        let mut patches: Vec<Option<ChunkPatches>> = jobs
+            .par_iter()
+            .zip(slices.into_par_iter())
+            .map(|(job, mut slices)| match job {
+                Job::Chunk(index) => {
+                    let [out, relative, symbolic] = &mut slices[..] else { unreachable!("three slots per chunk") };
+                    let chunk = &plan.chunks[*index];
+                    let mode = self.chunk_mode(*index, chunk, region_reused);
+                    self.write_chunk::<A>(chunk, mode, out, relative, symbolic, output)
+                }
+                Job::GotRelocs => {
+                    let [got, relative, symbolic] = &mut slices[..] else { unreachable!("three slots for the GOT") };
+                    self.write_got::<A>(got, relative, symbolic).map(|()| None)
+                }
+                Job::Synthetic(synthetic) => self.write_synthetic::<A>(*synthetic, &mut slices).map(|()| None),
+                Job::ImageDirectory => {
+                    let [out, relative] = &mut slices[..] else { unreachable!("two slots for the directory") };
+                    self.write_image_directory::<A>(out, relative).map(|()| None)
+                }
+            })
+            .collect::<Result<_>>()?;
+        patches.truncate(plan.chunks.len());
+        Ok(patches)
     }
 
+    /// Whether a chunk is written in full, in full and classified, or patched over the
+    /// base region's stored bytes.
+    fn chunk_mode(&self, index: usize, chunk: &Chunk, region_reused: bool) -> ChunkMode<'_> {
+        match self.base_region {
+            BaseRegion::Reuse { .. } if !region_reused => ChunkMode::Full,
+            BaseRegion::Write => ChunkMode::Full,
+            BaseRegion::Record if self.layout.in_base_region(chunk.input) => ChunkMode::Record,
+            BaseRegion::Record => ChunkMode::Full,
+            BaseRegion::Reuse { patches, .. } => patches[index].map_or(ChunkMode::Full, ChunkMode::Patch),
+        }
+    }
+
+    /// Writes one chunk: its bytes (unless they are already there, `ChunkMode::Patch`) and
+    /// its relocations (only the listed ones when patching), with the dynamic relocations
+    /// they need. When recording, returns which relocations may change value in another
+    /// link with the same base: every one that does not depend on base-region addresses
+    /// alone, or that needs a dynamic relocation; and the bindings the others rely on.
     fn write_chunk<A: Arch>(
         &self,
         chunk: &Chunk,
+        mode: ChunkMode,
         out: &mut [u8],
         relative_out: &mut [u8],
         symbolic_out: &mut [u8],
         output: &OutputFile,
-    ) -> Result<()> {
+    ) -> Result<Option<ChunkPatches>> {
         let db = self.db;
         let layout = self.layout;
         let input = chunk.input;
@@ -254,7 +386,7 @@ impl Writer<'_, '_> {
         let header = object.section(input.section as usize);
         let nobits = header.sh_type(ENDIAN) == elf::SHT_NOBITS;
         let input_data = object.section_data(input.section as usize)?;
-        if !nobits {
+        if !nobits && !matches!(mode, ChunkMode::Patch(_)) {
             let bytes = input_data.get(chunk.bytes.start as usize..chunk.bytes.end as usize).ok_or_else(|| {
                 Error::new(format!(
                     "{}: section data is truncated",
@@ -277,8 +409,12 @@ impl Writer<'_, '_> {
         let tombstone: u64 = if name == b".debug_loc" || name == b".debug_ranges" { 1 } else { 0 };
         let got_base = layout.got_base();
         let got = layout.section(Synthetic::Got).addr;
+        let region = layout.base_region().unwrap_or(0..0);
         let (mut relative, mut symbolic) = (RelaWriter::new(relative_out), RelaWriter::new(symbolic_out));
-        for rela in &object.relocations(input.section as usize)[chunk.relocs.clone()] {
+        let relocations = &object.relocations(input.section as usize)[chunk.relocs.clone()];
+        // Applies one relocation; true when its value depends only on base-region addresses
+        // (and the binding of its symbol) and it needs no dynamic relocation.
+        let mut apply = |rela: &elf::Rela64<object::LittleEndian>, patching: bool| -> Result<bool> {
             let (offset, symbol, r_type, addend) = rela_parts(rela);
             let target = scan::target_of(loaded, input.file, symbol);
             let fail = |what: &str| {
@@ -286,7 +422,7 @@ impl Writer<'_, '_> {
             };
             let info = A::reloc_info(r_type).ok_or_else(|| fail("unsupported relocation type"))?;
             if info.expr == RelocExpr::None {
-                continue;
+                return Ok(true);
             }
             if symbol as usize >= object.symbols.len() {
                 return Err(fail("invalid symbol index"));
@@ -302,11 +438,11 @@ impl Writer<'_, '_> {
                 // The target's section was discarded (a COMDAT duplicate).
                 if !alloc {
                     write_field(out, field, info.size, tombstone);
-                    continue;
+                    return Ok(false);
                 }
                 if is_eh_frame {
                     write_field(out, field, info.size, 0);
-                    continue;
+                    return Ok(false);
                 }
                 return Err(fail("refers to a symbol in a discarded section"));
             };
@@ -334,21 +470,21 @@ impl Writer<'_, '_> {
                 }
                 Ok(got + 8 * slot)
             };
+            let through_plt = preemptible && self.plan.plt_index[key] != u32::MAX;
             // A local indirect function's address already is its PLT entry.
-            let plt_or_symbol = || -> u64 {
-                match self.plan.plt_index[key] {
-                    index if preemptible && index != u32::MAX => layout.plt_entry_address::<A>(index),
-                    _ => s,
-                }
-            };
+            let plt_or_symbol =
+                || if through_plt { layout.plt_entry_address::<A>(self.plan.plt_index[key]) } else { s };
             let s_a = s.wrapping_add(a as u64);
+            // Whether the value below is a function of `s` (and the place) alone.
+            let mut of_s = true;
             let value: u64 = match info.expr {
-                RelocExpr::None => continue,
+                RelocExpr::None => return Ok(true),
                 RelocExpr::Absolute if alloc && info.size == 8 => {
                     if preemptible {
                         let SymRef::Global(id) = target else { unreachable!("locals never preempt") };
                         let dynsym = layout.dynsym_index[id.0 as usize];
                         symbolic.push::<A>(place, dynsym, DynReloc::Absolute, a);
+                        of_s = false;
                         0
                     } else if self.facts.is_absolute(db, target)
                         || scan::packs_as_relr(self.config.pack_relative_relocs, section_align, offset)
@@ -356,12 +492,16 @@ impl Writer<'_, '_> {
                         s_a
                     } else {
                         relative.relative::<A>(place, s_a);
+                        of_s = false;
                         s_a
                     }
                 }
                 RelocExpr::Absolute => s_a,
                 RelocExpr::PcRelative => s_a.wrapping_sub(place),
-                RelocExpr::PltPcRelative => plt_or_symbol().wrapping_add(a as u64).wrapping_sub(place),
+                RelocExpr::PltPcRelative => {
+                    of_s = !through_plt;
+                    plt_or_symbol().wrapping_add(a as u64).wrapping_sub(place)
+                }
                 RelocExpr::GotPcRelative { relaxable } => {
                     // The same decision the scan made, from the same input bytes.
                     let relax = relaxable
@@ -380,24 +520,56 @@ impl Writer<'_, '_> {
                         if i32::try_from(direct).is_err() {
                             return Err(fail("relaxed GOT load is out of range"));
                         }
+                        if patching {
+                            // The stored bytes hold an earlier rewrite: start from the input's.
+                            let from = field - 3;
+                            out[from..field + 4]
+                                .copy_from_slice(&input_data[(offset - 3) as usize..offset as usize + 4]);
+                        }
                         A::relax_got_load(out, field, direct);
-                        continue;
+                        return Ok(region.contains(&s));
                     }
+                    of_s = false;
                     got_slot(GotKind::Address)?.wrapping_add(a as u64).wrapping_sub(place)
                 }
-                RelocExpr::GotOffset => got_slot(GotKind::Address)?.wrapping_add(a as u64).wrapping_sub(got_base),
-                RelocExpr::GotBasePcRelative => got_base.wrapping_add(a as u64).wrapping_sub(place),
-                RelocExpr::OffsetFromGotBase => s_a.wrapping_sub(got_base),
-                RelocExpr::PltOffsetFromGotBase => plt_or_symbol().wrapping_add(a as u64).wrapping_sub(got_base),
+                RelocExpr::GotOffset => {
+                    of_s = false;
+                    got_slot(GotKind::Address)?.wrapping_add(a as u64).wrapping_sub(got_base)
+                }
+                RelocExpr::GotBasePcRelative => {
+                    of_s = false;
+                    got_base.wrapping_add(a as u64).wrapping_sub(place)
+                }
+                RelocExpr::OffsetFromGotBase => {
+                    of_s = false;
+                    s_a.wrapping_sub(got_base)
+                }
+                RelocExpr::PltOffsetFromGotBase => {
+                    of_s = false;
+                    plt_or_symbol().wrapping_add(a as u64).wrapping_sub(got_base)
+                }
                 RelocExpr::Size => layout.symbol_size(db, target).wrapping_add(a as u64),
-                RelocExpr::TlsGeneralDynamic => got_slot(GotKind::TlsGd)?.wrapping_add(a as u64).wrapping_sub(place),
+                RelocExpr::TlsGeneralDynamic => {
+                    of_s = false;
+                    got_slot(GotKind::TlsGd)?.wrapping_add(a as u64).wrapping_sub(place)
+                }
                 RelocExpr::TlsLocalDynamic => {
+                    of_s = false;
                     let slot = self.plan.tls_ld_slot.ok_or_else(|| fail("internal error: no TLS module entry"))?;
                     (got + 8 * slot as u64).wrapping_add(a as u64).wrapping_sub(place)
                 }
-                RelocExpr::DtpOffset => s_a.wrapping_sub(layout.tls_start()),
-                RelocExpr::TlsInitialExec => got_slot(GotKind::TlsIe)?.wrapping_add(a as u64).wrapping_sub(place),
-                RelocExpr::TlsDescriptor => got_slot(GotKind::TlsDesc)?.wrapping_add(a as u64).wrapping_sub(place),
+                RelocExpr::DtpOffset => {
+                    of_s = false;
+                    s_a.wrapping_sub(layout.tls_start())
+                }
+                RelocExpr::TlsInitialExec => {
+                    of_s = false;
+                    got_slot(GotKind::TlsIe)?.wrapping_add(a as u64).wrapping_sub(place)
+                }
+                RelocExpr::TlsDescriptor => {
+                    of_s = false;
+                    got_slot(GotKind::TlsDesc)?.wrapping_add(a as u64).wrapping_sub(place)
+                }
                 RelocExpr::TpOffset => {
                     return Err(fail("local-exec TLS cannot be used in a shared object; recompile with -fPIC"))
                 }
@@ -406,14 +578,62 @@ impl Writer<'_, '_> {
                 return Err(fail(&format!("value {:#x} does not fit in {} bytes", value as i64, info.size)));
             }
             write_field(out, field, info.size, value);
-        }
+            Ok(of_s && region.contains(&s))
+        };
+        let recorded = match mode {
+            ChunkMode::Full => {
+                for rela in relocations {
+                    apply(rela, false)?;
+                }
+                None
+            }
+            ChunkMode::Patch(patches) => {
+                for index in patches.iter() {
+                    let rela = relocations.get(index).ok_or_else(|| {
+                        Error::new(format!(
+                            "{}: internal error: a recorded patch names no relocation",
+                            object.locate(input.section as usize, chunk.bytes.start)
+                        ))
+                    })?;
+                    apply(rela, true)?;
+                }
+                None
+            }
+            ChunkMode::Record => {
+                let mut patches = ChunkPatches::default();
+                // A relocation whose field overlaps an earlier one's (or relocations out of
+                // order) could not be applied alone: such a chunk is always written in full.
+                let mut overlapping = false;
+                let mut field_end = 0u64;
+                for (index, rela) in relocations.iter().enumerate() {
+                    let (offset, symbol, r_type, _) = rela_parts(rela);
+                    let size = A::reloc_info(r_type).map_or(0, |info| info.size as u64);
+                    overlapping |= size > 0 && offset < field_end;
+                    field_end = field_end.max(offset + size);
+                    let fixed = apply(rela, false)?;
+                    match loaded.global(symbol as usize).map(|id| db.global(id).definition) {
+                        _ if !fixed => patches.relocations.push(index as u32),
+                        // A local symbol of a base object: placed by the base alone.
+                        None => {}
+                        Some(Definition::Object { file, index: at }) => {
+                            patches.bindings.push(Binding { symbol, file, index: at })
+                        }
+                        // Bound by the linker itself: applied again in every link.
+                        Some(_) => patches.relocations.push(index as u32),
+                    }
+                }
+                patches.bindings.sort_unstable();
+                patches.bindings.dedup();
+                (!overlapping).then_some(patches)
+            }
+        };
         if !relative.is_full() || !symbolic.is_full() {
             return Err(Error::new(format!(
                 "{}: internal error: dynamic relocation count changed between scan and write",
                 object.locate(input.section as usize, chunk.bytes.start)
             )));
         }
-        Ok(())
+        Ok(recorded)
     }
 
     /// The input a chunk is copied from by the kernel, rather than through the mappings.
@@ -491,24 +711,8 @@ impl Writer<'_, '_> {
     /// Copies `bytes` (which lie in some input's mapping) to `offset` of the output with
     /// `copy_file_range`. False when the kernel cannot (then the caller copies them itself).
     fn copy_in_kernel(&self, bytes: &[u8], output: &OutputFile, offset: usize) -> bool {
-        use std::os::unix::io::AsRawFd;
         let Some((source, input_offset)) = crate::inputs::source_of(self.sources, bytes) else { return false };
-        let input = &source.file;
-        let (mut from, mut to) = (input_offset as libc::loff_t, offset as libc::loff_t);
-        let mut left = bytes.len();
-        while left > 0 {
-            // SAFETY: both descriptors are open for the call; the offsets are passed by
-            // pointer and updated by the kernel; no memory of ours is read or written.
-            let copied = unsafe {
-                libc::copy_file_range(input.as_raw_fd(), &mut from, output.file.as_raw_fd(), &mut to, left, 0)
-            };
-            if copied <= 0 {
-                // Nothing is lost: the caller writes the whole run through the mapping.
-                return false;
-            }
-            left -= copied as usize;
-        }
-        true
+        kernel_copy(&source.file, input_offset, output.file, offset as u64, bytes.len())
     }
 
     /// `struct chainlink_image`, its units and their pointer arrays (see tables.rs).

@@ -156,6 +156,9 @@ pub enum BaseRegion<'a> {
     Reuse { file: &'a std::fs::File, at: u64, range: Range<u64>, patches: Vec<Option<Patches<'a>>> },
 }
 
+/// A job's index and, for a chunk being recorded, its patches.
+type JobPatches = (usize, Option<ChunkPatches>);
+
 /// How one chunk is written.
 #[derive(Clone, Copy)]
 enum ChunkMode<'a> {
@@ -238,17 +241,11 @@ impl Writer<'_, '_> {
         let mut temp = temporary_beside(&self.config.output)?;
         allocate(temp.as_file(), self.layout.file_size)?;
         if self.layout.file_size > 0 {
-            if let BaseRegion::Reuse { file, at, range, .. } = self.base_region {
-                // Before anything writes through the mapping: the patches go on top. If
-                // the copy fails, every chunk is written in full instead.
-                region_reused = copy_region(file, *at, temp.as_file(), range).is_ok();
-            }
             // SAFETY: the temporary file is ours alone until it is renamed into place.
             let mut map = unsafe { memmap2::MmapOptions::new().map_mut(temp.as_file()) }
                 .map_err(|e| Error::new(format!("cannot map the output: {e}")))?;
-            self.prefault(&map);
             let output = OutputFile { file: temp.as_file(), map_start: map.as_ptr() as usize };
-            patches = self.fill::<A>(&mut map, &output, region_reused)?;
+            (patches, region_reused) = self.fill::<A>(&mut map, &output)?;
             self.write_eh_frame_hdr(&mut map)?;
             record = self.write_build_id(&mut map);
             // No msync: like every linker, leave write-back to the kernel. The blocks were
@@ -259,13 +256,14 @@ impl Writer<'_, '_> {
         Ok(Written { file: temp, build_id: record, patches, region_reused })
     }
 
-    /// Fills every region of the output; returns the chunks' patches when recording them.
-    fn fill<A: Arch>(
-        &self,
-        buffer: &mut [u8],
-        output: &OutputFile,
-        region_reused: bool,
-    ) -> Result<Vec<Option<ChunkPatches>>> {
+    /// Fills every region of the output; returns the chunks' patches when recording them,
+    /// and whether the stored base region was copied in.
+    ///
+    /// Copies by the kernel into one file take its inode lock one at a time, so they all
+    /// run in one task (the stored base region first, then the big verbatim runs) while
+    /// the other threads prefault the rest and fill it; the chunks patched over the region
+    /// run once it is there.
+    fn fill<A: Arch>(&self, buffer: &mut [u8], output: &OutputFile) -> Result<(Vec<Option<ChunkPatches>>, bool)> {
         let layout = self.layout;
         let plan = self.plan;
         let mut jobs: Vec<Job> = (0..plan.chunks.len()).map(Job::Chunk).collect();
@@ -327,15 +325,29 @@ impl Writer<'_, '_> {
             }
         }
         let slices = regions.carve(buffer, jobs.len());
-        let mut patches: Vec<Option<ChunkPatches>> = jobs
-            .par_iter()
-            .zip(slices.into_par_iter())
-            .map(|(job, mut slices)| match job {
-                Job::Chunk(index) => {
+        let mut work: Vec<(usize, &Job, Vec<&mut [u8]>)> =
+            jobs.iter().zip(slices).enumerate().map(|(index, (job, slices))| (index, job, slices)).collect();
+        // Chunks over the stored region go on top of it, whether patched or written anew.
+        let reusing = matches!(self.base_region, BaseRegion::Reuse { .. });
+        let (over_region, rest): (Vec<_>, Vec<_>) = work.drain(..).partition(
+            |(_, job, _)| matches!(job, Job::Chunk(i) if reusing && self.layout.in_base_region(plan.chunks[*i].input)),
+        );
+        let (copies, rest): (Vec<_>, Vec<_>) = rest
+            .into_iter()
+            .partition(|(_, job, _)| matches!(job, Job::Chunk(i) if self.kernel_copies(&plan.chunks[*i])));
+        let run = |(index, job, mut slices): (usize, &Job, Vec<&mut [u8]>), region_reused: bool| {
+            let result = match job {
+                Job::Chunk(i) => {
                     let [out, relative, symbolic] = &mut slices[..] else { unreachable!("three slots per chunk") };
-                    let chunk = &plan.chunks[*index];
-                    let mode = self.chunk_mode(*index, chunk, region_reused);
-                    self.write_chunk::<A>(chunk, mode, out, relative, symbolic, output)
+                    let chunk = &plan.chunks[*i];
+                    self.write_chunk::<A>(
+                        chunk,
+                        self.chunk_mode(*i, chunk, region_reused),
+                        out,
+                        relative,
+                        symbolic,
+                        output,
+                    )
                 }
                 Job::GotRelocs => {
                     let [got, relative, symbolic] = &mut slices[..] else { unreachable!("three slots for the GOT") };
@@ -346,10 +358,34 @@ impl Writer<'_, '_> {
                     let [out, relative] = &mut slices[..] else { unreachable!("two slots for the directory") };
                     self.write_image_directory::<A>(out, relative).map(|()| None)
                 }
-            })
-            .collect::<Result<_>>()?;
-        patches.truncate(plan.chunks.len());
-        Ok(patches)
+            };
+            result.map(|patches| (index, patches))
+        };
+        let (copied, filled) = rayon::join(
+            || -> Result<(bool, Vec<JobPatches>)> {
+                // If the region cannot be copied, the chunks over it are written in full.
+                let region_reused = match self.base_region {
+                    BaseRegion::Reuse { file, at, range, .. } => copy_region(file, *at, output.file, range).is_ok(),
+                    _ => false,
+                };
+                let done = copies.into_iter().map(|work| run(work, region_reused)).collect::<Result<_>>()?;
+                Ok((region_reused, done))
+            },
+            || -> Result<Vec<JobPatches>> {
+                self.prefault(output);
+                rest.into_par_iter().map(|work| run(work, false)).collect()
+            },
+        );
+        let (region_reused, mut done) = copied?;
+        done.extend(filled?);
+        done.extend(over_region.into_par_iter().map(|work| run(work, region_reused)).collect::<Result<Vec<_>>>()?);
+        let mut patches: Vec<Option<ChunkPatches>> = (0..plan.chunks.len()).map(|_| None).collect();
+        for (index, recorded) in done {
+            if index < patches.len() {
+                patches[index] = recorded;
+            }
+        }
+        Ok((patches, region_reused))
     }
 
     /// Whether a chunk is written in full, in full and classified, or patched over the
@@ -683,8 +719,9 @@ impl Writer<'_, '_> {
     }
 
     /// Faults in, in one go per range, the pages this process writes itself, so that
-    /// neither the per-page fault cost nor the kernel-copied pages land in our memory.
-    fn prefault(&self, map: &memmap2::MmapMut) {
+    /// neither the per-page fault cost nor the kernel-copied pages (verbatim runs, the
+    /// stored base region) land in our memory.
+    fn prefault(&self, output: &OutputFile) {
         const PIECE: u64 = 8 << 20;
         let page = crate::layout::PAGE_SIZE;
         let mut pieces = Vec::new();
@@ -695,16 +732,29 @@ impl Writer<'_, '_> {
                 from += PIECE;
             }
         };
-        let mut next = 0u64;
-        for (start, end) in self.kernel_copied_ranges() {
-            add(next, start);
-            next = end;
+        let mut copied = self.kernel_copied_ranges();
+        if let BaseRegion::Reuse { range, .. } = self.base_region {
+            copied.push((range.start, range.end));
+            copied.sort_unstable();
         }
-        add(next, map.len() as u64);
+        let mut next = 0u64;
+        for (start, end) in copied {
+            add(next, start);
+            next = next.max(end);
+        }
+        add(next, self.layout.file_size);
         // The kernel zeroes the pages: spread that over the threads too.
         pieces.into_par_iter().for_each(|(from, to)| {
-            // Only a hint: on kernels without MADV_POPULATE_WRITE pages fault as usual.
-            let _ = map.advise_range(memmap2::Advice::PopulateWrite, from as usize, (to - from) as usize);
+            // SAFETY: the range lies inside the output's mapping, which outlives this call;
+            // populating pages reads and changes none of their bytes. Only a hint: on
+            // kernels without MADV_POPULATE_WRITE the pages fault as usual.
+            unsafe {
+                libc::madvise(
+                    (output.map_start + from as usize) as *mut libc::c_void,
+                    (to - from) as usize,
+                    libc::MADV_POPULATE_WRITE,
+                );
+            }
         });
     }
 

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 const LAYOUT_VERSION: &str = "v1";
-const META_MAGIC: &str = "chainlink-cache-entry 2";
+const META_MAGIC: &str = "chainlink-cache-entry 3";
 /// Default bound on the cache's size.
 pub const DEFAULT_MAX_SIZE: u64 = 4 << 30;
 
@@ -117,11 +117,41 @@ pub struct Cache {
 }
 
 /// A cached output's record: its size, its build-id digest (see `write::BuildIdRecord`)
-/// and the blake3 of each range that digest leaves out; together they cover every byte.
+/// and a check of each range that digest leaves out; together they cover every byte.
 struct Meta {
     size: u64,
     build_id: BuildIdRecord,
-    skipped_hashes: Vec<String>,
+    skipped_checks: Vec<SkippedCheck>,
+}
+
+/// How a range the build id leaves out (a verbatim copy of part of an archive member) is
+/// checked: by its own blake3, or, when the rest of the member is small, by the member's
+/// blake3 (known from the manifest) over the member's bytes before it, the range, and the
+/// member's bytes after it. The latter costs nothing to record: the member was hashed anyway.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum SkippedCheck {
+    Range(String),
+    Member { hash: String, before: Vec<u8>, after: Vec<u8> },
+}
+
+/// The most member bytes around a range that a record keeps instead of hashing the range.
+const MEMBER_CONTEXT_MAX: usize = 64 << 10;
+
+fn to_hex(bytes: &[u8]) -> String {
+    if bytes.is_empty() {
+        return "-".to_string();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn from_hex(text: &str) -> Option<Vec<u8>> {
+    if text == "-" {
+        return Some(Vec::new());
+    }
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
 }
 
 impl Meta {
@@ -134,8 +164,13 @@ impl Meta {
             record.descriptor.0,
             record.descriptor.1
         );
-        for (&(start, end), hash) in record.skipped.iter().zip(&self.skipped_hashes) {
-            text.push_str(&format!("skipped {start} {end} {hash}\n"));
+        for (&(start, end), check) in record.skipped.iter().zip(&self.skipped_checks) {
+            match check {
+                SkippedCheck::Range(hash) => text.push_str(&format!("skipped {start} {end} {hash}\n")),
+                SkippedCheck::Member { hash, before, after } => {
+                    text.push_str(&format!("member {start} {end} {hash} {} {}\n", to_hex(before), to_hex(after)))
+                }
+            }
         }
         text
     }
@@ -157,14 +192,20 @@ impl Meta {
             descriptor: (from.parse().ok()?, to.parse().ok()?),
             skipped: Vec::new(),
         };
-        let mut skipped_hashes = Vec::new();
+        let mut skipped_checks = Vec::new();
         for line in lines {
-            let fields = numbers(line, "skipped ")?;
-            let [start, end, hash] = &fields[..] else { return None };
-            build_id.skipped.push((start.parse().ok()?, end.parse().ok()?));
-            skipped_hashes.push(hash.clone());
+            let fields: Vec<&str> = line.split(' ').collect();
+            let check = match &fields[..] {
+                ["skipped", _, _, hash] => SkippedCheck::Range(hash.to_string()),
+                ["member", _, _, hash, before, after] => {
+                    SkippedCheck::Member { hash: hash.to_string(), before: from_hex(before)?, after: from_hex(after)? }
+                }
+                _ => return None,
+            };
+            build_id.skipped.push((fields[1].parse().ok()?, fields[2].parse().ok()?));
+            skipped_checks.push(check);
         }
-        Some(Meta { size, build_id, skipped_hashes })
+        Some(Meta { size, build_id, skipped_checks })
     }
 
     /// Whether the file at `path` holds exactly the bytes this record describes.
@@ -176,12 +217,19 @@ impl Meta {
         // SAFETY: read-only view of a file we only read; see inputs.rs on concurrent changes.
         let Ok(map) = (unsafe { memmap2::Mmap::map(&file) }) else { return false };
         self.build_id.matches(&map)
-            && self
-                .build_id
-                .skipped
-                .iter()
-                .zip(&self.skipped_hashes)
-                .all(|(&(start, end), hash)| crate::chain::hash_hex(&map[start as usize..end as usize]) == *hash)
+            && self.build_id.skipped.iter().zip(&self.skipped_checks).all(|(&(start, end), check)| {
+                let bytes = &map[start as usize..end as usize];
+                match check {
+                    SkippedCheck::Range(hash) => crate::chain::hash_hex(bytes) == *hash,
+                    SkippedCheck::Member { hash, before, after } => {
+                        let mut hasher = blake3::Hasher::new();
+                        hasher.update(before);
+                        hasher.update_rayon(bytes);
+                        hasher.update(after);
+                        hasher.finalize().to_hex().as_str() == hash
+                    }
+                }
+            })
     }
 }
 
@@ -434,22 +482,45 @@ impl Cache {
     }
 
     /// Records a finished output (still a temporary file) under `key`. Its build id
-    /// already hashed most of it; only the ranges that left out are hashed here.
-    pub fn store(&mut self, key: &str, finished: &Path, build_id: &BuildIdRecord, max_size: u64) {
+    /// already hashed most of it; the ranges that left out are checked through the hash
+    /// of the member they were copied from (`members`: each range's member and its offset
+    /// there; `memo` knows the members' hashes) or, failing that, hashed here.
+    pub fn store(
+        &mut self,
+        key: &str,
+        finished: &Path,
+        build_id: &BuildIdRecord,
+        members: &[(&[u8], u64)],
+        memo: &crate::chain::HashMemo,
+        max_size: u64,
+    ) {
         let result = (|| -> std::io::Result<()> {
             let outputs = self.outputs();
             fs::create_dir_all(&outputs)?;
             let file = fs::File::open(finished)?;
             let unreadable = || std::io::Error::other("cannot read the output back");
             use rayon::prelude::*;
-            let skipped_hashes = build_id
+            let skipped_checks = build_id
                 .skipped
                 .par_iter()
-                .map(|&(start, end)| crate::chain::hash_file_range(&file, start, (end - start) as usize))
-                .collect::<Option<Vec<String>>>()
+                .enumerate()
+                .map(|(index, &(start, end))| {
+                    let len = (end - start) as usize;
+                    if let Some(&(member, at)) = members.get(index) {
+                        let (before, after) = (&member[..at as usize], &member[at as usize + len..]);
+                        if before.len() + after.len() <= MEMBER_CONTEXT_MAX {
+                            if let Some(hash) = memo.known(member) {
+                                let (before, after) = (before.to_vec(), after.to_vec());
+                                return Some(SkippedCheck::Member { hash, before, after });
+                            }
+                        }
+                    }
+                    crate::chain::hash_file_range(&file, start, len).map(SkippedCheck::Range)
+                })
+                .collect::<Option<Vec<SkippedCheck>>>()
                 .ok_or_else(unreadable)?;
             let size = file.metadata()?.len();
-            let meta = Meta { size, build_id: build_id.clone(), skipped_hashes };
+            let meta = Meta { size, build_id: build_id.clone(), skipped_checks };
             let entry = outputs.join(format!("{key}.so"));
             // A hard link when the cache is on the output's file system: no copy. The
             // output is only ever replaced by rename, so the entry's bytes stay as stored

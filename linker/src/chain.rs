@@ -317,6 +317,11 @@ impl HashMemo {
         self.hashes.lock().unwrap_or_else(|e| e.into_inner()).insert((data.as_ptr() as usize, data.len()), hash);
     }
 
+    /// The hash of `data` if it was computed or remembered (never computes it).
+    pub fn known(&self, data: &[u8]) -> Option<String> {
+        self.hashes.lock().unwrap_or_else(|e| e.into_inner()).get(&(data.as_ptr() as usize, data.len())).cloned()
+    }
+
     /// The hex blake3 of `data` (which lies in one of `sources`' mappings). Big data
     /// members are read from their files in blocks, so hashing them does not make them
     /// resident; everything else is hashed through the mapping the link reads anyway.

@@ -213,7 +213,8 @@ fn link_with<A: Arch>(config: &Config) -> Result<report::LinkReport> {
         write::persist(archive, path)?;
     }
     if let (Some(cache), Some(key)) = (cache.as_mut(), &key) {
-        cache.store(key, written.file.path(), &written.build_id, config.cache_max_size);
+        let members = &written.skipped_members;
+        cache.store(key, written.file.path(), &written.build_id, members, &memo, config.cache_max_size);
     }
     if let (Some(cache), Some(base_key)) = (cache.as_mut(), &base_key) {
         cache.report.chunks_replayed = plan.replayed_chunks;

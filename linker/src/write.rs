@@ -168,9 +168,11 @@ enum ChunkMode<'a> {
 }
 
 /// What the writer produced besides the file.
-pub struct Written {
+pub struct Written<'data> {
     pub file: tempfile::NamedTempFile,
     pub build_id: BuildIdRecord,
+    /// For each range the build id leaves out: the member it copies, and where it starts.
+    pub skipped_members: Vec<(&'data [u8], u64)>,
     /// With [`BaseRegion::Record`]: each base-region chunk's patches, indexed like the plan's
     /// chunks (`None` for other chunks, and for a chunk whose relocations overlap).
     pub patches: Vec<Option<ChunkPatches>>,
@@ -231,11 +233,12 @@ impl Regions {
     }
 }
 
-impl Writer<'_, '_> {
+impl<'data> Writer<'_, 'data> {
     /// Writes the whole output into a temporary file next to the target and returns it,
     /// not yet renamed into place (see [`persist`]), with what its build id hashed.
-    pub fn write<A: Arch>(&self) -> Result<Written> {
+    pub fn write<A: Arch>(&self) -> Result<Written<'data>> {
         let mut record = BuildIdRecord::default();
+        let mut skipped_members = Vec::new();
         let mut patches = Vec::new();
         let mut region_reused = false;
         let mut temp = temporary_beside(&self.config.output)?;
@@ -247,13 +250,13 @@ impl Writer<'_, '_> {
             let output = OutputFile { file: temp.as_file(), map_start: map.as_ptr() as usize };
             (patches, region_reused) = self.fill::<A>(&mut map, &output)?;
             self.write_eh_frame_hdr(&mut map)?;
-            record = self.write_build_id(&mut map);
+            (record, skipped_members) = self.write_build_id(&mut map);
             // No msync: like every linker, leave write-back to the kernel. The blocks were
             // allocated up front, so the page cache can always be written back.
         }
         temp.as_file_mut().flush()?;
         set_executable(temp.as_file())?;
-        Ok(Written { file: temp, build_id: record, patches, region_reused })
+        Ok(Written { file: temp, build_id: record, skipped_members, patches, region_reused })
     }
 
     /// Fills every region of the output; returns the chunks' patches when recording them,
@@ -695,27 +698,49 @@ impl Writer<'_, '_> {
     }
 
     /// Output ranges that are verbatim copies of members whose blake3 the manifest (in
-    /// this same output) records: the build id need not hash them again.
-    fn manifest_covered_ranges(&self) -> Vec<(u64, u64)> {
-        self.chunk_ranges(|chunk| self.kernel_source(chunk).is_some_and(|source| source.recorded_in_manifest()))
-    }
-
-    fn chunk_ranges(&self, keep: impl Fn(&Chunk) -> bool) -> Vec<(u64, u64)> {
-        let layout = self.layout;
-        let mut ranges: Vec<(u64, u64)> = self
+    /// this same output) records, so that the build id need not hash them again; with the
+    /// member each copies and where in it the range starts. Consecutive chunks of one
+    /// member are one range.
+    fn manifest_covered(&self) -> Vec<((u64, u64), &'data [u8], u64)> {
+        let mut covered: Vec<((u64, u64), &'data [u8], u64)> = self
             .plan
             .chunks
             .iter()
-            .filter(|chunk| keep(chunk))
-            .map(|chunk| {
-                let placement = layout.sections.placements[chunk.input.file.0 as usize][chunk.input.section as usize];
-                let start =
-                    layout.sections.outputs[placement.output as usize].offset + placement.offset + chunk.bytes.start;
-                (start, start + chunk.bytes.end - chunk.bytes.start)
+            .filter(|chunk| self.kernel_source(chunk).is_some_and(|source| source.recorded_in_manifest()))
+            .filter_map(|chunk| {
+                let object = &self.db.object(chunk.input.file).object;
+                let data = object.section_data(chunk.input.section as usize).ok()?;
+                let at = data.as_ptr() as u64 - object.data.as_ptr() as u64 + chunk.bytes.start;
+                Some((self.output_range(chunk), object.data, at))
             })
             .collect();
+        covered.sort_unstable_by_key(|&(range, ..)| range);
+        let mut merged: Vec<((u64, u64), &'data [u8], u64)> = Vec::with_capacity(covered.len());
+        for (range, member, at) in covered {
+            if let Some(((start, end), last_member, last_at)) = merged.last_mut() {
+                if *end == range.0 && std::ptr::eq(*last_member, member) && *last_at + (*end - *start) == at {
+                    *end = range.1;
+                    continue;
+                }
+            }
+            merged.push((range, member, at));
+        }
+        merged
+    }
+
+    fn chunk_ranges(&self, keep: impl Fn(&Chunk) -> bool) -> Vec<(u64, u64)> {
+        let mut ranges: Vec<(u64, u64)> =
+            self.plan.chunks.iter().filter(|chunk| keep(chunk)).map(|chunk| self.output_range(chunk)).collect();
         ranges.sort_unstable();
         ranges
+    }
+
+    /// The file range a chunk's bytes occupy in the output.
+    fn output_range(&self, chunk: &Chunk) -> (u64, u64) {
+        let layout = self.layout;
+        let placement = layout.sections.placements[chunk.input.file.0 as usize][chunk.input.section as usize];
+        let start = layout.sections.outputs[placement.output as usize].offset + placement.offset + chunk.bytes.start;
+        (start, start + chunk.bytes.end - chunk.bytes.start)
     }
 
     /// Faults in, in one go per range, the pages this process writes itself, so that
@@ -1127,21 +1152,23 @@ impl Writer<'_, '_> {
         Ok(())
     }
 
-    fn write_build_id(&self, buffer: &mut [u8]) -> BuildIdRecord {
+    /// Writes the build id; returns what it hashed, and the member each skipped range copies.
+    fn write_build_id(&self, buffer: &mut [u8]) -> (BuildIdRecord, Vec<(&'data [u8], u64)>) {
         let note = self.layout.section(Synthetic::BuildId);
         let at = note.offset as usize;
         buffer.put32(at, 4);
         buffer.put32(at + 4, BUILD_ID_SIZE as u32);
         buffer.put32(at + 8, elf::NT_GNU_BUILD_ID.0);
         buffer[at + 12..at + 16].copy_from_slice(b"GNU\0");
+        let covered = self.manifest_covered();
         let record = BuildIdRecord {
             digest: [0; 32],
             descriptor: (at as u64 + 16, (at + 16 + BUILD_ID_SIZE) as u64),
-            skipped: self.manifest_covered_ranges(),
+            skipped: covered.iter().map(|&(range, ..)| range).collect(),
         };
         let digest = record.digest_of(buffer);
         buffer[at + 16..at + 16 + BUILD_ID_SIZE].copy_from_slice(&digest[..BUILD_ID_SIZE]);
-        BuildIdRecord { digest, ..record }
+        (BuildIdRecord { digest, ..record }, covered.into_iter().map(|(_, member, at)| (member, at)).collect())
     }
 }
 

@@ -60,7 +60,7 @@ impl Hasher for FxHasher {
 
 pub type FxHashMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
-/// Hashes a symbol name once; the result keys [`NameMap`] without hashing again.
+/// Hashes a symbol name once; the result keys [`NameTable`] without hashing again.
 #[inline]
 pub fn name_hash(name: &[u8]) -> u64 {
     let mut hasher = FxHasher::default();
@@ -92,33 +92,53 @@ impl PartialEq for NameKey<'_> {
 
 impl Eq for NameKey<'_> {}
 
+impl NameKey<'_> {
+    /// The hash of the (name, scope) pair.
+    #[inline]
+    pub fn table_hash(&self) -> u64 {
+        self.hash ^ (self.scope as u64).wrapping_mul(SEED)
+    }
+}
+
 impl std::hash::Hash for NameKey<'_> {
     #[inline]
     fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(self.hash ^ (self.scope as u64).wrapping_mul(SEED));
+        state.write_u64(self.table_hash());
     }
 }
 
-/// Passes a precomputed hash through.
-#[derive(Default, Clone, Copy)]
-pub struct PassThrough(u64);
+/// (name, scope) → dense id, holding only the ids: the keys live with whoever owns the ids
+/// (`key_of`). A big link puts hundreds of thousands of names in; four bytes a slot keep
+/// the table in cache where a map of whole keys (a DRAM miss or three per insert) would
+/// not be.
+#[derive(Default)]
+pub struct NameTable {
+    table: hashbrown::HashTable<u32>,
+}
 
-impl Hasher for PassThrough {
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 = self.0.rotate_left(8) ^ byte as u64;
+impl NameTable {
+    /// The id of `key`, if it is in the table.
+    #[inline]
+    pub fn get<'k>(&self, key: &NameKey, key_of: impl Fn(u32) -> NameKey<'k>) -> Option<u32> {
+        self.table.find(key.table_hash(), |&id| key_of(id) == *key).copied()
+    }
+
+    /// The id of `key`, which becomes `next` if it was not in the table; and whether it was
+    /// inserted.
+    #[inline]
+    pub fn get_or_insert<'k>(&mut self, key: &NameKey, next: u32, key_of: impl Fn(u32) -> NameKey<'k>) -> (u32, bool) {
+        let hash_of = |&id: &u32| key_of(id).table_hash();
+        match self.table.entry(key.table_hash(), |&id| key_of(id) == *key, hash_of) {
+            hashbrown::hash_table::Entry::Occupied(entry) => (*entry.get(), false),
+            hashbrown::hash_table::Entry::Vacant(entry) => {
+                entry.insert(next);
+                (next, true)
+            }
         }
     }
 
-    #[inline]
-    fn write_u64(&mut self, value: u64) {
-        self.0 = value;
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
+    /// Makes room for `additional` more ids without rehashing on the way.
+    pub fn reserve<'k>(&mut self, additional: usize, key_of: impl Fn(u32) -> NameKey<'k>) {
+        self.table.reserve(additional, |&id| key_of(id).table_hash());
     }
 }
-
-pub type NameMap<'data, V> = HashMap<NameKey<'data>, V, BuildHasherDefault<PassThrough>>;

@@ -8,7 +8,7 @@
 use crate::chain::ChainPlan;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::hash::{name_hash, FxHashMap, NameKey, NameMap};
+use crate::hash::{name_hash, FxHashMap, NameKey, NameTable};
 use crate::inputs::{FileKind, InputFile};
 use crate::object_file::{ObjectFile, ENDIAN};
 use crate::shared_lib::{self, SharedLibrary};
@@ -71,6 +71,9 @@ pub enum Definition {
 
 pub struct Global<'data> {
     pub name: &'data [u8],
+    /// `name_hash(name)`, and the scope the name binds in (see [`GLOBAL_SCOPE`]).
+    hash: u64,
+    scope: u32,
     pub definition: Definition,
     /// The chosen object definition is weak.
     pub weak_definition: bool,
@@ -90,9 +93,11 @@ pub struct Global<'data> {
 
 impl<'data> Global<'data> {
     /// A name nothing has defined or referenced yet.
-    fn new(name: &'data [u8]) -> Global<'data> {
+    fn new(key: NameKey<'data>) -> Global<'data> {
         Global {
-            name,
+            name: key.name,
+            hash: key.hash,
+            scope: key.scope,
             definition: Definition::Undefined,
             weak_definition: false,
             common: None,
@@ -111,6 +116,10 @@ impl<'data> Global<'data> {
             && !self.strong_reference
             && self.visibility != elf::STV_DEFAULT.0
             && self.visibility != elf::STV_PROTECTED.0
+    }
+
+    fn key(&self) -> NameKey<'data> {
+        NameKey { hash: self.hash, name: self.name, scope: self.scope }
     }
 
     pub fn is_defined_locally(&self) -> bool {
@@ -223,7 +232,7 @@ pub struct SymbolDb<'data> {
     pub objects: Vec<LoadedObject<'data>>,
     pub globals: Vec<Global<'data>>,
     /// (name, scope) → global.
-    pub names: NameMap<'data, GlobalId>,
+    names: NameTable,
     pub shared: Vec<SharedInput<'data>>,
     /// Definitions that lost to a newer generation's definition of the same name.
     pub shadowed: usize,
@@ -252,13 +261,11 @@ impl<'data> SymbolDb<'data> {
         let id = match self.lookup(name) {
             Some(id) => id,
             None => {
-                let id = GlobalId(self.globals.len() as u32);
-                self.globals.push(Global {
-                    strong_reference: true,
-                    reference_type: elf::STT_OBJECT.0,
-                    ..Global::new(name)
-                });
-                self.names.insert(NameKey::new(name, GLOBAL_SCOPE), id);
+                let key = NameKey::new(name, GLOBAL_SCOPE);
+                let id = self.intern(key);
+                let global = &mut self.globals[id.0 as usize];
+                global.strong_reference = true;
+                global.reference_type = elf::STT_OBJECT.0;
                 id
             }
         };
@@ -291,8 +298,26 @@ impl<'data> SymbolDb<'data> {
 
     /// The global a name binds to outside any generation's hidden scope.
     pub fn lookup(&self, name: &[u8]) -> Option<GlobalId> {
-        self.names.get(&NameKey::new(name, GLOBAL_SCOPE)).copied()
+        self.lookup_key(&NameKey::new(name, GLOBAL_SCOPE))
     }
+
+    fn lookup_key(&self, key: &NameKey) -> Option<GlobalId> {
+        lookup_in(&self.names, &self.globals, key)
+    }
+
+    /// The global for `key`, made if it is new.
+    fn intern(&mut self, key: NameKey<'data>) -> GlobalId {
+        let globals = &self.globals;
+        let (id, new) = self.names.get_or_insert(&key, globals.len() as u32, |id| globals[id as usize].key());
+        if new {
+            self.globals.push(Global::new(key));
+        }
+        GlobalId(id)
+    }
+}
+
+fn lookup_in(names: &NameTable, globals: &[Global], key: &NameKey) -> Option<GlobalId> {
+    names.get(key, |id| globals[id as usize].key()).map(GlobalId)
 }
 
 struct ArchiveMember<'data> {
@@ -328,7 +353,7 @@ pub fn resolve<'data>(
             newest: chain.newest,
             objects: Vec::new(),
             globals: Vec::new(),
-            names: NameMap::default(),
+            names: NameTable::default(),
             shared: Vec::new(),
             shadowed: 0,
         },
@@ -365,16 +390,7 @@ pub fn resolve<'data>(
 
 impl<'data> Resolver<'data> {
     fn intern(&mut self, name: &'data [u8]) -> GlobalId {
-        self.intern_key(NameKey::new(name, GLOBAL_SCOPE))
-    }
-
-    fn intern_key(&mut self, key: NameKey<'data>) -> GlobalId {
-        let next = GlobalId(self.db.globals.len() as u32);
-        let id = *self.db.names.entry(key).or_insert(next);
-        if id == next {
-            self.db.globals.push(Global::new(key.name));
-        }
-        id
+        self.db.intern(NameKey::new(name, GLOBAL_SCOPE))
     }
 
     fn add_archive(&mut self, input: &'data InputFile) -> Result<()> {
@@ -520,7 +536,8 @@ impl<'data> Resolver<'data> {
             .with_min_len(4096)
             .map(|index| GlobalSymbol::decode(&object, index))
             .collect();
-        self.db.names.reserve(decoded.len());
+        let globals = &self.db.globals;
+        self.db.names.reserve(decoded.len(), |id| globals[id as usize].key());
         for (index, decoded) in (object.first_global..object.symbols.len()).zip(decoded) {
             let symbol = decoded?;
             let name = symbol.name;
@@ -534,7 +551,7 @@ impl<'data> Resolver<'data> {
             // A base generation's hidden names mean something only inside that generation.
             let hidden = symbol.visibility == elf::STV_HIDDEN.0 || symbol.visibility == elf::STV_INTERNAL.0;
             let scope = if is_base && hidden { generation } else { GLOBAL_SCOPE };
-            let id = self.intern_key(NameKey { hash: symbol.hash, name, scope });
+            let id = self.db.intern(NameKey { hash: symbol.hash, name, scope });
             global_ids.push(id);
             if symbol.bind == elf::STB_LOCAL {
                 return Err(Error::new(format!(
@@ -683,17 +700,18 @@ impl<'data> Resolver<'data> {
         if self.db.newest == 0 {
             return;
         }
+        let (names, globals) = (&self.db.names, &self.db.globals);
         for object in &mut self.db.objects {
             for (i, id) in object.global_ids.iter_mut().enumerate() {
-                let global = &self.db.globals[id.0 as usize];
+                let global = &globals[id.0 as usize];
                 if global.definition != Definition::Undefined {
                     continue;
                 }
                 let Ok(symbol) = object.object.symbol(object.object.first_global + i) else { continue };
                 let hidden = matches!(symbol.st_visibility(), elf::STV_HIDDEN | elf::STV_INTERNAL);
                 let other_scope = if hidden { GLOBAL_SCOPE } else { object.generation };
-                if let Some(&other) = self.db.names.get(&NameKey::new(global.name, other_scope)) {
-                    if self.db.globals[other.0 as usize].definition != Definition::Undefined {
+                if let Some(other) = lookup_in(names, globals, &NameKey::new(global.name, other_scope)) {
+                    if globals[other.0 as usize].definition != Definition::Undefined {
                         *id = other;
                     }
                 }

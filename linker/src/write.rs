@@ -24,6 +24,17 @@ use std::io::Write as _;
 use std::ops::Range;
 use std::path::Path;
 
+/// `MADV_POPULATE_WRITE` on `len` bytes of the output mapping from address `start` (page
+/// aligned). Only a hint: on kernels without it the pages fault as usual.
+fn populate_range(start: usize, len: usize) {
+    // SAFETY: the range lies inside the output's mapping, which outlives the call;
+    // populating pages reads and changes none of their bytes, so writers of the same
+    // pages (through disjoint slices) are unaffected.
+    unsafe {
+        libc::madvise(start as *mut libc::c_void, len, libc::MADV_POPULATE_WRITE);
+    }
+}
+
 /// Copies `len` bytes at `from_offset` of `from` to `to_offset` of `to` with
 /// `copy_file_range`; false when the kernel could not copy all of them.
 fn kernel_copy(from: &std::fs::File, from_offset: u64, to: &std::fs::File, to_offset: u64, len: usize) -> bool {
@@ -68,16 +79,12 @@ pub fn copy_range(
     Ok(())
 }
 
-/// Copies a prepared base's stored region (at `at` of `file`) to `range` of the output,
-/// in pieces spread over the threads.
+/// Copies a prepared base's stored region (at `at` of `file`) to `range` of the output.
+/// One call: copies into one file take its inode lock in turn anyway.
 fn copy_region(file: &std::fs::File, at: u64, output: &std::fs::File, range: &Range<u64>) -> Result<()> {
-    const PIECE: u64 = 16 << 20;
-    let pieces: Vec<u64> = (range.start..range.end).step_by(PIECE as usize).collect();
-    pieces.into_par_iter().try_for_each(|start| {
-        let len = PIECE.min(range.end - start) as usize;
-        copy_range(file, at + start - range.start, output, start, len)
-            .map_err(|e| e.context("cannot copy the prepared base region into the output"))
-    })
+    let len = usize::try_from(range.end - range.start).map_err(|_| Error::new("base region too large"))?;
+    copy_range(file, at, output, range.start, len)
+        .map_err(|e| e.context("cannot copy the prepared base region into the output"))
 }
 
 /// Little-endian field writers for a byte slice.
@@ -364,6 +371,8 @@ impl<'data> Writer<'_, 'data> {
             };
             result.map(|patches| (index, patches))
         };
+        // One arm copies the region, then the verbatim runs while the chunks over the region
+        // are written (by whichever thread is free); the other prefaults and fills the rest.
         let (copied, filled) = rayon::join(
             || -> Result<(bool, Vec<JobPatches>)> {
                 // If the region cannot be copied, the chunks over it are written in full.
@@ -371,7 +380,12 @@ impl<'data> Writer<'_, 'data> {
                     BaseRegion::Reuse { file, at, range, .. } => copy_region(file, *at, output.file, range).is_ok(),
                     _ => false,
                 };
-                let done = copies.into_iter().map(|work| run(work, region_reused)).collect::<Result<_>>()?;
+                let (copied, patched) = rayon::join(
+                    || copies.into_iter().map(|work| run(work, region_reused)).collect::<Result<Vec<_>>>(),
+                    || over_region.into_par_iter().map(|work| run(work, region_reused)).collect::<Result<Vec<_>>>(),
+                );
+                let mut done = copied?;
+                done.extend(patched?);
                 Ok((region_reused, done))
             },
             || -> Result<Vec<JobPatches>> {
@@ -381,7 +395,6 @@ impl<'data> Writer<'_, 'data> {
         );
         let (region_reused, mut done) = copied?;
         done.extend(filled?);
-        done.extend(over_region.into_par_iter().map(|work| run(work, region_reused)).collect::<Result<Vec<_>>>()?);
         let mut patches: Vec<Option<ChunkPatches>> = (0..plan.chunks.len()).map(|_| None).collect();
         for (index, recorded) in done {
             if index < patches.len() {
@@ -770,16 +783,7 @@ impl<'data> Writer<'_, 'data> {
         add(next, self.layout.file_size);
         // The kernel zeroes the pages: spread that over the threads too.
         pieces.into_par_iter().for_each(|(from, to)| {
-            // SAFETY: the range lies inside the output's mapping, which outlives this call;
-            // populating pages reads and changes none of their bytes. Only a hint: on
-            // kernels without MADV_POPULATE_WRITE the pages fault as usual.
-            unsafe {
-                libc::madvise(
-                    (output.map_start + from as usize) as *mut libc::c_void,
-                    (to - from) as usize,
-                    libc::MADV_POPULATE_WRITE,
-                );
-            }
+            populate_range(output.map_start + from as usize, (to - from) as usize);
         });
     }
 

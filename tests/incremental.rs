@@ -425,6 +425,49 @@ fn an_unwritable_prepared_base_degrades_to_a_cold_link() {
     }
 }
 
+/// A cache on a file system with (almost) no room left: links that would store outputs,
+/// fingerprints or prepared bases there cost one warning each and give a cold link's bytes;
+/// nothing half-written is left behind to be used later. The file system is a small
+/// tmpfs in a private mount namespace (`unshare`), filled up before each link.
+#[test]
+fn a_full_cache_file_system_degrades_to_an_uncached_link() {
+    let h = HandBase::new();
+    let cache = h.r.s.subdir("full");
+    let mut probe = Command::new("unshare");
+    probe.args(["-rm", "sh", "-c"]).arg(format!("mount -t tmpfs -o size=256k tmpfs {}", cache.display()));
+    if !run(&mut probe).status.success() {
+        eprintln!("skipped: cannot mount a tmpfs in a private mount namespace here");
+        return;
+    }
+    for (round, room) in [("first", 0), ("second", 0), ("some room", 40), ("more room", 80)] {
+        let newest = h.newest(&format!("n{}", room + round.len()), "long julia_new(long x) { return x * 3; }");
+        let out = h.r.s.path(&format!("{}.so", round.replace(' ', "-")));
+        let mut args = vec!["link".to_string(), "-o".to_string(), out.display().to_string()];
+        args.extend(["--base".to_string(), h.base.display().to_string()]);
+        args.extend(newest.iter().map(|p| p.display().to_string()));
+        args.extend(["--cache-dir".to_string(), cache.display().to_string()]);
+        // Fill the file system, then free `room` KiB of it, then link.
+        let script = format!(
+            "mount -t tmpfs -o size=256k tmpfs {cache} && \
+             (dd if=/dev/zero of={cache}/filler bs=4k 2>/dev/null; true) && \
+             truncate -s -{room}K {cache}/filler && \
+             {chainlink} {args}; status=$?; find {cache} -name '.entry-*'; exit $status",
+            cache = cache.display(),
+            chainlink = CHAINLINK,
+            args = args.join(" ")
+        );
+        let output = run(Command::new("unshare").args(["-rm", "sh", "-c"]).arg(script));
+        assert!(output.status.success(), "{round}: {}", describe(&output));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("warning: cannot write"), "{round}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{round}: one warning: {stderr}");
+        let left = String::from_utf8_lossy(&output.stdout);
+        assert!(left.trim().is_empty(), "{round}: half-written cache files were left: {left}");
+        h.r.assert_same_as_cold(&out, &[&h.base], &newest);
+        assert_eq!(h.call(&out, &[("julia_new", 2), ("julia_calls_shared", 1)]), "6\n20\n", "{round}");
+    }
+}
+
 /// Bases of several generations — two `--base` archives, or the one archive an earlier link
 /// emitted — are prepared like one: warm relinks equal cold links and run.
 #[test]

@@ -152,9 +152,10 @@ fn link_with<A: Arch>(config: &Config) -> Result<report::LinkReport> {
         record_below: base_key.as_ref().map(|_| chain.newest),
     };
     let plan = scan::scan::<A>(&scanner, &sections, &directory, prepared.as_ref())?;
+    timer.phase("scan");
     let symtab =
         if config.strip_all { symtab::SymtabPlan::none() } else { symtab::plan(&db, &sections, &facts, &plan) };
-    timer.phase("scan");
+    timer.phase("symtab");
     let decisions = layout::Decisions {
         config,
         db: &db,
@@ -204,6 +205,7 @@ fn link_with<A: Arch>(config: &Config) -> Result<report::LinkReport> {
         base_region: &base_region,
     };
     let written = writer.write::<A>()?;
+    timer.phase("write");
     let archive = match &config.emit_archive {
         Some(path) => Some((path, chain::write_archive(path, &chain, &manifest)?)),
         None => None,
@@ -260,7 +262,7 @@ fn link_with<A: Arch>(config: &Config) -> Result<report::LinkReport> {
             cache.remember_output(key, &config.output);
         }
     }
-    timer.phase("write");
+    timer.phase("store");
     let input_bytes = inputs.iter().chain(&bases).map(|f| f.data.len() as u64).sum();
     let stats = report::Stats::collect::<A>(&db, &plan, &layout, input_bytes, inputs.len() + bases.len());
     let cache = cache.map(|c| c.report).unwrap_or_default();

@@ -83,11 +83,15 @@ fn bench_script_tiny_writes_complete_results() {
     ] {
         assert!(names.iter().any(|n| n == expected), "no {expected} entry in {names:?}");
     }
-    for must_time in ["chainlink", "chainlink-1t", "cp"] {
+    for must_time in ["chainlink", "chainlink-1t", "chainlink-warm", "chainlink-null", "chainlink-cached", "cp"] {
         let c = contestants.iter().find(|c| c.get("name").and_then(json::Value::str) == Some(must_time)).unwrap();
         assert_eq!(c.get("status").and_then(json::Value::str), Some("ok"), "{must_time} was not timed: {c:?}");
     }
 
+    // The warm relinks reused the prepared base's region.
+    let warm = doc.get("chainlink_warm_stats").and_then(|s| s.get("prepared_base")).expect("warm prepared_base");
+    assert_eq!(warm.get("outcome").and_then(json::Value::str), Some("hit"), "{warm:?}");
+    assert_eq!(warm.get("region").and_then(json::Value::str), Some("reused"), "{warm:?}");
     let stats = doc.get("chainlink_stats").expect("chainlink_stats");
     let phases = stats.get("phases_ms").expect("chainlink_stats.phases_ms");
     assert!(phases.get("write").and_then(json::Value::num).is_some(), "phases: {phases:?}");

@@ -300,6 +300,15 @@ impl Cache {
         hasher.finalize().to_hex().to_string()
     }
 
+    /// Whether some file's content hash is not remembered, so that [`Cache::link_key`]
+    /// will have to read it (a new or changed input; the key then most likely misses).
+    pub fn must_hash(&self, files: &[&InputFile]) -> bool {
+        files.iter().any(|file| {
+            let record = file.file.metadata().ok().and_then(|m| self.fingerprint_record(&file.path, &m));
+            record.is_none_or(|record| fs::metadata(record).is_err())
+        })
+    }
+
     /// blake3 of a file's bytes, remembered by the file's fingerprint.
     /// An archive's is derived from its members' (names and blake3), so the manifest can
     /// reuse those hashes through `memo` instead of computing them again.

@@ -83,16 +83,29 @@ fn link_with<A: Arch>(config: &Config) -> Result<report::LinkReport> {
     let bases = inputs::load_bases(config)?;
     timer.phase("inputs");
     // The output cache: an unchanged link is a hash check or a copy. (An emitted archive
-    // is always produced by a real link.)
+    // is always produced by a real link.) When some input must be hashed for the key (a
+    // new newest generation, say), the key will most likely miss: symbols are resolved
+    // meanwhile, and thrown away if it does not.
     let memo = chain::HashMemo::default();
     let mut cache = if config.emit_archive.is_none() { cache::Cache::open(config) } else { None };
-    let key = cache.as_mut().map(|cache| {
-        let files: Vec<&inputs::InputFile> = bases.iter().chain(&inputs).collect();
-        cache.link_key(config, &files, &scripts, &memo)
-    });
+    let files: Vec<&inputs::InputFile> = bases.iter().chain(&inputs).collect();
+    let resolve = || -> Result<(chain::ChainPlan, symbols::SymbolDb)> {
+        let chain = chain::plan(config, &bases, &inputs)?;
+        let db = symbols::resolve(&inputs, &chain, config, A::MACHINE)?;
+        Ok((chain, db))
+    };
+    let speculating = cache.as_ref().is_some_and(|cache| cache.must_hash(&files));
+    let (key, mut resolved) = match cache.as_mut() {
+        Some(cache) if speculating => {
+            let (key, resolved) = rayon::join(|| cache.link_key(config, &files, &scripts, &memo), resolve);
+            (Some(key), Some(resolved))
+        }
+        Some(cache) => (Some(cache.link_key(config, &files, &scripts, &memo)), None),
+        None => (None, None),
+    };
     if let (Some(cache), Some(key)) = (cache.as_mut(), &key) {
         if cache.satisfy(key, &config.output) {
-            timer.phase("cache");
+            timer.phase(if speculating { "symbols" } else { "cache" });
             if config.verbose {
                 eprintln!("chainlink: output cache: {} ({})", cache.report.outcome, config.output.display());
             }
@@ -100,9 +113,28 @@ fn link_with<A: Arch>(config: &Config) -> Result<report::LinkReport> {
             let stats = report::Stats { output_bytes, threads: rayon::current_num_threads(), ..Default::default() };
             return Ok(report::LinkReport { timer, stats, cache: cache.report.clone() });
         }
-        timer.phase("cache");
+        if !speculating {
+            timer.phase("cache");
+        }
     }
-    let chain = chain::plan(config, &bases, &inputs)?;
+    let sources: Vec<&inputs::InputFile> = inputs.iter().chain(&bases).collect();
+    // The manifest's member hashes: known from the key when there is one (the memo), else
+    // computed beside symbol resolution.
+    let (hashes, resolved) = match resolved.take() {
+        Some(resolved) => {
+            let (chain, db) = resolved?;
+            (chain.hash_members(&sources, &memo), (chain, db))
+        }
+        None => {
+            let chain = chain::plan(config, &bases, &inputs)?;
+            let (hashes, db) = rayon::join(
+                || chain.hash_members(&sources, &memo),
+                || symbols::resolve(&inputs, &chain, config, A::MACHINE),
+            );
+            (hashes, (chain, db?))
+        }
+    };
+    let (chain, mut db) = resolved;
     // The prepared base: what an earlier link with this base learned (see prepared.rs).
     let base_key = match &cache {
         Some(cache) if chain.newest > 0 && !chain.base_objects.is_empty() => {
@@ -117,11 +149,6 @@ fn link_with<A: Arch>(config: &Config) -> Result<report::LinkReport> {
         (Some(cache), Some(key)) => cache.open_prepared(key, chain.base_objects.len()),
         _ => None,
     };
-    timer.phase("chain");
-    let sources: Vec<&inputs::InputFile> = inputs.iter().chain(&bases).collect();
-    let (hashes, db) =
-        rayon::join(|| chain.hash_members(&sources, &memo), || symbols::resolve(&inputs, &chain, config, A::MACHINE));
-    let mut db = db?;
     if config.verbose {
         eprintln!(
             "chainlink: {} generation(s); {} base text object(s); {} data member(s) dropped; {} definition(s) shadowed by newer generations",

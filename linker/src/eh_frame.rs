@@ -38,14 +38,20 @@ pub enum EhRecordKind {
 pub fn parse_eh_frame(data: &[u8]) -> Result<Vec<EhRecord>> {
     let mut records: Vec<EhRecord> = Vec::new();
     let mut offset = 0;
+    // FDEs nearly always name the latest CIE: check that one before searching.
+    let mut latest_cie = None;
     while offset < data.len() {
         let record = record_at(data, offset)?;
+        if record.kind == EhRecordKind::Cie {
+            latest_cie = Some(record.offset);
+        }
         if let EhRecordKind::Fde { cie_offset } = record.kind {
-            let points_at_cie = records
-                .binary_search_by_key(&cie_offset, |earlier| earlier.offset)
-                .ok()
-                .and_then(|index| records.get(index))
-                .is_some_and(|earlier| earlier.kind == EhRecordKind::Cie);
+            let points_at_cie = latest_cie == Some(cie_offset)
+                || records
+                    .binary_search_by_key(&cie_offset, |earlier| earlier.offset)
+                    .ok()
+                    .and_then(|index| records.get(index))
+                    .is_some_and(|earlier| earlier.kind == EhRecordKind::Cie);
             if !points_at_cie {
                 bail!(
                     ".eh_frame FDE at offset {offset:#x} points at offset {cie_offset:#x}, \

@@ -60,8 +60,20 @@ impl GnuHashPlan {
     /// sorted by bucket. The sort is stable, so symbols sharing a bucket keep their input
     /// order and the output is deterministic.
     pub fn order(&self, hashes: &[u32]) -> Vec<u32> {
-        let mut indices: Vec<u32> = (0..hashes.len()).map(|index| u32::try_from(index).unwrap_or(u32::MAX)).collect();
-        indices.sort_by_key(|&index| hashes.get(index as usize).map_or(u32::MAX, |&hash| self.bucket(hash)));
+        // A counting sort: one pass to count each bucket, one to place (stable).
+        let mut next = vec![0u32; self.nbuckets.max(1) as usize + 1];
+        for &hash in hashes {
+            next[self.bucket(hash) as usize + 1] += 1;
+        }
+        for bucket in 1..next.len() {
+            next[bucket] += next[bucket - 1];
+        }
+        let mut indices = vec![0u32; hashes.len()];
+        for (index, &hash) in hashes.iter().enumerate() {
+            let slot = &mut next[self.bucket(hash) as usize];
+            indices[*slot as usize] = u32::try_from(index).unwrap_or(u32::MAX);
+            *slot += 1;
+        }
         indices
     }
 

@@ -396,7 +396,7 @@ pub fn layout<A: Arch>(decisions: &Decisions, mut sections: SectionMap) -> Resul
 
     // .dynsym: imports, then exports ordered for .gnu.hash.
     let export_hashes: Vec<u32> =
-        plan.dynamic_exports.iter().map(|&id| gnu_hash::gnu_hash(db.global(id).name)).collect();
+        plan.dynamic_exports.par_iter().map(|&id| gnu_hash::gnu_hash(db.global(id).name)).collect();
     let gnu_hash = GnuHashPlan::new(plan.dynamic_exports.len());
     let order = gnu_hash.order(&export_hashes);
     let mut dynsym: Vec<GlobalId> = plan.dynamic_imports.clone();

@@ -592,10 +592,18 @@ impl Scanner<'_, '_> {
             return Err(0);
         }
         for target in targets.clone() {
-            let valid = (target.symbol as usize) < loaded.object.symbols.len();
-            if !valid
-                || self.target_facts(target_of(loaded, chunk.input.file, target.symbol), strips_here) != target.facts
-            {
+            if target.symbol as usize >= loaded.object.symbols.len() {
+                return Err(target.symbol);
+            }
+            // The facts of a base object's local symbols, and of a name in a base
+            // generation's own (hidden) scope, come from the base alone: the prepared
+            // base's key already says they are as recorded.
+            let resolved = target_of(loaded, chunk.input.file, target.symbol);
+            let from_base_alone = match resolved {
+                SymRef::Local(..) => true,
+                SymRef::Global(id) => self.db.global(id).is_generation_scoped(),
+            };
+            if !from_base_alone && self.target_facts(resolved, strips_here) != target.facts {
                 return Err(target.symbol);
             }
         }

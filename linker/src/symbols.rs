@@ -118,6 +118,12 @@ impl<'data> Global<'data> {
             && self.visibility != elf::STV_PROTECTED.0
     }
 
+    /// Whether the name lives in one base generation's own scope (a hidden name of that
+    /// generation): everything about it then comes from that generation alone.
+    pub fn is_generation_scoped(&self) -> bool {
+        self.scope != GLOBAL_SCOPE
+    }
+
     fn key(&self) -> NameKey<'data> {
         NameKey { hash: self.hash, name: self.name, scope: self.scope }
     }

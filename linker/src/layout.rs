@@ -149,10 +149,20 @@ impl Layout {
         self.sections.outputs.get(placement.output as usize).is_some_and(|output| output.base)
     }
 
-    /// A digest of where the base region's sections and their inputs lie: equal digests
-    /// mean a stored copy of the region's bytes fits this layout.
-    pub fn region_signature(&self) -> [u8; 32] {
+    /// A digest of where the base region's sections and their inputs lie, and of the PLT
+    /// entries base code calls through (where the PLT is, which symbols come first): equal
+    /// digests mean a stored copy of the region's bytes fits this layout.
+    pub fn region_signature(&self, db: &SymbolDb, plan: &Plan) -> [u8; 32] {
         let mut hasher = blake3::Hasher::new();
+        hasher.update(&self.section(Synthetic::Plt).addr.to_le_bytes());
+        for &target in &plan.plt[..plan.base_plt] {
+            let name = match target {
+                SymRef::Global(id) => db.global(id).name,
+                SymRef::Local(..) => b"",
+            };
+            hasher.update(&(name.len() as u64).to_le_bytes());
+            hasher.update(name);
+        }
         for (index, output) in self.sections.outputs.iter().enumerate().filter(|(_, o)| o.base) {
             hasher.update(output.name.as_bytes());
             for value in [index as u64, output.sh_type as u64, output.flags, output.addr, output.offset, output.size] {

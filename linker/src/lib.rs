@@ -203,7 +203,7 @@ fn link_with<A: Arch>(config: &Config) -> Result<report::LinkReport> {
     let stale = plan.rescanned_chunks > 0 && plan.rescanned_chunks * 8 >= base_chunks;
     let region = prepared.as_ref().and_then(|prepared| Some((prepared, prepared.region()?)));
     let region_fits = region.as_ref().is_some_and(|(_, record)| {
-        Some(&record.range) == layout.base_region.as_ref() && record.signature == layout.region_signature()
+        Some(&record.range) == layout.base_region.as_ref() && record.signature == layout.region_signature(&db, &plan)
     });
     let store_prepared = cache.as_ref().is_some_and(|c| c.report.base != "unreadable")
         && base_key.is_some()
@@ -264,7 +264,10 @@ fn link_with<A: Arch>(config: &Config) -> Result<report::LinkReport> {
             let region = match (&base_region, &layout.base_region) {
                 (write::BaseRegion::Record, Some(range)) => Some((
                     prepared::RegionSource {
-                        record: prepared::RegionRecord { range: range.clone(), signature: layout.region_signature() },
+                        record: prepared::RegionRecord {
+                            range: range.clone(),
+                            signature: layout.region_signature(&db, &plan),
+                        },
                         output: written.file.as_file(),
                     },
                     &written.patches[..],

@@ -30,6 +30,20 @@ pub const NEEDS_TLS_GD: u8 = 4;
 pub const NEEDS_TLS_IE: u8 = 8;
 pub const NEEDS_TLS_DESC: u8 = 16;
 pub const REFERENCED: u8 = 32;
+/// Some base generation's code calls the symbol through the PLT: its entry goes first, so
+/// that such calls keep their value from link to link (see `Plan::base_plt`).
+pub const BASE_PLT: u8 = 64;
+
+/// The flags a chunk's relocations mark on a symbol: `bits`, with [`BASE_PLT`] when a base
+/// generation's code asks for a PLT entry.
+#[inline]
+fn marked(bits: u8, from_base: bool) -> u8 {
+    if from_base && bits & NEEDS_PLT != 0 {
+        bits | BASE_PLT
+    } else {
+        bits
+    }
+}
 
 /// Facts about a relocation target that a chunk's scan depends on (see
 /// [`Scanner::target_facts`]); a recorded chunk is replayed only if they are unchanged.
@@ -128,6 +142,8 @@ pub struct Plan {
     /// Symbols with a PLT entry, in PLT order: imports first, then local GNU indirect
     /// functions (from `plt_ifunc_start`), whose entry is their address in this library.
     pub plt: Vec<SymRef>,
+    /// How many of the first PLT entries base generations' code calls through.
+    pub base_plt: usize,
     pub plt_ifunc_start: usize,
     /// PLT index per symbol key (u32::MAX when none).
     pub plt_index: Vec<u32>,
@@ -426,11 +442,13 @@ impl Scanner<'_, '_> {
         }
         let strips_here = loaded.stripped.iter().any(|&s| s);
         let recording = self.record_below.is_some_and(|newest| loaded.generation < newest);
+        let from_base = self.db.is_base(input.file);
         for rela in relocations {
             let (_, symbol, _, _) = rela_parts(rela);
             let bits = self.scan_reloc::<A>(chunk, rela, strips_here)?;
             if bits != 0 {
-                flags[self.keys.of(target_of(loaded, input.file, symbol))].fetch_or(bits, Ordering::Relaxed);
+                flags[self.keys.of(target_of(loaded, input.file, symbol))]
+                    .fetch_or(marked(bits, from_base), Ordering::Relaxed);
                 if bits & NEEDS_TLS_IE != 0 {
                     static_tls.store(true, Ordering::Relaxed);
                 }
@@ -609,7 +627,7 @@ impl Scanner<'_, '_> {
         }
         for target in targets.filter(|target| target.bits != 0) {
             flags[self.keys.of(target_of(loaded, chunk.input.file, target.symbol))]
-                .fetch_or(target.bits, Ordering::Relaxed);
+                .fetch_or(marked(target.bits, true), Ordering::Relaxed);
             if target.bits & NEEDS_TLS_IE != 0 {
                 static_tls.store(true, Ordering::Relaxed);
             }
@@ -732,18 +750,20 @@ pub fn scan<A: Arch>(
                 slot += kind.slots();
             }
         }
-        if bits & NEEDS_PLT != 0 && scanner.is_preemptible(key_target(key)) {
-            plt_index[key] = plt.len() as u32;
-            plt.push(key_target(key));
-        }
     }
-    // Indirect functions last: their resolvers may call through the other PLT slots.
-    let plt_ifunc_start = plt.len();
-    for (key, &bits) in flags.iter().enumerate() {
-        if bits & NEEDS_PLT != 0 && !scanner.is_preemptible(key_target(key)) {
-            plt_index[key] = plt.len() as u32;
-            plt.push(key_target(key));
-        }
+    // PLT entries: the base generations' calls first (their entries are then where every
+    // link with that base puts them), the other imports next, indirect functions last
+    // (their resolvers may call through the other PLT slots).
+    let plt_keys = (0..flags.len()).filter(|&key| flags[key] & NEEDS_PLT != 0);
+    let (imports, ifuncs): (Vec<usize>, Vec<usize>) =
+        plt_keys.partition(|&key| scanner.is_preemptible(key_target(key)));
+    let (base_imports, other_imports): (Vec<usize>, Vec<usize>) =
+        imports.into_iter().partition(|&key| flags[key] & BASE_PLT != 0);
+    let base_plt = base_imports.len();
+    let plt_ifunc_start = base_plt + other_imports.len();
+    for key in base_imports.into_iter().chain(other_imports).chain(ifuncs) {
+        plt_index[key] = plt.len() as u32;
+        plt.push(key_target(key));
     }
     let tls_ld_slot = uses_tls_ld.then(|| {
         got.push(GotEntry { kind: GotKind::TlsLd, target: None, slot });
@@ -771,6 +791,7 @@ pub fn scan<A: Arch>(
         got_first_slot,
         tls_ld_slot,
         plt,
+        base_plt,
         plt_ifunc_start,
         plt_index,
         dynamic_imports,

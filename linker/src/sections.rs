@@ -161,7 +161,7 @@ fn classify(name: &[u8], sh_type: u32, flags: u64) -> Option<(String, u32, Segme
     } else if has_prefix(b".text") {
         Some((".text", 110))
     } else if name == b".init" {
-        Some((".init", 100))
+        Some((".init", 101))
     } else if name == b".fini" {
         Some((".fini", 130))
     } else if has_prefix(b".rodata") {
@@ -232,7 +232,8 @@ fn class_of_rank(rank: u32) -> SegmentClass {
 /// Synthetic sections: name, rank, type, flags, alignment.
 const SYNTHETIC: &[(Synthetic, &str, u32, u32, u64, u64)] = &[
     (Synthetic::Headers, "", 0, 0, 0, 8),
-    (Synthetic::Plt, ".plt", 140, elf::SHT_PROGBITS.0, ALLOC | EXEC, 16),
+    // First after the base region: base code's PLT calls keep their value (scan.rs).
+    (Synthetic::Plt, ".plt", 100, elf::SHT_PROGBITS.0, ALLOC | EXEC, 16),
     (Synthetic::BuildId, ".note.gnu.build-id", 200, elf::SHT_NOTE.0, ALLOC, 4),
     (Synthetic::GnuHash, ".gnu.hash", 210, elf::SHT_GNU_HASH.0, ALLOC, 8),
     (Synthetic::DynSym, ".dynsym", 220, elf::SHT_DYNSYM.0, ALLOC, 8),

@@ -166,6 +166,19 @@ pub enum BaseRegion<'a> {
 /// A job's index and, for a chunk being recorded, its patches.
 type JobPatches = (usize, Option<ChunkPatches>);
 
+/// What a relocation's value depends on, when a base-region chunk is recorded.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Depends {
+    /// Nothing: no field is written.
+    Nothing,
+    /// Base-region addresses, and what its symbol binds to.
+    Region,
+    /// A PLT entry among the base's own, which `Layout::region_signature` pins.
+    BasePlt,
+    /// Where the rest of this link put things, or a dynamic relocation: applied again.
+    Link,
+}
+
 /// How one chunk is written.
 #[derive(Clone, Copy)]
 enum ChunkMode<'a> {
@@ -464,9 +477,8 @@ impl<'data> Writer<'_, 'data> {
         let region = layout.base_region().unwrap_or(0..0);
         let (mut relative, mut symbolic) = (RelaWriter::new(relative_out), RelaWriter::new(symbolic_out));
         let relocations = &object.relocations(input.section as usize)[chunk.relocs.clone()];
-        // Applies one relocation; true when its value depends only on base-region addresses
-        // (and the binding of its symbol) and it needs no dynamic relocation.
-        let mut apply = |rela: &elf::Rela64<object::LittleEndian>, patching: bool| -> Result<bool> {
+        // Applies one relocation; says what its value depends on.
+        let mut apply = |rela: &elf::Rela64<object::LittleEndian>, patching: bool| -> Result<Depends> {
             let (offset, symbol, r_type, addend) = rela_parts(rela);
             let target = scan::target_of(loaded, input.file, symbol);
             let fail = |what: &str| {
@@ -474,7 +486,7 @@ impl<'data> Writer<'_, 'data> {
             };
             let info = A::reloc_info(r_type).ok_or_else(|| fail("unsupported relocation type"))?;
             if info.expr == RelocExpr::None {
-                return Ok(true);
+                return Ok(Depends::Nothing);
             }
             if symbol as usize >= object.symbols.len() {
                 return Err(fail("invalid symbol index"));
@@ -490,11 +502,11 @@ impl<'data> Writer<'_, 'data> {
                 // The target's section was discarded (a COMDAT duplicate).
                 if !alloc {
                     write_field(out, field, info.size, tombstone);
-                    return Ok(false);
+                    return Ok(Depends::Link);
                 }
                 if is_eh_frame {
                     write_field(out, field, info.size, 0);
-                    return Ok(false);
+                    return Ok(Depends::Link);
                 }
                 return Err(fail("refers to a symbol in a discarded section"));
             };
@@ -527,16 +539,16 @@ impl<'data> Writer<'_, 'data> {
             let plt_or_symbol =
                 || if through_plt { layout.plt_entry_address::<A>(self.plan.plt_index[key]) } else { s };
             let s_a = s.wrapping_add(a as u64);
-            // Whether the value below is a function of `s` (and the place) alone.
-            let mut of_s = true;
+            // What the value below depends on: by default `s` (and the place) alone.
+            let mut depends = Depends::Region;
             let value: u64 = match info.expr {
-                RelocExpr::None => return Ok(true),
+                RelocExpr::None => return Ok(Depends::Nothing),
                 RelocExpr::Absolute if alloc && info.size == 8 => {
                     if preemptible {
                         let SymRef::Global(id) = target else { unreachable!("locals never preempt") };
                         let dynsym = layout.dynsym_index[id.0 as usize];
                         symbolic.push::<A>(place, dynsym, DynReloc::Absolute, a);
-                        of_s = false;
+                        depends = Depends::Link;
                         0
                     } else if self.facts.is_absolute(db, target)
                         || scan::packs_as_relr(self.config.pack_relative_relocs, section_align, offset)
@@ -544,14 +556,19 @@ impl<'data> Writer<'_, 'data> {
                         s_a
                     } else {
                         relative.relative::<A>(place, s_a);
-                        of_s = false;
+                        depends = Depends::Link;
                         s_a
                     }
                 }
                 RelocExpr::Absolute => s_a,
                 RelocExpr::PcRelative => s_a.wrapping_sub(place),
                 RelocExpr::PltPcRelative => {
-                    of_s = !through_plt;
+                    if through_plt {
+                        // The base's own PLT entries are where every link with this base
+                        // (and this region signature) puts them.
+                        let index = self.plan.plt_index[key] as usize;
+                        depends = if index < self.plan.base_plt { Depends::BasePlt } else { Depends::Link };
+                    }
                     plt_or_symbol().wrapping_add(a as u64).wrapping_sub(place)
                 }
                 RelocExpr::GotPcRelative { relaxable } => {
@@ -579,47 +596,47 @@ impl<'data> Writer<'_, 'data> {
                                 .copy_from_slice(&input_data[(offset - 3) as usize..offset as usize + 4]);
                         }
                         A::relax_got_load(out, field, direct);
-                        return Ok(region.contains(&s));
+                        return Ok(if region.contains(&s) { Depends::Region } else { Depends::Link });
                     }
-                    of_s = false;
+                    depends = Depends::Link;
                     got_slot(GotKind::Address)?.wrapping_add(a as u64).wrapping_sub(place)
                 }
                 RelocExpr::GotOffset => {
-                    of_s = false;
+                    depends = Depends::Link;
                     got_slot(GotKind::Address)?.wrapping_add(a as u64).wrapping_sub(got_base)
                 }
                 RelocExpr::GotBasePcRelative => {
-                    of_s = false;
+                    depends = Depends::Link;
                     got_base.wrapping_add(a as u64).wrapping_sub(place)
                 }
                 RelocExpr::OffsetFromGotBase => {
-                    of_s = false;
+                    depends = Depends::Link;
                     s_a.wrapping_sub(got_base)
                 }
                 RelocExpr::PltOffsetFromGotBase => {
-                    of_s = false;
+                    depends = Depends::Link;
                     plt_or_symbol().wrapping_add(a as u64).wrapping_sub(got_base)
                 }
                 RelocExpr::Size => layout.symbol_size(db, target).wrapping_add(a as u64),
                 RelocExpr::TlsGeneralDynamic => {
-                    of_s = false;
+                    depends = Depends::Link;
                     got_slot(GotKind::TlsGd)?.wrapping_add(a as u64).wrapping_sub(place)
                 }
                 RelocExpr::TlsLocalDynamic => {
-                    of_s = false;
+                    depends = Depends::Link;
                     let slot = self.plan.tls_ld_slot.ok_or_else(|| fail("internal error: no TLS module entry"))?;
                     (got + 8 * slot as u64).wrapping_add(a as u64).wrapping_sub(place)
                 }
                 RelocExpr::DtpOffset => {
-                    of_s = false;
+                    depends = Depends::Link;
                     s_a.wrapping_sub(layout.tls_start())
                 }
                 RelocExpr::TlsInitialExec => {
-                    of_s = false;
+                    depends = Depends::Link;
                     got_slot(GotKind::TlsIe)?.wrapping_add(a as u64).wrapping_sub(place)
                 }
                 RelocExpr::TlsDescriptor => {
-                    of_s = false;
+                    depends = Depends::Link;
                     got_slot(GotKind::TlsDesc)?.wrapping_add(a as u64).wrapping_sub(place)
                 }
                 RelocExpr::TpOffset => {
@@ -630,7 +647,10 @@ impl<'data> Writer<'_, 'data> {
                 return Err(fail(&format!("value {:#x} does not fit in {} bytes", value as i64, info.size)));
             }
             write_field(out, field, info.size, value);
-            Ok(of_s && region.contains(&s))
+            Ok(match depends {
+                Depends::Region if !region.contains(&s) => Depends::Link,
+                other => other,
+            })
         };
         let recorded = match mode {
             ChunkMode::Full => {
@@ -662,16 +682,18 @@ impl<'data> Writer<'_, 'data> {
                     let size = A::reloc_info(r_type).map_or(0, |info| info.size as u64);
                     overlapping |= size > 0 && offset < field_end;
                     field_end = field_end.max(offset + size);
-                    let fixed = apply(rela, false)?;
-                    match loaded.global(symbol as usize).map(|id| db.global(id).definition) {
-                        _ if !fixed => patches.relocations.push(index as u32),
+                    let depends = apply(rela, false)?;
+                    let definition = loaded.global(symbol as usize).map(|id| db.global(id).definition);
+                    match (depends, definition) {
+                        (Depends::Nothing | Depends::BasePlt, _) => {}
+                        (Depends::Link, _) => patches.relocations.push(index as u32),
                         // A local symbol of a base object: placed by the base alone.
-                        None => {}
-                        Some(Definition::Object { file, index: at }) => {
+                        (Depends::Region, None) => {}
+                        (Depends::Region, Some(Definition::Object { file, index: at })) => {
                             patches.bindings.push(Binding { symbol, file, index: at })
                         }
                         // Bound by the linker itself: applied again in every link.
-                        Some(_) => patches.relocations.push(index as u32),
+                        (Depends::Region, Some(_)) => patches.relocations.push(index as u32),
                     }
                 }
                 patches.bindings.sort_unstable();

@@ -102,6 +102,38 @@ fn bench_script_tiny_writes_complete_results() {
     assert!(workload.get("base_text_bytes").and_then(json::Value::num).is_some_and(|b| b > 0.0));
 }
 
+/// `scripts/bench-base-sizes` at the tiny scale on two base sizes: one row per size, every
+/// contestant timed.
+#[test]
+fn base_size_sweep_writes_one_row_per_size() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench_base_sizes");
+    let results = tempfile::tempdir().expect("temporary directory");
+    let json_path = results.path().join("sizes.json");
+    let out = Command::new("python3")
+        .arg(root.join("scripts/bench-base-sizes"))
+        .args(["--scale", "tiny", "--sizes", "200,400", "--new-functions", "20", "--runs", "1"])
+        .arg("--chainlink")
+        .arg(env!("CARGO_BIN_EXE_chainlink"))
+        .arg("--out")
+        .arg(&work)
+        .arg("--json")
+        .arg(&json_path)
+        .output()
+        .expect("run python3 scripts/bench-base-sizes");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "bench-base-sizes failed\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let doc = json::parse(&std::fs::read_to_string(&json_path).expect("results written")).expect("JSON");
+    let rows = doc.get("rows").and_then(json::Value::arr).expect("rows");
+    assert_eq!(rows.len(), 2, "{stdout}");
+    for (row, size) in rows.iter().zip([200.0, 400.0]) {
+        assert_eq!(row.get("base_functions").and_then(json::Value::num), Some(size));
+        for key in ["cold_s", "warm_s", "null_s", "cp_s", "warm_over_cp"] {
+            assert!(row.get(key).and_then(json::Value::num).is_some_and(|v| v > 0.0), "{key} in {row:?}");
+        }
+    }
+}
+
 /// Just enough JSON to read the bench's results (the root package has no JSON crate).
 mod json {
     #[derive(Debug)]

@@ -6,17 +6,17 @@
 use std::path::Path;
 use std::process::Command;
 
-#[test]
-fn bench_script_tiny_writes_complete_results() {
+/// Runs `scripts/NAME ARGS --chainlink BIN --out WORK --json FILE` and returns its stdout
+/// and the JSON it wrote. The generated workloads are cached in WORK (under the test
+/// target's directory) between test runs; results go to a fresh directory.
+fn run_script(name: &str, work: &str, args: &[&str]) -> (String, json::Value) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    // The generated workload is cached here between test runs (the bench keys it by the
-    // generator's arguments and source); results go to a fresh directory.
-    let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench_script");
+    let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join(work);
     let results = tempfile::tempdir().expect("temporary directory");
     let json_path = results.path().join("results.json");
     let out = Command::new("python3")
-        .arg(root.join("scripts/bench"))
-        .args(["--scale", "tiny", "--runs", "1", "--warmup", "0", "--no-install"])
+        .arg(root.join("scripts").join(name))
+        .args(args)
         .arg("--chainlink")
         .arg(env!("CARGO_BIN_EXE_chainlink"))
         .arg("--out")
@@ -24,14 +24,20 @@ fn bench_script_tiny_writes_complete_results() {
         .arg("--json")
         .arg(&json_path)
         .output()
-        .expect("run python3 scripts/bench");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+        .unwrap_or_else(|e| panic!("run python3 scripts/{name}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "scripts/bench failed ({})\nstdout:\n{stdout}\nstderr:\n{stderr}", out.status);
-    assert!(stdout.contains("contestant") && stdout.contains("chainlink"), "no table on stdout:\n{stdout}");
-
+    assert!(out.status.success(), "scripts/{name} failed ({})\nstdout:\n{stdout}\nstderr:\n{stderr}", out.status);
     let text = std::fs::read_to_string(&json_path).expect("results JSON written");
     let doc = json::parse(&text).unwrap_or_else(|e| panic!("results JSON does not parse: {e}\n{text}"));
+    (stdout, doc)
+}
+
+#[test]
+fn bench_script_tiny_writes_complete_results() {
+    let args = ["--scale", "tiny", "--runs", "1", "--warmup", "0", "--no-install"];
+    let (stdout, doc) = run_script("bench", "bench_script", &args);
+    assert!(stdout.contains("contestant") && stdout.contains("chainlink"), "no table on stdout:\n{stdout}");
 
     let machine = doc.get("machine").expect("machine");
     assert!(machine.get("nproc").and_then(json::Value::num).is_some_and(|n| n >= 1.0), "nproc: {machine:?}");
@@ -106,24 +112,8 @@ fn bench_script_tiny_writes_complete_results() {
 /// contestant timed.
 #[test]
 fn base_size_sweep_writes_one_row_per_size() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench_base_sizes");
-    let results = tempfile::tempdir().expect("temporary directory");
-    let json_path = results.path().join("sizes.json");
-    let out = Command::new("python3")
-        .arg(root.join("scripts/bench-base-sizes"))
-        .args(["--scale", "tiny", "--sizes", "200,400", "--new-functions", "20", "--runs", "1"])
-        .arg("--chainlink")
-        .arg(env!("CARGO_BIN_EXE_chainlink"))
-        .arg("--out")
-        .arg(&work)
-        .arg("--json")
-        .arg(&json_path)
-        .output()
-        .expect("run python3 scripts/bench-base-sizes");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "bench-base-sizes failed\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    let doc = json::parse(&std::fs::read_to_string(&json_path).expect("results written")).expect("JSON");
+    let args = ["--scale", "tiny", "--sizes", "200,400", "--new-functions", "20", "--runs", "1"];
+    let (stdout, doc) = run_script("bench-base-sizes", "bench_base_sizes", &args);
     let rows = doc.get("rows").and_then(json::Value::arr).expect("rows");
     assert_eq!(rows.len(), 2, "{stdout}");
     for (row, size) in rows.iter().zip([200.0, 400.0]) {

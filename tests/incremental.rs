@@ -316,6 +316,67 @@ fn an_override_of_a_directly_called_base_function_rewrites_its_callers() {
     assert!(region_chunks[1] < region_chunks[0], "the caller's chunk is not patched: {region_chunks:?}");
 }
 
+/// A base whose code loads a newest-generation function's address through the GOT
+/// (`call *jl_newfn@GOTPCREL(%rip)`, relaxed to a direct call since `jl_newfn` is hidden
+/// there): the call is patched over the stored region in every warm relink, and patching
+/// rewrites the instruction from the input's bytes without touching the relocated field of
+/// the instruction just before it (here a `lea` whose displacement is negative).
+#[test]
+fn a_relaxed_got_load_patched_over_the_region_keeps_its_neighbours() {
+    let r = Relinks::new();
+    let text = r.s.write(
+        "text.s",
+        b".text
+    .globl anchor
+    .hidden anchor
+anchor:
+    ret
+    .globl julia_base_fn
+    .type julia_base_fn, @function
+julia_base_fn:
+    lea anchor(%rip), %rcx
+    call *jl_newfn@GOTPCREL(%rip)
+    lea anchor(%rip), %rdx
+    sub %rdx, %rcx
+    add %rcx, %rax
+    ret
+    .section .note.GNU-stack,\"\",@progbits
+",
+    );
+    let dir = r.s.subdir("base");
+    run_ok(Command::new("gcc").arg("-c").arg(&text).arg("-o").arg(dir.join("text.o")));
+    let base = r.s.path("sys-o.a");
+    run_ok(Command::new("ar").arg("rcs").arg(&base).arg(dir.join("text.o")));
+    // The `lea` before the call is relocated (a global, even if hidden, in the same section).
+    let relocations = readelf(&["-r"], &dir.join("text.o"));
+    assert!(relocations.contains("R_X86_64_GOTPCRELX") && relocations.contains("anchor"), "{relocations}");
+    for (round, value) in [("first", 7), ("second", 11), ("third", 13)] {
+        let source = format!(
+            "__attribute__((visibility(\"hidden\"))) long jl_newfn(void) {{ return {value}; }}\n\
+             long julia_new_{round}(long x) {{ return x + {value}; }}\n"
+        );
+        let c = r.s.write(&format!("{round}.c"), source.as_bytes());
+        let o = r.s.path(&format!("{round}.o"));
+        run_ok(Command::new("gcc").args(["-fPIC", "-O2", "-c"]).arg(&c).arg("-o").arg(&o));
+        let out = r.s.path(&format!("{round}.so"));
+        let stats = r.warm(&out, &[&base], std::slice::from_ref(&o), &[]);
+        if round != "first" {
+            assert!(stats.contains("\"region\": \"reused\""), "{round}: {stats}");
+            assert!(field(&stats, "region_patches") >= 1, "{round}: the relaxed call is patched: {stats}");
+        }
+        r.assert_same_as_cold(&out, &[&base], std::slice::from_ref(&o));
+        let caller = r.s.write(
+            "caller.c",
+            b"#include <dlfcn.h>\n#include <stdio.h>\nint main(int c, char **v) { void *h = dlopen(v[1], RTLD_NOW);\n\
+              if (!h) { puts(dlerror()); return 2; } long (*f)(void) = (long (*)(void))dlsym(h, \"julia_base_fn\");\n\
+              printf(\"%ld\\n\", f()); return 0; }\n",
+        );
+        let exe = r.s.path("caller");
+        run_ok(Command::new("gcc").arg(&caller).arg("-o").arg(&exe).arg("-ldl"));
+        assert_eq!(run_ok(Command::new(&exe).arg(&out)), format!("{value}\n"), "{round}");
+    }
+}
+
 /// A truncated, altered or foreign prepared base is reported, ignored and rebuilt; the link
 /// still gives the cold link's bytes.
 #[test]

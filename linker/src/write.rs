@@ -590,10 +590,10 @@ impl<'data> Writer<'_, 'data> {
                             return Err(fail("relaxed GOT load is out of range"));
                         }
                         if patching {
-                            // The stored bytes hold an earlier rewrite: start from the input's.
-                            let from = field - 3;
-                            out[from..field + 4]
-                                .copy_from_slice(&input_data[(offset - 3) as usize..offset as usize + 4]);
+                            // The stored bytes hold an earlier rewrite of this instruction
+                            // (its opcode, ModRM and field): start again from the input's.
+                            out[field - 2..field + 4]
+                                .copy_from_slice(&input_data[(offset - 2) as usize..offset as usize + 4]);
                         }
                         A::relax_got_load(out, field, direct);
                         return Ok(if region.contains(&s) { Depends::Region } else { Depends::Link });

@@ -377,6 +377,147 @@ julia_base_fn:
     }
 }
 
+/// Compiles C `sources` (name, text) with `gcc -fPIC -O2` into `dir` and archives the
+/// objects as `archive` (in order).
+fn c_archive(s: &Scratch, dir: &str, archive: &str, sources: &[(&str, &str)]) -> PathBuf {
+    let dir = s.subdir(dir);
+    let mut objects = Vec::new();
+    for (name, source) in sources {
+        let c =
+            s.write(&format!("{dir}-{name}.c", dir = dir.file_name().unwrap().to_string_lossy()), source.as_bytes());
+        let o = dir.join(name);
+        run_ok(Command::new("gcc").args(["-fPIC", "-O2", "-c"]).arg(&c).arg("-o").arg(&o));
+        objects.push(o);
+    }
+    let path = s.path(archive);
+    run_ok(Command::new("ar").arg("rcs").arg(&path).args(&objects));
+    path
+}
+
+/// A base generation where one object defines `helper` hidden and another calls it through
+/// a plain declaration. Which `helper` that call binds to depends on the newest generation:
+/// its own default `helper` if it has one, the base's hidden one if not. Warm relinks in
+/// either order rescan the call (its recorded facts are not the base's alone) and equal
+/// cold links.
+#[test]
+fn a_base_call_that_binds_by_the_newest_generation_is_rescanned() {
+    let r = Relinks::new();
+    let base = c_archive(
+        &r.s,
+        "base",
+        "sys-o.a",
+        &[
+            (
+                "text#0.o",
+                "__attribute__((visibility(\"hidden\"))) long helper(long x) { return x + 1; }\n\
+                          long julia_a(long x) { return helper(x) * 2; }\n",
+            ),
+            (
+                "text#1.o",
+                "long helper(long);\nlong julia_calls(long x) { return helper(x) * 10; }\n\
+                          void *helper_ptr = (void *)&helper;\n",
+            ),
+        ],
+    );
+    let with_helper = c_archive(&r.s, "n1", "n1.a", &[("text#0.o", "long helper(long x) { return x + 100; }\n")]);
+    let without = c_archive(&r.s, "n2", "n2.a", &[("text#0.o", "long julia_new(long x) { return x * 4; }\n")]);
+    let caller = HandBase { r, base: base.clone() };
+    for (round, newest, expected) in [
+        ("with", &with_helper, "1010\n"),
+        ("without", &without, "20\n"),
+        ("with again", &with_helper, "1010\n"),
+        ("without again", &without, "20\n"),
+    ] {
+        let out = caller.r.s.path(&format!("{}.so", round.replace(' ', "-")));
+        let newest = [newest.clone()];
+        caller.r.warm(&out, &[&base], &newest, &[]);
+        caller.r.assert_same_as_cold(&out, &[&base], &newest);
+        assert_eq!(caller.call(&out, &[("julia_calls", 1)]), expected, "{round}");
+    }
+}
+
+/// A base reference to a hidden name defined only in the stripped uniqueness section links
+/// while the newest generation defines the name, and is the usual clear error once it does
+/// not, warm or cold.
+#[test]
+fn a_stripped_definition_the_newest_generation_stops_providing_is_an_error_warm_too() {
+    let r = Relinks::new();
+    let base = c_archive(
+        &r.s,
+        "base",
+        "sys-o.a",
+        &[(
+            "text.o",
+            "asm(\".section .data.jl.unique,\\\"aw\\\"\\n.globl jl_uniq\\n.hidden jl_uniq\\njl_uniq: .quad 42\\n.text\\n\");\n\
+             extern long jl_uniq __attribute__((visibility(\"hidden\")));\nlong julia_get(void) { return jl_uniq; }\n",
+        )],
+    );
+    let defines =
+        c_archive(&r.s, "n1", "n1.a", &[("text.o", "__attribute__((visibility(\"hidden\"))) long jl_uniq = 7;\n")]);
+    let does_not = c_archive(&r.s, "n2", "n2.a", &[("text.o", "long julia_new(long x) { return x * 4; }\n")]);
+    let out = r.s.path("first.so");
+    r.warm(&out, &[&base], std::slice::from_ref(&defines), &[]);
+    r.assert_same_as_cold(&out, &[&base], &[defines]);
+    for label in ["warm", "cold"] {
+        let out = r.s.path(&format!("failing-{label}.so"));
+        let mut command = r.command(&out, &[&base], std::slice::from_ref(&does_not));
+        if label == "warm" {
+            command.arg("--cache-dir").arg(&r.cache);
+        } else {
+            command.arg("--no-cache");
+        }
+        let output = run(&mut command);
+        assert_eq!(output.status.code(), Some(1), "{label}: {}", describe(&output));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("stripped") && stderr.contains("jl_uniq"), "{label}: {stderr}");
+        assert!(!out.exists(), "{label}: an output was written");
+    }
+}
+
+/// A base that uses an absolute value a newer generation defines (`.set jl_abs, ...`):
+/// the value may fall inside the base region's addresses, yet it is the newest
+/// generation's, so it is applied again in every warm relink.
+#[test]
+fn an_absolute_value_from_the_newest_generation_is_applied_again() {
+    let r = Relinks::new();
+    let text = r.s.write(
+        "t.s",
+        b"    .text
+    .globl julia_f
+julia_f:
+    movl $jl_abs, %eax
+    ret
+    .data
+    .globl julia_tab
+julia_tab:
+    .quad jl_abs
+    .section .note.GNU-stack,\"\",@progbits
+",
+    );
+    let dir = r.s.subdir("base");
+    run_ok(Command::new("gcc").arg("-c").arg(&text).arg("-o").arg(dir.join("text.o")));
+    let base = r.s.path("sys-o.a");
+    run_ok(Command::new("ar").arg("rcs").arg(&base).arg(dir.join("text.o")));
+    let h = HandBase { r, base: base.clone() };
+    for value in ["0x1008", "0x1010", "0x1018"] {
+        let source = h.r.s.write(
+            &format!("n{value}.s"),
+            format!(
+                "    .globl jl_abs\n    .hidden jl_abs\n    .set jl_abs, {value}\n    .text\n    .globl julia_new\n\
+                 julia_new:\n    ret\n    .section .note.GNU-stack,\"\",@progbits\n"
+            )
+            .as_bytes(),
+        );
+        let object = h.r.s.path(&format!("n{value}.o"));
+        run_ok(Command::new("gcc").arg("-c").arg(&source).arg("-o").arg(&object));
+        let out = h.r.s.path(&format!("{value}.so"));
+        h.r.warm(&out, &[&base], std::slice::from_ref(&object), &[]);
+        h.r.assert_same_as_cold(&out, &[&base], std::slice::from_ref(&object));
+        let expected = i64::from_str_radix(value.trim_start_matches("0x"), 16).unwrap();
+        assert_eq!(h.call(&out, &[("julia_f", 0)]), format!("{expected}\n"), "{value}");
+    }
+}
+
 /// A truncated, altered or foreign prepared base is reported, ignored and rebuilt; the link
 /// still gives the cold link's bytes.
 #[test]

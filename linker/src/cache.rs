@@ -66,8 +66,8 @@ pub struct CacheReport {
     /// Why the first rescanned chunk could not be replayed.
     pub rescan_reason: Option<String>,
     /// The base region's stored bytes: `"reused"` (copied into the output, then patched),
-    /// `"recorded"` (stored with the prepared base), `"unreadable"` (could not be copied:
-    /// every chunk was written) or `"none"`; `""` when no prepared base was consulted.
+    /// `"recorded"` (stored with the prepared base) or `"none"`; `""` when no prepared base
+    /// was consulted.
     pub region: &'static str,
     /// With `"reused"`: chunks patched over the copy, and the relocations applied to them.
     pub region_chunks: usize,
@@ -103,7 +103,6 @@ impl CacheReport {
                 self.region_patches, self.region_chunks
             ),
             "recorded" => "base region recorded".to_string(),
-            "unreadable" => "its base region could not be copied".to_string(),
             _ => "no base region".to_string(),
         }
     }
@@ -412,9 +411,11 @@ impl Cache {
                 self.report.base = "miss";
                 None
             }
-            Err(OpenError::Corrupt(why)) => {
+            Err(OpenError::Corrupt(why, identity)) => {
                 self.warn(format!("ignoring corrupt prepared base {}: {why}; rebuilding it", path.display()));
-                let _ = fs::remove_file(&path);
+                if fs::metadata(&path).is_ok_and(|m| (m.dev(), m.ino()) == identity) {
+                    let _ = fs::remove_file(&path);
+                }
                 self.report.base = "corrupt";
                 None
             }

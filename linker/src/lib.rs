@@ -250,12 +250,11 @@ fn link_with<A: Arch>(config: &Config) -> Result<report::LinkReport> {
         cache.report.chunks_rescanned = plan.rescanned_chunks;
         cache.report.rescan_reason = plan.rescan_reason.clone();
         cache.report.region = match &base_region {
-            write::BaseRegion::Reuse { patches, .. } if written.region_reused => {
+            write::BaseRegion::Reuse { patches, .. } => {
                 cache.report.region_chunks = patches.iter().flatten().count();
                 cache.report.region_patches = patches.iter().flatten().map(|p| p.len()).sum();
                 "reused"
             }
-            write::BaseRegion::Reuse { .. } => "unreadable",
             write::BaseRegion::Record => "recorded",
             write::BaseRegion::Write => "none",
         };

@@ -120,8 +120,10 @@ pub struct Binding {
 pub enum OpenError {
     /// The file could not be opened or mapped (permissions, not a directory): leave it.
     Unreadable(String),
-    /// The file is not an intact prepared base for this key: replace it.
-    Corrupt(String),
+    /// The file is not an intact prepared base for this key: replace it. With the
+    /// device and inode it was read from (only that file may be removed: another link may
+    /// have renamed a good one into its place since).
+    Corrupt(String, (u64, u64)),
 }
 
 /// A view of one chunk's record.
@@ -161,7 +163,13 @@ impl PreparedBase {
         // before anything else reads them.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| OpenError::Unreadable(e.to_string()))?;
         let verify = map.len() < 80 || !trusted(&metadata, map[48..80].try_into().expect("32 bytes"));
-        Self::check(map, file, key, base_objects, verify).map(|p| Some((p, verify))).map_err(OpenError::Corrupt)
+        let identity = {
+            use std::os::unix::fs::MetadataExt;
+            (metadata.dev(), metadata.ino())
+        };
+        Self::check(map, file, key, base_objects, verify)
+            .map(|p| Some((p, verify)))
+            .map_err(|why| OpenError::Corrupt(why, identity))
     }
 
     /// The checksum recorded in the file (what [`PreparedBase::open`] verified).

@@ -613,13 +613,23 @@ impl Scanner<'_, '_> {
             if target.symbol as usize >= loaded.object.symbols.len() {
                 return Err(target.symbol);
             }
-            // The facts of a base object's local symbols, and of a name in a base
-            // generation's own (hidden) scope, come from the base alone: the prepared
-            // base's key already says they are as recorded.
+            // The facts of a base object's local symbols, and of a hidden reference to a
+            // name its own base generation defines hidden, come from the base alone: the
+            // prepared base's key already says they are as recorded. (Any other reference
+            // may bind to another scope's name from one link to the next: see
+            // `symbols::Resolver::unify_scopes`.)
             let resolved = target_of(loaded, chunk.input.file, target.symbol);
             let from_base_alone = match resolved {
                 SymRef::Local(..) => true,
-                SymRef::Global(id) => self.db.global(id).is_generation_scoped(),
+                SymRef::Global(id) => {
+                    let global = self.db.global(id);
+                    global.is_generation_scoped()
+                        && matches!(global.definition, Definition::Object { .. })
+                        && loaded
+                            .object
+                            .symbol(target.symbol as usize)
+                            .is_ok_and(|symbol| matches!(symbol.st_visibility(), elf::STV_HIDDEN | elf::STV_INTERNAL))
+                }
             };
             if !from_base_alone && self.target_facts(resolved, strips_here) != target.facts {
                 return Err(target.symbol);

@@ -82,9 +82,31 @@ pub fn copy_range(
 /// Copies a prepared base's stored region (at `at` of `file`) to `range` of the output.
 /// One call: copies into one file take its inode lock in turn anyway.
 fn copy_region(file: &std::fs::File, at: u64, output: &std::fs::File, range: &Range<u64>) -> Result<()> {
+    use std::os::unix::io::AsRawFd;
     let len = usize::try_from(range.end - range.start).map_err(|_| Error::new("base region too large"))?;
     copy_range(file, at, output, range.start, len)
-        .map_err(|e| e.context("cannot copy the prepared base region into the output"))
+        .map_err(|e| e.context("cannot copy the prepared base region into the output"))?;
+    // On a file system with reflinks the kernel may have shared the prepared base's blocks
+    // instead of copying them: writing the patches through the mapping would then need new
+    // blocks at fault time (SIGBUS when the disk is full). Unshare them now, while running
+    // out of space is still an error.
+    // SAFETY: fallocate only reads its integer arguments and the descriptor we own.
+    let result = unsafe {
+        libc::fallocate(
+            output.as_raw_fd(),
+            libc::FALLOC_FL_UNSHARE_RANGE,
+            range.start as libc::off_t,
+            len as libc::off_t,
+        )
+    };
+    if result != 0 {
+        let error = std::io::Error::last_os_error();
+        // ext4 and others never share blocks, and say so.
+        if !matches!(error.raw_os_error(), Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS) | Some(libc::EINVAL)) {
+            return Err(Error::new(format!("cannot allocate the output's base region: {error}")));
+        }
+    }
+    Ok(())
 }
 
 /// Little-endian field writers for a byte slice.
@@ -196,9 +218,6 @@ pub struct Written<'data> {
     /// With [`BaseRegion::Record`]: each base-region chunk's patches, indexed like the plan's
     /// chunks (`None` for other chunks, and for a chunk whose relocations overlap).
     pub patches: Vec<Option<ChunkPatches>>,
-    /// With [`BaseRegion::Reuse`]: the stored region was copied in (else every chunk was
-    /// written in full).
-    pub region_reused: bool,
 }
 
 /// The output being written: its file (for kernel copies) and where its mapping starts.
@@ -260,7 +279,6 @@ impl<'data> Writer<'_, 'data> {
         let mut record = BuildIdRecord::default();
         let mut skipped_members = Vec::new();
         let mut patches = Vec::new();
-        let mut region_reused = false;
         let mut temp = temporary_beside(&self.config.output)?;
         allocate(temp.as_file(), self.layout.file_size)?;
         if self.layout.file_size > 0 {
@@ -268,7 +286,7 @@ impl<'data> Writer<'_, 'data> {
             let mut map = unsafe { memmap2::MmapOptions::new().map_mut(temp.as_file()) }
                 .map_err(|e| Error::new(format!("cannot map the output: {e}")))?;
             let output = OutputFile { file: temp.as_file(), map_start: map.as_ptr() as usize };
-            (patches, region_reused) = self.fill::<A>(&mut map, &output)?;
+            patches = self.fill::<A>(&mut map, &output)?;
             self.write_eh_frame_hdr(&mut map)?;
             (record, skipped_members) = self.write_build_id(&mut map);
             // No msync: like every linker, leave write-back to the kernel. The blocks were
@@ -276,17 +294,16 @@ impl<'data> Writer<'_, 'data> {
         }
         temp.as_file_mut().flush()?;
         set_executable(temp.as_file())?;
-        Ok(Written { file: temp, build_id: record, skipped_members, patches, region_reused })
+        Ok(Written { file: temp, build_id: record, skipped_members, patches })
     }
 
-    /// Fills every region of the output; returns the chunks' patches when recording them,
-    /// and whether the stored base region was copied in.
+    /// Fills every region of the output; returns the chunks' patches when recording them.
     ///
     /// Copies by the kernel into one file take its inode lock one at a time, so they all
     /// run in one task (the stored base region first, then the big verbatim runs) while
     /// the other threads prefault the rest and fill it; the chunks patched over the region
     /// run once it is there.
-    fn fill<A: Arch>(&self, buffer: &mut [u8], output: &OutputFile) -> Result<(Vec<Option<ChunkPatches>>, bool)> {
+    fn fill<A: Arch>(&self, buffer: &mut [u8], output: &OutputFile) -> Result<Vec<Option<ChunkPatches>>> {
         let layout = self.layout;
         let plan = self.plan;
         let mut jobs: Vec<Job> = (0..plan.chunks.len()).map(Job::Chunk).collect();
@@ -358,19 +375,12 @@ impl<'data> Writer<'_, 'data> {
         let (copies, rest): (Vec<_>, Vec<_>) = rest
             .into_iter()
             .partition(|(_, job, _)| matches!(job, Job::Chunk(i) if self.kernel_copies(&plan.chunks[*i])));
-        let run = |(index, job, mut slices): (usize, &Job, Vec<&mut [u8]>), region_reused: bool| {
+        let run = |(index, job, mut slices): (usize, &Job, Vec<&mut [u8]>)| {
             let result = match job {
                 Job::Chunk(i) => {
                     let [out, relative, symbolic] = &mut slices[..] else { unreachable!("three slots per chunk") };
                     let chunk = &plan.chunks[*i];
-                    self.write_chunk::<A>(
-                        chunk,
-                        self.chunk_mode(*i, chunk, region_reused),
-                        out,
-                        relative,
-                        symbolic,
-                        output,
-                    )
+                    self.write_chunk::<A>(chunk, self.chunk_mode(*i, chunk), out, relative, symbolic, output)
                 }
                 Job::GotRelocs => {
                     let [got, relative, symbolic] = &mut slices[..] else { unreachable!("three slots for the GOT") };
@@ -386,27 +396,27 @@ impl<'data> Writer<'_, 'data> {
         };
         // One arm copies the region, then the verbatim runs while the chunks over the region
         // are written (by whichever thread is free); the other prefaults and fills the rest.
+        // (A region that cannot be copied fails the link: its blocks may already be shared
+        // with the prepared base, so writing them in full could not be trusted either.)
         let (copied, filled) = rayon::join(
-            || -> Result<(bool, Vec<JobPatches>)> {
-                // If the region cannot be copied, the chunks over it are written in full.
-                let region_reused = match self.base_region {
-                    BaseRegion::Reuse { file, at, range, .. } => copy_region(file, *at, output.file, range).is_ok(),
-                    _ => false,
-                };
+            || -> Result<Vec<JobPatches>> {
+                if let BaseRegion::Reuse { file, at, range, .. } = self.base_region {
+                    copy_region(file, *at, output.file, range)?;
+                }
                 let (copied, patched) = rayon::join(
-                    || copies.into_iter().map(|work| run(work, region_reused)).collect::<Result<Vec<_>>>(),
-                    || over_region.into_par_iter().map(|work| run(work, region_reused)).collect::<Result<Vec<_>>>(),
+                    || copies.into_iter().map(&run).collect::<Result<Vec<_>>>(),
+                    || over_region.into_par_iter().map(&run).collect::<Result<Vec<_>>>(),
                 );
                 let mut done = copied?;
                 done.extend(patched?);
-                Ok((region_reused, done))
+                Ok(done)
             },
             || -> Result<Vec<JobPatches>> {
                 self.prefault(output);
-                rest.into_par_iter().map(|work| run(work, false)).collect()
+                rest.into_par_iter().map(&run).collect()
             },
         );
-        let (region_reused, mut done) = copied?;
+        let mut done = copied?;
         done.extend(filled?);
         let mut patches: Vec<Option<ChunkPatches>> = (0..plan.chunks.len()).map(|_| None).collect();
         for (index, recorded) in done {
@@ -414,14 +424,13 @@ impl<'data> Writer<'_, 'data> {
                 patches[index] = recorded;
             }
         }
-        Ok((patches, region_reused))
+        Ok(patches)
     }
 
     /// Whether a chunk is written in full, in full and classified, or patched over the
     /// base region's stored bytes.
-    fn chunk_mode(&self, index: usize, chunk: &Chunk, region_reused: bool) -> ChunkMode<'_> {
+    fn chunk_mode(&self, index: usize, chunk: &Chunk) -> ChunkMode<'_> {
         match self.base_region {
-            BaseRegion::Reuse { .. } if !region_reused => ChunkMode::Full,
             BaseRegion::Write => ChunkMode::Full,
             BaseRegion::Record if self.layout.in_base_region(chunk.input) => ChunkMode::Record,
             BaseRegion::Record => ChunkMode::Full,
@@ -689,10 +698,12 @@ impl<'data> Writer<'_, 'data> {
                         (Depends::Link, _) => patches.relocations.push(index as u32),
                         // A local symbol of a base object: placed by the base alone.
                         (Depends::Region, None) => {}
-                        (Depends::Region, Some(Definition::Object { file, index: at })) => {
+                        // A base object's definition: its value comes from the base alone.
+                        (Depends::Region, Some(Definition::Object { file, index: at })) if db.is_base(file) => {
                             patches.bindings.push(Binding { symbol, file, index: at })
                         }
-                        // Bound by the linker itself: applied again in every link.
+                        // Defined by a newer generation (an absolute value, say, that happens
+                        // to fall in the region) or by the linker: applied again every link.
                         (Depends::Region, Some(_)) => patches.relocations.push(index as u32),
                     }
                 }

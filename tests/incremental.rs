@@ -324,8 +324,8 @@ fn an_override_of_a_directly_called_base_function_rewrites_its_callers() {
 #[test]
 fn a_relaxed_got_load_patched_over_the_region_keeps_its_neighbours() {
     let r = Relinks::new();
-    let text = r.s.write(
-        "text.s",
+    let base = asm_base(
+        &r.s,
         b".text
     .globl anchor
     .hidden anchor
@@ -343,10 +343,7 @@ julia_base_fn:
     .section .note.GNU-stack,\"\",@progbits
 ",
     );
-    let dir = r.s.subdir("base");
-    run_ok(Command::new("gcc").arg("-c").arg(&text).arg("-o").arg(dir.join("text.o")));
-    let base = r.s.path("sys-o.a");
-    run_ok(Command::new("ar").arg("rcs").arg(&base).arg(dir.join("text.o")));
+    let dir = r.s.path("base");
     // The `lea` before the call is relocated (a global, even if hidden, in the same section).
     let relocations = readelf(&["-r"], &dir.join("text.o"));
     assert!(relocations.contains("R_X86_64_GOTPCRELX") && relocations.contains("anchor"), "{relocations}");
@@ -375,6 +372,16 @@ julia_base_fn:
         run_ok(Command::new("gcc").arg(&caller).arg("-o").arg(&exe).arg("-ldl"));
         assert_eq!(run_ok(Command::new(&exe).arg(&out)), format!("{value}\n"), "{round}");
     }
+}
+
+/// Assembles `source` into a base archive `sys-o.a` holding one `text.o`.
+fn asm_base(s: &Scratch, source: &[u8]) -> PathBuf {
+    let text = s.write("base-text.s", source);
+    let dir = s.subdir("base");
+    run_ok(Command::new("gcc").arg("-c").arg(&text).arg("-o").arg(dir.join("text.o")));
+    let base = s.path("sys-o.a");
+    run_ok(Command::new("ar").arg("rcs").arg(&base).arg(dir.join("text.o")));
+    base
 }
 
 /// Compiles C `sources` (name, text) with `gcc -fPIC -O2` into `dir` and archives the
@@ -480,8 +487,8 @@ fn a_stripped_definition_the_newest_generation_stops_providing_is_an_error_warm_
 #[test]
 fn an_absolute_value_from_the_newest_generation_is_applied_again() {
     let r = Relinks::new();
-    let text = r.s.write(
-        "t.s",
+    let base = asm_base(
+        &r.s,
         b"    .text
     .globl julia_f
 julia_f:
@@ -494,10 +501,6 @@ julia_tab:
     .section .note.GNU-stack,\"\",@progbits
 ",
     );
-    let dir = r.s.subdir("base");
-    run_ok(Command::new("gcc").arg("-c").arg(&text).arg("-o").arg(dir.join("text.o")));
-    let base = r.s.path("sys-o.a");
-    run_ok(Command::new("ar").arg("rcs").arg(&base).arg(dir.join("text.o")));
     let h = HandBase { r, base: base.clone() };
     for value in ["0x1008", "0x1010", "0x1018"] {
         let source = h.r.s.write(

@@ -344,28 +344,17 @@ impl HashMemo {
 
 /// blake3 of `len` bytes of `file` from `offset`, read block by block.
 pub fn hash_file_range(file: &std::fs::File, offset: u64, len: usize) -> Option<String> {
-    let mut hasher = blake3::Hasher::new();
-    hash_file_into(&mut hasher, file, offset, len).ok()?;
-    Some(hasher.finalize().to_hex().to_string())
-}
-
-/// Feeds `len` bytes of `file` from `offset` to `hasher`, block by block.
-pub fn hash_file_into(
-    hasher: &mut blake3::Hasher,
-    file: &std::fs::File,
-    offset: u64,
-    len: usize,
-) -> std::io::Result<()> {
     use std::os::unix::fs::FileExt;
+    let mut hasher = blake3::Hasher::new();
     let mut buffer = vec![0u8; len.min(HASH_BLOCK)];
     let mut done = 0usize;
     while done < len {
         let block = (len - done).min(HASH_BLOCK);
-        file.read_exact_at(&mut buffer[..block], offset + done as u64)?;
+        file.read_exact_at(&mut buffer[..block], offset + done as u64).ok()?;
         hasher.update_rayon(&buffer[..block]);
         done += block;
     }
-    Ok(())
+    Some(hasher.finalize().to_hex().to_string())
 }
 
 pub fn hash_hex(data: &[u8]) -> String {

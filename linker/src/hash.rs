@@ -100,13 +100,6 @@ impl NameKey<'_> {
     }
 }
 
-impl std::hash::Hash for NameKey<'_> {
-    #[inline]
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(self.table_hash());
-    }
-}
-
 /// (name, scope) → dense id, holding only the ids: the keys live with whoever owns the ids
 /// (`key_of`). A big link puts hundreds of thousands of names in; four bytes a slot keep
 /// the table in cache where a map of whole keys (a DRAM miss or three per insert) would

@@ -138,11 +138,6 @@ impl Layout {
         self.section(Synthetic::Plt).addr + (A::PLT_HEADER_SIZE + A::PLT_ENTRY_SIZE * index as usize) as u64
     }
 
-    /// The addresses the base region spans (empty when there is none).
-    pub fn base_region(&self) -> Option<std::ops::Range<u64>> {
-        self.base_region.clone()
-    }
-
     /// Whether an input section lies in the base region.
     pub fn in_base_region(&self, input: crate::sections::InputSectionId) -> bool {
         let placement = self.sections.placements[input.file.0 as usize][input.section as usize];

@@ -176,7 +176,7 @@ fn link_with<A: Arch>(config: &Config) -> Result<report::LinkReport> {
         facts: &facts,
         keys: &keys,
         pack_relative: config.pack_relative_relocs,
-        record_below: base_key.as_ref().map(|_| chain.newest),
+        record_base: base_key.is_some(),
     };
     let plan = scan::scan::<A>(&scanner, &sections, &directory, prepared.as_ref())?;
     timer.phase("scan");
@@ -201,9 +201,10 @@ fn link_with<A: Arch>(config: &Config) -> Result<report::LinkReport> {
     // alternate.
     let base_chunks = plan.replayed_chunks + plan.rescanned_chunks;
     let stale = plan.rescanned_chunks > 0 && plan.rescanned_chunks * 8 >= base_chunks;
+    let signature = layout.base_region.as_ref().map(|_| layout.region_signature(&db, &plan));
     let region = prepared.as_ref().and_then(|prepared| Some((prepared, prepared.region()?)));
     let region_fits = region.as_ref().is_some_and(|(_, record)| {
-        Some(&record.range) == layout.base_region.as_ref() && record.signature == layout.region_signature(&db, &plan)
+        Some(&record.range) == layout.base_region.as_ref() && Some(record.signature) == signature
     });
     let store_prepared = cache.as_ref().is_some_and(|c| c.report.base != "unreadable")
         && base_key.is_some()
@@ -260,13 +261,10 @@ fn link_with<A: Arch>(config: &Config) -> Result<report::LinkReport> {
         };
         if store_prepared {
             let path = cache.prepared_base(base_key);
-            let region = match (&base_region, &layout.base_region) {
-                (write::BaseRegion::Record, Some(range)) => Some((
+            let region = match (&base_region, &layout.base_region, signature) {
+                (write::BaseRegion::Record, Some(range), Some(signature)) => Some((
                     prepared::RegionSource {
-                        record: prepared::RegionRecord {
-                            range: range.clone(),
-                            signature: layout.region_signature(&db, &plan),
-                        },
+                        record: prepared::RegionRecord { range: range.clone(), signature },
                         output: written.file.as_file(),
                     },
                     &written.patches[..],

@@ -687,11 +687,18 @@ pub fn store(
         let padding = vec![0u8; region_at - HEADER - payload.len()];
         checksum.update(&padding);
         temporary.write_all(&padding)?;
+        // One read of the region, hashed and written as it goes.
+        use std::os::unix::fs::FileExt;
         let range = &region.record.range;
-        let len = usize::try_from(range.end - range.start).map_err(|_| overflow())?;
-        crate::write::copy_range(region.output, range.start, temporary.as_file(), region_at as u64, len)
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-        crate::chain::hash_file_into(&mut checksum, region.output, range.start, len)?;
+        let mut buffer = vec![0u8; (range.end - range.start).min(8 << 20) as usize];
+        let mut at = range.start;
+        while at < range.end {
+            let block = &mut buffer[..(range.end - at).min(8 << 20) as usize];
+            region.output.read_exact_at(block, at)?;
+            checksum.update_rayon(block);
+            temporary.write_all(block)?;
+            at += block.len() as u64;
+        }
     }
     // The header last, now that the checksum is known.
     header[48..80].copy_from_slice(checksum.finalize().as_bytes());

@@ -358,9 +358,8 @@ pub struct Scanner<'a, 'data> {
     pub facts: &'a SymbolFacts,
     pub keys: &'a Keys,
     pub pack_relative: bool,
-    /// Record the scans of base generations' chunks (objects older than this generation)
-    /// for a prepared base.
-    pub record_below: Option<u32>,
+    /// Record the scans of base generations' chunks for a prepared base.
+    pub record_base: bool,
 }
 
 impl Scanner<'_, '_> {
@@ -441,8 +440,8 @@ impl Scanner<'_, '_> {
             return Ok(());
         }
         let strips_here = loaded.stripped.iter().any(|&s| s);
-        let recording = self.record_below.is_some_and(|newest| loaded.generation < newest);
         let from_base = self.db.is_base(input.file);
+        let recording = self.record_base && from_base;
         for rela in relocations {
             let (_, symbol, _, _) = rela_parts(rela);
             let bits = self.scan_reloc::<A>(chunk, rela, strips_here)?;
@@ -665,8 +664,7 @@ pub fn scan<A: Arch>(
     let static_tls = AtomicBool::new(false);
     let (replayed, rescanned) = (AtomicUsize::new(0), AtomicUsize::new(0));
     let rescan_reason = Mutex::new(None);
-    let base =
-        |chunk: &Chunk| scanner.record_below.is_some_and(|newest| db.object(chunk.input.file).generation < newest);
+    let base = |chunk: &Chunk| scanner.record_base && db.is_base(chunk.input.file);
     chunks.par_iter_mut().try_for_each(|chunk| {
         let Some(prepared) = prepared.filter(|_| base(chunk)) else {
             return scanner.scan_chunk::<A>(chunk, &flags, &static_tls);

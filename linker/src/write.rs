@@ -57,13 +57,7 @@ fn kernel_copy(from: &std::fs::File, from_offset: u64, to: &std::fs::File, to_of
 
 /// Copies `len` bytes at `from_offset` of `from` to `to_offset` of `to`: by the kernel
 /// where it can, else through a buffer (across file systems, say).
-pub fn copy_range(
-    from: &std::fs::File,
-    from_offset: u64,
-    to: &std::fs::File,
-    to_offset: u64,
-    len: usize,
-) -> Result<()> {
+fn copy_range(from: &std::fs::File, from_offset: u64, to: &std::fs::File, to_offset: u64, len: usize) -> Result<()> {
     use std::os::unix::fs::FileExt;
     if kernel_copy(from, from_offset, to, to_offset, len) {
         return Ok(());
@@ -483,7 +477,7 @@ impl<'data> Writer<'_, 'data> {
         let tombstone: u64 = if name == b".debug_loc" || name == b".debug_ranges" { 1 } else { 0 };
         let got_base = layout.got_base();
         let got = layout.section(Synthetic::Got).addr;
-        let region = layout.base_region().unwrap_or(0..0);
+        let region = layout.base_region.clone().unwrap_or(0..0);
         let (mut relative, mut symbolic) = (RelaWriter::new(relative_out), RelaWriter::new(symbolic_out));
         let relocations = &object.relocations(input.section as usize)[chunk.relocs.clone()];
         // Applies one relocation; says what its value depends on.

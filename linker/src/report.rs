@@ -98,11 +98,29 @@ impl LinkReport {
         let _ = writeln!(json, "  \"chainlink_version\": {},", json_string(env!("CARGO_PKG_VERSION")));
         let _ = writeln!(json, "  \"threads\": {},", s.threads);
         json.push_str("  \"phases_ms\": {");
-        for (i, (name, duration)) in self.timer.phases.iter().enumerate() {
-            let _ = write!(json, "{}\"{name}\": {:.3}", if i == 0 { "" } else { ", " }, duration.as_secs_f64() * 1e3);
+        for (i, phase) in self.timer.phases.iter().enumerate() {
+            let _ = write!(
+                json,
+                "{}\"{}\": {:.3}",
+                if i == 0 { "" } else { ", " },
+                phase.name,
+                phase.wall.as_secs_f64() * 1e3
+            );
+        }
+        json.push_str("},\n");
+        json.push_str("  \"phases_cpu_ms\": {");
+        for (i, phase) in self.timer.phases.iter().enumerate() {
+            let _ = write!(
+                json,
+                "{}\"{}\": {:.3}",
+                if i == 0 { "" } else { ", " },
+                phase.name,
+                phase.cpu.as_secs_f64() * 1e3
+            );
         }
         json.push_str("},\n");
         let _ = writeln!(json, "  \"total_ms\": {:.3},", self.timer.total().as_secs_f64() * 1e3);
+        let _ = writeln!(json, "  \"total_cpu_ms\": {:.3},", self.timer.total_cpu().as_secs_f64() * 1e3);
         let _ = writeln!(
             json,
             "  \"inputs\": {{\"files\": {}, \"bytes\": {}, \"objects\": {}, \"base_objects\": {}, \"generations\": {}}},",

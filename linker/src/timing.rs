@@ -1,37 +1,65 @@
-//! Wall-clock time per link phase, for `--time`. Measures; never changes what is linked.
+//! Wall-clock and CPU time per link phase, for `--time` and `--stats-json`. Measures; never
+//! changes what is linked.
+//!
+//! CPU time is the whole process's (every thread, user and system), so a phase's CPU time
+//! over its wall time says how many cores it kept busy.
 
 use std::time::{Duration, Instant};
 
 pub struct Timer {
     start: Instant,
     last: Instant,
-    pub phases: Vec<(&'static str, Duration)>,
+    last_cpu: Duration,
+    pub phases: Vec<Phase>,
+}
+
+pub struct Phase {
+    pub name: &'static str,
+    pub wall: Duration,
+    pub cpu: Duration,
+}
+
+/// User plus system time of every thread of this process so far.
+fn process_cpu_time() -> Duration {
+    // SAFETY: getrusage writes only the struct we pass.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let of = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    of(usage.ru_utime) + of(usage.ru_stime)
 }
 
 impl Timer {
     pub fn new() -> Timer {
         let now = Instant::now();
-        Timer { start: now, last: now, phases: Vec::new() }
+        Timer { start: now, last: now, last_cpu: process_cpu_time(), phases: Vec::new() }
     }
 
     /// Ends the current phase under `name`.
     pub fn phase(&mut self, name: &'static str) {
-        let now = Instant::now();
-        self.phases.push((name, now - self.last));
-        self.last = now;
+        let (now, cpu) = (Instant::now(), process_cpu_time());
+        self.phases.push(Phase { name, wall: now - self.last, cpu: cpu.saturating_sub(self.last_cpu) });
+        (self.last, self.last_cpu) = (now, cpu);
     }
 
     pub fn total(&self) -> Duration {
         self.last - self.start
     }
 
-    /// One line per phase, then the total.
+    pub fn total_cpu(&self) -> Duration {
+        self.phases.iter().map(|phase| phase.cpu).sum()
+    }
+
+    /// One line per phase (wall time, then CPU time of all threads), then the totals.
     pub fn report(&self) -> String {
-        let mut text = String::new();
-        for (name, duration) in &self.phases {
-            text.push_str(&format!("{name:>10}  {:9.3} ms\n", duration.as_secs_f64() * 1e3));
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let mut text = format!("{:>10}  {:>9}     {:>9}\n", "phase", "wall", "cpu");
+        for phase in &self.phases {
+            text.push_str(&format!("{:>10}  {:9.3} ms  {:9.3} ms\n", phase.name, ms(phase.wall), ms(phase.cpu)));
         }
-        text.push_str(&format!("{:>10}  {:9.3} ms\n", "total", self.total().as_secs_f64() * 1e3));
+        text.push_str(&format!("{:>10}  {:9.3} ms  {:9.3} ms\n", "total", ms(self.total()), ms(self.total_cpu())));
         text
     }
 }

@@ -2,6 +2,8 @@
 //!
 //! Exit codes: 0 success, 1 link error, 2 usage error. Must not contain linking logic.
 
+mod detach;
+
 use chainlink_linker::{Config, InputArg};
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use std::path::PathBuf;
@@ -138,6 +140,12 @@ fn cli() -> Command {
         )
         .arg(cache_dir_arg())
         .arg(cache_max_size_arg())
+        .arg(
+            Arg::new("no-fork")
+                .long("no-fork")
+                .action(ArgAction::SetTrue)
+                .help("Exit only after releasing everything the link used (by default a child links and the command exits as soon as the output is in place)"),
+        )
         .arg(
             Arg::new("verify-determinism")
                 .long("verify-determinism")
@@ -334,38 +342,46 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match chainlink_linker::link(&config) {
-        Ok(report) => {
-            if config.print_timing {
-                eprint!("{}", report.timer.report());
-                let s = &report.stats;
-                eprintln!(
-                    "{} threads; {} input bytes; {} relocations; {} relative + {} symbolic dynamic relocations; output {} bytes",
-                    s.threads,
-                    s.input_bytes,
-                    s.relocations(),
-                    s.dynamic_relative,
-                    s.dynamic_symbolic,
-                    s.output_bytes
-                );
-                let cache = &report.cache;
-                if cache.enabled {
-                    eprintln!("output cache: {}; {}", cache.outcome, cache.describe_base());
-                }
-            }
-            if let Some(path) = &config.stats_json {
-                if let Err(error) = std::fs::write(path, report.to_json()) {
-                    eprintln!("chainlink: error: cannot write {}: {error}", path.display());
-                    return ExitCode::from(1);
-                }
-            }
-            ExitCode::SUCCESS
-        }
-        Err(error) => {
-            eprintln!("chainlink: error: {error}");
-            ExitCode::from(if error.is_usage() { 2 } else { 1 })
+    let mut parent = if matches.get_flag("no-fork") { detach::Parent::none() } else { detach::fork() };
+    let mut code = 0u8;
+    let result = chainlink_linker::link_then(&config, &mut |report| {
+        code = report_success(&config, report);
+        parent.release(code);
+    });
+    if let Err(error) = result {
+        eprintln!("chainlink: error: {error}");
+        code = if error.is_usage() { 2 } else { 1 };
+        parent.release(code);
+    }
+    ExitCode::from(code)
+}
+
+/// Prints `--time` and writes `--stats-json`; returns the exit code.
+fn report_success(config: &Config, report: &chainlink_linker::report::LinkReport) -> u8 {
+    if config.print_timing {
+        eprint!("{}", report.timer.report());
+        let s = &report.stats;
+        eprintln!(
+            "{} threads; {} input bytes; {} relocations; {} relative + {} symbolic dynamic relocations; output {} bytes",
+            s.threads,
+            s.input_bytes,
+            s.relocations(),
+            s.dynamic_relative,
+            s.dynamic_symbolic,
+            s.output_bytes
+        );
+        let cache = &report.cache;
+        if cache.enabled {
+            eprintln!("output cache: {}; {}", cache.outcome, cache.describe_base());
         }
     }
+    if let Some(path) = &config.stats_json {
+        if let Err(error) = std::fs::write(path, report.to_json()) {
+            eprintln!("chainlink: error: cannot write {}: {error}", path.display());
+            return 1;
+        }
+    }
+    0
 }
 
 fn inspect(matches: &ArgMatches) -> ExitCode {

@@ -37,15 +37,28 @@ use timing::Timer;
 ///
 /// On error nothing is written: the output is only renamed into place once complete.
 pub fn link(config: &Config) -> Result<report::LinkReport> {
+    link_then(config, &mut |_| {})
+}
+
+/// As [`link`], and calls `finished` with the report as soon as the output (and every cache
+/// entry) is in place, before the link's mappings and tables are released: a caller that
+/// can hand that teardown to someone else (the command's detached child) needs not wait
+/// for it.
+pub fn link_then(
+    config: &Config,
+    finished: &mut (dyn FnMut(&report::LinkReport) + Send),
+) -> Result<report::LinkReport> {
     let mut pool = rayon::ThreadPoolBuilder::new();
     if let Some(threads) = config.threads {
         pool = pool.num_threads(threads.max(1));
     }
     let pool = pool.build().map_err(|e| Error::new(format!("cannot start worker threads: {e}")))?;
-    let report = pool.install(|| link_with::<arch::x86_64::X86_64>(config))?;
-    if config.verify_determinism {
-        verify_determinism(config, &report)?;
+    if !config.verify_determinism {
+        return pool.install(|| link_with::<arch::x86_64::X86_64>(config, finished));
     }
+    let report = pool.install(|| link_with::<arch::x86_64::X86_64>(config, &mut |_| {}))?;
+    verify_determinism(config, &report)?;
+    finished(&report);
     Ok(report)
 }
 
@@ -61,7 +74,7 @@ fn verify_determinism(config: &Config, report: &report::LinkReport) -> Result<()
     fresh.verify_determinism = false;
     fresh.stats_json = None;
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().map_err(|e| Error::new(e.to_string()))?;
-    pool.install(|| link_with::<arch::x86_64::X86_64>(&fresh))?;
+    pool.install(|| link_with::<arch::x86_64::X86_64>(&fresh, &mut |_| {}))?;
     let first = std::fs::read(&config.output)?;
     let second = std::fs::read(check.path())?;
     if first != second {
@@ -77,7 +90,10 @@ fn verify_determinism(config: &Config, report: &report::LinkReport) -> Result<()
     Ok(())
 }
 
-fn link_with<A: Arch>(config: &Config) -> Result<report::LinkReport> {
+fn link_with<A: Arch>(
+    config: &Config,
+    finished: &mut (dyn FnMut(&report::LinkReport) + Send),
+) -> Result<report::LinkReport> {
     let mut timer = Timer::new();
     let inputs::Loaded { files: inputs, scripts } = inputs::load_inputs(config)?;
     let bases = inputs::load_bases(config)?;
@@ -111,7 +127,9 @@ fn link_with<A: Arch>(config: &Config) -> Result<report::LinkReport> {
             }
             let output_bytes = std::fs::metadata(&config.output).map_or(0, |m| m.len());
             let stats = report::Stats { output_bytes, threads: rayon::current_num_threads(), ..Default::default() };
-            return Ok(report::LinkReport { timer, stats, cache: cache.report.clone() });
+            let report = report::LinkReport { timer, stats, cache: cache.report.clone() };
+            finished(&report);
+            return Ok(report);
         }
         if !speculating {
             timer.phase("cache");
@@ -297,5 +315,8 @@ fn link_with<A: Arch>(config: &Config) -> Result<report::LinkReport> {
         eprintln!("chainlink: output cache: miss; {}", if cache.stored { "stored" } else { "not stored" });
         eprintln!("chainlink: {}", cache.describe_base());
     }
-    Ok(report::LinkReport { timer, stats, cache })
+    let report = report::LinkReport { timer, stats, cache };
+    // Everything the link mapped and built is released only after this.
+    finished(&report);
+    Ok(report)
 }

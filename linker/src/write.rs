@@ -206,6 +206,9 @@ enum ChunkMode<'a> {
 /// What the writer produced besides the file.
 pub struct Written<'data> {
     pub file: tempfile::NamedTempFile,
+    /// The file's mapping, kept until the link is over: unmapping it costs time, which the
+    /// caller may not have to wait for (see `link_then`).
+    pub map: Option<memmap2::MmapMut>,
     pub build_id: BuildIdRecord,
     /// For each range the build id leaves out: the member it copies, and where it starts.
     pub skipped_members: Vec<(&'data [u8], u64)>,
@@ -275,6 +278,7 @@ impl<'data> Writer<'_, 'data> {
         let mut patches = Vec::new();
         let mut temp = temporary_beside(&self.config.output)?;
         allocate(temp.as_file(), self.layout.file_size)?;
+        let mut kept_map = None;
         if self.layout.file_size > 0 {
             // SAFETY: the temporary file is ours alone until it is renamed into place.
             let mut map = unsafe { memmap2::MmapOptions::new().map_mut(temp.as_file()) }
@@ -285,10 +289,11 @@ impl<'data> Writer<'_, 'data> {
             (record, skipped_members) = self.write_build_id(&mut map);
             // No msync: like every linker, leave write-back to the kernel. The blocks were
             // allocated up front, so the page cache can always be written back.
+            kept_map = Some(map);
         }
         temp.as_file_mut().flush()?;
         set_executable(temp.as_file())?;
-        Ok(Written { file: temp, build_id: record, skipped_members, patches })
+        Ok(Written { file: temp, map: kept_map, build_id: record, skipped_members, patches })
     }
 
     /// Fills every region of the output; returns the chunks' patches when recording them.

@@ -1,0 +1,124 @@
+//! Lets `chainlink link` exit as soon as its output is in place.
+//!
+//! Releasing what a big link mapped and allocated takes a sizeable part of a warm relink
+//! (unmapping the output and the inputs, freeing the symbol tables). The command therefore
+//! forks before it starts any thread: the child links and, once the output, the cache
+//! entries and every report are complete, tells the waiting parent its exit code; the
+//! parent exits with it at once and the child's teardown no longer delays the caller
+//! (mold does the same). `--no-fork` links in the one process.
+//!
+//! Must not: let the parent exit before the child has finished everything the caller can
+//! observe, or leave a child running when the parent is gone (it is killed with its parent).
+
+use std::io::Write as _;
+
+/// The child's end of the pipe to its waiting parent; `None` when linking unforked.
+pub struct Parent {
+    pipe: Option<libc::c_int>,
+}
+
+impl Parent {
+    /// Linking unforked: nobody to tell.
+    pub fn none() -> Parent {
+        Parent { pipe: None }
+    }
+
+    /// Tells the parent the exit code. Standard output and error are detached first (to
+    /// /dev/null), so that a caller reading them sees their end when the parent exits.
+    pub fn release(&mut self, code: u8) {
+        let Some(pipe) = self.pipe.take() else { return };
+        let _ = std::io::stdout().flush();
+        let _ = std::io::stderr().flush();
+        // SAFETY: plain descriptor calls on descriptors this process owns.
+        unsafe {
+            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
+            if null >= 0 {
+                libc::dup2(null, libc::STDOUT_FILENO);
+                libc::dup2(null, libc::STDERR_FILENO);
+                libc::close(null);
+            }
+            libc::write(pipe, [code].as_ptr().cast(), 1);
+            libc::close(pipe);
+        }
+    }
+}
+
+/// Forks; returns in the child. The parent never returns: it waits for the child's exit
+/// code (or, should the child die first, its status) and exits with it. When no child can
+/// be made, links unforked.
+pub fn fork() -> Parent {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: pipe2 writes two descriptors into the array we pass.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Parent::none();
+    }
+    let [read_end, write_end] = fds;
+    // SAFETY: getpid has no preconditions.
+    let parent_pid = unsafe { libc::getpid() };
+    // SAFETY: no other thread exists yet (the worker threads start later), so the child
+    // is a faithful copy of this single-threaded process.
+    let child = unsafe { libc::fork() };
+    match child {
+        -1 => {
+            // SAFETY: closing the pipe we just made.
+            unsafe {
+                libc::close(read_end);
+                libc::close(write_end);
+            }
+            Parent::none()
+        }
+        0 => {
+            // SAFETY: descriptor and process calls with no memory arguments.
+            unsafe {
+                libc::close(read_end);
+                // A child whose parent is gone (killed by a timeout, say) stops too.
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if libc::getppid() != parent_pid {
+                    libc::_exit(1);
+                }
+            }
+            Parent { pipe: Some(write_end) }
+        }
+        child => {
+            // SAFETY: closing our copy of the child's end, so that its death reads as EOF.
+            unsafe { libc::close(write_end) };
+            wait_for(child, read_end)
+        }
+    }
+}
+
+fn wait_for(child: libc::pid_t, read_end: libc::c_int) -> ! {
+    let mut code = 0u8;
+    loop {
+        // SAFETY: reads at most one byte into `code`.
+        let read = unsafe { libc::read(read_end, (&mut code as *mut u8).cast(), 1) };
+        if read == 1 {
+            // SAFETY: nothing of the parent's needs flushing or dropping.
+            unsafe { libc::_exit(code as libc::c_int) };
+        }
+        if read == 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            break;
+        }
+    }
+    // The child ended without a word (a crash): exit as it did.
+    let mut status = 0;
+    // SAFETY: waits for our own child; writes only `status`.
+    while unsafe { libc::waitpid(child, &mut status, 0) } < 0 {
+        if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            // SAFETY: as above.
+            unsafe { libc::_exit(1) };
+        }
+    }
+    if libc::WIFSIGNALED(status) {
+        let signal = libc::WTERMSIG(status);
+        // SAFETY: restore the default action and die of the same signal.
+        unsafe {
+            libc::signal(signal, libc::SIG_DFL);
+            libc::kill(libc::getpid(), signal);
+        }
+        // SAFETY: as above.
+        unsafe { libc::_exit(128 + signal) };
+    }
+    // SAFETY: as above.
+    unsafe { libc::_exit(libc::WEXITSTATUS(status)) }
+}

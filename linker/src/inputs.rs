@@ -25,7 +25,7 @@ pub struct InputFile {
     pub path: PathBuf,
     pub kind: FileKind,
     pub data: Mmap,
-    /// The open file behind `data`, for copying big verbatim sections in the kernel.
+    /// The open file behind `data`: its fingerprint, and blocked reads for hashing.
     pub file: File,
     /// Record `DT_NEEDED` only if a symbol is taken from this shared library.
     pub as_needed: bool,

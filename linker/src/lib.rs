@@ -167,6 +167,11 @@ fn link_with<A: Arch>(
         (Some(cache), Some(key)) => cache.open_prepared(key, chain.base_objects.len()),
         _ => None,
     };
+    // Most links with a prepared base reuse its region: start copying it now.
+    let early_region = prepared.as_ref().and_then(|prepared| {
+        let (file, at) = prepared.region_bytes();
+        write::EarlyRegion::start(&config.output, file, at, prepared.region()?.range)
+    });
     if config.verbose {
         eprintln!(
             "chainlink: {} generation(s); {} base text object(s); {} data member(s) dropped; {} definition(s) shadowed by newer generations",
@@ -220,8 +225,8 @@ fn link_with<A: Arch>(
     let base_chunks = plan.replayed_chunks + plan.rescanned_chunks;
     let stale = plan.rescanned_chunks > 0 && plan.rescanned_chunks * 8 >= base_chunks;
     let signature = layout.base_region.as_ref().map(|_| layout.region_signature(&db, &plan));
-    let region = prepared.as_ref().and_then(|prepared| Some((prepared, prepared.region()?)));
-    let region_fits = region.as_ref().is_some_and(|(_, record)| {
+    let region = prepared.as_ref().and_then(|prepared| Some((prepared, prepared.region()?, prepared.stored_region()?)));
+    let region_fits = region.as_ref().is_some_and(|(_, record, _)| {
         Some(&record.range) == layout.base_region.as_ref() && Some(record.signature) == signature
     });
     let store_prepared = cache.as_ref().is_some_and(|c| c.report.base != "unreadable")
@@ -231,10 +236,9 @@ fn link_with<A: Arch>(
     // must describe this link's bindings); one that does not reuses the stored region.
     let base_region = match region {
         _ if store_prepared && layout.base_region.is_some() => write::BaseRegion::Record,
-        Some((prepared, record)) if region_fits => {
-            let (file, at) = prepared.region_bytes();
+        Some((prepared, record, stored)) if region_fits => {
             let patches = prepared.region_patches(&db, &plan.chunks);
-            write::BaseRegion::Reuse { file, at, range: record.range, patches }
+            write::BaseRegion::Reuse { stored, range: record.range, patches }
         }
         _ => write::BaseRegion::Write,
     };
@@ -250,7 +254,7 @@ fn link_with<A: Arch>(
         sources: &sources,
         base_region: &base_region,
     };
-    let written = writer.write::<A>()?;
+    let written = writer.write::<A>(early_region)?;
     timer.phase("write");
     let archive = match &config.emit_archive {
         Some(path) => Some((path, chain::write_archive(path, &chain, &manifest)?)),

@@ -7,8 +7,8 @@
 //! generation's chunk: the chunk boundaries, the dynamic relocations counted, and each
 //! symbol the chunk names with the facts the scan saw and the GOT/PLT needs it marked; and
 //! the base's decoded dispatch tables; and the base region (see `sections::in_base_region`):
-//! its bytes as one link wrote them, page-aligned at the end of the file so the kernel can
-//! copy them into the next output, and which relocations of each of its chunks that link
+//! its bytes as one link wrote them, page-aligned at the end of the file so that they can
+//! be mapped and written into the next output, and which relocations of each of its chunks that link
 //! must apply again, with the definitions the others were resolved to.
 //! The file is mapped and read in place (fixed-size little-endian records, no decoding
 //! step) after its checksum is verified. This module only stores and reads records; the
@@ -37,7 +37,7 @@ const USES_TLS_LD: u32 = 1;
 /// The chunk lies in the base region and its patch and binding lists are recorded.
 const IN_REGION: u32 = 2;
 const PATCH_RECORD: usize = 4;
-/// Where the region's bytes start in the file: a page boundary, for the kernel's copies.
+/// Where the region's bytes start in the file: a page boundary, so that they can be mapped.
 const REGION_ALIGN: usize = 4096;
 const BINDING_RECORD: usize = 12;
 
@@ -71,7 +71,7 @@ pub struct PreparedBase {
     names: usize,
     patches: usize,
     base_objects: usize,
-    /// The open file, for the kernel to copy the region from.
+    /// The open file, for mapping the region apart from the rest (`write::EarlyRegion`).
     file: std::fs::File,
 }
 
@@ -292,9 +292,17 @@ impl PreparedBase {
         (range.start < range.end).then_some(RegionRecord { range, signature })
     }
 
-    /// The file holding the region's bytes, and where in it they start.
+    /// The file holding the region's bytes, and where in it they start (a page boundary).
     pub fn region_bytes(&self) -> (&std::fs::File, u64) {
         (&self.file, u64_at(&self.map, 168))
+    }
+
+    /// The region's stored bytes (`region()` says where they go).
+    pub fn stored_region(&self) -> Option<&[u8]> {
+        let record = self.region()?;
+        let at = usize::try_from(u64_at(&self.map, 168)).ok()?;
+        let len = usize::try_from(record.range.end - record.range.start).ok()?;
+        self.map.get(at..at.checked_add(len)?)
     }
 
     /// Each chunk's patches over the stored region: for a chunk of the region whose scan

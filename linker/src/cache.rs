@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 const LAYOUT_VERSION: &str = "v1";
-const META_MAGIC: &str = "chainlink-cache-entry 3";
+const META_MAGIC: &str = "chainlink-cache-entry 4";
 /// Default bound on the cache's size.
 pub const DEFAULT_MAX_SIZE: u64 = 4 << 30;
 

@@ -5,6 +5,7 @@
 //! and writes the binary search table the unwinder uses. This module must not apply
 //! relocations, decide which records survive, or interpret call-frame instructions.
 
+use rayon::prelude::*;
 use std::collections::HashMap;
 
 use crate::bail;
@@ -120,6 +121,8 @@ pub fn build_eh_frame_hdr(eh_frame: &[u8], eh_frame_addr: u64, hdr_addr: u64, ou
     // (initial location, FDE address)
     let mut entries: Vec<(u64, u64)> = Vec::new();
     let mut fde_encodings: HashMap<usize, u8> = HashMap::new();
+    // FDEs come in runs sharing a CIE (one per input object): look that one up first.
+    let mut last_cie = (usize::MAX, 0u8);
     let mut offset = 0;
     while offset < eh_frame.len() {
         let record = record_at(eh_frame, offset).context(|| "in output .eh_frame")?;
@@ -127,7 +130,8 @@ pub fn build_eh_frame_hdr(eh_frame: &[u8], eh_frame_addr: u64, hdr_addr: u64, ou
             EhRecordKind::Terminator => break,
             EhRecordKind::Cie => {}
             EhRecordKind::Fde { cie_offset } => {
-                let encoding = match fde_encodings.get(&cie_offset) {
+                let known = if last_cie.0 == cie_offset { Some(&last_cie.1) } else { fde_encodings.get(&cie_offset) };
+                let encoding = match known {
                     Some(&encoding) => encoding,
                     None => {
                         let encoding = cie_fde_encoding(eh_frame, cie_offset, eh_frame_addr).context(|| {
@@ -140,6 +144,7 @@ pub fn build_eh_frame_hdr(eh_frame: &[u8], eh_frame_addr: u64, hdr_addr: u64, ou
                         encoding
                     }
                 };
+                last_cie = (cie_offset, encoding);
                 let mut cursor = Cursor::new(eh_frame, offset + 8, offset + record.size);
                 let (raw, pc_begin) = read_encoded_address(&mut cursor, encoding, eh_frame_addr)
                     .context(|| format!("output .eh_frame: FDE at offset {offset:#x}"))?;
@@ -155,7 +160,8 @@ pub fn build_eh_frame_hdr(eh_frame: &[u8], eh_frame_addr: u64, hdr_addr: u64, ou
     if entries.len() > capacity {
         bail!("output .eh_frame has {} FDEs but .eh_frame_hdr only has room for {capacity}", entries.len());
     }
-    entries.sort_by_key(|&(initial_location, _)| initial_location);
+    // Both fields: a total order, whatever the sort does with equal keys.
+    entries.par_sort_unstable();
 
     out.fill(0);
     let (header, table) = out.split_at_mut(HDR_HEADER_SIZE);

@@ -297,9 +297,18 @@ impl<'data> Writer<'_, 'data> {
             let mut map = unsafe { memmap2::MmapOptions::new().map_mut(temp.as_file()) }
                 .map_err(|e| Error::new(format!("cannot map the output: {e}")))?;
             let output = OutputFile { file: temp.as_file(), map_start: map.as_ptr() as usize };
-            patches = self.fill::<A>(&mut map, &output, region_copied)?;
+            let covered = self.manifest_covered();
+            let note = self.layout.section(Synthetic::BuildId).offset + 16;
+            record = BuildIdRecord {
+                digest: [0; 32],
+                descriptor: (note, note + BUILD_ID_SIZE as u64),
+                skipped: covered.iter().map(|&(range, ..)| range).collect(),
+            };
+            let region_digests;
+            (patches, region_digests) = self.fill::<A>(&mut map, &output, region_copied, &record)?;
             self.write_eh_frame_hdr(&mut map)?;
-            (record, skipped_members) = self.write_build_id(&mut map);
+            record.digest = self.write_build_id(&mut map, &record, &region_digests);
+            skipped_members = covered.into_iter().map(|(_, member, at)| (member, at)).collect();
             // No msync: like every linker, leave write-back to the kernel. The blocks were
             // allocated up front, so the page cache can always be written back.
             kept_map = Some(map);
@@ -320,7 +329,8 @@ impl<'data> Writer<'_, 'data> {
         buffer: &mut [u8],
         output: &OutputFile,
         region_copied: bool,
-    ) -> Result<Vec<Option<ChunkPatches>>> {
+        build_id: &BuildIdRecord,
+    ) -> Result<(Vec<Option<ChunkPatches>>, Vec<PieceDigest>)> {
         let layout = self.layout;
         let plan = self.plan;
         let mut jobs: Vec<Job> = (0..plan.chunks.len()).map(Job::Chunk).collect();
@@ -411,10 +421,11 @@ impl<'data> Writer<'_, 'data> {
             };
             result.map(|patches| (index, patches))
         };
-        // One arm copies the region, then the verbatim runs while the chunks over the region
-        // are written (by whichever thread is free); the other prefaults and fills the rest.
-        // (A region that cannot be copied fails the link: its blocks may already be shared
-        // with the prepared base, so writing them in full could not be trusted either.)
+        // One arm writes the region (unless that is done already), then the verbatim runs
+        // while the chunks over the region are written and the region's build-id pieces
+        // hashed (by whichever thread is free); the other prefaults and fills the rest. (A
+        // region that cannot be written fails the link.)
+        let mut region_digests = Vec::new();
         let (copied, filled) = rayon::join(
             || -> Result<Vec<JobPatches>> {
                 match self.base_region {
@@ -425,7 +436,23 @@ impl<'data> Writer<'_, 'data> {
                 }
                 let (copied, patched) = rayon::join(
                     || copies.into_iter().map(&run).collect::<Result<Vec<_>>>(),
-                    || over_region.into_par_iter().map(&run).collect::<Result<Vec<_>>>(),
+                    || -> Result<Vec<_>> {
+                        let patched = over_region.into_par_iter().map(&run).collect::<Result<Vec<_>>>()?;
+                        if let BaseRegion::Reuse { range, .. } = self.base_region {
+                            // SAFETY: the jobs writing into the region have finished and
+                            // dropped their slices, and no other job's slice overlaps it
+                            // (`carve` hands out disjoint slices; only base-region chunks
+                            // lie in it), so nothing writes these bytes any more.
+                            let region = unsafe {
+                                std::slice::from_raw_parts(
+                                    (output.map_start + range.start as usize) as *const u8,
+                                    (range.end - range.start) as usize,
+                                )
+                            };
+                            region_digests = build_id.pieces_within(region, range.start);
+                        }
+                        Ok(patched)
+                    },
                 );
                 let mut done = copied?;
                 done.extend(patched?);
@@ -444,7 +471,7 @@ impl<'data> Writer<'_, 'data> {
                 patches[index] = recorded;
             }
         }
-        Ok(patches)
+        Ok((patches, region_digests))
     }
 
     /// Whether a chunk is written in full, in full and classified, or patched over the
@@ -1219,31 +1246,28 @@ impl<'data> Writer<'_, 'data> {
         Ok(())
     }
 
-    /// Writes the build id; returns what it hashed, and the member each skipped range copies.
-    fn write_build_id(&self, buffer: &mut [u8]) -> (BuildIdRecord, Vec<(&'data [u8], u64)>) {
-        let note = self.layout.section(Synthetic::BuildId);
-        let at = note.offset as usize;
+    /// Writes the build id note, its descriptor the digest of the output under `record`
+    /// (with the pieces in `known` hashed already); returns the digest.
+    fn write_build_id(&self, buffer: &mut [u8], record: &BuildIdRecord, known: &[PieceDigest]) -> [u8; 32] {
+        let at = self.layout.section(Synthetic::BuildId).offset as usize;
         buffer.put32(at, 4);
         buffer.put32(at + 4, BUILD_ID_SIZE as u32);
         buffer.put32(at + 8, elf::NT_GNU_BUILD_ID.0);
         buffer[at + 12..at + 16].copy_from_slice(b"GNU\0");
-        let covered = self.manifest_covered();
-        let record = BuildIdRecord {
-            digest: [0; 32],
-            descriptor: (at as u64 + 16, (at + 16 + BUILD_ID_SIZE) as u64),
-            skipped: covered.iter().map(|&(range, ..)| range).collect(),
-        };
-        let digest = record.digest_of(buffer);
+        let digest = record.digest_with(buffer, known);
         buffer[at + 16..at + 16 + BUILD_ID_SIZE].copy_from_slice(&digest[..BUILD_ID_SIZE]);
-        (BuildIdRecord { digest, ..record }, covered.into_iter().map(|(_, member, at)| (member, at)).collect())
+        digest
     }
 }
 
 /// What the build id is a hash of, so that the output cache can check a stored output
-/// without hashing it again when it stores it: blake3 over every byte of the output,
-/// with the build id's own descriptor read as zeros, except verbatim copies of members
-/// whose blake3 the manifest section already records (`skipped`; each counts by its
-/// length). The build id is the digest's first bytes.
+/// without hashing it again when it stores it. The output is cut into pieces of
+/// `BUILD_ID_PIECE` bytes (by file offset); each piece's XXH3-128 covers its bytes, with the
+/// build id's own descriptor read as zeros, except verbatim copies of members whose blake3
+/// the manifest section already records (`skipped`; each counts by its length, in the piece
+/// where it starts). The digest is the blake3 of the file size and the pieces' digests, and
+/// the build id its first bytes. Pieces are hashed in parallel, and those of a reused base
+/// region as soon as it is patched, while the rest of the output is still being written.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BuildIdRecord {
     pub digest: [u8; 32],
@@ -1253,28 +1277,88 @@ pub struct BuildIdRecord {
     pub skipped: Vec<(u64, u64)>,
 }
 
+/// Output bytes per build-id piece.
+pub const BUILD_ID_PIECE: usize = 4 << 20;
+
+/// A build-id piece's index and digest. (XXH3 rather than blake3: the digest only has to
+/// tell outputs apart and catch damage, and hashing is on the warm relink's critical path.)
+pub type PieceDigest = (usize, u128);
+
 impl BuildIdRecord {
     /// The digest of `bytes` (a whole output) under this record's rule.
     pub fn digest_of(&self, bytes: &[u8]) -> [u8; 32] {
-        let (zeros_from, zeros_to) = (self.descriptor.0 as usize, self.descriptor.1 as usize);
+        self.digest_with(bytes, &[])
+    }
+
+    /// As `digest_of`, with the digests of some pieces known already.
+    fn digest_with(&self, bytes: &[u8], known: &[PieceDigest]) -> [u8; 32] {
+        let mut pieces: Vec<Option<u128>> = vec![None; bytes.len().div_ceil(BUILD_ID_PIECE)];
+        for &(index, digest) in known {
+            pieces[index] = Some(digest);
+        }
+        let pieces: Vec<u128> = pieces
+            .into_par_iter()
+            .enumerate()
+            .map(|(index, known)| {
+                known.unwrap_or_else(|| {
+                    let start = index * BUILD_ID_PIECE;
+                    self.piece_digest(index, &bytes[start..(start + BUILD_ID_PIECE).min(bytes.len())])
+                })
+            })
+            .collect();
         let mut hasher = blake3::Hasher::new();
-        let feed = |hasher: &mut blake3::Hasher, from: usize, to: usize| {
-            if to <= zeros_from || from >= zeros_to {
-                hasher.update_rayon(&bytes[from..to]);
+        hasher.update(&(bytes.len() as u64).to_le_bytes());
+        for digest in &pieces {
+            hasher.update(&digest.to_le_bytes());
+        }
+        *hasher.finalize().as_bytes()
+    }
+
+    /// The digests of the pieces wholly inside `bytes`, which start at file offset `start`.
+    fn pieces_within(&self, bytes: &[u8], start: u64) -> Vec<PieceDigest> {
+        let (start, end) = (start as usize, start as usize + bytes.len());
+        (start.div_ceil(BUILD_ID_PIECE)..end / BUILD_ID_PIECE)
+            .into_par_iter()
+            .map(|index| {
+                let from = index * BUILD_ID_PIECE - start;
+                (index, self.piece_digest(index, &bytes[from..from + BUILD_ID_PIECE]))
+            })
+            .collect()
+    }
+
+    /// The digest of piece `index`, whose bytes are `bytes`.
+    fn piece_digest(&self, index: usize, bytes: &[u8]) -> u128 {
+        let start = index * BUILD_ID_PIECE;
+        let end = start + bytes.len();
+        let (zeros_from, zeros_to) = (self.descriptor.0 as usize, self.descriptor.1 as usize);
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        let feed = |hasher: &mut xxhash_rust::xxh3::Xxh3, from: usize, to: usize| {
+            if from >= to {
                 return;
             }
-            hasher.update_rayon(&bytes[from..zeros_from.max(from)]);
+            if to <= zeros_from || from >= zeros_to {
+                hasher.update(&bytes[from - start..to - start]);
+                return;
+            }
+            hasher.update(&bytes[from - start..zeros_from.max(from) - start]);
             hasher.update(&vec![0; zeros_to.min(to) - zeros_from.max(from)]);
-            hasher.update_rayon(&bytes[zeros_to.min(to)..to]);
+            hasher.update(&bytes[zeros_to.min(to) - start..to - start]);
         };
-        let mut next = 0usize;
-        for &(start, end) in &self.skipped {
-            feed(&mut hasher, next, start as usize);
-            hasher.update(&(end - start).to_le_bytes());
-            next = end as usize;
+        let mut next = start;
+        let first = self.skipped.partition_point(|&(_, skipped_end)| (skipped_end as usize) <= start);
+        for &(skipped_start, skipped_end) in &self.skipped[first..] {
+            let (skipped_start, skipped_end) = (skipped_start as usize, skipped_end as usize);
+            if skipped_start >= end {
+                break;
+            }
+            if skipped_start >= start {
+                feed(&mut hasher, next, skipped_start);
+                hasher.update(&((skipped_end - skipped_start) as u64).to_le_bytes());
+            }
+            next = next.max(skipped_end.min(end));
         }
-        feed(&mut hasher, next, bytes.len());
-        *hasher.finalize().as_bytes()
+        feed(&mut hasher, next, end);
+        hasher.digest128()
     }
 
     /// Whether `bytes` is an output this record describes, skipped ranges aside: its
@@ -1365,4 +1449,68 @@ fn set_executable(file: &std::fs::File) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     file.set_permissions(std::fs::Permissions::from_mode(0o755))
         .map_err(|e| Error::new(format!("cannot set permissions on the output: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bytes that differ everywhere (a counter hashed through xorshift).
+    fn bytes(len: usize) -> Vec<u8> {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect()
+    }
+
+    const PIECE: u64 = BUILD_ID_PIECE as u64;
+
+    fn record() -> BuildIdRecord {
+        BuildIdRecord {
+            digest: [0; 32],
+            descriptor: (PIECE + 100, PIECE + 120),
+            // One range inside a piece, one across a boundary, one ending on a boundary.
+            skipped: vec![(1000, 5000), (2 * PIECE - 10, 2 * PIECE + 700), (3 * PIECE - 64, 3 * PIECE)],
+        }
+    }
+
+    #[test]
+    fn pieces_hashed_early_give_the_same_digest() {
+        let output = bytes(3 * BUILD_ID_PIECE + 12345);
+        let record = record();
+        let whole = record.digest_of(&output);
+        // A region from the middle of piece 0 to inside piece 3: pieces 1 and 2 lie within.
+        let (start, end) = (PIECE / 2, 3 * PIECE + 10);
+        let known = record.pieces_within(&output[start as usize..end as usize], start);
+        assert_eq!(known.iter().map(|&(index, _)| index).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(record.digest_with(&output, &known), whole);
+    }
+
+    #[test]
+    fn the_digest_covers_every_byte_but_the_left_out_ones() {
+        let output = bytes(3 * BUILD_ID_PIECE + 12345);
+        let record = record();
+        let whole = record.digest_of(&output);
+        let changed = |at: u64| {
+            let mut copy = output.clone();
+            copy[at as usize] ^= 1;
+            record.digest_of(&copy) != whole
+        };
+        for at in [0, 999, 5000, PIECE, PIECE + 99, PIECE + 120, 2 * PIECE - 11, 2 * PIECE + 700, 3 * PIECE] {
+            assert!(changed(at), "byte {at:#x} is not covered");
+        }
+        for at in [1000, 4999, PIECE + 100, PIECE + 119, 2 * PIECE - 10, 2 * PIECE, 2 * PIECE + 699, 3 * PIECE - 1] {
+            assert!(!changed(at), "byte {at:#x} should be left out");
+        }
+        // A left-out range still counts by its length; so does the file's.
+        let mut moved = record.clone();
+        moved.skipped[0] = (1000, 5001);
+        assert_ne!(moved.digest_of(&output), whole);
+        assert_ne!(record.digest_of(&output[..output.len() - 1]), whole);
+    }
 }

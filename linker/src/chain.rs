@@ -269,10 +269,7 @@ impl ChainPlan<'_> {
         self.newest > 0
     }
 
-    /// The blake3 of every member the manifest still lacks. Text members are hashed
-    /// through their mappings (the link reads them anyway); big data members, which the
-    /// link drops or copies in the kernel, are read from their files in blocks so that
-    /// hashing them does not make them resident in this process.
+    /// The blake3 of every member the manifest still lacks (see [`HashMemo::hash`]).
     pub fn hash_members(&self, sources: &[&InputFile], memo: &HashMemo) -> Vec<String> {
         use rayon::prelude::*;
         self.unhashed
@@ -322,9 +319,10 @@ impl HashMemo {
         self.hashes.lock().unwrap_or_else(|e| e.into_inner()).get(&(data.as_ptr() as usize, data.len())).cloned()
     }
 
-    /// The hex blake3 of `data` (which lies in one of `sources`' mappings). Big data
-    /// members are read from their files in blocks, so hashing them does not make them
-    /// resident; everything else is hashed through the mapping the link reads anyway.
+    /// The hex blake3 of `data` (which lies in one of `sources`' mappings). A base's big
+    /// data members, which the link drops, are read from their files in blocks, so hashing
+    /// them does not map them into this process; everything else is hashed through the
+    /// mapping the link reads (or writes into the output from) anyway.
     pub fn hash(&self, sources: &[&InputFile], data: &[u8], is_data: bool) -> String {
         let key = (data.as_ptr() as usize, data.len());
         let known = self.hashes.lock().unwrap_or_else(|e| e.into_inner()).get(&key).cloned();
@@ -332,8 +330,12 @@ impl HashMemo {
             return hash;
         }
         let hash = match crate::inputs::source_of(sources, data) {
-            Some((input, offset)) if is_data && data.len() > HASH_BLOCK => {
+            Some((input, offset)) if is_data && input.is_base && data.len() > HASH_BLOCK => {
                 hash_file_range(&input.file, offset, data.len()).unwrap_or_else(|| hash_hex(data))
+            }
+            _ if is_data => {
+                crate::inputs::populate(data);
+                hash_hex(data)
             }
             _ => hash_hex(data),
         };

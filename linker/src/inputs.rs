@@ -252,6 +252,22 @@ pub fn source_of<'a>(files: &[&'a InputFile], bytes: &[u8]) -> Option<(&'a Input
     })
 }
 
+/// Maps in the pages of `bytes` (part of a file mapping) in bulk, for code about to read
+/// all of them: faulting them in one by one costs more. Only a hint.
+pub fn populate(bytes: &[u8]) {
+    let page = crate::layout::PAGE_SIZE as usize;
+    let start = bytes.as_ptr() as usize / page * page;
+    // SAFETY: the page-aligned range covers `bytes` and lies in the same mapping (mappings
+    // start on page boundaries); populating reads no byte and changes none.
+    unsafe {
+        libc::madvise(
+            start as *mut libc::c_void,
+            bytes.as_ptr() as usize + bytes.len() - start,
+            libc::MADV_POPULATE_READ,
+        );
+    }
+}
+
 fn display_dirs(dirs: &[PathBuf]) -> String {
     dirs.iter().map(|d| d.to_string_lossy().into_owned()).collect::<Vec<_>>().join(":")
 }

@@ -41,17 +41,7 @@ fn populate_range(start: usize, len: usize) {
 /// faster than `copy_file_range`, which moves the data through a pipe page by page.)
 fn write_mapped(bytes: &[u8], to: &std::fs::File, offset: u64) -> std::io::Result<()> {
     use std::os::unix::fs::FileExt;
-    let page = crate::layout::PAGE_SIZE as usize;
-    let start = bytes.as_ptr() as usize / page * page;
-    // SAFETY: the page-aligned range covers `bytes` and lies in the same mapping (mappings
-    // start on page boundaries); populating reads no byte and changes none. Only a hint.
-    unsafe {
-        libc::madvise(
-            start as *mut libc::c_void,
-            bytes.as_ptr() as usize + bytes.len() - start,
-            libc::MADV_POPULATE_READ,
-        );
-    }
+    crate::inputs::populate(bytes);
     to.write_all_at(bytes, offset)
 }
 

@@ -308,6 +308,32 @@ impl Cache {
         })
     }
 
+    /// A file's content hash if its fingerprint's record holds it (reading nothing of the
+    /// file itself); its members' hashes go to `memo`.
+    pub fn remembered_hash(&self, file: &InputFile, memo: &crate::chain::HashMemo) -> Option<String> {
+        // The open file's own metadata (fstat): the path may already name a newer file.
+        let record = file.file.metadata().ok().and_then(|m| self.fingerprint_record(&file.path, &m))?;
+        // A record: the file's hash, then `offset length hash` per archive member (so the
+        // manifest need not hash an unchanged base's members again).
+        let is_hash = |text: &str| text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit());
+        let text = fs::read_to_string(record).ok()?;
+        let mut lines = text.lines();
+        let hash = lines.next().filter(|h| is_hash(h))?;
+        for line in lines {
+            let fields: Vec<&str> = line.split(' ').collect();
+            if let [offset, len, member] = fields[..] {
+                if let (Ok(offset), Ok(len)) = (offset.parse::<usize>(), len.parse::<usize>()) {
+                    if let Some(data) = file.data.get(offset..offset.saturating_add(len)) {
+                        if is_hash(member) {
+                            memo.remember(data, member.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        Some(hash.to_string())
+    }
+
     /// blake3 of a file's bytes, remembered by the file's fingerprint.
     /// An archive's is derived from its members' (names and blake3), so the manifest can
     /// reuse those hashes through `memo` instead of computing them again.
@@ -318,30 +344,12 @@ impl Cache {
         sources: &[&InputFile],
         memo: &crate::chain::HashMemo,
     ) -> String {
+        if let Some(hash) = self.remembered_hash(file, memo) {
+            self.report.fingerprints_reused += 1;
+            return hash;
+        }
         // The open file's own metadata (fstat): the path may already name a newer file.
         let record = file.file.metadata().ok().and_then(|m| self.fingerprint_record(&file.path, &m));
-        // A record: the file's hash, then `offset length hash` per archive member (so the
-        // manifest need not hash an unchanged base's members again).
-        let is_hash = |text: &str| text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit());
-        if let Some(text) = record.as_ref().and_then(|record| fs::read_to_string(record).ok()) {
-            let mut lines = text.lines();
-            if let Some(hash) = lines.next().filter(|h| is_hash(h)) {
-                for line in lines {
-                    let fields: Vec<&str> = line.split(' ').collect();
-                    if let [offset, len, member] = fields[..] {
-                        if let (Ok(offset), Ok(len)) = (offset.parse::<usize>(), len.parse::<usize>()) {
-                            if let Some(data) = file.data.get(offset..offset.saturating_add(len)) {
-                                if is_hash(member) {
-                                    memo.remember(data, member.to_string());
-                                }
-                            }
-                        }
-                    }
-                }
-                self.report.fingerprints_reused += 1;
-                return hash.to_string();
-            }
-        }
         let members = match file.kind {
             crate::inputs::FileKind::Archive => crate::chain::archive_members(file).ok(),
             _ => None,
@@ -387,10 +395,22 @@ impl Cache {
         settled.then(|| self.fingerprints().join(fingerprint(path, metadata)))
     }
 
+    /// The prepared base file for `base_key`, opened but not checked (hand it to
+    /// [`Cache::open_prepared`]).
+    pub fn prepared_file(&self, base_key: &str) -> Option<fs::File> {
+        fs::File::open(self.prepared_base(base_key)).ok()
+    }
+
     /// Opens the prepared base for `base_key` (see prepared.rs) and records the outcome.
     /// Its checksum is verified unless this very file (by fingerprint) was verified before.
     /// A corrupt one is removed (the link stores a new one); an unreadable one is left.
-    pub fn open_prepared(&mut self, base_key: &str, base_objects: usize) -> Option<crate::prepared::PreparedBase> {
+    /// `opened`: the file, if the caller opened it already (see [`Cache::prepared_file`]).
+    pub fn open_prepared(
+        &mut self,
+        base_key: &str,
+        base_objects: usize,
+        opened: Option<fs::File>,
+    ) -> Option<crate::prepared::PreparedBase> {
         use crate::prepared::{OpenError, PreparedBase};
         let path = self.prepared_base(base_key);
         let mut record = None;
@@ -399,7 +419,11 @@ impl Cache {
             let hex = blake3::Hash::from_bytes(*checksum).to_hex();
             record.as_ref().is_some_and(|r| fs::read_to_string(r).is_ok_and(|known| known == hex.as_str()))
         };
-        match PreparedBase::open(&path, base_key, base_objects, trusted) {
+        let opened = match opened {
+            Some(file) => PreparedBase::open_file(file, base_key, base_objects, trusted).map(Some),
+            None => PreparedBase::open(&path, base_key, base_objects, trusted),
+        };
+        match opened {
             Ok(Some((prepared, verified))) => {
                 if let (true, Some(record)) = (verified, &record) {
                     let _ = write_atomically(record, blake3::Hash::from_bytes(prepared.checksum()).to_hex().as_bytes());

@@ -110,6 +110,17 @@ fn link_with<A: Arch>(
         let db = symbols::resolve(&inputs, &chain, config, A::MACHINE)?;
         Ok((chain, db))
     };
+    // A warm relink's bases are unchanged, so their hashes are remembered: open the
+    // prepared base now and start copying its region into a new output, beside everything
+    // up to the layout. (Used only if the link's base key names this same file.)
+    let mut early = cache.as_ref().and_then(|cache| {
+        let hashes: Option<Vec<String>> = bases.iter().map(|base| cache.remembered_hash(base, &memo)).collect();
+        let key = prepared::base_key(config, &hashes.filter(|h| !h.is_empty())?);
+        let file = cache.prepared_file(&key)?;
+        let (at, range) = prepared::PreparedBase::region_location(&file)?;
+        let region = write::EarlyRegion::start(&config.output, &file, at, range);
+        Some((key, file, region))
+    });
     let speculating = cache.as_ref().is_some_and(|cache| cache.must_hash(&files));
     let (key, mut resolved) = match cache.as_mut() {
         Some(cache) if speculating => {
@@ -163,15 +174,14 @@ fn link_with<A: Arch>(
     if let (Some(cache), None) = (cache.as_mut(), &base_key) {
         cache.report.base = "none";
     }
+    let (opened, early_region) = match early.take() {
+        Some((key, file, region)) if base_key.as_ref() == Some(&key) => (Some(file), region),
+        _ => (None, None),
+    };
     let prepared = match (cache.as_mut(), &base_key) {
-        (Some(cache), Some(key)) => cache.open_prepared(key, chain.base_objects.len()),
+        (Some(cache), Some(key)) => cache.open_prepared(key, chain.base_objects.len(), opened),
         _ => None,
     };
-    // Most links with a prepared base reuse its region: start copying it now.
-    let early_region = prepared.as_ref().and_then(|prepared| {
-        let (file, at) = prepared.region_bytes();
-        write::EarlyRegion::start(&config.output, file, at, prepared.region()?.range)
-    });
     if config.verbose {
         eprintln!(
             "chainlink: {} generation(s); {} base text object(s); {} data member(s) dropped; {} definition(s) shadowed by newer generations",

@@ -71,8 +71,6 @@ pub struct PreparedBase {
     names: usize,
     patches: usize,
     base_objects: usize,
-    /// The open file, for mapping the region apart from the rest (`write::EarlyRegion`).
-    file: std::fs::File,
 }
 
 /// What a link recorded for its prepared base.
@@ -157,6 +155,16 @@ impl PreparedBase {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(OpenError::Unreadable(e.to_string())),
         };
+        Self::open_file(file, key, base_objects, trusted).map(Some)
+    }
+
+    /// As [`PreparedBase::open`], on a file opened before.
+    pub fn open_file(
+        file: std::fs::File,
+        key: &str,
+        base_objects: usize,
+        trusted: impl FnOnce(&std::fs::Metadata, &[u8; 32]) -> bool,
+    ) -> Result<(PreparedBase, bool), OpenError> {
         let metadata = file.metadata().map_err(|e| OpenError::Unreadable(e.to_string()))?;
         // SAFETY: entries are only ever replaced by rename, never written in place; the
         // checksum below is verified on the mapped bytes (or was, for this very file)
@@ -167,9 +175,26 @@ impl PreparedBase {
             use std::os::unix::fs::MetadataExt;
             (metadata.dev(), metadata.ino())
         };
-        Self::check(map, file, key, base_objects, verify)
-            .map(|p| Some((p, verify)))
+        Self::check(map, key, base_objects, verify)
+            .map(|p| (p, verify))
             .map_err(|why| OpenError::Corrupt(why, identity))
+    }
+
+    /// Where a prepared base file keeps its region's bytes (a page-aligned offset) and
+    /// where they go in the output, read from its header alone, so that copying them can
+    /// start before the file is checked; `None` if it has none or the header is not one.
+    /// (Whoever uses the copy must open this same file and find the same region.)
+    pub fn region_location(file: &std::fs::File) -> Option<(u64, Range<u64>)> {
+        use std::os::unix::fs::FileExt;
+        let mut header = [0u8; HEADER];
+        file.read_exact_at(&mut header, 0).ok()?;
+        if &header[..8] != MAGIC || u32_at(&header, 8) != FORMAT {
+            return None;
+        }
+        let (range, at) = (u64_at(&header, 152)..u64_at(&header, 160), u64_at(&header, 168));
+        let len = file.metadata().ok()?.len();
+        let fits = at % REGION_ALIGN as u64 == 0 && at.checked_add(range.end.checked_sub(range.start)?)? <= len;
+        (fits && range.start < range.end).then_some((at, range))
     }
 
     /// The checksum recorded in the file (what [`PreparedBase::open`] verified).
@@ -177,13 +202,7 @@ impl PreparedBase {
         self.map[48..80].try_into().expect("32 bytes")
     }
 
-    fn check(
-        map: memmap2::Mmap,
-        file: std::fs::File,
-        key: &str,
-        base_objects: usize,
-        verify: bool,
-    ) -> Result<PreparedBase, String> {
+    fn check(map: memmap2::Mmap, key: &str, base_objects: usize, verify: bool) -> Result<PreparedBase, String> {
         if map.len() < HEADER || &map[..8] != MAGIC {
             return Err("not a prepared base (truncated or wrong magic)".to_string());
         }
@@ -234,7 +253,7 @@ impl PreparedBase {
             return Err(format!("recorded for {recorded_objects} base objects, not {base_objects}"));
         }
         let prepared =
-            PreparedBase { map, chunks, targets, relr, type_rows, units, entries, names, patches, base_objects, file };
+            PreparedBase { map, chunks, targets, relr, type_rows, units, entries, names, patches, base_objects };
         // Every record's ranges must lie inside the file: then reading them cannot fail.
         for index in 0..chunks {
             let record = prepared.chunk(index);
@@ -290,11 +309,6 @@ impl PreparedBase {
         let range = u64_at(&self.map, 152)..u64_at(&self.map, 160);
         let signature = self.map[200..232].try_into().expect("32 bytes");
         (range.start < range.end).then_some(RegionRecord { range, signature })
-    }
-
-    /// The file holding the region's bytes, and where in it they start (a page boundary).
-    pub fn region_bytes(&self) -> (&std::fs::File, u64) {
-        (&self.file, u64_at(&self.map, 168))
     }
 
     /// The region's stored bytes (`region()` says where they go).

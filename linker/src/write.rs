@@ -449,7 +449,7 @@ impl<'data> Writer<'_, 'data> {
                 Ok(done)
             },
             || -> Result<Vec<JobPatches>> {
-                self.prefault(output);
+                self.prefault(output, region_copied);
                 rest.into_par_iter().map(&run).collect()
             },
         );
@@ -833,13 +833,18 @@ impl<'data> Writer<'_, 'data> {
     }
 
     /// Faults in, in one go per range, the pages this process writes itself, so that
-    /// neither the per-page fault cost nor the kernel-copied pages (verbatim runs, the
-    /// stored base region) land in our memory.
-    fn prefault(&self, output: &OutputFile) {
+    /// neither the per-page fault cost nor the pages written to the file directly
+    /// (verbatim runs) land in our memory. A region already in the file (`region_copied`)
+    /// is patched nearly everywhere: its pages are mapped writable in bulk too.
+    fn prefault(&self, output: &OutputFile, region_copied: bool) {
         const PIECE: u64 = 8 << 20;
         let page = crate::layout::PAGE_SIZE;
         let mut pieces = Vec::new();
-        for (from, to) in self.mapped_ranges() {
+        let mut ranges = self.mapped_ranges();
+        if let (BaseRegion::Reuse { range, .. }, true) = (self.base_region, region_copied) {
+            ranges.push((range.start, range.end));
+        }
+        for (from, to) in ranges {
             let (mut from, to) = (from.next_multiple_of(page), to / page * page);
             while from < to {
                 pieces.push((from, (from + PIECE).min(to)));

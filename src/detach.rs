@@ -3,12 +3,16 @@
 //! Releasing what a big link mapped and allocated takes a sizeable part of a warm relink
 //! (unmapping the output and the inputs, freeing the symbol tables). The command therefore
 //! forks before it starts any thread: the child links and, once the output, the cache
-//! entries and every report are complete, tells the waiting parent its exit code; the
-//! parent exits with it at once and the child's teardown no longer delays the caller
-//! (mold does the same). `--no-fork` links in the one process.
+//! entries and every report are complete, tells the waiting parent its exit code and
+//! exits without running destructors; the parent exits with that code at once, and the
+//! kernel's teardown of the child no longer delays the caller (mold does the same).
+//! `--no-fork` links in the one process.
 //!
 //! Must not: let the parent exit before the child has finished everything the caller can
 //! observe, or leave a child running when the parent is gone (it is killed with its parent).
+//! Known window: the child's writable mapping of the output lives until the kernel has torn
+//! it down, a few milliseconds after the parent exits; executing the output in that window
+//! fails with ETXTBSY (loading it, as `dlopen` and `ld.so` do, is unaffected).
 
 use std::io::Write as _;
 
@@ -23,22 +27,29 @@ impl Parent {
         Parent { pipe: None }
     }
 
-    /// Tells the parent the exit code. Standard output and error are detached first (to
-    /// /dev/null), so that a caller reading them sees their end when the parent exits.
+    /// Tells the parent the exit code and, in a forked child, exits with it: whatever the
+    /// link still holds is the kernel's to release. Every descriptor is closed first
+    /// (standard output and error pointed at /dev/null), so that a caller waiting for the
+    /// end of a pipe it passed sees it when the parent exits, not after the teardown.
     pub fn release(&mut self, code: u8) {
         let Some(pipe) = self.pipe.take() else { return };
         let _ = std::io::stdout().flush();
         let _ = std::io::stderr().flush();
-        // SAFETY: plain descriptor calls on descriptors this process owns.
+        // SAFETY: plain descriptor calls; nothing of this process runs after `_exit`, so
+        // no owner of a closed descriptor is left to use or close it again.
         unsafe {
             let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
             if null >= 0 {
                 libc::dup2(null, libc::STDOUT_FILENO);
                 libc::dup2(null, libc::STDERR_FILENO);
                 libc::close(null);
+            } else {
+                libc::close(libc::STDOUT_FILENO);
+                libc::close(libc::STDERR_FILENO);
             }
             libc::write(pipe, [code].as_ptr().cast(), 1);
-            libc::close(pipe);
+            libc::close_range(3, libc::c_uint::MAX, 0);
+            libc::_exit(code as libc::c_int);
         }
     }
 }
@@ -72,7 +83,7 @@ pub fn fork() -> Parent {
             unsafe {
                 libc::close(read_end);
                 // A child whose parent is gone (killed by a timeout, say) stops too.
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
                 if libc::getppid() != parent_pid {
                     libc::_exit(1);
                 }
@@ -109,7 +120,9 @@ fn wait_for(child: libc::pid_t, read_end: libc::c_int) -> ! {
             unsafe { libc::_exit(1) };
         }
     }
-    if libc::WIFSIGNALED(status) {
+    // A signal that dumps core is reported as an exit code instead of raised again: the
+    // parent's own (empty) core would overwrite the child's.
+    if libc::WIFSIGNALED(status) && !libc::WCOREDUMP(status) && !dumps_core(libc::WTERMSIG(status)) {
         let signal = libc::WTERMSIG(status);
         // SAFETY: restore the default action and die of the same signal.
         unsafe {
@@ -119,6 +132,26 @@ fn wait_for(child: libc::pid_t, read_end: libc::c_int) -> ! {
         // SAFETY: as above.
         unsafe { libc::_exit(128 + signal) };
     }
+    if libc::WIFSIGNALED(status) {
+        // SAFETY: as above.
+        unsafe { libc::_exit(128 + libc::WTERMSIG(status)) };
+    }
     // SAFETY: as above.
     unsafe { libc::_exit(libc::WEXITSTATUS(status)) }
+}
+
+fn dumps_core(signal: libc::c_int) -> bool {
+    [
+        libc::SIGQUIT,
+        libc::SIGILL,
+        libc::SIGTRAP,
+        libc::SIGABRT,
+        libc::SIGBUS,
+        libc::SIGFPE,
+        libc::SIGSEGV,
+        libc::SIGXCPU,
+        libc::SIGXFSZ,
+        libc::SIGSYS,
+    ]
+    .contains(&signal)
 }

@@ -72,6 +72,7 @@ impl EarlyRegion {
             .name("chainlink-region".into())
             .spawn(move || {
                 let temp = temporary_beside(&output)?;
+                allocate(temp.as_file(), start + len as u64)?;
                 // SAFETY: prepared bases are replaced by rename, never changed in place.
                 let stored = unsafe { memmap2::MmapOptions::new().offset(at).len(len).map(&file) }
                     .map_err(|e| Error::new(format!("cannot map the prepared base region: {e}")))?;
@@ -280,7 +281,7 @@ impl<'data> Writer<'_, 'data> {
                 (temporary_beside(&self.config.output)?, false)
             }
         };
-        allocate(temp.as_file(), self.layout.file_size, &self.mapped_ranges())?;
+        allocate(temp.as_file(), self.layout.file_size)?;
         let mut kept_map = None;
         if self.layout.file_size > 0 {
             // SAFETY: the temporary file is ours alone until it is renamed into place.
@@ -429,17 +430,7 @@ impl<'data> Writer<'_, 'data> {
                     || -> Result<Vec<_>> {
                         let patched = over_region.into_par_iter().map(&run).collect::<Result<Vec<_>>>()?;
                         if let BaseRegion::Reuse { range, .. } = self.base_region {
-                            // SAFETY: the jobs writing into the region have finished and
-                            // dropped their slices, and no other job's slice overlaps it
-                            // (`carve` hands out disjoint slices; only base-region chunks
-                            // lie in it), so nothing writes these bytes any more.
-                            let region = unsafe {
-                                std::slice::from_raw_parts(
-                                    (output.map_start + range.start as usize) as *const u8,
-                                    (range.end - range.start) as usize,
-                                )
-                            };
-                            region_digests = build_id.pieces_within(region, range.start);
+                            region_digests = self.region_pieces(output.file, range, build_id);
                         }
                         Ok(patched)
                     },
@@ -462,6 +453,21 @@ impl<'data> Writer<'_, 'data> {
             }
         }
         Ok((patches, region_digests))
+    }
+
+    /// The build-id pieces wholly inside the (reused, now patched) base region at `range`,
+    /// read through a mapping of their own: the output's is still being written elsewhere.
+    /// Empty if the region cannot be mapped (its pieces are then hashed with the rest).
+    fn region_pieces(&self, file: &std::fs::File, range: &Range<u64>, build_id: &BuildIdRecord) -> Vec<PieceDigest> {
+        let Ok(len) = usize::try_from(range.end - range.start) else { return Vec::new() };
+        // SAFETY: the file is this link's own temporary output, and nothing writes this
+        // range any more: the jobs over the region have finished, and every other job
+        // writes outside it (the base region holds base chunks only).
+        let Ok(region) = (unsafe { memmap2::MmapOptions::new().offset(range.start).len(len).map(file) }) else {
+            return Vec::new();
+        };
+        crate::inputs::populate(&region);
+        build_id.pieces_within(&region, range.start)
     }
 
     /// Whether a chunk is written in full, in full and classified, or patched over the
@@ -858,7 +864,7 @@ impl<'data> Writer<'_, 'data> {
     }
 
     /// The output's ranges written through its mapping, sorted: all but the verbatim runs
-    /// and a reused region, which are written to the file directly.
+    /// and a reused region, which are written to the file directly (and not prefaulted).
     fn mapped_ranges(&self) -> Vec<(u64, u64)> {
         let mut direct = self.verbatim_ranges();
         if let BaseRegion::Reuse { range, .. } = self.base_region {
@@ -1418,26 +1424,24 @@ pub fn persist(temp: tempfile::NamedTempFile, target: &Path) -> Result<()> {
     temp.persist(target).map(|_| ()).map_err(|e| Error::new(format!("cannot write {}: {}", target.display(), e.error)))
 }
 
-/// Sizes the output, with the blocks of the ranges written through the mapping allocated:
-/// a sparse page on a full disk would fault (SIGBUS) when written instead of erroring here.
-/// (Ranges written with `write` report a full disk themselves.)
-fn allocate(file: &std::fs::File, size: u64, mapped: &[(u64, u64)]) -> Result<()> {
+/// Sizes the output with its blocks allocated: writing through the mapping then cannot
+/// fault (a sparse page on a full disk would SIGBUS), and file systems that report a full
+/// disk only at write-back (NFS, say) report it here for the pages written with `write`.
+fn allocate(file: &std::fs::File, size: u64) -> Result<()> {
     use std::os::unix::io::AsRawFd;
     let no_space = |e: std::io::Error| Error::new(format!("cannot allocate {size} bytes for the output: {e}"));
-    file.set_len(size).map_err(no_space)?;
-    for &(from, to) in mapped {
+    if size > 0 {
         // SAFETY: fallocate only reads its integer arguments and the descriptor we own.
-        let result = unsafe { libc::fallocate(file.as_raw_fd(), 0, from as libc::off_t, (to - from) as libc::off_t) };
+        let result = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, size as libc::off_t) };
         if result != 0 {
             let error = std::io::Error::last_os_error();
-            // File systems without fallocate keep the plain (sparse) size.
-            if matches!(error.raw_os_error(), Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS)) {
-                break;
+            // File systems without fallocate get a plain (sparse) size instead.
+            if !matches!(error.raw_os_error(), Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS)) {
+                return Err(no_space(error));
             }
-            return Err(no_space(error));
         }
     }
-    Ok(())
+    file.set_len(size).map_err(no_space)
 }
 
 fn set_executable(file: &std::fs::File) -> Result<()> {

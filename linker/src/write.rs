@@ -71,6 +71,11 @@ impl EarlyRegion {
         let copier = std::thread::Builder::new()
             .name("chainlink-region".into())
             .spawn(move || {
+                // Resolution runs meanwhile and is what the link waits for; the copy has
+                // until the write phase, through the mostly single-threaded phases
+                // between, so it yields when both cores are wanted.
+                // SAFETY: changes only this thread's nice value (per thread on Linux).
+                unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10) };
                 let temp = temporary_beside(&output)?;
                 allocate(temp.as_file(), start + len as u64)?;
                 // SAFETY: prepared bases are replaced by rename, never changed in place.

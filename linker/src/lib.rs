@@ -113,18 +113,32 @@ fn link_with<A: Arch>(
     // A warm relink's bases are unchanged, so their hashes are remembered: open the
     // prepared base now and start copying its region into a new output, beside everything
     // up to the layout. (Used only if the link's base key names this same file.)
-    let mut early = cache.as_ref().and_then(|cache| {
+    let remembered_bases: Option<Vec<String>> = cache.as_ref().and_then(|cache| {
         let hashes: Option<Vec<String>> = bases.iter().map(|base| cache.remembered_hash(base, &memo)).collect();
-        let key = prepared::base_key(config, &hashes.filter(|h| !h.is_empty())?);
+        hashes.filter(|hashes| !hashes.is_empty())
+    });
+    let mut early = cache.as_ref().zip(remembered_bases.as_ref()).and_then(|(cache, hashes)| {
+        let key = prepared::base_key(config, hashes);
         let file = cache.prepared_file(&key)?;
         let (at, range) = prepared::PreparedBase::region_location(&file)?;
         let region = write::EarlyRegion::start(&config.output, &file, at, range);
         Some((key, file, region))
     });
     let speculating = cache.as_ref().is_some_and(|cache| cache.must_hash(&files));
+    // When only the newest generation is left to hash (the bases' hashes are remembered),
+    // a thread of its own hashes it: in the link's pool, the thread resolving symbols
+    // (which is what the link waits for) would take over hashing tasks.
+    let hashing_pool = match remembered_bases {
+        Some(_) if speculating => rayon::ThreadPoolBuilder::new().num_threads(1).build().ok(),
+        _ => None,
+    };
     let (key, mut resolved) = match cache.as_mut() {
         Some(cache) if speculating => {
-            let (key, resolved) = rayon::join(|| cache.link_key(config, &files, &scripts, &memo), resolve);
+            let key = || cache.link_key(config, &files, &scripts, &memo);
+            let (key, resolved) = match &hashing_pool {
+                Some(pool) => rayon::join(|| pool.install(key), resolve),
+                None => rayon::join(key, resolve),
+            };
             (Some(key), Some(resolved))
         }
         Some(cache) => (Some(cache.link_key(config, &files, &scripts, &memo)), None),

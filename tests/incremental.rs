@@ -717,3 +717,54 @@ fn several_base_generations_and_emitted_archives_are_prepared_too() {
         }
     }
 }
+
+/// Gives `path` a fixed modification time long past, once: its fingerprint is then settled
+/// and stays the same, so later links remember its hash (as they do for a real base).
+fn settle(path: &Path) {
+    let past = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+    if fs::metadata(path).unwrap().modified().unwrap() != past {
+        fs::File::options().append(true).open(path).unwrap().set_modified(past).unwrap();
+    }
+}
+
+/// A warm relink whose base is unchanged on disk (its hash remembered): the prepared base
+/// is opened before resolution, the base's symbols are restored from its record and its
+/// region is copied while symbols resolve; the output equals a cold link's and runs. A
+/// record that does not fit (here: damaged in a prepared base already trusted) is
+/// ignored and the base loaded as usual, with the same output.
+#[test]
+fn a_settled_base_restores_its_symbols_and_copies_its_region_early() {
+    let r = Relinks::new();
+    let first = r.s.subdir("first");
+    let second = r.s.subdir("second");
+    for (dir, new) in [(&first, "20"), (&second, "30")] {
+        generate(dir, &["--hidden-unique", "--generations", "2", "--functions", "150", "--new-functions", new]);
+    }
+    let base = first.join("gen0/sys-o.a");
+    settle(&base);
+    let stats = r.warm(&r.s.path("first.so"), &[&base], &[first.join("gen1/chained.o.a")], &[]);
+    assert!(stats.contains("\"region\": \"recorded\"") && stats.contains("\"symbols\": \"loaded\""), "{stats}");
+    let newest = [second.join("gen1/chained.o.a")];
+    let out = r.s.path("second.so");
+    let stats = r.warm(&out, &[&base], &newest, &[]);
+    assert!(stats.contains("\"outcome\": \"hit\", \"stored\": false"), "{stats}");
+    assert!(stats.contains("\"symbols\": \"restored\"") && stats.contains("\"region\": \"reused\""), "{stats}");
+    r.assert_same_as_cold(&out, &[&base], &newest);
+    check_image(&second, &out, &["--by-name", "--tables"]);
+
+    // Damage the record's object count, and give the prepared base a checksum that
+    // matches again: the record's own checks must catch it.
+    let [prepared] = &r.entries()[..] else { panic!("one prepared base: {:?}", r.entries()) };
+    let mut bytes = fs::read(prepared).unwrap();
+    let at = bytes.windows(8).position(|w| w == b"CLBASESY").expect("a base symbols record") + 8;
+    bytes[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    let checksum = *blake3::hash(&bytes[256..]).as_bytes();
+    bytes[48..80].copy_from_slice(&checksum);
+    fs::write(prepared, &bytes).unwrap();
+    // A relink of the same inputs, not served from the output cache.
+    fs::remove_dir_all(r.cache.join("v1/outputs")).unwrap();
+    fs::remove_file(&out).unwrap();
+    let stats = r.warm(&out, &[&base], &newest, &[]);
+    assert!(stats.contains("\"outcome\": \"hit\"") && stats.contains("\"symbols\": \"loaded\""), "{stats}");
+    r.assert_same_as_cold(&out, &[&base], &newest);
+}

@@ -72,6 +72,9 @@ pub struct CacheReport {
     /// With `"reused"`: chunks patched over the copy, and the relocations applied to them.
     pub region_chunks: usize,
     pub region_patches: usize,
+    /// The base's resolved symbols were restored from the prepared base's record rather
+    /// than loaded from the base objects.
+    pub symbols_restored: bool,
 }
 
 impl CacheReport {
@@ -82,7 +85,8 @@ impl CacheReport {
             "" => "prepared base: not needed".to_string(),
             "none" => "prepared base: none (no base generation)".to_string(),
             "hit" => format!(
-                "prepared base: hit; {} base chunk scan(s) reused, {} rescanned{reason}; {}{}",
+                "prepared base: hit; base symbols {}; {} base chunk scan(s) reused, {} rescanned{reason}; {}{}",
+                if self.symbols_restored { "restored" } else { "loaded" },
                 self.chunks_replayed,
                 self.chunks_rescanned,
                 self.describe_region(),

@@ -105,26 +105,39 @@ fn link_with<A: Arch>(
     let memo = chain::HashMemo::default();
     let mut cache = if config.emit_archive.is_none() { cache::Cache::open(config) } else { None };
     let files: Vec<&inputs::InputFile> = bases.iter().chain(&inputs).collect();
-    let resolve = || -> Result<(chain::ChainPlan, symbols::SymbolDb)> {
-        let chain = chain::plan(config, &bases, &inputs)?;
-        let db = symbols::resolve(&inputs, &chain, config, A::MACHINE)?;
-        Ok((chain, db))
-    };
-    // A warm relink's bases are unchanged, so their hashes are remembered: open the
-    // prepared base now and start copying its region into a new output, beside everything
-    // up to the layout. (Used only if the link's base key names this same file.)
-    let remembered_bases: Option<Vec<String>> = cache.as_ref().and_then(|cache| {
+    let speculating = cache.as_ref().is_some_and(|cache| cache.must_hash(&files));
+    // A warm relink: its bases are unchanged (their hashes are remembered) and something
+    // newer is not. Its prepared base is opened before anything else: its region starts
+    // copying into a new output beside everything up to the layout, and its record of the
+    // base's symbols replaces loading them. (Used only if the link's base key is this one.)
+    let remembered_bases: Option<Vec<String>> = cache.as_ref().filter(|_| speculating).and_then(|cache| {
         let hashes: Option<Vec<String>> = bases.iter().map(|base| cache.remembered_hash(base, &memo)).collect();
         hashes.filter(|hashes| !hashes.is_empty())
     });
-    let mut early = cache.as_ref().zip(remembered_bases.as_ref()).and_then(|(cache, hashes)| {
+    let (mut early_key, mut early_chain, mut early_prepared, mut early_region) = (None, None, None, None);
+    if let (Some(cache), Some(hashes)) = (cache.as_mut(), &remembered_bases) {
         let key = prepared::base_key(config, hashes);
-        let file = cache.prepared_file(&key)?;
-        let (at, range) = prepared::PreparedBase::region_location(&file)?;
-        let region = write::EarlyRegion::start(&config.output, &file, at, range);
-        Some((key, file, region))
-    });
-    let speculating = cache.as_ref().is_some_and(|cache| cache.must_hash(&files));
+        if let Some(file) = cache.prepared_file(&key) {
+            early_region = prepared::PreparedBase::region_location(&file)
+                .and_then(|(at, range)| write::EarlyRegion::start(&config.output, &file, at, range));
+            let chain = chain::plan(config, &bases, &inputs)?;
+            if chain.newest > 0 && !chain.base_objects.is_empty() {
+                early_prepared = cache.open_prepared(&key, chain.base_objects.len(), Some(file));
+                early_key = Some(key);
+            }
+            early_chain = Some(chain);
+        }
+    }
+    let base_record = early_prepared.as_ref().and_then(|prepared: &prepared::PreparedBase| prepared.base_symbols());
+    let keep_base = cache.is_some();
+    let resolve = || -> Result<(chain::ChainPlan, symbols::SymbolDb)> {
+        let chain = match early_chain {
+            Some(chain) => chain,
+            None => chain::plan(config, &bases, &inputs)?,
+        };
+        let db = symbols::resolve(&inputs, &chain, config, A::MACHINE, base_record, keep_base)?;
+        Ok((chain, db))
+    };
     // When only the newest generation is left to hash (the bases' hashes are remembered),
     // a thread of its own hashes it: in the link's pool, the thread resolving symbols
     // (which is what the link waits for) would take over hashing tasks.
@@ -172,7 +185,7 @@ fn link_with<A: Arch>(
             let chain = chain::plan(config, &bases, &inputs)?;
             let (hashes, db) = rayon::join(
                 || chain.hash_members(&sources, &memo),
-                || symbols::resolve(&inputs, &chain, config, A::MACHINE),
+                || symbols::resolve(&inputs, &chain, config, A::MACHINE, None, keep_base),
             );
             (hashes, (chain, db?))
         }
@@ -188,13 +201,10 @@ fn link_with<A: Arch>(
     if let (Some(cache), None) = (cache.as_mut(), &base_key) {
         cache.report.base = "none";
     }
-    let (opened, early_region) = match early.take() {
-        Some((key, file, region)) if base_key.as_ref() == Some(&key) => (Some(file), region),
+    let (prepared, early_region) = match (cache.as_mut(), &base_key) {
+        _ if early_key.is_some() && early_key == base_key => (early_prepared.take(), early_region.take()),
+        (Some(cache), Some(key)) => (cache.open_prepared(key, chain.base_objects.len(), None), None),
         _ => (None, None),
-    };
-    let prepared = match (cache.as_mut(), &base_key) {
-        (Some(cache), Some(key)) => cache.open_prepared(key, chain.base_objects.len(), opened),
-        _ => None,
     };
     if config.verbose {
         eprintln!(
@@ -294,6 +304,7 @@ fn link_with<A: Arch>(
     }
     if let (Some(cache), Some(base_key)) = (cache.as_mut(), &base_key) {
         cache.report.chunks_replayed = plan.replayed_chunks;
+        cache.report.symbols_restored = db.base_restored;
         cache.report.chunks_rescanned = plan.rescanned_chunks;
         cache.report.rescan_reason = plan.rescan_reason.clone();
         cache.report.region = match &base_region {
@@ -317,7 +328,18 @@ fn link_with<A: Arch>(
                 )),
                 _ => None,
             };
-            let recorded = prepared::Recorded { chunks: &plan.chunks, directory: &directory, region };
+            // The base's symbols as this link loaded them (a link that restored them has
+            // none to offer: the previous prepared base's record is kept instead).
+            let base_symbols = db
+                .base_globals
+                .as_ref()
+                .and_then(|base| symbols::base_record::encode(&db, chain.base_objects.len(), base));
+            let recorded = prepared::Recorded {
+                chunks: &plan.chunks,
+                directory: &directory,
+                region,
+                base_symbols: base_symbols.as_deref(),
+            };
             match prepared::store(&path, base_key, chain.base_objects.len(), recorded, prepared.as_ref()) {
                 Ok(()) => {
                     cache.report.base_stored = true;

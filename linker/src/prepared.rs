@@ -25,7 +25,7 @@ use std::ops::Range;
 use std::path::Path;
 
 const MAGIC: &[u8; 8] = b"CLNKPREP";
-const FORMAT: u32 = 3;
+const FORMAT: u32 = 4;
 const HEADER: usize = 256;
 const CHUNK_RECORD: usize = 88;
 const TARGET_RECORD: usize = 8;
@@ -71,6 +71,8 @@ pub struct PreparedBase {
     names: usize,
     patches: usize,
     base_objects: usize,
+    /// Where the record of the base's resolved symbols lies (`symbols::base_record`).
+    base_symbols: Range<usize>,
 }
 
 /// What a link recorded for its prepared base.
@@ -80,6 +82,8 @@ pub struct Recorded<'a> {
     /// The base region to keep, with each chunk's patches (indexed like `chunks`; `None`
     /// outside the region).
     pub region: Option<(RegionSource<'a>, &'a [Option<ChunkPatches>])>,
+    /// The base's resolved symbols (`symbols::base_record::encode`), if recorded.
+    pub base_symbols: Option<&'a [u8]>,
 }
 
 /// Where the base region lies in the output, and the layout it was written for.
@@ -216,6 +220,7 @@ impl PreparedBase {
         let (chunks, targets, relr, type_rows) = (count(80), count(88), count(96), count(104));
         let (units, entries, names) = (count(112), count(120), count(128));
         let (patches, bindings) = (count(136), count(144));
+        let symbols_len = count(176);
         let payload_end = [
             (chunks, CHUNK_RECORD),
             (targets, TARGET_RECORD),
@@ -226,6 +231,7 @@ impl PreparedBase {
             (names, 1),
             (patches, PATCH_RECORD),
             (bindings, BINDING_RECORD),
+            (symbols_len, 1),
         ]
         .iter()
         .try_fold(HEADER, |total, &(n, size)| n.checked_mul(size).and_then(|bytes| bytes.checked_add(total)));
@@ -252,8 +258,21 @@ impl PreparedBase {
         if recorded_objects != base_objects {
             return Err(format!("recorded for {recorded_objects} base objects, not {base_objects}"));
         }
-        let prepared =
-            PreparedBase { map, chunks, targets, relr, type_rows, units, entries, names, patches, base_objects };
+        let symbols_end = payload_end.unwrap_or(0);
+        let base_symbols = symbols_end - symbols_len..symbols_end;
+        let prepared = PreparedBase {
+            map,
+            chunks,
+            targets,
+            relr,
+            type_rows,
+            units,
+            entries,
+            names,
+            patches,
+            base_objects,
+            base_symbols,
+        };
         // Every record's ranges must lie inside the file: then reading them cannot fail.
         for index in 0..chunks {
             let record = prepared.chunk(index);
@@ -309,6 +328,11 @@ impl PreparedBase {
         let range = u64_at(&self.map, 152)..u64_at(&self.map, 160);
         let signature = self.map[200..232].try_into().expect("32 bytes");
         (range.start < range.end).then_some(RegionRecord { range, signature })
+    }
+
+    /// The record of the base's resolved symbols, if one was kept.
+    pub fn base_symbols(&self) -> Option<&[u8]> {
+        (!self.base_symbols.is_empty()).then(|| &self.map[self.base_symbols.clone()])
     }
 
     /// The region's stored bytes (`region()` says where they go).
@@ -662,6 +686,8 @@ pub fn store(
     payload.extend_from_slice(&names);
     payload.extend_from_slice(&patches);
     payload.extend_from_slice(&bindings);
+    let base_symbols = recorded.base_symbols.or_else(|| previous.and_then(|p| p.base_symbols())).unwrap_or_default();
+    payload.extend_from_slice(base_symbols);
     let mut header = Vec::with_capacity(HEADER);
     header.extend_from_slice(MAGIC);
     header.extend_from_slice(&FORMAT.to_le_bytes());
@@ -683,15 +709,17 @@ pub fn store(
     }
     // The region's bytes go on the first page boundary after the records.
     let region_at = (HEADER + payload.len()).next_multiple_of(REGION_ALIGN);
+    let region_fields = match &recorded.region {
+        Some((region, _)) => [region.record.range.start, region.record.range.end, region_at as u64],
+        None => [0; 3],
+    };
+    for value in region_fields {
+        header.extend_from_slice(&value.to_le_bytes());
+    }
+    header.extend_from_slice(&(base_symbols.len() as u64).to_le_bytes());
+    header.resize(200, 0);
     match &recorded.region {
-        Some((region, _)) => {
-            let range = &region.record.range;
-            for value in [range.start, range.end, region_at as u64] {
-                header.extend_from_slice(&value.to_le_bytes());
-            }
-            header.resize(200, 0);
-            header.extend_from_slice(&region.record.signature);
-        }
+        Some((region, _)) => header.extend_from_slice(&region.record.signature),
         None => header.resize(232, 0),
     }
     header.resize(HEADER, 0);

@@ -156,7 +156,7 @@ impl LinkReport {
         );
         let _ = writeln!(
             json,
-            "  \"prepared_base\": {{\"outcome\": {}, \"stored\": {}, \"chunks_replayed\": {}, \"chunks_rescanned\": {}, \"rescan_reason\": {}, \"region\": {}, \"region_chunks\": {}, \"region_patches\": {}}},",
+            "  \"prepared_base\": {{\"outcome\": {}, \"stored\": {}, \"chunks_replayed\": {}, \"chunks_rescanned\": {}, \"rescan_reason\": {}, \"region\": {}, \"region_chunks\": {}, \"region_patches\": {}, \"symbols\": {}}},",
             json_string(if c.base.is_empty() { "not-needed" } else { c.base }),
             c.base_stored,
             c.chunks_replayed,
@@ -164,7 +164,8 @@ impl LinkReport {
             c.rescan_reason.as_deref().map_or("null".to_string(), json_string),
             json_string(if c.region.is_empty() { "none" } else { c.region }),
             c.region_chunks,
-            c.region_patches
+            c.region_patches,
+            json_string(if c.symbols_restored { "restored" } else { "loaded" })
         );
         let _ = writeln!(json, "  \"units\": {}", s.units);
         json.push_str("}\n");

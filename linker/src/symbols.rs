@@ -69,6 +69,7 @@ pub enum Definition {
     Synthetic(Synthetic),
 }
 
+#[derive(Clone)]
 pub struct Global<'data> {
     pub name: &'data [u8],
     /// `name_hash(name)`, and the scope the name binds in (see [`GLOBAL_SCOPE`]).
@@ -132,6 +133,8 @@ impl<'data> Global<'data> {
         matches!(self.definition, Definition::Object { .. } | Definition::Synthetic(_))
     }
 }
+
+pub mod base_record;
 
 pub struct LoadedObject<'data> {
     pub object: ObjectFile<'data>,
@@ -242,6 +245,11 @@ pub struct SymbolDb<'data> {
     pub shared: Vec<SharedInput<'data>>,
     /// Definitions that lost to a newer generation's definition of the same name.
     pub shadowed: usize,
+    /// The globals as the base objects alone left them, when this link loaded them (not
+    /// restored them from a record): what a prepared base records (`base_record`).
+    pub base_globals: Option<base_record::BaseGlobals<'data>>,
+    /// The base objects' state was restored from a prepared base's record.
+    pub base_restored: bool,
 }
 
 impl<'data> SymbolDb<'data> {
@@ -345,12 +353,16 @@ struct Resolver<'data> {
 }
 
 /// Resolves every input into a [`SymbolDb`]: the bases' generations first, oldest first,
-/// then the link's own inputs as the newest generation.
+/// then the link's own inputs as the newest generation. `base_record` (from a prepared
+/// base) restores the state after the base objects instead of loading them, if it fits
+/// them; `keep_base` keeps that state when they are loaded, for a new record.
 pub fn resolve<'data>(
     inputs: &'data [InputFile],
     chain: &ChainPlan<'data>,
     config: &'data Config,
     machine: elf::Machine,
+    base_record: Option<&[u8]>,
+    keep_base: bool,
 ) -> Result<SymbolDb<'data>> {
     let mut resolver = Resolver {
         machine,
@@ -362,17 +374,42 @@ pub fn resolve<'data>(
             names: NameTable::default(),
             shared: Vec::new(),
             shadowed: 0,
+            base_globals: None,
+            base_restored: false,
         },
         archives: Vec::new(),
         comdat_groups: FxHashMap::default(),
         pending: VecDeque::new(),
         errors: Vec::new(),
     };
-    for base in &chain.base_objects {
-        let object = ObjectFile::parse(base.display.clone(), base.data, machine)?;
-        resolver.load_object(object, base.generation)?;
-        if let Some(error) = resolver.errors.drain(..).next() {
-            return Err(error);
+    let parse_bases = || -> Result<Vec<(ObjectFile<'data>, u32)>> {
+        let parse = |base: &crate::chain::BaseObject<'data>| {
+            Ok((ObjectFile::parse(base.display.clone(), base.data, machine)?, base.generation))
+        };
+        chain.base_objects.iter().map(parse).collect()
+    };
+    // (COMDAT groups are claimed per generation, so a restored base leaves none that the
+    // newest generation could meet.)
+    match base_record.and_then(|record| base_record::restore(record, parse_bases().ok()?)) {
+        Some(restored) => {
+            resolver.db.objects = restored.objects;
+            resolver.db.globals = restored.globals;
+            resolver.db.names = restored.names;
+            resolver.db.shadowed = restored.shadowed;
+            resolver.db.base_restored = true;
+        }
+        None => {
+            for (object, generation) in parse_bases()? {
+                resolver.load_object(object, generation)?;
+                if let Some(error) = resolver.errors.drain(..).next() {
+                    return Err(error);
+                }
+            }
+            if keep_base && !chain.base_objects.is_empty() {
+                let db = &resolver.db;
+                resolver.db.base_globals =
+                    Some(base_record::BaseGlobals { globals: db.globals.clone(), shadowed: db.shadowed });
+            }
         }
     }
     for (index, input) in inputs.iter().enumerate() {

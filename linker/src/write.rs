@@ -54,10 +54,11 @@ fn write_region(stored: &[u8], output: &std::fs::File, start: u64) -> Result<()>
 /// A new output file into which a prepared base's region is being written on a thread of
 /// its own, started as soon as the prepared base is open: the copy then overlaps symbol
 /// resolution, scanning and layout instead of the write phase. Dropping it waits for the
-/// copy and removes the file.
+/// copy (cut short: it goes in blocks and stops at the next) and removes the file.
 pub struct EarlyRegion {
     range: Range<u64>,
     copier: Option<std::thread::JoinHandle<Result<tempfile::NamedTempFile>>>,
+    unwanted: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl EarlyRegion {
@@ -68,6 +69,8 @@ impl EarlyRegion {
         let output = output.to_path_buf();
         let len = usize::try_from(range.end - range.start).ok()?;
         let start = range.start;
+        let unwanted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = unwanted.clone();
         let copier = std::thread::Builder::new()
             .name("chainlink-region".into())
             .spawn(move || {
@@ -81,11 +84,17 @@ impl EarlyRegion {
                 // SAFETY: prepared bases are replaced by rename, never changed in place.
                 let stored = unsafe { memmap2::MmapOptions::new().offset(at).len(len).map(&file) }
                     .map_err(|e| Error::new(format!("cannot map the prepared base region: {e}")))?;
-                write_region(&stored, temp.as_file(), start)?;
+                const BLOCK: usize = 8 << 20;
+                for (index, block) in stored.chunks(BLOCK).enumerate() {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        return Err(Error::new("the base region is not wanted"));
+                    }
+                    write_region(block, temp.as_file(), start + (index * BLOCK) as u64)?;
+                }
                 Ok(temp)
             })
             .ok()?;
-        Some(EarlyRegion { range, copier: Some(copier) })
+        Some(EarlyRegion { range, copier: Some(copier), unwanted })
     }
 
     /// Waits for the copy; the file holding it.
@@ -98,6 +107,7 @@ impl EarlyRegion {
 impl Drop for EarlyRegion {
     fn drop(&mut self) {
         if let Some(copier) = self.copier.take() {
+            self.unwanted.store(true, std::sync::atomic::Ordering::Relaxed);
             let _ = copier.join();
         }
     }

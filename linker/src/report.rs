@@ -97,28 +97,16 @@ impl LinkReport {
         let mut json = String::from("{\n");
         let _ = writeln!(json, "  \"chainlink_version\": {},", json_string(env!("CARGO_PKG_VERSION")));
         let _ = writeln!(json, "  \"threads\": {},", s.threads);
-        json.push_str("  \"phases_ms\": {");
-        for (i, phase) in self.timer.phases.iter().enumerate() {
-            let _ = write!(
-                json,
-                "{}\"{}\": {:.3}",
-                if i == 0 { "" } else { ", " },
-                phase.name,
-                phase.wall.as_secs_f64() * 1e3
-            );
-        }
-        json.push_str("},\n");
-        json.push_str("  \"phases_cpu_ms\": {");
-        for (i, phase) in self.timer.phases.iter().enumerate() {
-            let _ = write!(
-                json,
-                "{}\"{}\": {:.3}",
-                if i == 0 { "" } else { ", " },
-                phase.name,
-                phase.cpu.as_secs_f64() * 1e3
-            );
-        }
-        json.push_str("},\n");
+        let phases = |json: &mut String, key: &str, time: fn(&crate::timing::Phase) -> std::time::Duration| {
+            let _ = write!(json, "  \"{key}\": {{");
+            for (i, phase) in self.timer.phases.iter().enumerate() {
+                let ms = time(phase).as_secs_f64() * 1e3;
+                let _ = write!(json, "{}\"{}\": {ms:.3}", if i == 0 { "" } else { ", " }, phase.name);
+            }
+            json.push_str("},\n");
+        };
+        phases(&mut json, "phases_ms", |phase| phase.wall);
+        phases(&mut json, "phases_cpu_ms", |phase| phase.cpu);
         let _ = writeln!(json, "  \"total_ms\": {:.3},", self.timer.total().as_secs_f64() * 1e3);
         let _ = writeln!(json, "  \"total_cpu_ms\": {:.3},", self.timer.total_cpu().as_secs_f64() * 1e3);
         let _ = writeln!(

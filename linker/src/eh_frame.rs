@@ -37,36 +37,43 @@ pub enum EhRecordKind {
 /// A zero-length record is returned as a [`EhRecordKind::Terminator`] and ends the list.
 /// Every FDE must point back at a CIE that appears earlier in the section.
 pub fn parse_eh_frame(data: &[u8]) -> Result<Vec<EhRecord>> {
-    let mut records: Vec<EhRecord> = Vec::new();
+    let mut records = Vec::new();
+    walk_eh_frame(data, |record| records.push(record))?;
+    Ok(records)
+}
+
+/// The number of FDEs in an input object's `.eh_frame`, checked as [`parse_eh_frame`]
+/// checks it (without keeping the records).
+pub fn count_fdes(data: &[u8]) -> Result<usize> {
+    let mut fdes = 0;
+    walk_eh_frame(data, |record| fdes += matches!(record.kind, EhRecordKind::Fde { .. }) as usize)?;
+    Ok(fdes)
+}
+
+fn walk_eh_frame(data: &[u8], mut visit: impl FnMut(EhRecord)) -> Result<()> {
+    // Offsets of the CIEs so far, in order. FDEs nearly always name the latest one.
+    let mut cies: Vec<usize> = Vec::new();
     let mut offset = 0;
-    // FDEs nearly always name the latest CIE: check that one before searching.
-    let mut latest_cie = None;
     while offset < data.len() {
         let record = record_at(data, offset)?;
         if record.kind == EhRecordKind::Cie {
-            latest_cie = Some(record.offset);
+            cies.push(record.offset);
         }
         if let EhRecordKind::Fde { cie_offset } = record.kind {
-            let points_at_cie = latest_cie == Some(cie_offset)
-                || records
-                    .binary_search_by_key(&cie_offset, |earlier| earlier.offset)
-                    .ok()
-                    .and_then(|index| records.get(index))
-                    .is_some_and(|earlier| earlier.kind == EhRecordKind::Cie);
-            if !points_at_cie {
+            if cies.last() != Some(&cie_offset) && cies.binary_search(&cie_offset).is_err() {
                 bail!(
                     ".eh_frame FDE at offset {offset:#x} points at offset {cie_offset:#x}, \
                      which is not a CIE"
                 );
             }
         }
-        records.push(record);
+        visit(record);
         if record.kind == EhRecordKind::Terminator {
             break;
         }
         offset += record.size;
     }
-    Ok(records)
+    Ok(())
 }
 
 /// Size of the fixed part of `.eh_frame_hdr`: version and encodings, `eh_frame_ptr`,
@@ -460,6 +467,7 @@ mod tests {
         let fdes: Vec<_> = records.iter().filter(|r| matches!(r.kind, EhRecordKind::Fde { .. })).collect();
         assert_eq!(cies.len(), 1);
         assert_eq!(fdes.len(), 2);
+        assert_eq!(count_fdes(eh_frame).unwrap(), 2);
         for fde in fdes {
             assert_eq!(fde.kind, EhRecordKind::Fde { cie_offset: cies[0].offset });
         }
@@ -488,6 +496,7 @@ mod tests {
         fde_to_fde.extend(&fde);
         fde_to_fde.extend(fde_bytes(second_fde_offset, fde_to_fde.len() - fde.len(), 5));
         assert!(parse_eh_frame(&fde_to_fde).is_err());
+        assert!(count_fdes(&fde_to_fde).is_err(), "counting checks as parsing does");
         assert!(parse_eh_frame(&[]).unwrap().is_empty());
     }
 

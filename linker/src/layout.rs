@@ -689,9 +689,7 @@ fn count_fdes(db: &SymbolDb, sections: &SectionMap) -> Result<usize> {
         .map(|&(input, _)| {
             let object = &db.object(input.file).object;
             let data = object.section_data(input.section as usize)?;
-            let records =
-                eh_frame::parse_eh_frame(data).map_err(|e| e.context(format!("{}: section .eh_frame", object.name)))?;
-            Ok(records.iter().filter(|r| matches!(r.kind, eh_frame::EhRecordKind::Fde { .. })).count())
+            eh_frame::count_fdes(data).map_err(|e| e.context(format!("{}: section .eh_frame", object.name)))
         })
         .sum()
 }

@@ -76,19 +76,16 @@ fn keeps_local(db: &SymbolDb, sections: &SectionMap, file: usize, index: usize) 
 }
 
 pub fn plan(db: &SymbolDb, sections: &SectionMap, facts: &SymbolFacts, scan: &Plan) -> SymtabPlan {
+    // A base object alone has tens of thousands of locals: split within objects too.
     let per_object: Vec<(Vec<u32>, u64)> = (0..db.objects.len())
         .into_par_iter()
         .map(|file| {
-            let mut names = 0;
-            let locals = (1..db.objects[file].object.first_global)
-                .filter_map(|index| {
-                    keeps_local(db, sections, file, index).map(|bytes| {
-                        names += bytes;
-                        index as u32
-                    })
-                })
+            let kept: Vec<(u32, u64)> = (1..db.objects[file].object.first_global)
+                .into_par_iter()
+                .with_min_len(4096)
+                .filter_map(|index| keeps_local(db, sections, file, index).map(|bytes| (index as u32, bytes)))
                 .collect();
-            (locals, names)
+            (kept.iter().map(|&(index, _)| index).collect(), kept.iter().map(|&(_, bytes)| bytes).sum())
         })
         .collect();
     let mut symbol = 1u64;
@@ -101,7 +98,7 @@ pub fn plan(db: &SymbolDb, sections: &SectionMap, facts: &SymbolFacts, scan: &Pl
     }
     let hidden: Vec<GlobalId> = db
         .globals
-        .iter()
+        .par_iter()
         .enumerate()
         .filter(|(id, g)| matches!(g.definition, Definition::Object { .. }) && !facts.exported[*id])
         .map(|(id, _)| GlobalId(id as u32))

@@ -211,38 +211,45 @@ pub struct SymbolFacts {
 
 impl SymbolFacts {
     pub fn new(db: &SymbolDb, sections: &SectionMap, symbolic: bool) -> SymbolFacts {
-        let mut preemptible = vec![false; db.globals.len()];
-        let mut exported = vec![false; db.globals.len()];
-        let mut absolute = vec![false; db.globals.len()];
-        let mut ifunc = vec![false; db.globals.len()];
-        for (id, global) in db.globals.iter().enumerate() {
-            let visible = global.visibility == elf::STV_DEFAULT.0 || global.visibility == elf::STV_PROTECTED.0;
-            match global.definition {
-                // Zero, bound here: an absolute value, not an import.
-                Definition::Undefined if global.is_null_weak() => absolute[id] = true,
-                Definition::Undefined | Definition::Shared { .. } => preemptible[id] = true,
-                Definition::Object { file, index } => {
-                    let loaded = db.object(file);
-                    let placed = match loaded.object.symbol(index as usize) {
-                        Ok(symbol) => match loaded.object.symbol_section(symbol, index as usize) {
-                            Ok(Some(section)) => sections.placements[file.0 as usize][section].is_placed(),
-                            _ => true,
-                        },
-                        Err(_) => false,
-                    };
-                    exported[id] = visible && placed;
-                    if let (Ok(symbol), None) = (loaded.object.symbol(index as usize), global.common) {
-                        absolute[id] = symbol.st_shndx(ENDIAN) == elf::SHN_ABS;
-                        ifunc[id] = symbol.st_type() == elf::STT_GNU_IFUNC;
+        // [preemptible, exported, absolute, ifunc] per global, in parallel: a big base has
+        // a hundred thousand globals whose symbols are read at random.
+        let facts: Vec<[bool; 4]> = db
+            .globals
+            .par_iter()
+            .with_min_len(4096)
+            .map(|global| {
+                let visible = global.visibility == elf::STV_DEFAULT.0 || global.visibility == elf::STV_PROTECTED.0;
+                let mut fact = [false; 4];
+                match global.definition {
+                    // Zero, bound here: an absolute value, not an import.
+                    Definition::Undefined if global.is_null_weak() => fact[2] = true,
+                    Definition::Undefined | Definition::Shared { .. } => fact[0] = true,
+                    Definition::Object { file, index } => {
+                        let loaded = db.object(file);
+                        let placed = match loaded.object.symbol(index as usize) {
+                            Ok(symbol) => match loaded.object.symbol_section(symbol, index as usize) {
+                                Ok(Some(section)) => sections.placements[file.0 as usize][section].is_placed(),
+                                _ => true,
+                            },
+                            Err(_) => false,
+                        };
+                        fact[1] = visible && placed;
+                        if let (Ok(symbol), None) = (loaded.object.symbol(index as usize), global.common) {
+                            fact[2] = symbol.st_shndx(ENDIAN) == elf::SHN_ABS;
+                            fact[3] = symbol.st_type() == elf::STT_GNU_IFUNC;
+                        }
+                        fact[0] = fact[1] && global.visibility == elf::STV_DEFAULT.0 && !symbolic;
                     }
-                    preemptible[id] = exported[id] && global.visibility == elf::STV_DEFAULT.0 && !symbolic;
+                    // The dispatch-table directory is for the runtime to find: exported, but
+                    // the library's own references bind to it directly.
+                    Definition::Synthetic(crate::symbols::Synthetic::ImageDirectory) => fact[1] = true,
+                    Definition::Synthetic(_) => {}
                 }
-                // The dispatch-table directory is for the runtime to find: exported, but the
-                // library's own references bind to it directly.
-                Definition::Synthetic(crate::symbols::Synthetic::ImageDirectory) => exported[id] = true,
-                Definition::Synthetic(_) => {}
-            }
-        }
+                fact
+            })
+            .collect();
+        let column = |which: usize| facts.iter().map(|fact| fact[which]).collect::<Vec<bool>>();
+        let (preemptible, exported, absolute, ifunc) = (column(0), column(1), column(2), column(3));
         let stripped = db
             .globals
             .iter()

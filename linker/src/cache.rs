@@ -459,6 +459,11 @@ impl Cache {
         Meta::parse(&fs::read_to_string(self.outputs().join(format!("{key}.meta"))).ok()?)
     }
 
+    /// Whether a finished output is recorded under `key` (checked only by [`Cache::satisfy`]).
+    pub fn has_entry(&self, key: &str) -> bool {
+        self.outputs().join(format!("{key}.meta")).exists()
+    }
+
     /// Tries to satisfy the link from the cache. Returns true when `output` now holds the
     /// linked result (it already did, or it was copied from a verified entry).
     pub fn satisfy(&mut self, key: &str, output: &Path) -> bool {

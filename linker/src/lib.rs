@@ -158,6 +158,11 @@ fn link_with<A: Arch>(
         None => (None, None),
     };
     if let (Some(cache), Some(key)) = (cache.as_mut(), &key) {
+        if cache.has_entry(key) {
+            // Most likely a hit: the early copy is not wanted (and nothing of this link may
+            // outlive `finished`).
+            drop(early_region.take());
+        }
         if cache.satisfy(key, &config.output) {
             timer.phase(if speculating { "symbols" } else { "cache" });
             if config.verbose {
@@ -201,10 +206,21 @@ fn link_with<A: Arch>(
     if let (Some(cache), None) = (cache.as_mut(), &base_key) {
         cache.report.base = "none";
     }
+    let early_fits = early_key.is_some() && early_key == base_key;
+    if db.base_restored && !early_fits {
+        // Restored from a prepared base this link does not use after all: resolve again.
+        db = symbols::resolve(&inputs, &chain, config, A::MACHINE, None, keep_base)?;
+    }
     let (prepared, early_region) = match (cache.as_mut(), &base_key) {
-        _ if early_key.is_some() && early_key == base_key => (early_prepared.take(), early_region.take()),
-        (Some(cache), Some(key)) => (cache.open_prepared(key, chain.base_objects.len(), None), None),
-        _ => (None, None),
+        _ if early_fits => (early_prepared.take(), early_region.take()),
+        (Some(cache), Some(key)) => {
+            drop(early_region.take());
+            (cache.open_prepared(key, chain.base_objects.len(), None), None)
+        }
+        _ => {
+            drop(early_region.take());
+            (None, None)
+        }
     };
     if config.verbose {
         eprintln!(

@@ -407,8 +407,11 @@ pub fn resolve<'data>(
             }
             if keep_base && !chain.base_objects.is_empty() {
                 let db = &resolver.db;
-                resolver.db.base_globals =
-                    Some(base_record::BaseGlobals { globals: db.globals.clone(), shadowed: db.shadowed });
+                resolver.db.base_globals = Some(base_record::BaseGlobals {
+                    globals: db.globals.clone(),
+                    global_ids: db.objects.iter().map(|loaded| loaded.global_ids.clone()).collect(),
+                    shadowed: db.shadowed,
+                });
             }
         }
     }

@@ -7,9 +7,10 @@
 //! (counts, name ranges, ids). A record that does not fit is ignored, and the base loaded
 //! as usual.
 
-use super::{Definition, FileId, Global, GlobalId, LoadedObject, LocalSymbol, SymbolDb};
-use crate::hash::{NameKey, NameTable};
+use super::{Definition, FileId, Global, GlobalId, LoadedObject, LocalSymbol, SymbolDb, LOCAL_ABSOLUTE, LOCAL_NOWHERE};
+use crate::hash::{name_hash, NameKey, NameTable};
 use crate::object_file::ObjectFile;
+use rayon::prelude::*;
 
 const MAGIC: &[u8; 8] = b"CLBASESY";
 /// name object, name length, name offset, hash, COMMON size and alignment, scope,
@@ -17,10 +18,13 @@ const MAGIC: &[u8; 8] = b"CLBASESY";
 const GLOBAL_RECORD: usize = 72;
 const LOCAL_RECORD: usize = 12;
 
-/// The globals as the base objects alone left them, kept (only) by a link that loaded
-/// them, for [`encode`].
+/// The globals, and each base object's global ids, as the base objects alone left them,
+/// kept (only) by a link that loaded them, for [`encode`]. (The ids are copied too: the
+/// end of resolution, `unify_scopes`, rebinds some of them in place, depending on what the
+/// newest generation defines.)
 pub struct BaseGlobals<'data> {
     pub globals: Vec<Global<'data>>,
+    pub global_ids: Vec<Vec<GlobalId>>,
     pub shadowed: usize,
 }
 
@@ -37,12 +41,15 @@ fn put64(out: &mut Vec<u8>, value: u64) {
 /// than an object's, a name outside its object).
 pub fn encode(db: &SymbolDb, base_objects: usize, base: &BaseGlobals) -> Option<Vec<u8>> {
     let objects = db.objects.get(..base_objects)?;
+    if base.global_ids.len() != base_objects {
+        return None;
+    }
     let mut out = Vec::new();
     out.extend_from_slice(MAGIC);
     put32(&mut out, base_objects as u32);
     put32(&mut out, u32::try_from(base.globals.len()).ok()?);
     put64(&mut out, base.shadowed as u64);
-    for loaded in objects {
+    for (loaded, global_ids) in objects.iter().zip(&base.global_ids) {
         let object = &loaded.object;
         for value in [loaded.generation, object.symbols.len() as u32, object.first_global as u32] {
             put32(&mut out, value);
@@ -51,12 +58,11 @@ pub fn encode(db: &SymbolDb, base_objects: usize, base: &BaseGlobals) -> Option<
         out.push(loaded.has_local_ifunc as u8);
         out.extend(loaded.discarded.iter().map(|&d| d as u8));
         out.extend(loaded.stripped.iter().map(|&s| s as u8));
-        if loaded.global_ids.len() != object.symbols.len() - object.first_global
-            || loaded.locals.len() != object.first_global
+        if global_ids.len() != object.symbols.len() - object.first_global || loaded.locals.len() != object.first_global
         {
             return None;
         }
-        for id in &loaded.global_ids {
+        for id in global_ids {
             put32(&mut out, id.0);
         }
         for local in &loaded.locals {
@@ -185,7 +191,7 @@ pub fn restore<'data>(record: &[u8], objects: Vec<(ObjectFile<'data>, u32)>) -> 
         if global_ids.iter().any(|id| id.0 as usize >= global_count) {
             return None;
         }
-        let locals = reader
+        let locals: Vec<LocalSymbol> = reader
             .take(first_global.checked_mul(LOCAL_RECORD)?)?
             .chunks_exact(LOCAL_RECORD)
             .map(|local| LocalSymbol {
@@ -193,6 +199,11 @@ pub fn restore<'data>(record: &[u8], objects: Vec<(ObjectFile<'data>, u32)>) -> 
                 value: u64::from_le_bytes(local[4..].try_into().expect("8 bytes")),
             })
             .collect();
+        let in_place =
+            |section: u32| (section as usize) < sections || section == LOCAL_ABSOLUTE || section == LOCAL_NOWHERE;
+        if !locals.iter().all(|local| in_place(local.section)) {
+            return None;
+        }
         loaded_objects.push(LoadedObject {
             object,
             generation,
@@ -208,6 +219,7 @@ pub fn restore<'data>(record: &[u8], objects: Vec<(ObjectFile<'data>, u32)>) -> 
         return None;
     }
     let symbols_of = |file: u32| loaded_objects.get(file as usize).map(|o| o.object.symbols.len());
+    let sections_of = |file: u32| loaded_objects.get(file as usize).map(|o| o.object.sections.len());
     let mut globals = Vec::with_capacity(global_count);
     for record in records.chunks_exact(GLOBAL_RECORD) {
         let u32_at = |at: usize| u32::from_le_bytes(record[at..at + 4].try_into().expect("4 bytes"));
@@ -226,22 +238,33 @@ pub fn restore<'data>(record: &[u8], objects: Vec<(ObjectFile<'data>, u32)>) -> 
         };
         let stripped_definition = match flags[6] {
             0 => None,
-            _ if (u32_at(52) as usize) < loaded_objects.len() => Some((FileId(u32_at(52)), u32_at(56))),
+            _ if sections_of(u32_at(52)).is_some_and(|n| (u32_at(56) as usize) < n) => {
+                Some((FileId(u32_at(52)), u32_at(56)))
+            }
             _ => return None,
         };
+        // A COMMON alignment is at least 1 (loading takes the symbol's value, at least 1).
+        let common = (flags[2] != 0).then(|| (u64_at(24), u64_at(32)));
+        if common.is_some_and(|(_, align)| align == 0) {
+            return None;
+        }
         globals.push(Global {
             name,
             hash: u64_at(16),
             scope: u32_at(40),
             definition,
             weak_definition: flags[1] != 0,
-            common: (flags[2] != 0).then(|| (u64_at(24), u64_at(32))),
+            common,
             strong_reference: flags[3] != 0,
             visibility: flags[4],
             reference_type: flags[5],
             lazy: None,
             stripped_definition,
         });
+    }
+    // The table is keyed by the recorded hashes: each must be its name's.
+    if !globals.par_iter().with_min_len(4096).all(|global| global.hash == name_hash(global.name)) {
+        return None;
     }
     let mut names = NameTable::default();
     names.reserve(globals.len(), |id| globals[id as usize].key());

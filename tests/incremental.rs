@@ -783,3 +783,34 @@ fn a_settled_base_restores_its_symbols_and_copies_its_region_early() {
     assert!(stats.contains("\"outcome\": \"hit\"") && stats.contains("\"symbols\": \"loaded\""), "{stats}");
     r.assert_same_as_cold(&out, &[&base], &newest);
 }
+
+/// An output-cache hit for a link that started copying its base region early (the newest
+/// generation rewritten with the same bytes: hashed, then found in the cache) leaves no
+/// temporary file behind, though the command's child exits without destructors.
+#[test]
+fn an_output_cache_hit_drops_the_early_region_copy() {
+    let r = Relinks::new();
+    let image = r.s.subdir("image");
+    generate(&image, &["--hidden-unique", "--generations", "2", "--functions", "150", "--new-functions", "20"]);
+    let base = image.join("gen0/sys-o.a");
+    let out_dir = r.s.subdir("out");
+    let out = out_dir.join("image.so");
+    r.warm(&out, &[&base], &[image.join("gen1/chained.o.a")], &[]);
+    for round in 0..2 {
+        // A fresh file with the same bytes and name, as a package compiler writes it again.
+        let newest = image.join("gen1/chained.o.a");
+        let fresh = r.s.path(&format!("again{round}.a"));
+        fs::copy(&newest, &fresh).unwrap();
+        fs::rename(&fresh, &newest).unwrap();
+        let stats_path = r.s.path("stats.json");
+        let mut command = r.command(&out, &[&base], std::slice::from_ref(&newest));
+        command.arg("--cache-dir").arg(&r.cache).arg("--stats-json").arg(&stats_path);
+        run_ok(&mut command);
+        let stats = fs::read_to_string(&stats_path).unwrap();
+        assert!(stats.contains("\"outcome\": \"up-to-date\"") || stats.contains("\"outcome\": \"copied\""), "{stats}");
+        let leftovers: Vec<String> =
+            directory_listing(&out_dir).into_iter().filter(|n| n.starts_with(".chainlink-")).collect();
+        assert!(leftovers.is_empty(), "temporary files left beside the output: {leftovers:?}");
+        fs::remove_file(&out).unwrap();
+    }
+}

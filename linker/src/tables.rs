@@ -216,26 +216,34 @@ impl TableNames {
 fn find_table_symbols(object: &ObjectFile, patterns: &[Pattern]) -> Found {
     // Every pattern shares the first byte in practice (`jl_`); reject most names cheaply.
     let first_bytes: Vec<u8> = patterns.iter().filter_map(|p| p.prefix.first().copied()).collect();
-    let mut found = Found::default();
-    for index in 1..object.symbols.len() {
-        let Ok(symbol) = object.symbol(index) else { continue };
-        let name = object.symbol_name(symbol);
-        if !name.first().is_some_and(|c| first_bytes.contains(c)) || symbol.is_undefined(ENDIAN) {
-            continue;
-        }
-        for pattern in patterns {
-            match pattern.suffix {
-                None if name == pattern.prefix => found.symbols.push(((0, pattern.kind, pattern.role), index)),
-                Some(suffix) if name.starts_with(pattern.prefix) => {
-                    if let Some(shard) = shard_index(&name[pattern.prefix.len()..], suffix) {
-                        found.symbols.push(((shard, pattern.kind, pattern.role), index));
-                    }
-                }
-                _ => {}
+    // In parallel, in symbol order: a newest generation's object has tens of thousands.
+    let symbols = (1..object.symbols.len())
+        .into_par_iter()
+        .with_min_len(4096)
+        .fold(Vec::new, |mut found, index| {
+            let Ok(symbol) = object.symbol(index) else { return found };
+            let name = object.symbol_name(symbol);
+            if !name.first().is_some_and(|c| first_bytes.contains(c)) || symbol.is_undefined(ENDIAN) {
+                return found;
             }
-        }
-    }
-    found
+            for pattern in patterns {
+                match pattern.suffix {
+                    None if name == pattern.prefix => found.push(((0, pattern.kind, pattern.role), index)),
+                    Some(suffix) if name.starts_with(pattern.prefix) => {
+                        if let Some(shard) = shard_index(&name[pattern.prefix.len()..], suffix) {
+                            found.push(((shard, pattern.kind, pattern.role), index));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            found
+        })
+        .reduce(Vec::new, |mut left, mut right| {
+            left.append(&mut right);
+            left
+        });
+    Found { symbols }
 }
 
 /// Decodes the tables of every unit of every generation.

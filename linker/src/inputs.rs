@@ -255,16 +255,19 @@ pub fn source_of<'a>(files: &[&'a InputFile], bytes: &[u8]) -> Option<(&'a Input
 /// Maps in the pages of `bytes` (part of a file mapping) in bulk, for code about to read
 /// all of them: faulting them in one by one costs more. Only a hint.
 pub fn populate(bytes: &[u8]) {
+    populate_pages(bytes.as_ptr() as usize, bytes.len(), libc::MADV_POPULATE_READ);
+}
+
+/// `MADV_POPULATE_READ` or `_WRITE` on the pages holding `len` bytes from address `start`,
+/// all inside one live mapping. Only a hint: on kernels without it the pages fault as usual.
+pub fn populate_pages(start: usize, len: usize, advice: libc::c_int) {
     let page = crate::layout::PAGE_SIZE as usize;
-    let start = bytes.as_ptr() as usize / page * page;
-    // SAFETY: the page-aligned range covers `bytes` and lies in the same mapping (mappings
-    // start on page boundaries); populating reads no byte and changes none.
+    let aligned = start / page * page;
+    // SAFETY: the page-aligned range covers the caller's and lies in the same mapping
+    // (mappings start on page boundaries); populating reads and changes no byte, so
+    // writers of the same pages (through disjoint slices) are unaffected.
     unsafe {
-        libc::madvise(
-            start as *mut libc::c_void,
-            bytes.as_ptr() as usize + bytes.len() - start,
-            libc::MADV_POPULATE_READ,
-        );
+        libc::madvise(aligned as *mut libc::c_void, start + len - aligned, advice);
     }
 }
 

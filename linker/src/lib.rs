@@ -141,10 +141,8 @@ fn link_with<A: Arch>(
     // When only the newest generation is left to hash (the bases' hashes are remembered),
     // a thread of its own hashes it: in the link's pool, the thread resolving symbols
     // (which is what the link waits for) would take over hashing tasks.
-    let hashing_pool = match remembered_bases {
-        Some(_) if speculating => rayon::ThreadPoolBuilder::new().num_threads(1).build().ok(),
-        _ => None,
-    };
+    let hashing_pool =
+        remembered_bases.as_ref().and_then(|_| rayon::ThreadPoolBuilder::new().num_threads(1).build().ok());
     let (key, mut resolved) = match cache.as_mut() {
         Some(cache) if speculating => {
             let key = || cache.link_key(config, &files, &scripts, &memo);
@@ -211,16 +209,12 @@ fn link_with<A: Arch>(
         // Restored from a prepared base this link does not use after all: resolve again.
         db = symbols::resolve(&inputs, &chain, config, A::MACHINE, None, keep_base)?;
     }
-    let (prepared, early_region) = match (cache.as_mut(), &base_key) {
-        _ if early_fits => (early_prepared.take(), early_region.take()),
-        (Some(cache), Some(key)) => {
-            drop(early_region.take());
-            (cache.open_prepared(key, chain.base_objects.len(), None), None)
-        }
-        _ => {
-            drop(early_region.take());
-            (None, None)
-        }
+    // (An early copy not used is dropped here: nothing of this link may outlive `finished`.)
+    let early_region = early_region.filter(|_| early_fits);
+    let prepared = match (cache.as_mut(), &base_key) {
+        _ if early_fits => early_prepared,
+        (Some(cache), Some(key)) => cache.open_prepared(key, chain.base_objects.len(), None),
+        _ => None,
     };
     if config.verbose {
         eprintln!(

@@ -41,6 +41,12 @@ const PATCH_RECORD: usize = 4;
 const REGION_ALIGN: usize = 4096;
 const BINDING_RECORD: usize = 12;
 
+/// The header's region fields: where the region goes in the output, and where its bytes
+/// start in the file.
+fn region_fields(header: &[u8]) -> (Range<u64>, u64) {
+    (u64_at(header, 152)..u64_at(header, 160), u64_at(header, 168))
+}
+
 /// The key of a base: which prepared base a link may use.
 pub fn base_key(config: &Config, base_hashes: &[String]) -> String {
     let mut hasher = blake3::Hasher::new();
@@ -195,7 +201,7 @@ impl PreparedBase {
         if &header[..8] != MAGIC || u32_at(&header, 8) != FORMAT {
             return None;
         }
-        let (range, at) = (u64_at(&header, 152)..u64_at(&header, 160), u64_at(&header, 168));
+        let (range, at) = region_fields(&header);
         let len = file.metadata().ok()?.len();
         let fits = at % REGION_ALIGN as u64 == 0 && at.checked_add(range.end.checked_sub(range.start)?)? <= len;
         (fits && range.start < range.end).then_some((at, range))
@@ -236,8 +242,9 @@ impl PreparedBase {
         .iter()
         .try_fold(HEADER, |total, &(n, size)| n.checked_mul(size).and_then(|bytes| bytes.checked_add(total)));
         // The region's bytes, if any, follow on the next page.
-        let (region_start, region_end, region_at) = (u64_at(&map, 152), u64_at(&map, 160), count(168));
-        let expected = match region_end.checked_sub(region_start) {
+        let (region, region_at) = region_fields(&map);
+        let region_at = usize::try_from(region_at).unwrap_or(usize::MAX);
+        let expected = match region.end.checked_sub(region.start) {
             Some(0) => payload_end,
             Some(len) => payload_end
                 .filter(|&end| end.next_multiple_of(REGION_ALIGN) == region_at)
@@ -325,7 +332,7 @@ impl PreparedBase {
 
     /// The base region this prepared base kept the bytes of, if it did.
     pub fn region(&self) -> Option<RegionRecord> {
-        let range = u64_at(&self.map, 152)..u64_at(&self.map, 160);
+        let (range, _) = region_fields(&self.map);
         let signature = self.map[200..232].try_into().expect("32 bytes");
         (range.start < range.end).then_some(RegionRecord { range, signature })
     }
@@ -337,9 +344,11 @@ impl PreparedBase {
 
     /// The region's stored bytes (`region()` says where they go).
     pub fn stored_region(&self) -> Option<&[u8]> {
-        let record = self.region()?;
-        let at = usize::try_from(u64_at(&self.map, 168)).ok()?;
-        let len = usize::try_from(record.range.end - record.range.start).ok()?;
+        let (range, at) = region_fields(&self.map);
+        let (at, len) = (usize::try_from(at).ok()?, usize::try_from(range.end.checked_sub(range.start)?).ok()?);
+        if len == 0 {
+            return None;
+        }
         self.map.get(at..at.checked_add(len)?)
     }
 

@@ -24,17 +24,6 @@ use std::io::Write as _;
 use std::ops::Range;
 use std::path::Path;
 
-/// `MADV_POPULATE_WRITE` on `len` bytes of the output mapping from address `start` (page
-/// aligned). Only a hint: on kernels without it the pages fault as usual.
-fn populate_range(start: usize, len: usize) {
-    // SAFETY: the range lies inside the output's mapping, which outlives the call;
-    // populating pages reads and changes none of their bytes, so writers of the same
-    // pages (through disjoint slices) are unaffected.
-    unsafe {
-        libc::madvise(start as *mut libc::c_void, len, libc::MADV_POPULATE_WRITE);
-    }
-}
-
 /// Writes `bytes`, which lie in a file mapping (an input's, a prepared base's), at
 /// `offset` of `to` through the page cache, as `cp` does. Their pages are mapped in bulk
 /// first: `write` would otherwise fault them in one at a time. (Measured on ext4, this is
@@ -853,18 +842,27 @@ impl<'data> Writer<'_, 'data> {
         (start, start + chunk.bytes.end - chunk.bytes.start)
     }
 
-    /// Faults in, in one go per range, the pages this process writes itself, so that
-    /// neither the per-page fault cost nor the pages written to the file directly
-    /// (verbatim runs) land in our memory. A region already in the file (`region_copied`)
-    /// is patched nearly everywhere: its pages are mapped writable in bulk too.
+    /// Faults in, in one go per range, the pages this process writes through the mapping,
+    /// so that neither the per-page fault cost nor the pages written to the file directly
+    /// (verbatim runs, and a reused region still to be written) land in our memory. A
+    /// region already in the file (`region_copied`) is patched nearly everywhere: its pages
+    /// are mapped writable in bulk too.
     fn prefault(&self, output: &OutputFile, region_copied: bool) {
         const PIECE: u64 = 8 << 20;
         let page = crate::layout::PAGE_SIZE;
-        let mut pieces = Vec::new();
-        let mut ranges = self.mapped_ranges();
-        if let (BaseRegion::Reuse { range, .. }, true) = (self.base_region, region_copied) {
-            ranges.push((range.start, range.end));
+        let mut direct = self.verbatim_ranges();
+        if let (BaseRegion::Reuse { range, .. }, false) = (self.base_region, region_copied) {
+            direct.push((range.start, range.end));
+            direct.sort_unstable();
         }
+        let mut ranges = Vec::new();
+        let mut next = 0u64;
+        for (start, end) in direct {
+            ranges.push((next, start));
+            next = next.max(end);
+        }
+        ranges.push((next, self.layout.file_size));
+        let mut pieces = Vec::new();
         for (from, to) in ranges {
             let (mut from, to) = (from.next_multiple_of(page), to / page * page);
             while from < to {
@@ -874,30 +872,12 @@ impl<'data> Writer<'_, 'data> {
         }
         // The kernel zeroes the pages: spread that over the threads too.
         pieces.into_par_iter().for_each(|(from, to)| {
-            populate_range(output.map_start + from as usize, (to - from) as usize);
+            crate::inputs::populate_pages(
+                output.map_start + from as usize,
+                (to - from) as usize,
+                libc::MADV_POPULATE_WRITE,
+            );
         });
-    }
-
-    /// The output's ranges written through its mapping, sorted: all but the verbatim runs
-    /// and a reused region, which are written to the file directly (and not prefaulted).
-    fn mapped_ranges(&self) -> Vec<(u64, u64)> {
-        let mut direct = self.verbatim_ranges();
-        if let BaseRegion::Reuse { range, .. } = self.base_region {
-            direct.push((range.start, range.end));
-            direct.sort_unstable();
-        }
-        let mut ranges = Vec::new();
-        let mut next = 0u64;
-        for (start, end) in direct {
-            if next < start {
-                ranges.push((next, start));
-            }
-            next = next.max(end);
-        }
-        if next < self.layout.file_size {
-            ranges.push((next, self.layout.file_size));
-        }
-        ranges
     }
 
     /// `struct chainlink_image`, its units and their pointer arrays (see tables.rs).

@@ -303,13 +303,15 @@ impl Cache {
         hasher.finalize().to_hex().to_string()
     }
 
-    /// Whether some file's content hash is not remembered, so that [`Cache::link_key`]
-    /// will have to read it (a new or changed input; the key then most likely misses).
-    pub fn must_hash(&self, files: &[&InputFile]) -> bool {
-        files.iter().any(|file| {
+    /// The indices of the files whose content hash is not remembered, so that
+    /// [`Cache::link_key`] will have to read them (new or changed inputs: the key then
+    /// most likely misses).
+    pub fn unremembered(&self, files: &[&InputFile]) -> Vec<usize> {
+        let remembered = |file: &InputFile| {
             let record = file.file.metadata().ok().and_then(|m| self.fingerprint_record(&file.path, &m));
-            record.is_none_or(|record| fs::metadata(record).is_err())
-        })
+            record.is_some_and(|record| fs::metadata(record).is_ok())
+        };
+        (0..files.len()).filter(|&index| !remembered(files[index])).collect()
     }
 
     /// A file's content hash if its fingerprint's record holds it (reading nothing of the

@@ -281,6 +281,12 @@ impl ChainPlan<'_> {
             .collect()
     }
 
+    /// A stand-in, of a hash's length, for each hash [`ChainPlan::hash_members`] returns: a
+    /// manifest with them has the real one's size, for a layout made before they are known.
+    pub fn placeholder_hashes(&self) -> Vec<String> {
+        vec!["0".repeat(blake3::OUT_LEN * 2); self.unhashed.len()]
+    }
+
     /// The manifest with the hashes from [`ChainPlan::hash_members`] filled in.
     pub fn manifest_with(&self, hashes: Vec<String>) -> Manifest {
         let mut manifest = self.manifest.clone();
@@ -292,7 +298,11 @@ impl ChainPlan<'_> {
 }
 
 pub fn member_kind(config: &Config, name: &str) -> MemberKind {
-    if config.data_members.iter().any(|d| d == name) {
+    member_kind_in(&config.data_members, name)
+}
+
+fn member_kind_in(data_members: &[String], name: &str) -> MemberKind {
+    if data_members.iter().any(|d| d == name) {
         MemberKind::Data
     } else {
         MemberKind::Text
@@ -344,6 +354,105 @@ impl HashMemo {
     }
 }
 
+/// The blake3 hashes [`HashMemo::hash`] would be asked for of some inputs (a new newest
+/// generation's archive, say), computed ahead on a thread of its own, at a low priority,
+/// through a mapping of its own: the link goes on meanwhile and takes them into its memo
+/// when it needs them ([`HashesAhead::finish`]). Dropping it stops the thread at its next
+/// block and waits for it.
+pub struct HashesAhead {
+    worker: Option<std::thread::JoinHandle<Vec<FileHashes>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// One file's hashes: `(offset, length, hash)` of each range, as mapped at `len` bytes.
+struct FileHashes {
+    file: usize,
+    len: usize,
+    ranges: Vec<(usize, usize, String)>,
+}
+
+impl HashesAhead {
+    /// Starts hashing `todo` (indices into `files`): each archive's members, any other
+    /// file whole, as the output cache's key reads them. Base archives are left out: a
+    /// base's big data members are read in blocks, never mapped (see [`HashMemo::hash`]).
+    pub fn start(config: &Config, files: &[&InputFile], todo: &[usize]) -> Option<HashesAhead> {
+        let mut work = Vec::new();
+        for &index in todo.iter().filter(|&&index| !files[index].is_base) {
+            work.push((index, files[index].file.try_clone().ok()?, files[index].kind == FileKind::Archive));
+        }
+        let data_members = config.data_members.clone();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let worker = std::thread::Builder::new()
+            .name("chainlink-hash".into())
+            .spawn(move || {
+                // The link waits for these hashes only at the end of its layout: until then
+                // they take the time its mostly single-threaded phases leave.
+                // SAFETY: changes only this thread's nice value (per thread on Linux).
+                unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10) };
+                let mut done = Vec::new();
+                for (file, opened, archive) in work {
+                    // SAFETY: a read-only view, as inputs.rs maps every input (and with the
+                    // same caveat on files changed while linked).
+                    let Ok(map) = (unsafe { memmap2::Mmap::map(&opened) }) else { continue };
+                    let members = archive.then(|| archive_member_ranges(&map)).flatten();
+                    let ranges: Vec<(usize, usize, bool)> = match members {
+                        Some(members) => members
+                            .into_iter()
+                            .map(|(name, offset, len)| {
+                                (offset, len, member_kind_in(&data_members, &name) == MemberKind::Data)
+                            })
+                            .collect(),
+                        None => vec![(0, map.len(), false)],
+                    };
+                    let mut hashes = Vec::with_capacity(ranges.len());
+                    for (offset, len, is_data) in ranges {
+                        let data = &map[offset..offset + len];
+                        if is_data {
+                            crate::inputs::populate(data);
+                        }
+                        let mut hasher = blake3::Hasher::new();
+                        for block in data.chunks(HASH_BLOCK) {
+                            if stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                                return done;
+                            }
+                            hasher.update(block);
+                        }
+                        hashes.push((offset, len, hasher.finalize().to_hex().to_string()));
+                    }
+                    done.push(FileHashes { file, len: map.len(), ranges: hashes });
+                }
+                done
+            })
+            .ok()?;
+        Some(HashesAhead { worker: Some(worker), stop })
+    }
+
+    /// Waits for the hashes and puts them in `memo`. A file whose size is not the one the
+    /// link mapped is left out (whoever needs its hashes computes them).
+    pub fn finish(mut self, files: &[&InputFile], memo: &HashMemo) {
+        let Some(worker) = self.worker.take() else { return };
+        for hashed in worker.join().unwrap_or_default() {
+            let data = &files[hashed.file].data;
+            if data.len() != hashed.len {
+                continue;
+            }
+            for (offset, len, hash) in hashed.ranges {
+                memo.remember(&data[offset..offset + len], hash);
+            }
+        }
+    }
+}
+
+impl Drop for HashesAhead {
+    fn drop(&mut self) {
+        if let Some(worker) = self.worker.take() {
+            self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            let _ = worker.join();
+        }
+    }
+}
+
 /// blake3 of `len` bytes of `file` from `offset`, read block by block.
 pub fn hash_file_range(file: &std::fs::File, offset: u64, len: usize) -> Option<String> {
     use std::os::unix::fs::FileExt;
@@ -367,6 +476,20 @@ pub fn hash_hex(data: &[u8]) -> String {
         hasher.update(data);
     }
     hasher.finalize().to_hex().to_string()
+}
+
+/// Each member's name, offset and length in the archive `data`; `None` if it is malformed
+/// (as [`archive_members`] finds it).
+fn archive_member_ranges(data: &[u8]) -> Option<Vec<(String, usize, usize)>> {
+    let archive = object::read::archive::ArchiveFile::parse(data).ok()?;
+    let mut members = Vec::new();
+    for member in archive.members() {
+        let member = member.ok()?;
+        let bytes = member.data(data).ok()?;
+        let offset = bytes.as_ptr() as usize - data.as_ptr() as usize;
+        members.push((String::from_utf8_lossy(member.name()).into_owned(), offset, bytes.len()));
+    }
+    Some(members)
 }
 
 pub fn archive_members(input: &InputFile) -> Result<Vec<(String, &[u8])>> {

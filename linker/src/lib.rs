@@ -62,6 +62,32 @@ pub fn link_then(
     Ok(report)
 }
 
+/// The report of a link that `cache` satisfies (`config.output` now holds the entry for
+/// `key`); `None` when it has no usable entry.
+fn cached_output(
+    config: &Config,
+    cache: &mut cache::Cache,
+    key: &str,
+    timer: &mut Timer,
+    early_region: &mut Option<write::EarlyRegion>,
+) -> Option<report::LinkReport> {
+    if cache.has_entry(key) {
+        // Most likely a hit: the early copy is not wanted (and nothing of this link may
+        // outlive `finished`).
+        drop(early_region.take());
+    }
+    if !cache.satisfy(key, &config.output) {
+        return None;
+    }
+    timer.phase("cache");
+    if config.verbose {
+        eprintln!("chainlink: output cache: {} ({})", cache.report.outcome, config.output.display());
+    }
+    let output_bytes = std::fs::metadata(&config.output).map_or(0, |m| m.len());
+    let stats = report::Stats { output_bytes, threads: rayon::current_num_threads(), ..Default::default() };
+    Some(report::LinkReport { timer: std::mem::take(timer), stats, cache: cache.report.clone() })
+}
+
 /// Links again from scratch on one thread, without the cache, next to the output, and
 /// fails if the bytes differ from what the first link produced (or from the cache's record).
 fn verify_determinism(config: &Config, report: &report::LinkReport) -> Result<()> {
@@ -105,7 +131,8 @@ fn link_with<A: Arch>(
     let memo = chain::HashMemo::default();
     let mut cache = if config.emit_archive.is_none() { cache::Cache::open(config) } else { None };
     let files: Vec<&inputs::InputFile> = bases.iter().chain(&inputs).collect();
-    let speculating = cache.as_ref().is_some_and(|cache| cache.must_hash(&files));
+    let unremembered = cache.as_ref().map(|cache| cache.unremembered(&files)).unwrap_or_default();
+    let speculating = !unremembered.is_empty();
     // A warm relink: its bases are unchanged (their hashes are remembered) and something
     // newer is not. Its prepared base is opened before anything else: its region starts
     // copying into a new output beside everything up to the layout, and its record of the
@@ -138,37 +165,25 @@ fn link_with<A: Arch>(
         let db = symbols::resolve(&inputs, &chain, config, A::MACHINE, base_record, keep_base)?;
         Ok((chain, db))
     };
-    // When only the newest generation is left to hash (the bases' hashes are remembered),
-    // a thread of its own hashes it: in the link's pool, the thread resolving symbols
-    // (which is what the link waits for) would take over hashing tasks.
-    let hashing_pool =
-        remembered_bases.as_ref().and_then(|_| rayon::ThreadPoolBuilder::new().num_threads(1).build().ok());
-    let (key, mut resolved) = match cache.as_mut() {
+    // A warm relink (its bases' hashes remembered) looks its key up only once its layout
+    // is done, and meanwhile hashes what the key must read (the new newest generation) on
+    // a low-priority thread of its own: the hashing takes the core that resolution and the
+    // other mostly single-threaded phases leave idle. (When the key hits after all, that
+    // work is thrown away; that is rare for a warm relink.) Any other speculating link
+    // hashes beside symbol resolution and looks the key up then.
+    let key_after_layout = remembered_bases.is_some();
+    let hashes_ahead = remembered_bases.as_ref().and_then(|_| chain::HashesAhead::start(config, &files, &unremembered));
+    let (mut key, mut resolved) = match cache.as_mut() {
+        Some(_) if key_after_layout => (None, Some(resolve())),
         Some(cache) if speculating => {
-            let key = || cache.link_key(config, &files, &scripts, &memo);
-            let (key, resolved) = match &hashing_pool {
-                Some(pool) => rayon::join(|| pool.install(key), resolve),
-                None => rayon::join(key, resolve),
-            };
+            let (key, resolved) = rayon::join(|| cache.link_key(config, &files, &scripts, &memo), resolve);
             (Some(key), Some(resolved))
         }
         Some(cache) => (Some(cache.link_key(config, &files, &scripts, &memo)), None),
         None => (None, None),
     };
     if let (Some(cache), Some(key)) = (cache.as_mut(), &key) {
-        if cache.has_entry(key) {
-            // Most likely a hit: the early copy is not wanted (and nothing of this link may
-            // outlive `finished`).
-            drop(early_region.take());
-        }
-        if cache.satisfy(key, &config.output) {
-            timer.phase(if speculating { "symbols" } else { "cache" });
-            if config.verbose {
-                eprintln!("chainlink: output cache: {} ({})", cache.report.outcome, config.output.display());
-            }
-            let output_bytes = std::fs::metadata(&config.output).map_or(0, |m| m.len());
-            let stats = report::Stats { output_bytes, threads: rayon::current_num_threads(), ..Default::default() };
-            let report = report::LinkReport { timer, stats, cache: cache.report.clone() };
+        if let Some(report) = cached_output(config, cache, key, &mut timer, &mut early_region) {
             finished(&report);
             return Ok(report);
         }
@@ -178,11 +193,13 @@ fn link_with<A: Arch>(
     }
     let sources: Vec<&inputs::InputFile> = inputs.iter().chain(&bases).collect();
     // The manifest's member hashes: known from the key when there is one (the memo), else
-    // computed beside symbol resolution.
+    // computed beside symbol resolution; a key looked up after the layout brings them then.
     let (hashes, resolved) = match resolved.take() {
         Some(resolved) => {
             let (chain, db) = resolved?;
-            (chain.hash_members(&sources, &memo), (chain, db))
+            let hashes =
+                if key_after_layout { chain.placeholder_hashes() } else { chain.hash_members(&sources, &memo) };
+            (hashes, (chain, db))
         }
         None => {
             let chain = chain::plan(config, &bases, &inputs)?;
@@ -197,7 +214,11 @@ fn link_with<A: Arch>(
     // The prepared base: what an earlier link with this base learned (see prepared.rs).
     let base_key = match &cache {
         Some(cache) if chain.newest > 0 && !chain.base_objects.is_empty() => {
-            Some(prepared::base_key(config, &cache.input_hashes[..bases.len()]))
+            let base_hashes = match &remembered_bases {
+                Some(remembered) => remembered,
+                None => &cache.input_hashes[..bases.len()],
+            };
+            Some(prepared::base_key(config, base_hashes))
         }
         _ => None,
     };
@@ -210,7 +231,7 @@ fn link_with<A: Arch>(
         db = symbols::resolve(&inputs, &chain, config, A::MACHINE, None, keep_base)?;
     }
     // (An early copy not used is dropped here: nothing of this link may outlive `finished`.)
-    let early_region = early_region.filter(|_| early_fits);
+    let mut early_region = early_region.filter(|_| early_fits);
     let prepared = match (cache.as_mut(), &base_key) {
         _ if early_fits => early_prepared,
         (Some(cache), Some(key)) => cache.open_prepared(key, chain.base_objects.len(), None),
@@ -230,9 +251,13 @@ fn link_with<A: Arch>(
     if !directory.is_empty() {
         db.define_synthetic(config.table_names.image.as_bytes(), symbols::Synthetic::ImageDirectory)?;
     }
-    let mut manifest = chain.manifest_with(hashes);
-    manifest.units = directory.units.iter().map(chain::UnitRecord::from).collect();
-    let manifest = manifest.render();
+    let units: Vec<chain::UnitRecord> = directory.units.iter().map(chain::UnitRecord::from).collect();
+    let render_manifest = |hashes: Vec<String>| {
+        let mut manifest = chain.manifest_with(hashes);
+        manifest.units = units.clone();
+        manifest.render()
+    };
+    let manifest = render_manifest(hashes);
     timer.phase("tables");
     let sections = sections::assign(&db)?;
     timer.phase("sections");
@@ -260,8 +285,29 @@ fn link_with<A: Arch>(
         directory: &directory,
         symtab: &symtab,
     };
-    let layout = layout::layout::<A>(&decisions, sections)?;
+    let mut layout = layout::layout::<A>(&decisions, sections)?;
     timer.phase("layout");
+    if let (Some(cache), true) = (cache.as_mut(), key_after_layout) {
+        if let Some(hashes) = hashes_ahead {
+            hashes.finish(&files, &memo);
+        }
+        let found = cache.link_key(config, &files, &scripts, &memo);
+        if remembered_bases.as_deref() != Some(&cache.input_hashes[..bases.len()]) {
+            return Err(Error::new("a base archive changed while it was being linked"));
+        }
+        if let Some(report) = cached_output(config, cache, &found, &mut timer, &mut early_region) {
+            finished(&report);
+            return Ok(report);
+        }
+        key = Some(found);
+        // The layout sized the manifest with stand-ins for the hashes it now has.
+        let manifest = render_manifest(chain.hash_members(&sources, &memo));
+        if manifest.len() != layout.manifest.len() {
+            return Err(Error::new("internal error: the manifest's size changed after the layout"));
+        }
+        layout.manifest = manifest;
+        timer.phase("cache");
+    }
     // The prepared base is written when missing, and refreshed when many chunks had to be
     // rescanned (so the next link replays what this one learned) or its region did not fit.
     // A few rescans are cheaper than rewriting it on every link when newest generations

@@ -299,10 +299,11 @@ impl<'data> Writer<'_, 'data> {
                 descriptor: (note, note + BUILD_ID_SIZE as u64),
                 skipped: covered.iter().map(|&(range, ..)| range).collect(),
             };
-            let region_digests;
-            (patches, region_digests) = self.fill::<A>(&mut map, &output, region_copied, &record)?;
-            self.write_eh_frame_hdr(&mut map)?;
-            record.digest = self.write_build_id(&mut map, &record, &region_digests);
+            let mut known_pieces;
+            (patches, known_pieces) = self.fill::<A>(&mut map, &output, region_copied, &record)?;
+            self.write_build_id_note(&mut map);
+            known_pieces.extend(self.write_eh_frame_hdr(&mut map, &record, &known_pieces)?);
+            record.digest = self.write_build_id(&mut map, &record, &known_pieces);
             skipped_members = covered.into_iter().map(|(_, member, at)| (member, at)).collect();
             // No msync: like every linker, leave write-back to the kernel. The blocks were
             // allocated up front, so the page cache can always be written back.
@@ -471,7 +472,7 @@ impl<'data> Writer<'_, 'data> {
             return Vec::new();
         };
         crate::inputs::populate(&region);
-        build_id.pieces_within(&region, range.start)
+        build_id.pieces_within(&region, range.start, &[])
     }
 
     /// Whether a chunk is written in full, in full and classified, or patched over the
@@ -1219,37 +1220,57 @@ impl<'data> Writer<'_, 'data> {
         }
     }
 
-    fn write_eh_frame_hdr(&self, buffer: &mut [u8]) -> Result<()> {
+    /// Writes `.eh_frame_hdr` (an index of the written `.eh_frame`) while the build-id
+    /// pieces that do not hold it, and are not in `known`, are hashed; returns their digests.
+    fn write_eh_frame_hdr(
+        &self,
+        buffer: &mut [u8],
+        build_id: &BuildIdRecord,
+        known: &[PieceDigest],
+    ) -> Result<Vec<PieceDigest>> {
         let layout = self.layout;
         let hdr = layout.section(Synthetic::EhFrameHdr);
-        let Some(eh_frame) = layout.sections.by_name(".eh_frame") else {
-            return Ok(());
+        let eh_frame = layout.sections.by_name(".eh_frame").filter(|_| hdr.size > 0);
+        let (hdr_start, hdr_end) = match eh_frame {
+            Some(_) => (hdr.offset as usize, (hdr.offset + hdr.size) as usize),
+            None => (buffer.len(), buffer.len()),
         };
-        if hdr.size == 0 {
-            return Ok(());
-        }
-        let (eh_start, eh_end) = (eh_frame.offset as usize, (eh_frame.offset + eh_frame.size) as usize);
-        let (hdr_start, hdr_end) = (hdr.offset as usize, (hdr.offset + hdr.size) as usize);
-        // .eh_frame_hdr precedes .eh_frame in the file.
-        let (head, tail) = buffer.split_at_mut(eh_start);
-        eh_frame::build_eh_frame_hdr(
-            &tail[..eh_end - eh_start],
-            eh_frame.addr,
-            hdr.addr,
-            &mut head[hdr_start..hdr_end],
-        )
-        .map_err(|e| e.context("while indexing .eh_frame"))?;
-        Ok(())
+        let (head, rest) = buffer.split_at_mut(hdr_start);
+        let (hdr_bytes, tail) = rest.split_at_mut(hdr_end - hdr_start);
+        let index = || -> Result<()> {
+            let Some(eh_frame) = eh_frame else { return Ok(()) };
+            // .eh_frame_hdr precedes .eh_frame in the file.
+            let eh_frame_bytes = (eh_frame.offset as usize)
+                .checked_sub(hdr_end)
+                .and_then(|start| tail.get(start..start + eh_frame.size as usize))
+                .ok_or_else(|| Error::new("internal error: .eh_frame does not follow .eh_frame_hdr"))?;
+            eh_frame::build_eh_frame_hdr(eh_frame_bytes, eh_frame.addr, hdr.addr, hdr_bytes)
+                .map_err(|e| e.context("while indexing .eh_frame"))?;
+            Ok(())
+        };
+        let (indexed, (before, after)) = rayon::join(index, || {
+            rayon::join(
+                || build_id.pieces_within(head, 0, known),
+                || build_id.pieces_within(tail, hdr_end as u64, known),
+            )
+        });
+        indexed?;
+        Ok(before.into_iter().chain(after).collect())
     }
 
-    /// Writes the build id note, its descriptor the digest of the output under `record`
-    /// (with the pieces in `known` hashed already); returns the digest.
-    fn write_build_id(&self, buffer: &mut [u8], record: &BuildIdRecord, known: &[PieceDigest]) -> [u8; 32] {
+    /// The build id note's fixed fields (its descriptor comes last: [`Writer::write_build_id`]).
+    fn write_build_id_note(&self, buffer: &mut [u8]) {
         let at = self.layout.section(Synthetic::BuildId).offset as usize;
         buffer.put32(at, 4);
         buffer.put32(at + 4, BUILD_ID_SIZE as u32);
         buffer.put32(at + 8, elf::NT_GNU_BUILD_ID.0);
         buffer[at + 12..at + 16].copy_from_slice(b"GNU\0");
+    }
+
+    /// Writes the build id: the digest of the output under `record` (with the pieces in
+    /// `known` hashed already); returns the digest.
+    fn write_build_id(&self, buffer: &mut [u8], record: &BuildIdRecord, known: &[PieceDigest]) -> [u8; 32] {
+        let at = self.layout.section(Synthetic::BuildId).offset as usize;
         let digest = record.digest_with(buffer, known);
         buffer[at + 16..at + 16 + BUILD_ID_SIZE].copy_from_slice(&digest[..BUILD_ID_SIZE]);
         digest
@@ -1310,10 +1331,13 @@ impl BuildIdRecord {
         *hasher.finalize().as_bytes()
     }
 
-    /// The digests of the pieces wholly inside `bytes`, which start at file offset `start`.
-    fn pieces_within(&self, bytes: &[u8], start: u64) -> Vec<PieceDigest> {
+    /// The digests of the pieces wholly inside `bytes`, which start at file offset `start`,
+    /// but those in `known`.
+    fn pieces_within(&self, bytes: &[u8], start: u64, known: &[PieceDigest]) -> Vec<PieceDigest> {
         let (start, end) = (start as usize, start as usize + bytes.len());
         (start.div_ceil(BUILD_ID_PIECE)..end / BUILD_ID_PIECE)
+            .filter(|index| !known.iter().any(|&(known, _)| known == *index))
+            .collect::<Vec<_>>()
             .into_par_iter()
             .map(|index| {
                 let from = index * BUILD_ID_PIECE - start;
@@ -1480,7 +1504,7 @@ mod tests {
         let whole = record.digest_of(&output);
         // A region from the middle of piece 0 to inside piece 3: pieces 1 and 2 lie within.
         let (start, end) = (PIECE / 2, 3 * PIECE + 10);
-        let known = record.pieces_within(&output[start as usize..end as usize], start);
+        let known = record.pieces_within(&output[start as usize..end as usize], start, &[]);
         assert_eq!(known.iter().map(|&(index, _)| index).collect::<Vec<_>>(), vec![1, 2]);
         assert_eq!(record.digest_with(&output, &known), whole);
     }

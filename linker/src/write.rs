@@ -1351,18 +1351,18 @@ impl BuildIdRecord {
         let start = index * BUILD_ID_PIECE;
         let end = start + bytes.len();
         let (zeros_from, zeros_to) = (self.descriptor.0 as usize, self.descriptor.1 as usize);
-        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
-        let feed = |hasher: &mut xxhash_rust::xxh3::Xxh3, from: usize, to: usize| {
+        let mut hasher = twox_hash::XxHash3_128::new();
+        let feed = |hasher: &mut twox_hash::XxHash3_128, from: usize, to: usize| {
             if from >= to {
                 return;
             }
             if to <= zeros_from || from >= zeros_to {
-                hasher.update(&bytes[from - start..to - start]);
+                hasher.write(&bytes[from - start..to - start]);
                 return;
             }
-            hasher.update(&bytes[from - start..zeros_from.max(from) - start]);
-            hasher.update(&vec![0; zeros_to.min(to) - zeros_from.max(from)]);
-            hasher.update(&bytes[zeros_to.min(to) - start..to - start]);
+            hasher.write(&bytes[from - start..zeros_from.max(from) - start]);
+            hasher.write(&vec![0; zeros_to.min(to) - zeros_from.max(from)]);
+            hasher.write(&bytes[zeros_to.min(to) - start..to - start]);
         };
         let mut next = start;
         let first = self.skipped.partition_point(|&(_, skipped_end)| (skipped_end as usize) <= start);
@@ -1373,12 +1373,12 @@ impl BuildIdRecord {
             }
             if skipped_start >= start {
                 feed(&mut hasher, next, skipped_start);
-                hasher.update(&((skipped_end - skipped_start) as u64).to_le_bytes());
+                hasher.write(&((skipped_end - skipped_start) as u64).to_le_bytes());
             }
             next = next.max(skipped_end.min(end));
         }
         feed(&mut hasher, next, end);
-        hasher.digest128()
+        hasher.finish_128()
     }
 
     /// Whether `bytes` is an output this record describes, skipped ranges aside: its

@@ -428,6 +428,11 @@ impl HashesAhead {
         Some(HashesAhead { worker: Some(worker), stop })
     }
 
+    /// Whether the hashes are all in (so that [`HashesAhead::finish`] will not wait).
+    pub fn is_done(&self) -> bool {
+        self.worker.as_ref().is_none_or(|worker| worker.is_finished())
+    }
+
     /// Waits for the hashes and puts them in `memo`. A file whose size is not the one the
     /// link mapped is left out (whoever needs its hashes computes them).
     pub fn finish(mut self, files: &[&InputFile], memo: &HashMemo) {

@@ -165,14 +165,14 @@ fn link_with<A: Arch>(
         let db = symbols::resolve(&inputs, &chain, config, A::MACHINE, base_record, keep_base)?;
         Ok((chain, db))
     };
-    // A warm relink (its bases' hashes remembered) looks its key up only once its layout
-    // is done, and meanwhile hashes what the key must read (the new newest generation) on
-    // a low-priority thread of its own: the hashing takes the core that resolution and the
-    // other mostly single-threaded phases leave idle. (When the key hits after all, that
-    // work is thrown away; that is rare for a warm relink.) Any other speculating link
-    // hashes beside symbol resolution and looks the key up then.
+    // A warm relink (its bases' hashes remembered) hashes what its key must read (the new
+    // newest generation) on a low-priority thread of its own, which takes the core that
+    // resolution and the other mostly single-threaded phases leave idle, and goes on
+    // linking meanwhile (work thrown away if the key hits after all). Any other
+    // speculating link hashes beside symbol resolution and looks the key up then.
     let key_after_layout = remembered_bases.is_some();
-    let hashes_ahead = remembered_bases.as_ref().and_then(|_| chain::HashesAhead::start(config, &files, &unremembered));
+    let mut hashes_ahead =
+        remembered_bases.as_ref().and_then(|_| chain::HashesAhead::start(config, &files, &unremembered));
     let (mut key, mut resolved) = match cache.as_mut() {
         Some(_) if key_after_layout => (None, Some(resolve())),
         Some(cache) if speculating => {
@@ -190,6 +190,28 @@ fn link_with<A: Arch>(
         if !speculating {
             timer.phase("cache");
         }
+    }
+    // Such a key is looked up at the end of the first phase by which its hashes are in (so
+    // that a hit costs little more than the hashing), and after the layout at the latest.
+    macro_rules! look_up_key_when_hashed {
+        ($wait:expr) => {
+            let hashed = $wait || hashes_ahead.as_ref().is_none_or(|hashes| hashes.is_done());
+            if let (Some(cache), None, true, true) = (cache.as_mut(), &key, key_after_layout, hashed) {
+                if let Some(hashes) = hashes_ahead.take() {
+                    hashes.finish(&files, &memo);
+                }
+                let found = cache.link_key(config, &files, &scripts, &memo);
+                if remembered_bases.as_deref() != Some(&cache.input_hashes[..bases.len()]) {
+                    return Err(Error::new("a base archive changed while it was being linked"));
+                }
+                if let Some(report) = cached_output(config, cache, &found, &mut timer, &mut early_region) {
+                    finished(&report);
+                    return Ok(report);
+                }
+                key = Some(found);
+                timer.phase("cache");
+            }
+        };
     }
     let sources: Vec<&inputs::InputFile> = inputs.iter().chain(&bases).collect();
     // The manifest's member hashes: known from the key when there is one (the memo), else
@@ -231,7 +253,7 @@ fn link_with<A: Arch>(
         db = symbols::resolve(&inputs, &chain, config, A::MACHINE, None, keep_base)?;
     }
     // (An early copy not used is dropped here: nothing of this link may outlive `finished`.)
-    let mut early_region = early_region.filter(|_| early_fits);
+    early_region = early_region.filter(|_| early_fits);
     let prepared = match (cache.as_mut(), &base_key) {
         _ if early_fits => early_prepared,
         (Some(cache), Some(key)) => cache.open_prepared(key, chain.base_objects.len(), None),
@@ -247,6 +269,7 @@ fn link_with<A: Arch>(
         );
     }
     timer.phase("symbols");
+    look_up_key_when_hashed!(false);
     let directory = tables::decode::<A>(&db, &config.table_names, prepared.as_ref())?;
     if !directory.is_empty() {
         db.define_synthetic(config.table_names.image.as_bytes(), symbols::Synthetic::ImageDirectory)?;
@@ -259,6 +282,7 @@ fn link_with<A: Arch>(
     };
     let manifest = render_manifest(hashes);
     timer.phase("tables");
+    look_up_key_when_hashed!(false);
     let sections = sections::assign(&db)?;
     timer.phase("sections");
     let facts = scan::SymbolFacts::new(&db, &sections, config.symbolic);
@@ -272,9 +296,11 @@ fn link_with<A: Arch>(
     };
     let plan = scan::scan::<A>(&scanner, &sections, &directory, prepared.as_ref())?;
     timer.phase("scan");
+    look_up_key_when_hashed!(false);
     let symtab =
         if config.strip_all { symtab::SymtabPlan::none() } else { symtab::plan(&db, &sections, &facts, &plan) };
     timer.phase("symtab");
+    look_up_key_when_hashed!(false);
     let decisions = layout::Decisions {
         config,
         db: &db,
@@ -287,26 +313,14 @@ fn link_with<A: Arch>(
     };
     let mut layout = layout::layout::<A>(&decisions, sections)?;
     timer.phase("layout");
-    if let (Some(cache), true) = (cache.as_mut(), key_after_layout) {
-        if let Some(hashes) = hashes_ahead {
-            hashes.finish(&files, &memo);
-        }
-        let found = cache.link_key(config, &files, &scripts, &memo);
-        if remembered_bases.as_deref() != Some(&cache.input_hashes[..bases.len()]) {
-            return Err(Error::new("a base archive changed while it was being linked"));
-        }
-        if let Some(report) = cached_output(config, cache, &found, &mut timer, &mut early_region) {
-            finished(&report);
-            return Ok(report);
-        }
-        key = Some(found);
+    look_up_key_when_hashed!(true);
+    if key_after_layout {
         // The layout sized the manifest with stand-ins for the hashes it now has.
         let manifest = render_manifest(chain.hash_members(&sources, &memo));
         if manifest.len() != layout.manifest.len() {
             return Err(Error::new("internal error: the manifest's size changed after the layout"));
         }
         layout.manifest = manifest;
-        timer.phase("cache");
     }
     // The prepared base is written when missing, and refreshed when many chunks had to be
     // rescanned (so the next link replays what this one learned) or its region did not fit.

@@ -298,11 +298,7 @@ impl ChainPlan<'_> {
 }
 
 pub fn member_kind(config: &Config, name: &str) -> MemberKind {
-    member_kind_in(&config.data_members, name)
-}
-
-fn member_kind_in(data_members: &[String], name: &str) -> MemberKind {
-    if data_members.iter().any(|d| d == name) {
+    if config.data_members.iter().any(|d| d == name) {
         MemberKind::Data
     } else {
         MemberKind::Text
@@ -375,18 +371,17 @@ impl HashesAhead {
     /// Starts hashing `todo` (indices into `files`): each archive's members, any other
     /// file whole, as the output cache's key reads them. Base archives are left out: a
     /// base's big data members are read in blocks, never mapped (see [`HashMemo::hash`]).
-    pub fn start(config: &Config, files: &[&InputFile], todo: &[usize]) -> Option<HashesAhead> {
+    pub fn start(files: &[&InputFile], todo: &[usize]) -> Option<HashesAhead> {
         let mut work = Vec::new();
         for &index in todo.iter().filter(|&&index| !files[index].is_base) {
             work.push((index, files[index].file.try_clone().ok()?, files[index].kind == FileKind::Archive));
         }
-        let data_members = config.data_members.clone();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stopped = stop.clone();
         let worker = std::thread::Builder::new()
             .name("chainlink-hash".into())
             .spawn(move || {
-                // The link waits for these hashes only at the end of its layout: until then
+                // The link looks for these hashes only at the end of its phases: meanwhile
                 // they take the time its mostly single-threaded phases leave.
                 // SAFETY: changes only this thread's nice value (per thread on Linux).
                 unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10) };
@@ -396,21 +391,16 @@ impl HashesAhead {
                     // same caveat on files changed while linked).
                     let Ok(map) = (unsafe { memmap2::Mmap::map(&opened) }) else { continue };
                     let members = archive.then(|| archive_member_ranges(&map)).flatten();
-                    let ranges: Vec<(usize, usize, bool)> = match members {
-                        Some(members) => members
-                            .into_iter()
-                            .map(|(name, offset, len)| {
-                                (offset, len, member_kind_in(&data_members, &name) == MemberKind::Data)
-                            })
-                            .collect(),
-                        None => vec![(0, map.len(), false)],
+                    let ranges: Vec<(usize, usize)> = match members {
+                        Some(members) => members,
+                        None => vec![(0, map.len())],
                     };
                     let mut hashes = Vec::with_capacity(ranges.len());
-                    for (offset, len, is_data) in ranges {
+                    // (Never populated ahead, unlike the link's own reads: populating holds the
+                    // process's memory-map lock, and at this thread's low priority it could be
+                    // preempted holding it while the link waits to allocate.)
+                    for (offset, len) in ranges {
                         let data = &map[offset..offset + len];
-                        if is_data {
-                            crate::inputs::populate(data);
-                        }
                         let mut hasher = blake3::Hasher::new();
                         for block in data.chunks(HASH_BLOCK) {
                             if stopped.load(std::sync::atomic::Ordering::Relaxed) {
@@ -483,16 +473,16 @@ pub fn hash_hex(data: &[u8]) -> String {
     hasher.finalize().to_hex().to_string()
 }
 
-/// Each member's name, offset and length in the archive `data`; `None` if it is malformed
-/// (as [`archive_members`] finds it).
-fn archive_member_ranges(data: &[u8]) -> Option<Vec<(String, usize, usize)>> {
+/// Each member's offset and length in the archive `data`; `None` if it is malformed (as
+/// [`archive_members`] finds it).
+fn archive_member_ranges(data: &[u8]) -> Option<Vec<(usize, usize)>> {
     let archive = object::read::archive::ArchiveFile::parse(data).ok()?;
     let mut members = Vec::new();
     for member in archive.members() {
         let member = member.ok()?;
         let bytes = member.data(data).ok()?;
         let offset = bytes.as_ptr() as usize - data.as_ptr() as usize;
-        members.push((String::from_utf8_lossy(member.name()).into_owned(), offset, bytes.len()));
+        members.push((offset, bytes.len()));
     }
     Some(members)
 }

@@ -260,14 +260,23 @@ pub fn populate(bytes: &[u8]) {
 
 /// `MADV_POPULATE_READ` or `_WRITE` on the pages holding `len` bytes from address `start`,
 /// all inside one live mapping. Only a hint: on kernels without it the pages fault as usual.
+///
+/// It goes 2 MiB at a time: each call holds the process's memory-map lock (for reading)
+/// throughout, and a thread that maps or unmaps memory meanwhile (any big allocation)
+/// waits for it, and every page fault behind that thread too.
 pub fn populate_pages(start: usize, len: usize, advice: libc::c_int) {
+    const STEP: usize = 2 << 20;
     let page = crate::layout::PAGE_SIZE as usize;
-    let aligned = start / page * page;
-    // SAFETY: the page-aligned range covers the caller's and lies in the same mapping
-    // (mappings start on page boundaries); populating reads and changes no byte, so
-    // writers of the same pages (through disjoint slices) are unaffected.
-    unsafe {
-        libc::madvise(aligned as *mut libc::c_void, start + len - aligned, advice);
+    let (mut from, end) = (start / page * page, start + len);
+    while from < end {
+        let to = (from + STEP).min(end);
+        // SAFETY: the page-aligned range covers part of the caller's and lies in the same
+        // mapping (mappings start on page boundaries); populating reads and changes no
+        // byte, so writers of the same pages (through disjoint slices) are unaffected.
+        unsafe {
+            libc::madvise(from as *mut libc::c_void, to - from, advice);
+        }
+        from = to;
     }
 }
 

@@ -171,8 +171,7 @@ fn link_with<A: Arch>(
     // linking meanwhile (work thrown away if the key hits after all). Any other
     // speculating link hashes beside symbol resolution and looks the key up then.
     let key_after_layout = remembered_bases.is_some();
-    let mut hashes_ahead =
-        remembered_bases.as_ref().and_then(|_| chain::HashesAhead::start(config, &files, &unremembered));
+    let mut hashes_ahead = remembered_bases.as_ref().and_then(|_| chain::HashesAhead::start(&files, &unremembered));
     let (mut key, mut resolved) = match cache.as_mut() {
         Some(_) if key_after_layout => (None, Some(resolve())),
         Some(cache) if speculating => {

@@ -34,10 +34,15 @@ fn write_mapped(bytes: &[u8], to: &std::fs::File, offset: u64) -> std::io::Resul
     to.write_all_at(bytes, offset)
 }
 
-/// Writes a prepared base's stored region at `start` of the output.
-fn write_region(stored: &[u8], output: &std::fs::File, start: u64) -> Result<()> {
-    write_mapped(stored, output, start)
-        .map_err(|e| Error::new(format!("cannot copy the prepared base region into the output: {e}")))
+/// Writes a prepared base's stored region at `start` of the output. A low-priority thread
+/// lets the pages fault instead of populating them (`at_low_priority`): populating holds
+/// the process's memory-map lock, and preempted holding it, such a thread would keep the
+/// link's own threads from allocating.
+fn write_region(stored: &[u8], output: &std::fs::File, start: u64, at_low_priority: bool) -> Result<()> {
+    use std::os::unix::fs::FileExt;
+    let written =
+        if at_low_priority { output.write_all_at(stored, start) } else { write_mapped(stored, output, start) };
+    written.map_err(|e| Error::new(format!("cannot copy the prepared base region into the output: {e}")))
 }
 
 /// A new output file into which a prepared base's region is being written on a thread of
@@ -78,7 +83,7 @@ impl EarlyRegion {
                     if stop.load(std::sync::atomic::Ordering::Relaxed) {
                         return Err(Error::new("the base region is not wanted"));
                     }
-                    write_region(block, temp.as_file(), start + (index * BLOCK) as u64)?;
+                    write_region(block, temp.as_file(), start + (index * BLOCK) as u64, true)?;
                 }
                 Ok(temp)
             })
@@ -426,7 +431,7 @@ impl<'data> Writer<'_, 'data> {
             || -> Result<Vec<JobPatches>> {
                 match self.base_region {
                     BaseRegion::Reuse { stored, range, .. } if !region_copied => {
-                        write_region(stored, output.file, range.start)?
+                        write_region(stored, output.file, range.start, false)?
                     }
                     _ => {}
                 }

@@ -220,17 +220,13 @@ pub fn restore<'data>(record: &[u8], objects: Vec<(ObjectFile<'data>, u32)>) -> 
     }
     let symbols_of = |file: u32| loaded_objects.get(file as usize).map(|o| o.object.symbols.len());
     let sections_of = |file: u32| loaded_objects.get(file as usize).map(|o| o.object.sections.len());
-    let decode = |record: &[u8]| -> Option<Global<'data>> {
+    let mut globals = Vec::with_capacity(global_count);
+    for record in records.chunks_exact(GLOBAL_RECORD) {
         let u32_at = |at: usize| u32::from_le_bytes(record[at..at + 4].try_into().expect("4 bytes"));
         let u64_at = |at: usize| u64::from_le_bytes(record[at..at + 8].try_into().expect("8 bytes"));
         let (home, len, offset) = (u32_at(0), u32_at(4) as usize, usize::try_from(u64_at(8)).ok()?);
         let data = loaded_objects.get(home as usize)?.object.data;
         let name = data.get(offset..offset.checked_add(len)?)?;
-        // The table is keyed by the recorded hashes: each must be its name's.
-        let hash = u64_at(16);
-        if hash != name_hash(name) {
-            return None;
-        }
         let flags = &record[60..68];
         let (file, index) = (u32_at(44), u32_at(48));
         let definition = match flags[0] {
@@ -252,9 +248,9 @@ pub fn restore<'data>(record: &[u8], objects: Vec<(ObjectFile<'data>, u32)>) -> 
         if common.is_some_and(|(_, align)| align == 0) {
             return None;
         }
-        Some(Global {
+        globals.push(Global {
             name,
-            hash,
+            hash: u64_at(16),
             scope: u32_at(40),
             definition,
             weak_definition: flags[1] != 0,
@@ -264,10 +260,12 @@ pub fn restore<'data>(record: &[u8], objects: Vec<(ObjectFile<'data>, u32)>) -> 
             reference_type: flags[5],
             lazy: None,
             stripped_definition,
-        })
-    };
-    let globals: Vec<Global<'data>> =
-        records.par_chunks_exact(GLOBAL_RECORD).with_min_len(4096).map(decode).collect::<Option<_>>()?;
+        });
+    }
+    // The table is keyed by the recorded hashes: each must be its name's.
+    if !globals.par_iter().with_min_len(4096).all(|global| global.hash == name_hash(global.name)) {
+        return None;
+    }
     let mut names = NameTable::default();
     names.reserve(globals.len(), |id| globals[id as usize].key());
     for (id, global) in globals.iter().enumerate() {

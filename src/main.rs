@@ -3,6 +3,10 @@
 //! Exit codes: 0 success, 1 link error, 2 usage error. Must not contain linking logic.
 
 mod detach;
+mod huge_blocks;
+
+#[global_allocator]
+static ALLOCATOR: huge_blocks::HugeBlocks = huge_blocks::HugeBlocks;
 
 use chainlink_linker::{Config, InputArg};
 use clap::{Arg, ArgAction, ArgMatches, Command};

@@ -4,7 +4,9 @@
 //! A link builds a few big tables (globals, relocations, symbol tables) once and fills
 //! them at once; in 4 KiB pages each page costs a fault (about 2 µs on the virtual
 //! machines we measure on, 6 µs when the host has not backed the memory yet), in 2 MiB
-//! pages a fault covers 512 of them. Must not: change what is allocated or when, hand
+//! pages a fault covers 512 of them. (Where the kernel has no free huge page it compacts
+//! memory first, or falls back to small pages, as `/sys/kernel/mm/transparent_hugepage`
+//! says; with THP off the advice does nothing.) Must not: change what is allocated or when, hand
 //! out memory that is not zeroed where zeroed memory was asked for, or be used by the
 //! library (a library does not choose its users' allocator).
 

@@ -52,6 +52,10 @@ pub const FACT_IFUNC: u8 = 2;
 pub const FACT_ABSOLUTE: u8 = 4;
 pub const FACT_STRIPPED: u8 = 8;
 pub const FACT_DEFINED_LOCALLY: u8 = 16;
+/// Beside the facts in [`Scanner::global_facts`] (never recorded): the global has a base
+/// generation's own scope and an object's definition, so a hidden reference to it from
+/// that generation binds to it in every link with this base.
+const SCOPED_OBJECT: u8 = 128;
 
 /// One symbol a chunk's relocations name: the facts the scan saw and the `NEEDS_*` bits
 /// (with `REFERENCED`) it marked, or 0.
@@ -410,6 +414,24 @@ impl Scanner<'_, '_> {
         ))
     }
 
+    /// [`Scanner::target_facts`] of every global, with [`SCOPED_OBJECT`]: what replaying a
+    /// recorded chunk checks of each global it names, computed once (in order, in
+    /// parallel) so that the chunks' references, read at random, find one byte each
+    /// instead of a whole `Global`.
+    fn global_facts(&self) -> Vec<u8> {
+        (0..self.db.globals.len())
+            .into_par_iter()
+            .with_min_len(4096)
+            .map(|id| {
+                let global = self.db.global(GlobalId(id as u32));
+                let scoped_object =
+                    global.is_generation_scoped() && matches!(global.definition, Definition::Object { .. });
+                self.target_facts(SymRef::Global(GlobalId(id as u32)), false)
+                    | if scoped_object { SCOPED_OBJECT } else { 0 }
+            })
+            .collect()
+    }
+
     /// The facts about `target` that scanning a relocation to it depends on (`FACT_*`).
     pub fn target_facts(&self, target: SymRef, local_strips: bool) -> u8 {
         let mut facts = 0;
@@ -604,11 +626,11 @@ impl Scanner<'_, '_> {
         chunk: &mut Chunk,
         prepared: &PreparedBase,
         record: usize,
+        global_facts: &[u8],
         flags: &[AtomicU8],
         static_tls: &AtomicBool,
     ) -> std::result::Result<(), u32> {
         let loaded = self.db.object(chunk.input.file);
-        let strips_here = loaded.stripped.iter().any(|&s| s);
         let record = prepared.chunk(record);
         let targets = record.targets();
         let relr_offsets: Vec<u64> = record.relr_offsets().collect();
@@ -624,20 +646,14 @@ impl Scanner<'_, '_> {
             // prepared base's key already says they are as recorded. (Any other reference
             // may bind to another scope's name from one link to the next: see
             // `symbols::Resolver::unify_scopes`.)
-            let resolved = target_of(loaded, chunk.input.file, target.symbol);
-            let from_base_alone = match resolved {
-                SymRef::Local(..) => true,
-                SymRef::Global(id) => {
-                    let global = self.db.global(id);
-                    global.is_generation_scoped()
-                        && matches!(global.definition, Definition::Object { .. })
-                        && loaded
-                            .object
-                            .symbol(target.symbol as usize)
-                            .is_ok_and(|symbol| matches!(symbol.st_visibility(), elf::STV_HIDDEN | elf::STV_INTERNAL))
-                }
-            };
-            if !from_base_alone && self.target_facts(resolved, strips_here) != target.facts {
+            let SymRef::Global(id) = target_of(loaded, chunk.input.file, target.symbol) else { continue };
+            let facts = global_facts[id.0 as usize];
+            let from_base_alone = facts & SCOPED_OBJECT != 0
+                && loaded
+                    .object
+                    .symbol(target.symbol as usize)
+                    .is_ok_and(|symbol| matches!(symbol.st_visibility(), elf::STV_HIDDEN | elf::STV_INTERNAL));
+            if !from_base_alone && facts & !SCOPED_OBJECT != target.facts {
                 return Err(target.symbol);
             }
         }
@@ -672,13 +688,17 @@ pub fn scan<A: Arch>(
     let (replayed, rescanned) = (AtomicUsize::new(0), AtomicUsize::new(0));
     let rescan_reason = Mutex::new(None);
     let base = |chunk: &Chunk| scanner.record_base && db.is_base(chunk.input.file);
+    let global_facts = match prepared {
+        Some(_) if scanner.record_base => scanner.global_facts(),
+        _ => Vec::new(),
+    };
     chunks.par_iter_mut().try_for_each(|chunk| {
         let Some(prepared) = prepared.filter(|_| base(chunk)) else {
             return scanner.scan_chunk::<A>(chunk, &flags, &static_tls);
         };
         let object = &db.object(chunk.input.file).object;
         let why = match chunk.prepared {
-            Some(record) => match scanner.replay_chunk(chunk, prepared, record, &flags, &static_tls) {
+            Some(record) => match scanner.replay_chunk(chunk, prepared, record, &global_facts, &flags, &static_tls) {
                 Ok(()) => {
                     replayed.fetch_add(1, Ordering::Relaxed);
                     return Ok(());

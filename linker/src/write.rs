@@ -400,9 +400,13 @@ impl<'data> Writer<'_, 'data> {
         let (over_region, rest): (Vec<_>, Vec<_>) = work.drain(..).partition(
             |(_, job, _)| matches!(job, Job::Chunk(i) if reusing && self.layout.in_base_region(plan.chunks[*i].input)),
         );
-        let (copies, rest): (Vec<_>, Vec<_>) = rest
+        let (copies, mut rest): (Vec<_>, Vec<_>) = rest
             .into_iter()
             .partition(|(_, job, _)| matches!(job, Job::Chunk(i) if self.writes_verbatim(&plan.chunks[*i])));
+        // The linker's own sections are the biggest single jobs (.symtab, .dynsym, .gnu.hash
+        // are each one): they go first, and the chunks (at most about 1 MiB each) fill in
+        // behind them, so that no thread is left alone with one of them at the end.
+        rest.sort_by_key(|(_, job, _)| matches!(job, Job::Chunk(_)));
         let run = |(index, job, mut slices): (usize, &Job, Vec<&mut [u8]>)| {
             let result = match job {
                 Job::Chunk(i) => {
@@ -438,7 +442,8 @@ impl<'data> Writer<'_, 'data> {
                 let (copied, patched) = rayon::join(
                     || copies.into_iter().map(&run).collect::<Result<Vec<_>>>(),
                     || -> Result<Vec<_>> {
-                        let patched = over_region.into_par_iter().map(&run).collect::<Result<Vec<_>>>()?;
+                        let patched =
+                            over_region.into_par_iter().with_max_len(1).map(&run).collect::<Result<Vec<_>>>()?;
                         if let BaseRegion::Reuse { range, .. } = self.base_region {
                             region_digests = self.region_pieces(output.file, range, build_id);
                         }
@@ -451,7 +456,8 @@ impl<'data> Writer<'_, 'data> {
             },
             || -> Result<Vec<JobPatches>> {
                 self.prefault(output, region_copied);
-                rest.into_par_iter().map(&run).collect()
+                // One job per task: any of them can be taken by a thread that is free.
+                rest.into_par_iter().with_max_len(1).map(&run).collect()
             },
         );
         let mut done = copied?;

@@ -40,12 +40,34 @@ impl StringTable {
         StringTable { bytes: vec![0], offsets: Default::default() }
     }
 
-    /// Appends a string known not to be in the table yet.
-    pub fn append(&mut self, s: &[u8]) -> u32 {
-        let offset = self.bytes.len() as u32;
-        self.bytes.extend_from_slice(s);
-        self.bytes.push(0);
-        offset
+    /// Appends strings known to be distinct and not in the table yet (copied in parallel:
+    /// `.dynstr` gets a hundred thousand names); their offsets.
+    pub fn append_all(&mut self, strings: &[&[u8]]) -> Vec<u32> {
+        let start = self.bytes.len();
+        let mut offsets = Vec::with_capacity(strings.len());
+        let mut end = start;
+        for s in strings {
+            offsets.push(end as u32);
+            end += s.len() + 1;
+        }
+        // Zeros: every string's terminator is in place already.
+        self.bytes.resize(end, 0);
+        // Groups of strings fill disjoint runs of the table.
+        let mut runs = Vec::new();
+        let mut rest = &mut self.bytes[start..];
+        for group in strings.chunks(4096) {
+            let (run, tail) = rest.split_at_mut(group.iter().map(|s| s.len() + 1).sum());
+            runs.push((group, run));
+            rest = tail;
+        }
+        runs.into_par_iter().for_each(|(group, run)| {
+            let mut at = 0;
+            for s in group {
+                run[at..at + s.len()].copy_from_slice(s);
+                at += s.len() + 1;
+            }
+        });
+        offsets
     }
 
     pub fn add(&mut self, s: &[u8]) -> u32 {
@@ -407,19 +429,26 @@ pub fn layout<A: Arch>(decisions: &Decisions, mut sections: SectionMap) -> Resul
     let mut dynsym: Vec<GlobalId> = plan.dynamic_imports.clone();
     dynsym.extend(order.iter().map(|&i| plan.dynamic_exports[i as usize]));
     let mut dynsym_index = vec![0u32; db.globals.len()];
-    let mut dynsym_name = Vec::with_capacity(dynsym.len());
     for (i, &id) in dynsym.iter().enumerate() {
         dynsym_index[id.0 as usize] = i as u32 + 1;
-        // Dynamic symbol names are distinct: no need to look for an earlier copy.
-        dynsym_name.push(dynstr.append(db.global(id).name));
     }
+    // Each name and definition read once, in parallel: the globals are read at random.
+    let (names, definitions): (Vec<&[u8]>, Vec<Definition>) = dynsym
+        .par_iter()
+        .map(|&id| {
+            let global = db.global(id);
+            (global.name, global.definition)
+        })
+        .unzip();
+    // Dynamic symbol names are distinct: no need to look for an earlier copy.
+    let dynsym_name = dynstr.append_all(&names);
 
     // Symbol versions needed from each library.
     let mut version_index: FxHashMap<(usize, &[u8]), u16> = Default::default();
     let mut versym = vec![0u16; dynsym.len()];
     let mut next_version = 2u16;
-    for (i, &id) in dynsym.iter().enumerate() {
-        match db.global(id).definition {
+    for (i, definition) in definitions.into_iter().enumerate() {
+        match definition {
             Definition::Shared { lib, index } => {
                 let Some(version) = db.shared[lib as usize].library.symbols[index as usize].version else {
                     continue;

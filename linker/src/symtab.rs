@@ -106,12 +106,12 @@ pub fn plan(db: &SymbolDb, sections: &SectionMap, facts: &SymbolFacts, scan: &Pl
         .collect();
     let hidden_first = (symbol, name);
     symbol += hidden.len() as u64;
-    name += hidden.iter().map(|&id| db.global(id).name.len() as u64 + 1).sum::<u64>();
+    name += hidden.par_iter().map(|&id| db.global(id).name.len() as u64 + 1).sum::<u64>();
     let first_global = symbol;
     let globals: Vec<GlobalId> = scan.dynamic_imports.iter().chain(&scan.dynamic_exports).copied().collect();
     let globals_first_name = name;
     symbol += globals.len() as u64;
-    name += globals.iter().map(|&id| db.global(id).name.len() as u64 + 1).sum::<u64>();
+    name += globals.par_iter().map(|&id| db.global(id).name.len() as u64 + 1).sum::<u64>();
     SymtabPlan {
         parts,
         hidden,

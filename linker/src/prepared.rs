@@ -373,9 +373,14 @@ impl PreparedBase {
             .collect()
     }
 
+    /// Whether [`PreparedBase::units`] can describe `db`'s base objects.
+    pub fn has_units_for(&self, db: &SymbolDb) -> bool {
+        self.base_objects <= db.objects.len()
+    }
+
     /// The base's dispatch-table units as decoded when recorded (object names from `db`).
     pub fn units(&self, db: &SymbolDb) -> Option<Vec<Unit>> {
-        if self.base_objects > db.objects.len() {
+        if !self.has_units_for(db) {
             return None;
         }
         let map: &[u8] = &self.map;

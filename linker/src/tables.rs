@@ -250,18 +250,34 @@ fn find_table_symbols(object: &ObjectFile, patterns: &[Pattern]) -> Found {
 /// Decodes every object's tables; a prepared base's recorded units stand in for its base
 /// objects' (which are then not read).
 pub fn decode<A: Arch>(db: &SymbolDb, names: &TableNames, prepared: Option<&PreparedBase>) -> Result<ImageDirectory> {
+    // The base's units, when the prepared base has them, are read beside the others.
+    let prepared = prepared.filter(|prepared| prepared.has_units_for(db));
+    let recorded_objects = prepared.map_or(0, |prepared| prepared.base_objects());
+    let (recorded, per_object) = rayon::join(
+        || prepared.and_then(|prepared| prepared.units(db)),
+        || decode_objects::<A>(db, names, recorded_objects),
+    );
+    let mut units: Vec<Unit> = per_object?.into_iter().flatten().chain(recorded.unwrap_or_default()).collect();
+    units.sort_by_key(|unit| (unit.generation, unit.shard));
+    for pair in units.windows(2) {
+        if (pair[0].generation, pair[0].shard) == (pair[1].generation, pair[1].shard) {
+            return Err(Error::new(format!(
+                "generation {} has two units for shard {}: {} and {}",
+                pair[0].generation, pair[0].shard, pair[0].object, pair[1].object
+            )));
+        }
+    }
+    Ok(ImageDirectory { units })
+}
+
+/// The units of every object from `first_object` on, decoded from its bytes.
+fn decode_objects<A: Arch>(db: &SymbolDb, names: &TableNames, first_object: usize) -> Result<Vec<Vec<Unit>>> {
     let patterns = names.patterns();
-    let recorded = prepared.and_then(|prepared| prepared.units(db));
-    let recorded_objects = match (&recorded, prepared) {
-        (Some(_), Some(prepared)) => prepared.base_objects(),
-        _ => 0,
-    };
-    let per_object: Vec<Vec<Unit>> = db
-        .objects
+    db.objects
         .par_iter()
         .enumerate()
         .map(|(file, loaded)| {
-            if file < recorded_objects {
+            if file < first_object {
                 return Ok(Vec::new());
             }
             let object = &loaded.object;
@@ -285,18 +301,7 @@ pub fn decode<A: Arch>(db: &SymbolDb, names: &TableNames, prepared: Option<&Prep
                 })
                 .collect::<Result<Vec<Unit>>>()
         })
-        .collect::<Result<_>>()?;
-    let mut units: Vec<Unit> = per_object.into_iter().flatten().chain(recorded.unwrap_or_default()).collect();
-    units.sort_by_key(|unit| (unit.generation, unit.shard));
-    for pair in units.windows(2) {
-        if (pair[0].generation, pair[0].shard) == (pair[1].generation, pair[1].shard) {
-            return Err(Error::new(format!(
-                "generation {} has two units for shard {}: {} and {}",
-                pair[0].generation, pair[0].shard, pair[0].object, pair[1].object
-            )));
-        }
-    }
-    Ok(ImageDirectory { units })
+        .collect()
 }
 
 struct Decoder<'a, 'data> {

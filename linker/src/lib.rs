@@ -360,7 +360,7 @@ fn link_with<A: Arch>(
     let written = writer.write::<A>(early_region)?;
     timer.phase("write");
     let archive = match &config.emit_archive {
-        Some(path) => Some((path, chain::write_archive(path, &chain, &manifest)?)),
+        Some(path) => Some((path, chain::write_archive(path, &chain, &layout.manifest)?)),
         None => None,
     };
     // Both files are complete; only now do they replace what was there.

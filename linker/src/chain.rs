@@ -6,6 +6,7 @@
 //! generations, described by its manifest member). The link's own inputs form the newest
 //! generation. This module decides; it does not resolve symbols or touch section contents.
 
+use crate::background::Background;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::inputs::{FileKind, InputFile};
@@ -356,8 +357,7 @@ impl HashMemo {
 /// when it needs them ([`HashesAhead::finish`]). Dropping it stops the thread at its next
 /// block and waits for it.
 pub struct HashesAhead {
-    worker: Option<std::thread::JoinHandle<Vec<FileHashes>>>,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    worker: Background<Vec<FileHashes>>,
 }
 
 /// One file's hashes: `(offset, length, hash)` of each range, as mapped at `len` bytes.
@@ -376,58 +376,46 @@ impl HashesAhead {
         for &index in todo.iter().filter(|&&index| !files[index].is_base) {
             work.push((index, files[index].file.try_clone().ok()?, files[index].kind == FileKind::Archive));
         }
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let stopped = stop.clone();
-        let worker = std::thread::Builder::new()
-            .name("chainlink-hash".into())
-            .spawn(move || {
-                // The link looks for these hashes only at the end of its phases: meanwhile
-                // they take the time its mostly single-threaded phases leave.
-                // SAFETY: changes only this thread's nice value (per thread on Linux).
-                unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10) };
-                let mut done = Vec::new();
-                for (file, opened, archive) in work {
-                    // SAFETY: a read-only view, as inputs.rs maps every input (and with the
-                    // same caveat on files changed while linked).
-                    let Ok(map) = (unsafe { memmap2::Mmap::map(&opened) }) else { continue };
-                    let members = archive.then(|| archive_member_ranges(&map)).flatten();
-                    let ranges: Vec<(usize, usize)> = match members {
-                        Some(members) => members,
-                        None => vec![(0, map.len())],
-                    };
-                    let mut hashes = Vec::with_capacity(ranges.len());
-                    // (Never populated ahead, unlike the link's own reads: populating holds the
-                    // process's memory-map lock, and at this thread's low priority it could be
-                    // preempted holding it while the link waits to allocate.)
-                    for (offset, len) in ranges {
-                        let data = &map[offset..offset + len];
-                        let mut hasher = blake3::Hasher::new();
-                        for block in data.chunks(HASH_BLOCK) {
-                            if stopped.load(std::sync::atomic::Ordering::Relaxed) {
-                                return done;
-                            }
-                            hasher.update(block);
+        // The link looks for these hashes only at the end of its phases.
+        let worker = Background::spawn("chainlink-hash", move |stop| {
+            let mut done = Vec::new();
+            for (file, opened, archive) in work {
+                // SAFETY: a read-only view, as inputs.rs maps every input (and with the
+                // same caveat on files changed while linked).
+                let Ok(map) = (unsafe { memmap2::Mmap::map(&opened) }) else { continue };
+                let members = archive.then(|| archive_member_ranges(&map)).flatten();
+                let ranges: Vec<(usize, usize)> = match members {
+                    Some(members) => members,
+                    None => vec![(0, map.len())],
+                };
+                let mut hashes = Vec::with_capacity(ranges.len());
+                // (Never populated ahead, unlike the link's own reads: see background.rs.)
+                for (offset, len) in ranges {
+                    let mut hasher = blake3::Hasher::new();
+                    for block in map[offset..offset + len].chunks(HASH_BLOCK) {
+                        if stop.is_set() {
+                            return done;
                         }
-                        hashes.push((offset, len, hasher.finalize().to_hex().to_string()));
+                        hasher.update(block);
                     }
-                    done.push(FileHashes { file, len: map.len(), ranges: hashes });
+                    hashes.push((offset, len, hasher.finalize().to_hex().to_string()));
                 }
-                done
-            })
-            .ok()?;
-        Some(HashesAhead { worker: Some(worker), stop })
+                done.push(FileHashes { file, len: map.len(), ranges: hashes });
+            }
+            done
+        })?;
+        Some(HashesAhead { worker })
     }
 
     /// Whether the hashes are all in (so that [`HashesAhead::finish`] will not wait).
     pub fn is_done(&self) -> bool {
-        self.worker.as_ref().is_none_or(|worker| worker.is_finished())
+        self.worker.is_done()
     }
 
     /// Waits for the hashes and puts them in `memo`. A file whose size is not the one the
     /// link mapped is left out (whoever needs its hashes computes them).
-    pub fn finish(mut self, files: &[&InputFile], memo: &HashMemo) {
-        let Some(worker) = self.worker.take() else { return };
-        for hashed in worker.join().unwrap_or_default() {
+    pub fn finish(self, files: &[&InputFile], memo: &HashMemo) {
+        for hashed in self.worker.finish().unwrap_or_default() {
             let data = &files[hashed.file].data;
             if data.len() != hashed.len {
                 continue;
@@ -435,15 +423,6 @@ impl HashesAhead {
             for (offset, len, hash) in hashed.ranges {
                 memo.remember(&data[offset..offset + len], hash);
             }
-        }
-    }
-}
-
-impl Drop for HashesAhead {
-    fn drop(&mut self) {
-        if let Some(worker) = self.worker.take() {
-            self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-            let _ = worker.join();
         }
     }
 }

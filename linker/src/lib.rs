@@ -5,6 +5,7 @@
 //! [`arch::Arch`]; the generic phases never name an architecture's constants.
 
 pub mod arch;
+mod background;
 pub mod cache;
 pub mod chain;
 pub mod config;

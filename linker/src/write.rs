@@ -7,6 +7,7 @@
 //! failed link never leaves a partial output. Must not change the layout.
 
 use crate::arch::{Arch, DynReloc, Overflow, RelocExpr};
+use crate::background::Background;
 use crate::config::Config;
 use crate::eh_frame;
 use crate::error::{Error, Result};
@@ -51,8 +52,7 @@ fn write_region(stored: &[u8], output: &std::fs::File, start: u64, at_low_priori
 /// copy (cut short: it goes in blocks and stops at the next) and removes the file.
 pub struct EarlyRegion {
     range: Range<u64>,
-    copier: Option<std::thread::JoinHandle<Result<tempfile::NamedTempFile>>>,
-    unwanted: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    copier: Background<Result<tempfile::NamedTempFile>>,
 }
 
 impl EarlyRegion {
@@ -63,47 +63,29 @@ impl EarlyRegion {
         let output = output.to_path_buf();
         let len = usize::try_from(range.end - range.start).ok()?;
         let start = range.start;
-        let unwanted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let stop = unwanted.clone();
-        let copier = std::thread::Builder::new()
-            .name("chainlink-region".into())
-            .spawn(move || {
-                // Resolution runs meanwhile and is what the link waits for; the copy has
-                // until the write phase, through the mostly single-threaded phases
-                // between, so it yields when both cores are wanted.
-                // SAFETY: changes only this thread's nice value (per thread on Linux).
-                unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10) };
-                let temp = temporary_beside(&output)?;
-                allocate(temp.as_file(), start + len as u64)?;
-                // SAFETY: prepared bases are replaced by rename, never changed in place.
-                let stored = unsafe { memmap2::MmapOptions::new().offset(at).len(len).map(&file) }
-                    .map_err(|e| Error::new(format!("cannot map the prepared base region: {e}")))?;
-                const BLOCK: usize = 8 << 20;
-                for (index, block) in stored.chunks(BLOCK).enumerate() {
-                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
-                        return Err(Error::new("the base region is not wanted"));
-                    }
-                    write_region(block, temp.as_file(), start + (index * BLOCK) as u64, true)?;
+        // Resolution runs meanwhile and is what the link waits for; the copy has until the
+        // write phase, through the mostly single-threaded phases between.
+        let copier = Background::spawn("chainlink-region", move |stop| {
+            let temp = temporary_beside(&output)?;
+            allocate(temp.as_file(), start + len as u64)?;
+            // SAFETY: prepared bases are replaced by rename, never changed in place.
+            let stored = unsafe { memmap2::MmapOptions::new().offset(at).len(len).map(&file) }
+                .map_err(|e| Error::new(format!("cannot map the prepared base region: {e}")))?;
+            const BLOCK: usize = 8 << 20;
+            for (index, block) in stored.chunks(BLOCK).enumerate() {
+                if stop.is_set() {
+                    return Err(Error::new("the base region is not wanted"));
                 }
-                Ok(temp)
-            })
-            .ok()?;
-        Some(EarlyRegion { range, copier: Some(copier), unwanted })
+                write_region(block, temp.as_file(), start + (index * BLOCK) as u64, true)?;
+            }
+            Ok(temp)
+        })?;
+        Some(EarlyRegion { range, copier })
     }
 
     /// Waits for the copy; the file holding it.
-    fn finish(mut self) -> Result<tempfile::NamedTempFile> {
-        let copier = self.copier.take().expect("joined once");
-        copier.join().unwrap_or_else(|_| Err(Error::new("the base region copier panicked")))
-    }
-}
-
-impl Drop for EarlyRegion {
-    fn drop(&mut self) {
-        if let Some(copier) = self.copier.take() {
-            self.unwanted.store(true, std::sync::atomic::Ordering::Relaxed);
-            let _ = copier.join();
-        }
+    fn finish(self) -> Result<tempfile::NamedTempFile> {
+        self.copier.finish().unwrap_or_else(|| Err(Error::new("the base region copier panicked")))
     }
 }
 

@@ -142,6 +142,14 @@ fn link_with<A: Arch>(
         let hashes: Option<Vec<String>> = bases.iter().map(|base| cache.remembered_hash(base, &memo)).collect();
         hashes.filter(|hashes| !hashes.is_empty())
     });
+    // Such a link hashes what its key must read (the new newest generation) on a
+    // low-priority thread of its own, from now on (opening the prepared base may verify it),
+    // which takes the core that resolution and the other mostly single-threaded phases
+    // leave idle, and goes on linking meanwhile (work thrown away if the key hits after
+    // all). Any other speculating link hashes beside symbol resolution and looks the key
+    // up then.
+    let key_after_layout = remembered_bases.is_some();
+    let mut hashes_ahead = remembered_bases.as_ref().and_then(|_| chain::HashesAhead::start(&files, &unremembered));
     let (mut early_key, mut early_chain, mut early_prepared, mut early_region) = (None, None, None, None);
     if let (Some(cache), Some(hashes)) = (cache.as_mut(), &remembered_bases) {
         let key = prepared::base_key(config, hashes);
@@ -166,13 +174,6 @@ fn link_with<A: Arch>(
         let db = symbols::resolve(&inputs, &chain, config, A::MACHINE, base_record, keep_base)?;
         Ok((chain, db))
     };
-    // A warm relink (its bases' hashes remembered) hashes what its key must read (the new
-    // newest generation) on a low-priority thread of its own, which takes the core that
-    // resolution and the other mostly single-threaded phases leave idle, and goes on
-    // linking meanwhile (work thrown away if the key hits after all). Any other
-    // speculating link hashes beside symbol resolution and looks the key up then.
-    let key_after_layout = remembered_bases.is_some();
-    let mut hashes_ahead = remembered_bases.as_ref().and_then(|_| chain::HashesAhead::start(&files, &unremembered));
     let (mut key, mut resolved) = match cache.as_mut() {
         Some(_) if key_after_layout => (None, Some(resolve())),
         Some(cache) if speculating => {

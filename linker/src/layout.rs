@@ -394,10 +394,11 @@ pub fn layout<A: Arch>(decisions: &Decisions, mut sections: SectionMap) -> Resul
     let Decisions { config, db, plan, facts, inputs, manifest, directory, symtab } = *decisions;
     let mut dynstr = StringTable::new();
 
-    // Libraries: DT_NEEDED for every shared input that is not as-needed or supplies an import.
+    // Libraries: DT_NEEDED for every shared input that is not as-needed or supplies an
+    // import some reference needs (as GNU ld says: a weak reference needs no library).
     let mut used_libs = vec![false; db.shared.len()];
     for &id in &plan.dynamic_imports {
-        if let Definition::Shared { lib, .. } = db.global(id).definition {
+        if let (Definition::Shared { lib, .. }, true) = (db.global(id).definition, db.global(id).strong_reference) {
             used_libs[lib as usize] = true;
         }
     }

@@ -26,6 +26,7 @@ pub mod symbols;
 pub mod symtab;
 pub mod tables;
 pub mod timing;
+pub mod version_script;
 pub mod write;
 
 pub use config::{Config, InputArg};

@@ -123,6 +123,10 @@ pub struct Layout {
     pub dynsym_name: Vec<u32>,
     /// `.gnu.version` entry per `.dynsym` entry after the null symbol (empty: no versions).
     pub versym: Vec<u16>,
+    /// `.gnu.version_d`, when the output defines versions.
+    pub verdef: crate::verdef::VerdefPlan,
+    /// Some symbol needs a version of a library (`.gnu.version_r` is written).
+    pub has_verneed: bool,
     pub import_count: usize,
     pub gnu_hash: GnuHashPlan,
     pub dynstr: StringTable,
@@ -355,6 +359,12 @@ pub fn dynamic_entries(layout: &Layout, plan: &Plan, config: &Config) -> Vec<(i6
     }
     if !layout.versym.is_empty() {
         entries.push((tag(elf::DT_VERSYM), section(Synthetic::VerSym).addr));
+    }
+    if layout.verdef.count() > 0 {
+        entries.push((tag(elf::DT_VERDEF), section(Synthetic::VerDef).addr));
+        entries.push((tag(elf::DT_VERDEFNUM), layout.verdef.count() as u64));
+    }
+    if layout.has_verneed {
         entries.push((tag(elf::DT_VERNEED), section(Synthetic::VerNeed).addr));
         entries.push((tag(elf::DT_VERNEEDNUM), layout.needed.iter().filter(|n| !n.versions.is_empty()).count() as u64));
     }
@@ -388,10 +398,11 @@ pub struct Decisions<'a, 'data> {
     pub manifest: &'a str,
     pub directory: &'a ImageDirectory,
     pub symtab: &'a crate::symtab::SymtabPlan,
+    pub exports: &'a crate::exports::Exports,
 }
 
 pub fn layout<A: Arch>(decisions: &Decisions, mut sections: SectionMap) -> Result<Layout> {
-    let Decisions { config, db, plan, facts, inputs, manifest, directory, symtab } = *decisions;
+    let Decisions { config, db, plan, facts, inputs, manifest, directory, symtab, exports } = *decisions;
     let mut dynstr = StringTable::new();
 
     // Libraries: DT_NEEDED for every shared input that is not as-needed or supplies an
@@ -444,10 +455,15 @@ pub fn layout<A: Arch>(decisions: &Decisions, mut sections: SectionMap) -> Resul
     // Dynamic symbol names are distinct: no need to look for an earlier copy.
     let dynsym_name = dynstr.append_all(&names);
 
-    // Symbol versions needed from each library.
+    // The versions this library defines (indices from 2), then those it needs.
+    let base_name = config.soname.clone().unwrap_or_else(|| {
+        config.output.file_name().map_or_else(String::new, |name| name.to_string_lossy().into_owned())
+    });
+    let verdef = crate::verdef::VerdefPlan::new(&exports.definitions, &base_name, &mut dynstr);
+    let first_needed_version = 2 + exports.definitions.len() as u16;
     let mut version_index: FxHashMap<(usize, &[u8]), u16> = Default::default();
-    let mut versym = vec![0u16; dynsym.len()];
-    let mut next_version = 2u16;
+    let mut versym = vec![1u16; dynsym.len()];
+    let mut next_version = first_needed_version;
     for (i, definition) in definitions.into_iter().enumerate() {
         match definition {
             Definition::Shared { lib, index } => {
@@ -466,7 +482,7 @@ pub fn layout<A: Arch>(decisions: &Decisions, mut sections: SectionMap) -> Resul
                 });
                 versym[i] = v;
             }
-            Definition::Object { .. } => versym[i] = 1,
+            Definition::Object { .. } => versym[i] = exports.version_of(dynsym[i]),
             _ => {}
         }
     }
@@ -491,6 +507,7 @@ pub fn layout<A: Arch>(decisions: &Decisions, mut sections: SectionMap) -> Resul
     if next_version == 2 {
         versym.clear();
     }
+    let has_verneed = next_version > first_needed_version;
 
     // COMMON symbols go after .bss.
     let common_addr = FxHashMap::default();
@@ -517,6 +534,7 @@ pub fn layout<A: Arch>(decisions: &Decisions, mut sections: SectionMap) -> Resul
         (Synthetic::GnuHash, gnu_hash.section_size(plan.dynamic_exports.len()) as u64),
         (Synthetic::DynSym, 24 * (dynsym.len() as u64 + 1)),
         (Synthetic::VerSym, if versym.is_empty() { 0 } else { 2 * (dynsym.len() as u64 + 1) }),
+        (Synthetic::VerDef, verdef.size()),
         (
             Synthetic::VerNeed,
             needed.iter().filter(|n| !n.versions.is_empty()).map(|n| 16 + 16 * n.versions.len() as u64).sum(),
@@ -566,6 +584,8 @@ pub fn layout<A: Arch>(decisions: &Decisions, mut sections: SectionMap) -> Resul
         dynsym_index,
         dynsym_name,
         versym,
+        verdef,
+        has_verneed,
         import_count: plan.dynamic_imports.len(),
         gnu_hash,
         dynstr,

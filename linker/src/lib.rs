@@ -11,6 +11,7 @@ pub mod chain;
 pub mod config;
 pub mod eh_frame;
 pub mod error;
+pub mod exports;
 pub mod gnu_hash;
 mod hash;
 pub mod inputs;
@@ -26,6 +27,7 @@ pub mod symbols;
 pub mod symtab;
 pub mod tables;
 pub mod timing;
+pub mod verdef;
 pub mod version_script;
 pub mod write;
 
@@ -287,7 +289,8 @@ fn link_with<A: Arch>(
     look_up_key_when_hashed!(false);
     let sections = sections::assign(&db)?;
     timer.phase("sections");
-    let facts = scan::SymbolFacts::new(&db, &sections, config.symbolic);
+    let exports = exports::Exports::decide(config, &db, &inputs)?;
+    let facts = scan::SymbolFacts::new(&db, &sections, &exports);
     let keys = scan::Keys::new(&db);
     let scanner = scan::Scanner {
         db: &db,
@@ -312,6 +315,7 @@ fn link_with<A: Arch>(
         manifest: &manifest,
         directory: &directory,
         symtab: &symtab,
+        exports: &exports,
     };
     let mut layout = layout::layout::<A>(&decisions, sections)?;
     timer.phase("layout");

@@ -214,14 +214,15 @@ pub struct SymbolFacts {
 }
 
 impl SymbolFacts {
-    pub fn new(db: &SymbolDb, sections: &SectionMap, symbolic: bool) -> SymbolFacts {
+    pub fn new(db: &SymbolDb, sections: &SectionMap, exports: &crate::exports::Exports) -> SymbolFacts {
         // [preemptible, exported, absolute, ifunc] per global, in parallel: a big base has
         // a hundred thousand globals whose symbols are read at random.
         let facts: Vec<[bool; 4]> = db
             .globals
             .par_iter()
+            .enumerate()
             .with_min_len(4096)
-            .map(|global| {
+            .map(|(id, global)| {
                 let visible = global.visibility == elf::STV_DEFAULT.0 || global.visibility == elf::STV_PROTECTED.0;
                 let mut fact = [false; 4];
                 match global.definition {
@@ -237,12 +238,12 @@ impl SymbolFacts {
                             },
                             Err(_) => false,
                         };
-                        fact[1] = visible && placed;
+                        fact[1] = visible && placed && !exports.local[id];
                         if let (Ok(symbol), None) = (loaded.object.symbol(index as usize), global.common) {
                             fact[2] = symbol.st_shndx(ENDIAN) == elf::SHN_ABS;
                             fact[3] = symbol.st_type() == elf::STT_GNU_IFUNC;
                         }
-                        fact[0] = fact[1] && global.visibility == elf::STV_DEFAULT.0 && !symbolic;
+                        fact[0] = fact[1] && global.visibility == elf::STV_DEFAULT.0 && !exports.bound_here[id];
                     }
                     // The dispatch-table directory is for the runtime to find: exported, but
                     // the library's own references bind to it directly.

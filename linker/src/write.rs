@@ -350,6 +350,7 @@ impl<'data> Writer<'_, 'data> {
             Synthetic::DynSym,
             Synthetic::DynStr,
             Synthetic::VerSym,
+            Synthetic::VerDef,
             Synthetic::VerNeed,
             Synthetic::RelrDyn,
             Synthetic::Plt,
@@ -1009,6 +1010,7 @@ impl<'data> Writer<'_, 'data> {
                     out.put16(2 * (i + 1), v);
                 }
             }
+            Synthetic::VerDef => layout.verdef.write(out),
             Synthetic::VerNeed => {
                 let files: Vec<_> = layout.needed.iter().filter(|n| !n.versions.is_empty()).collect();
                 let mut at = 0usize;
@@ -1186,6 +1188,7 @@ impl<'data> Writer<'_, 'data> {
                 Some(Synthetic::DynSym) => (index_of(Synthetic::DynStr), 1, 24),
                 Some(Synthetic::GnuHash) => (index_of(Synthetic::DynSym), 0, 0),
                 Some(Synthetic::VerSym) => (index_of(Synthetic::DynSym), 0, 2),
+                Some(Synthetic::VerDef) => (index_of(Synthetic::DynStr), layout.verdef.count() as u32, 0),
                 Some(Synthetic::VerNeed) => (
                     index_of(Synthetic::DynStr),
                     layout.needed.iter().filter(|n| !n.versions.is_empty()).count() as u32,

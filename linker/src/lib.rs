@@ -12,6 +12,7 @@ pub mod config;
 pub mod eh_frame;
 pub mod error;
 pub mod exports;
+pub mod gc;
 pub mod gnu_hash;
 mod hash;
 pub mod inputs;
@@ -27,6 +28,7 @@ pub mod symbols;
 pub mod symtab;
 pub mod tables;
 pub mod timing;
+mod undefined;
 pub mod verdef;
 pub mod version_script;
 pub mod write;
@@ -287,9 +289,16 @@ fn link_with<A: Arch>(
     let manifest = render_manifest(hashes);
     timer.phase("tables");
     look_up_key_when_hashed!(false);
+    let exports = exports::Exports::decide(config, &db, &inputs)?;
+    if (config.gnu.gc_sections || config.gnu.strip_debug) && !config.bases.is_empty() {
+        return Err(Error::usage("--gc-sections and --strip-debug do not apply to chained links (--base)"));
+    }
+    let _dropped = if config.gnu.gc_sections { gc::collect(&mut db, &exports, config)? } else { Vec::new() };
+    if config.gnu.strip_debug {
+        gc::strip_debug(&mut db);
+    }
     let sections = sections::assign(&db)?;
     timer.phase("sections");
-    let exports = exports::Exports::decide(config, &db, &inputs)?;
     let facts = scan::SymbolFacts::new(&db, &sections, &exports);
     let keys = scan::Keys::new(&db);
     let scanner = scan::Scanner {

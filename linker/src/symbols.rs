@@ -430,7 +430,7 @@ pub fn resolve<'data>(
         }
     }
     resolver.unify_scopes();
-    resolver.finish(config.no_undefined)?;
+    resolver.finish(config.no_undefined, config.gnu.error_limit)?;
     Ok(resolver.db)
 }
 
@@ -765,7 +765,9 @@ impl<'data> Resolver<'data> {
         }
     }
 
-    fn finish(&mut self, no_undefined: bool) -> Result<()> {
+    /// Linker-defined names; then every undefined symbol that is an error, all reported
+    /// together (`undefined.rs`).
+    fn finish(&mut self, no_undefined: bool, error_limit: usize) -> Result<()> {
         for global in &mut self.db.globals {
             if global.definition == Definition::Undefined {
                 if let Some(synthetic) = synthetic_for(global.name) {
@@ -775,6 +777,7 @@ impl<'data> Resolver<'data> {
             }
         }
         let referenced = self.referenced_globals();
+        let mut undefined: Vec<(GlobalId, &str)> = Vec::new();
         for (id, global) in self.db.globals.iter().enumerate() {
             if global.definition == Definition::Undefined && global.stripped_definition.is_some() {
                 // Reported by the relocation scan, which knows where the reference is.
@@ -786,9 +789,7 @@ impl<'data> Resolver<'data> {
                     && global.visibility != elf::STV_DEFAULT.0
                     && global.visibility != elf::STV_PROTECTED.0
                 {
-                    return Err(
-                        self.undefined_error(GlobalId(id as u32), "non-default visibility symbol is not defined here")
-                    );
+                    undefined.push((GlobalId(id as u32), "non-default visibility symbol is not defined here"));
                 }
                 continue;
             }
@@ -797,13 +798,15 @@ impl<'data> Resolver<'data> {
                 && global.visibility != elf::STV_PROTECTED.0
                 && global.strong_reference
             {
-                return Err(self.undefined_error(GlobalId(id as u32), "undefined hidden symbol"));
-            }
-            if no_undefined && global.strong_reference {
-                return Err(self.undefined_error(GlobalId(id as u32), "undefined symbol"));
+                undefined.push((GlobalId(id as u32), "undefined hidden symbol"));
+            } else if no_undefined && global.strong_reference {
+                undefined.push((GlobalId(id as u32), "undefined symbol"));
             }
         }
-        Ok(())
+        match undefined.is_empty() {
+            true => Ok(()),
+            false => Err(crate::undefined::error(&self.db, &undefined, error_limit)),
+        }
     }
 
     /// Names that some loaded object mentions as undefined (not just a library's export).
@@ -819,20 +822,6 @@ impl<'data> Resolver<'data> {
             }
         }
         referenced
-    }
-
-    fn undefined_error(&self, id: GlobalId, what: &str) -> Error {
-        let name = self.db.name(id);
-        let user = self.db.objects.iter().find_map(|object| {
-            object.global_ids.iter().enumerate().find_map(|(i, g)| {
-                let symbol = object.object.symbol(object.object.first_global + i).ok()?;
-                (*g == id && symbol.is_undefined(ENDIAN)).then(|| object.object.name.clone())
-            })
-        });
-        match user {
-            Some(user) => Error::new(format!("{user}: {what} `{name}`")),
-            None => Error::new(format!("{what} `{name}`")),
-        }
     }
 }
 

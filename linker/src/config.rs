@@ -107,7 +107,7 @@ pub struct GnuOptions {
     /// `--require-defined NAME`: as `-u`, and an error if nothing defines it.
     pub require_defined: Vec<String>,
     /// `--wrap NAME`: undefined `NAME` binds to `__wrap_NAME`, `__real_NAME` to `NAME`.
-    pub wrap: Vec<String>,
+    pub wrap: Vec<Wrap>,
     /// `-e NAME`: the ELF entry point.
     pub entry: Option<String>,
     /// `-init NAME` / `-fini NAME`: the functions `DT_INIT` and `DT_FINI` name.
@@ -256,6 +256,22 @@ impl HashStyle {
 pub enum Compression {
     Zlib,
     Zstd,
+}
+
+/// `--wrap NAME`'s names.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Wrap {
+    pub name: String,
+    /// `__wrap_NAME`: what undefined references to `NAME` bind to.
+    pub wrapper: String,
+    /// `__real_NAME`: an undefined reference to it binds to `NAME`.
+    pub real: String,
+}
+
+impl Wrap {
+    pub fn new(name: &str) -> Wrap {
+        Wrap { name: name.to_string(), wrapper: format!("__wrap_{name}"), real: format!("__real_{name}") }
+    }
 }
 
 /// `--defsym NAME=EXPRESSION`: `EXPRESSION` is a number, or a symbol plus or minus one.

@@ -150,6 +150,8 @@ pub struct Layout {
     pub file_size: u64,
     pub init: Option<u64>,
     pub fini: Option<u64>,
+    /// `e_entry` (`-e`; 0 without it).
+    pub entry: u64,
     pub static_tls: bool,
     /// Local indirect functions: their address is their PLT entry, not their resolver.
     pub canonical_plt: FxHashMap<SymRef, u64>,
@@ -605,14 +607,15 @@ pub fn layout<A: Arch>(decisions: &Decisions, mut sections: SectionMap) -> Resul
         file_size: 0,
         init: None,
         fini: None,
+        entry: 0,
         static_tls: plan.static_tls,
         canonical_plt: FxHashMap::default(),
         manifest: manifest.to_string(),
         base_region: None,
     };
     // The init/fini entry points and the tag count are known before addresses are.
-    let has_init = db.lookup(b"_init").is_some_and(|id| matches!(db.global(id).definition, Definition::Object { .. }));
-    let has_fini = db.lookup(b"_fini").is_some_and(|id| matches!(db.global(id).definition, Definition::Object { .. }));
+    let defined = |name: &str| db.lookup(name.as_bytes()).is_some_and(|id| db.global(id).is_defined_locally());
+    let (has_init, has_fini) = (defined(&config.gnu.init), defined(&config.gnu.fini));
     layout.init = has_init.then_some(0);
     layout.fini = has_fini.then_some(0);
     // .dynstr must be complete before sizing; .dynamic's entry count must be fixed too.
@@ -678,6 +681,7 @@ pub fn layout<A: Arch>(decisions: &Decisions, mut sections: SectionMap) -> Resul
         })
         .collect();
     layout.global_addr = global_addr;
+    crate::defsym::assign_addresses(&mut layout.global_addr, db, config);
     let local_addr = db
         .objects
         .par_iter()
@@ -690,8 +694,9 @@ pub fn layout<A: Arch>(decisions: &Decisions, mut sections: SectionMap) -> Resul
         layout.canonical_plt.insert(target, address);
     }
     let address_of = |name: &[u8]| db.lookup(name).map(|id| layout.global_addr[id.0 as usize]);
-    layout.init = if has_init { address_of(b"_init") } else { None };
-    layout.fini = if has_fini { address_of(b"_fini") } else { None };
+    layout.init = if has_init { address_of(config.gnu.init.as_bytes()) } else { None };
+    layout.fini = if has_fini { address_of(config.gnu.fini.as_bytes()) } else { None };
+    layout.entry = config.gnu.entry.as_ref().and_then(|name| address_of(name.as_bytes())).unwrap_or(0);
     Ok(layout)
 }
 
@@ -705,6 +710,8 @@ fn synthetic_address(layout: &Layout, synthetic: symbols::Synthetic, name: &[u8]
         S::ElfHeader => 0,
         S::ImageDirectory => layout.section(Synthetic::ImageDirectory).addr,
         S::TlsModuleBase => layout.tls_start(),
+        // Set once every other address is known (defsym.rs).
+        S::Defsym { .. } => 0,
         S::ArrayStart(kind) | S::ArrayEnd(kind) => {
             let section = named(match kind {
                 ArrayKind::PreInit => ".preinit_array",

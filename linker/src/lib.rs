@@ -9,6 +9,7 @@ mod background;
 pub mod cache;
 pub mod chain;
 pub mod config;
+pub mod defsym;
 pub mod eh_frame;
 pub mod error;
 pub mod exports;
@@ -280,6 +281,7 @@ fn link_with<A: Arch>(
     if !directory.is_empty() {
         db.define_synthetic(config.table_names.image.as_bytes(), symbols::Synthetic::ImageDirectory)?;
     }
+    undefined::check_required(&db, config)?;
     let units: Vec<chain::UnitRecord> = directory.units.iter().map(chain::UnitRecord::from).collect();
     let render_manifest = |hashes: Vec<String>| {
         let mut manifest = chain.manifest_with(hashes);
@@ -311,8 +313,11 @@ fn link_with<A: Arch>(
     let plan = scan::scan::<A>(&scanner, &sections, &directory, prepared.as_ref())?;
     timer.phase("scan");
     look_up_key_when_hashed!(false);
-    let symtab =
-        if config.strip_all { symtab::SymtabPlan::none() } else { symtab::plan(&db, &sections, &facts, &plan) };
+    let symtab = if config.strip_all {
+        symtab::SymtabPlan::none()
+    } else {
+        symtab::plan(&db, &sections, &facts, &plan, config.gnu.discard_locals)
+    };
     timer.phase("symtab");
     look_up_key_when_hashed!(false);
     let decisions = layout::Decisions {

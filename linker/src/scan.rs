@@ -248,6 +248,11 @@ impl SymbolFacts {
                     // The dispatch-table directory is for the runtime to find: exported, but
                     // the library's own references bind to it directly.
                     Definition::Synthetic(crate::symbols::Synthetic::ImageDirectory) => fact[1] = true,
+                    // A --defsym symbol is exported; a number is an absolute value.
+                    Definition::Synthetic(crate::symbols::Synthetic::Defsym { absolute, .. }) => {
+                        fact[1] = visible;
+                        fact[2] = absolute;
+                    }
                     Definition::Synthetic(_) => {}
                 }
                 fact

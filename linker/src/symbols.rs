@@ -40,6 +40,11 @@ pub enum Synthetic {
     SectionStop,
     /// The exported directory of every unit's dispatch tables (`chainlink_image`).
     ImageDirectory,
+    /// A `--defsym` symbol: `config.gnu.defsyms[index]`, absolute or in its target's section.
+    Defsym {
+        index: u32,
+        absolute: bool,
+    },
     /// `__init_array_start` and friends.
     ArrayStart(ArrayKind),
     ArrayEnd(ArrayKind),
@@ -350,6 +355,10 @@ struct Resolver<'data> {
     comdat_groups: FxHashMap<(&'data [u8], u32), FileId>,
     pending: VecDeque<(u32, u32)>,
     errors: Vec<Error>,
+    /// `--wrap`: undefined references to a name bind to another one (name → (name, hash)).
+    renames: FxHashMap<&'data [u8], (&'data [u8], u64)>,
+    /// `--allow-multiple-definition`: the first strong definition wins, silently.
+    allow_multiple: bool,
 }
 
 /// Resolves every input into a [`SymbolDb`]: the bases' generations first, oldest first,
@@ -381,6 +390,14 @@ pub fn resolve<'data>(
         comdat_groups: FxHashMap::default(),
         pending: VecDeque::new(),
         errors: Vec::new(),
+        renames: config
+            .gnu
+            .wrap
+            .iter()
+            .flat_map(|w| [(&w.name, &w.wrapper), (&w.real, &w.name)])
+            .map(|(from, to)| (from.as_bytes(), (to.as_bytes(), name_hash(to.as_bytes()))))
+            .collect(),
+        allow_multiple: config.gnu.allow_multiple_definition,
     };
     let parse_bases = || -> Result<Vec<(ObjectFile<'data>, u32)>> {
         let parse = |base: &crate::chain::BaseObject<'data>| {
@@ -415,6 +432,14 @@ pub fn resolve<'data>(
             }
         }
     }
+    // Names the command line references (`-u`, `--require-defined`, `-e`, `--defsym`
+    // targets): archive members that define them are loaded.
+    let gnu = &config.gnu;
+    let defsym_targets = gnu.defsyms.iter().filter_map(|defsym| defsym.symbol.as_ref());
+    for name in gnu.undefined.iter().chain(&gnu.require_defined).chain(&gnu.entry).chain(defsym_targets) {
+        let id = resolver.intern(name.as_bytes());
+        resolver.db.globals[id.0 as usize].strong_reference = true;
+    }
     for (index, input) in inputs.iter().enumerate() {
         match input.kind {
             FileKind::Object => {
@@ -430,6 +455,7 @@ pub fn resolve<'data>(
         }
     }
     resolver.unify_scopes();
+    crate::defsym::define(&mut resolver.db, config)?;
     resolver.finish(config.no_undefined, config.gnu.error_limit)?;
     Ok(resolver.db)
 }
@@ -586,7 +612,10 @@ impl<'data> Resolver<'data> {
         self.db.names.reserve(decoded.len(), |id| globals[id as usize].key());
         for (index, decoded) in (object.first_global..object.symbols.len()).zip(decoded) {
             let symbol = decoded?;
-            let name = symbol.name;
+            let (name, hash) = match self.renames.get(symbol.name) {
+                Some(&renamed) if symbol.undefined => renamed,
+                _ => (symbol.name, symbol.hash),
+            };
             if name == b"__gnu_lto_slim" {
                 return Err(Error::new(format!(
                     "{}: a GCC LTO object (built with -flto and no machine code): link-time optimisation is not supported; \
@@ -597,7 +626,7 @@ impl<'data> Resolver<'data> {
             // A base generation's hidden names mean something only inside that generation.
             let hidden = symbol.visibility == elf::STV_HIDDEN.0 || symbol.visibility == elf::STV_INTERNAL.0;
             let scope = if is_base && hidden { generation } else { GLOBAL_SCOPE };
-            let id = self.db.intern(NameKey { hash: symbol.hash, name, scope });
+            let id = self.db.intern(NameKey { hash, name, scope });
             global_ids.push(id);
             if symbol.bind == elf::STB_LOCAL {
                 return Err(Error::new(format!(
@@ -666,7 +695,7 @@ impl<'data> Resolver<'data> {
                         global.definition = this;
                         global.weak_definition = false;
                         global.common = None;
-                    } else if !weak && !global.weak_definition && global.common.is_none() {
+                    } else if !weak && !global.weak_definition && global.common.is_none() && !self.allow_multiple {
                         let other_name = self
                             .db
                             .objects

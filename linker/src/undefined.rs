@@ -125,3 +125,18 @@ fn enclosing_symbol(object: &ObjectFile, section: usize, offset: u64) -> Option<
     }
     best.map(|(_, _, name)| String::from_utf8_lossy(name).into_owned())
 }
+
+/// `--require-defined NAME`: an error naming every such symbol nothing defines.
+pub fn check_required(db: &SymbolDb, config: &crate::config::Config) -> crate::error::Result<()> {
+    let missing: Vec<String> = config
+        .gnu
+        .require_defined
+        .iter()
+        .filter(|name| !db.lookup(name.as_bytes()).is_some_and(|id| db.global(id).is_defined_locally()))
+        .map(|name| format!("required symbol `{name}` (--require-defined) is not defined"))
+        .collect();
+    match missing.is_empty() {
+        true => Ok(()),
+        false => Err(Error::new(missing.join("\n"))),
+    }
+}

@@ -993,7 +993,7 @@ impl<'data> Writer<'_, 'data> {
             Synthetic::Manifest => out.copy_from_slice(layout.manifest.as_bytes()),
             Synthetic::SymTab => {
                 let [symtab, strtab] = slices else { unreachable!("two slots for the symbol table") };
-                crate::symtab::write(self.symtab, layout, db, symtab, strtab);
+                crate::symtab::write(self.symtab, layout, db, self.config, symtab, strtab);
             }
             Synthetic::SectionHeaderNames => out.copy_from_slice(&layout.shstrtab.bytes),
             Synthetic::SectionHeaders => self.write_section_headers(out),
@@ -1114,6 +1114,10 @@ impl<'data> Writer<'_, 'data> {
                 Definition::Shared { .. } => {
                     ((import_binding(global).0 << 4) | db.import_type(id), elf::STV_DEFAULT.0, 0, 0, 0)
                 }
+                Definition::Synthetic(crate::symbols::Synthetic::Defsym { .. }) => {
+                    let (sym_type, shndx, value) = crate::defsym::symbol_fields(layout, db, id, self.config);
+                    ((elf::STB_GLOBAL.0 << 4) | sym_type, global.visibility, shndx, value, 0)
+                }
                 Definition::Synthetic(crate::symbols::Synthetic::ImageDirectory) => {
                     let section = layout.section(Synthetic::ImageDirectory);
                     let info = (elf::STB_GLOBAL.0 << 4) | elf::STT_OBJECT.0;
@@ -1143,7 +1147,7 @@ impl<'data> Writer<'_, 'data> {
         out.put16(16, elf::ET_DYN.0);
         out.put16(18, A::MACHINE.0);
         out.put32(20, 1);
-        out.put64(24, 0);
+        out.put64(24, layout.entry);
         out.put64(32, 64);
         out.put64(40, section_headers.offset);
         out.put32(48, 0);

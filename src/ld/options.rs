@@ -555,7 +555,7 @@ impl Line {
             Opt::Defsym => self.config.gnu.defsyms.push(defsym(spelled, &value_text)?),
             Opt::Undefined => self.config.gnu.undefined.push(value_text),
             Opt::RequireDefined => self.config.gnu.require_defined.push(value_text),
-            Opt::Wrap => self.config.gnu.wrap.push(value_text),
+            Opt::Wrap => self.config.gnu.wrap.push(chainlink_linker::config::Wrap::new(&value_text)),
             Opt::Entry => self.config.gnu.entry = Some(value_text),
             Opt::Init => self.config.gnu.init = value_text,
             Opt::Fini => self.config.gnu.fini = value_text,

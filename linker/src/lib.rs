@@ -12,6 +12,7 @@ pub mod config;
 pub mod defsym;
 pub mod eh_frame;
 pub mod error;
+mod exec_stack;
 pub mod exports;
 pub mod gc;
 pub mod gnu_hash;
@@ -27,6 +28,7 @@ pub mod sections;
 pub mod shared_lib;
 pub mod symbols;
 pub mod symtab;
+pub mod sysv_hash;
 pub mod tables;
 pub mod timing;
 mod undefined;
@@ -309,6 +311,7 @@ fn link_with<A: Arch>(
         keys: &keys,
         pack_relative: config.pack_relative_relocs,
         record_base: base_key.is_some(),
+        text_relocations: config.gnu.text_relocations,
     };
     let plan = scan::scan::<A>(&scanner, &sections, &directory, prepared.as_ref())?;
     timer.phase("scan");

@@ -94,6 +94,8 @@ pub struct Chunk {
     pub type_counts: Vec<u64>,
     /// Some relocation is local-dynamic TLS (the module needs its TLS_LD GOT entry).
     pub uses_tls_ld: bool,
+    /// Some dynamic relocation of this chunk applies to a read-only section.
+    pub text_relocations: bool,
     /// The symbols this chunk names, when its scan is being recorded for a prepared base.
     pub recorded: Vec<TargetRecord>,
     /// Index of this chunk's record in the prepared base, when it has one.
@@ -164,6 +166,8 @@ pub struct Plan {
     pub image_relative: u32,
     /// Initial-exec TLS is used: the library needs static TLS space (`DF_STATIC_TLS`).
     pub static_tls: bool,
+    /// Some dynamic relocation applies to a read-only section (`-z notext`: `DT_TEXTREL`).
+    pub text_relocations: bool,
     /// What the prepared base saved: chunks replayed, and chunks rescanned with the reason.
     pub replayed_chunks: usize,
     pub rescanned_chunks: usize,
@@ -355,6 +359,7 @@ impl Chunk {
             relr_offsets: Vec::new(),
             type_counts: Vec::new(),
             uses_tls_ld: false,
+            text_relocations: false,
             recorded: Vec::new(),
             prepared: None,
         }
@@ -377,6 +382,8 @@ pub struct Scanner<'a, 'data> {
     pub pack_relative: bool,
     /// Record the scans of base generations' chunks for a prepared base.
     pub record_base: bool,
+    /// `-z notext`: dynamic relocations may apply to read-only sections.
+    pub text_relocations: bool,
 }
 
 impl Scanner<'_, '_> {
@@ -560,10 +567,13 @@ impl Scanner<'_, '_> {
                     return Ok(bits);
                 }
                 if header.sh_flags(ENDIAN).0 & elf::SHF_WRITE.0 == 0 {
-                    return Err(error(&format!(
-                        "dynamic relocation in read-only section {}; recompile with -fPIC",
-                        object.section_name_str(input.section as usize)
-                    )));
+                    if !self.text_relocations {
+                        return Err(error(&format!(
+                            "dynamic relocation in read-only section {}; recompile with -fPIC (or link with -z notext)",
+                            object.section_name_str(input.section as usize)
+                        )));
+                    }
+                    chunk.text_relocations = true;
                 }
                 if preemptible {
                     chunk.symbolic += 1;
@@ -744,6 +754,7 @@ pub fn scan<A: Arch>(
     let flags: Vec<u8> = flags.into_iter().map(AtomicU8::into_inner).collect();
     let (replayed_chunks, rescanned_chunks) = (replayed.into_inner(), rescanned.into_inner());
     let uses_tls_ld = chunks.iter().any(|chunk| chunk.uses_tls_ld);
+    let text_relocations = chunks.iter().any(|chunk| chunk.text_relocations);
 
     let mut relative_total = 0u32;
     let mut symbolic_total = 0u32;
@@ -843,6 +854,7 @@ pub fn scan<A: Arch>(
         got_symbolic,
         image_relative: if scanner.pack_relative { 0 } else { directory.pointer_count() as u32 },
         static_tls: static_tls.into_inner(),
+        text_relocations,
         replayed_chunks,
         rescanned_chunks,
         rescan_reason: rescan_reason.into_inner().unwrap_or_else(|e| e.into_inner()).map(|(_, why)| why),

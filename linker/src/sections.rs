@@ -27,6 +27,8 @@ pub enum SegmentClass {
 pub enum Synthetic {
     Headers,
     BuildId,
+    /// `.hash`.
+    Hash,
     GnuHash,
     DynSym,
     DynStr,
@@ -236,6 +238,7 @@ const SYNTHETIC: &[(Synthetic, &str, u32, u32, u64, u64)] = &[
     // First after the base region: base code's PLT calls keep their value (scan.rs).
     (Synthetic::Plt, ".plt", 100, elf::SHT_PROGBITS.0, ALLOC | EXEC, 16),
     (Synthetic::BuildId, ".note.gnu.build-id", 200, elf::SHT_NOTE.0, ALLOC, 4),
+    (Synthetic::Hash, ".hash", 207, elf::SHT_HASH.0, ALLOC, 8),
     (Synthetic::GnuHash, ".gnu.hash", 210, elf::SHT_GNU_HASH.0, ALLOC, 8),
     (Synthetic::DynSym, ".dynsym", 220, elf::SHT_DYNSYM.0, ALLOC, 8),
     (Synthetic::DynStr, ".dynstr", 230, elf::SHT_STRTAB.0, ALLOC, 1),

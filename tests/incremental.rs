@@ -735,15 +735,6 @@ fn several_base_generations_and_emitted_archives_are_prepared_too() {
     }
 }
 
-/// Gives `path` a fixed modification time long past, once: its fingerprint is then settled
-/// and stays the same, so later links remember its hash (as they do for a real base).
-fn settle(path: &Path) {
-    let past = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
-    if fs::metadata(path).unwrap().modified().unwrap() != past {
-        fs::File::options().append(true).open(path).unwrap().set_modified(past).unwrap();
-    }
-}
-
 /// A warm relink whose base is unchanged on disk (its hash remembered): the prepared base
 /// is opened before resolution, the base's symbols are restored from its record and its
 /// region is copied while symbols resolve; the output equals a cold link's and runs. A

@@ -674,9 +674,8 @@ pub fn store(
     let (mut units, mut entries, mut names) = (Vec::new(), Vec::new(), Vec::new());
     let (mut unit_count, mut entry_count) = (0u64, 0u32);
     let base_units = || recorded.directory.units.iter().filter(|unit| (unit.file.0 as usize) < base_objects);
-    let units_recorded = base_units().all(|unit| {
-        unit.fvars.entries.iter().chain(&unit.gvars.entries).all(|place| place.file == unit.file)
-    });
+    let units_recorded = base_units()
+        .all(|unit| unit.fvars.entries.iter().chain(&unit.gvars.entries).all(|place| place.file == unit.file));
     for unit in base_units().filter(|_| units_recorded) {
         let mut name = |symbol: &str| -> std::io::Result<[u32; 2]> {
             let offset = u32::try_from(names.len()).map_err(|_| overflow())?;

@@ -403,8 +403,11 @@ impl Decoder<'_, '_> {
                 }
                 None => {
                     let offset = read(i + 1).expect("checked against the section size");
-                    let place =
-                        Place { file: self.file, section: base_section as u32, offset: base_value.wrapping_add(offset as i64 as u64) };
+                    let place = Place {
+                        file: self.file,
+                        section: base_section as u32,
+                        offset: base_value.wrapping_add(offset as i64 as u64),
+                    };
                     if !self.lands_on_symbol(place) {
                         return Err(self.fail(format!(
                             "table `{symbol}` entry {i}: offset {offset:#x} from the base lands at {} {:#x}, where no symbol of this unit is defined",

@@ -7,6 +7,8 @@
         [--tables compressed|uncompressed] [--model small|medium|large] [--seed K]
         [--cc gcc] [--jobs J] [--hidden-unique] [--codegen auto|c|template]
         [--unique-section NAME] [--keep-build]
+        [--function-sections] [--table-base function|table] [--ref-visibility hidden|default]
+        [--old-hidden-refs] [--tables-cover-old]
 
 Output in DIR (see DIR/manifest.txt for the exact names):
 
@@ -24,6 +26,26 @@ gvar slots (int64, hidden symbols) follow the gvar base symbol in .data. Its dis
 tables and image-unique pointers live in the uniqueness section (.data.jl.unique for
 layout 1.9, .data.jl.sysimg_link for 1.10): nothing outside that section refers to a
 symbol defined in it, or to the data members.
+
+Shape options (the matrix chainlink's tests cover; the defaults give the shape above):
+  --function-sections   every function in a section of its own (gcc -ffunction-sections):
+                        hundreds of thousands of sections in one object at large sizes.
+  --table-base table    compressed tables' base labels (jl_sysimg_fvars_base, ...) sit in
+                        the table's own section, not before the first function, so every
+                        `.long f - base` is an R_X86_64_PC32 relocation the linker must
+                        decode (required with --function-sections and compressed tables).
+                        Function entries then name a local label at each function's start.
+  --ref-visibility default
+                        references to hidden names (other shards' helpers and slots) are
+                        plain extern declarations (default visibility, through the PLT and
+                        GOT); only definitions are hidden.
+  --old-hidden-refs     every generation also defines hidden functions
+                        (j_specialize_method_<n>), global slots (jl_gslot_<g>_<i>_<k>) and
+                        thread-locals (jl_tls_<g>_<i>_<k>) with names no other generation
+                        uses, and newer generations' functions call, read and read them by
+                        name: new code linking against the reused old text.
+  --tables-cover-old    each chained unit's table (shard 0 of every generation >= 1) also
+                        lists older generations' functions, by name (uncompressed tables).
 
 Code generation.  Function bodies are C, compiled by gcc with
     -fPIC -O2 -mcmodel=<model> -fno-reorder-functions -fno-toplevel-reorder
@@ -130,6 +152,8 @@ BIAS, MIX_MUL, MIX_ADD = read_runtime_constants()
 #   ('helper', slot, sh)   u ^= HIDDEN_FN((int64_t)(u >> sh))   own generation's helper
 #   ('gvar', slot)         u += HIDDEN_SLOT                      own generation's gvar slot
 #   ('call', slot, sh)     u += julia_g<h>_f<j>((int64_t)(u >> sh))   older generation, by name
+#   ('ocall', slot, sh)    u += j_specialize_method_<n>((int64_t)(u >> sh))  older, hidden
+#   ('tls', slot)          u += jl_tls_<g>_<i>_<k>                   older generation's thread-local
 #   ('mix',)               u ^= ijl_runtime_mix((int64_t)u)     runtime function (PLT)
 #   ('bias',)              u += jl_runtime_bias                 runtime data (GOT)
 #   ('switch', n, cases)   switch (u % n) { case i: cases[i] }  jump table
@@ -145,7 +169,7 @@ class Tpl:
         self.idx = idx
         self.kind = kind          # 'jfun' | 'helper' | 'shared'
         self.ops = ops
-        self.slots = slots        # slot -> 'hfunc' | 'hdata' | 'func'
+        self.slots = slots        # slot -> 'hfunc' | 'hdata' | 'func' | 'ofunc' | 'odata' | 'otls'
         self.consts = consts      # const slot names
         # markers of the first four constants come from rng, any more (--body-scale)
         # from xrng, so that rng's sequence does not depend on the body scale
@@ -196,6 +220,15 @@ def feature_ops(feats, rng, ops, slots, sfx=""):
             s = "k" + f[4:] + sfx
             slots[s] = "func"
             ops.append(("call", s, rng.choice((0, 5, 11, 20))))
+        elif f == "ocall":
+            slots["o0" + sfx] = "ofunc"
+            ops.append(("ocall", "o0" + sfx, rng.choice((0, 2, 9))))
+        elif f == "oslot":
+            slots["q0" + sfx] = "odata"
+            ops.append(("gvar", "q0" + sfx))
+        elif f == "otls":
+            slots["t0" + sfx] = "otls"
+            ops.append(("tls", "t0" + sfx))
         elif f == "mix":
             ops.append(("mix",))
         elif f == "bias":
@@ -210,7 +243,7 @@ def feature_ops(feats, rng, ops, slots, sfx=""):
         ops.append(mixer(rng))
 
 
-def make_jfun_tpl(idx, rng, ncalls, want_switch, want_str, scale=1, xrng=None):
+def make_jfun_tpl(idx, rng, ncalls, want_switch, want_str, scale=1, xrng=None, extra=()):
     """A julia_g<g>_f<i> shape. scale > 1 (--body-scale) appends scale-1 more blocks of
     the same features (fresh order, switch cases, strings, shifts; their own slots, so
     each block calls another helper and older function and reads other slots), each
@@ -226,6 +259,7 @@ def make_jfun_tpl(idx, rng, ncalls, want_switch, want_str, scale=1, xrng=None):
         feats.append("switch")
     if want_str:
         feats.append("str")
+    feats += list(extra)
     rng.shuffle(feats)
     ops = [("muladd", "c0", "c1")]
     slots = {}
@@ -259,7 +293,7 @@ def make_shared_tpl(idx, rng):
     return Tpl(idx, "shared", ops, {"h0": "hfunc", "g0": "hdata"}, ("c0", "c1", "c2", "c3"), rng)
 
 
-def make_templates(seed, body_scale=1):
+def make_templates(seed, body_scale=1, old_refs=False):
     rng = random.Random("%s:templates" % seed)
     xrng = random.Random("%s:templates:scale%d" % (seed, body_scale))
     pools, all_t = {}, []
@@ -276,6 +310,15 @@ def make_templates(seed, body_scale=1):
         add("helper", make_helper_tpl(len(all_t), rng, i % 2 == 0))
     for i in range(2):
         add("shared", make_shared_tpl(len(all_t), rng))
+    if old_refs:
+        # Shapes that also reach older generations' hidden names (their own rng, so that
+        # the shapes above are the same with and without them).
+        orng = random.Random("%s:templates:old" % seed)
+        for ncalls in (1, 2):
+            for i in range(8):
+                t = make_jfun_tpl(len(all_t), orng, ncalls, i == 3, i == 6, body_scale, xrng,
+                                  extra=("ocall", "oslot", "otls"))
+                add(("jfun_old", ncalls), t)
     return pools, all_t
 
 
@@ -313,8 +356,10 @@ def c_function(tpl, self_ident, name_of, const_of):
             s = "u ^= (uint64_t)%s((int64_t)(u >> %d));" % (name_of(op[1]), op[2])
         elif t == "gvar":
             s = "u += (uint64_t)%s;" % name_of(op[1])
-        elif t == "call":
+        elif t in ("call", "ocall"):
             s = "u += (uint64_t)%s((int64_t)(u >> %d));" % (name_of(op[1]), op[2])
+        elif t == "tls":
+            s = "u += (uint64_t)%s;" % name_of(op[1])
         elif t == "mix":
             s = "u ^= (uint64_t)ijl_runtime_mix((int64_t)u);"
         elif t == "bias":
@@ -339,13 +384,20 @@ C_PRELUDE = (
 )
 
 
+# --ref-visibility default: declarations of hidden names carry no visibility.
+HIDDEN_DECLS = True
+
+
 def c_decl(ident, kind):
-    if kind == "hfunc":
-        return '__attribute__((visibility("hidden"))) int64_t %s(int64_t);\n' % ident
+    hidden = '__attribute__((visibility("hidden")))' if HIDDEN_DECLS else ""
+    if kind in ("hfunc", "ofunc"):
+        return "%s int64_t %s(int64_t);\n" % (hidden, ident)
     if kind == "func":
         return "extern int64_t %s(int64_t);\n" % ident
-    if kind == "hdata":
-        return 'extern int64_t %s __attribute__((visibility("hidden")));\n' % ident
+    if kind in ("hdata", "odata"):
+        return "extern int64_t %s %s;\n" % (ident, hidden)
+    if kind == "otls":
+        return "extern __thread int64_t %s %s;\n" % (ident, hidden)
     raise ValueError(kind)
 
 
@@ -397,8 +449,10 @@ def compile_semantics(tpl):
             src.append("    h = b[%d]; u ^= h.tpl.py(u >> %d, h.binds)\n" % (i, op[2]))
         elif t == "gvar":
             src.append("    u = (u + b[%d]) & M64\n" % i)
-        elif t == "call":
+        elif t in ("call", "ocall"):
             src.append("    h = b[%d]; u = (u + h.tpl.py(u >> %d, h.binds)) & M64\n" % (i, op[2]))
+        elif t == "tls":
+            src.append("    u = (u + b[%d]) & M64\n" % i)
         elif t == "mix":
             src.append("    u ^= (u * MIX_MUL + MIX_ADD) & M64\n")
         elif t == "bias":
@@ -435,8 +489,10 @@ def evaluate_ops(fn, x):
             u ^= evaluate_ops(b, u >> op[2])
         elif t == "gvar":
             u = (u + b) & M64
-        elif t == "call":
+        elif t in ("call", "ocall"):
             u = (u + evaluate_ops(b, u >> op[2])) & M64
+        elif t == "tls":
+            u = (u + b) & M64
         elif t == "mix":
             u ^= (u * MIX_MUL + MIX_ADD) & M64
         elif t == "bias":
@@ -465,13 +521,21 @@ class Fn:
 
 
 class Unit:
-    __slots__ = ("gen", "shard", "member", "fvars", "gvars", "hidden_refs", "uid")
+    __slots__ = ("gen", "shard", "member", "fvars", "gvars", "hidden_refs", "hidden_defs", "uid",
+                 "extra_fvars", "tls")
 
     def __init__(self, gen, shard, member, uid):
         self.gen, self.shard, self.member, self.uid = gen, shard, member, uid
         self.fvars = []       # Fn, in table order (also .text order)
         self.gvars = []       # (symbol, uint64 value), in table order
-        self.hidden_refs = set()
+        self.hidden_refs = set()   # hidden names this unit refers to (.hidden on the reference)
+        self.hidden_defs = set()   # hidden functions this unit defines
+        self.extra_fvars = []      # older generations' Fn its table lists after its own
+        self.tls = []              # (symbol, uint64 value): thread-locals it defines
+
+    @property
+    def table_fvars(self):
+        return self.fvars + self.extra_fvars
 
 
 class Layout:
@@ -482,6 +546,8 @@ class Layout:
         self.M = args.gvars
         self.hu = args.hidden_unique
         self.compressed = args.tables == "compressed"
+        self.base_in_table = args.table_base == "table"
+        self.function_sections = args.function_sections
         self.section = args.unique_section or (".data.jl.sysimg_link" if self.v110 else ".data.jl.unique")
 
     def text_member(self, i):
@@ -562,11 +628,16 @@ def plan_image(args, lay, pools):
     """Decide every unit, function, slot and binding. Returns (units, jfuns, shared)."""
     S, M, G = lay.S, lay.M, args.generations
     units, jfuns, shared = [], [], []   # jfuns[g][j]; shared[g][k]
+    # --old-hidden-refs: per generation, hidden functions, slots and thread-locals with
+    # names of their own, which newer generations use by name.
+    ospecs, oslots, otls = [], [], []
+    old_value = {}                      # slot or thread-local name -> value
     uid = 0
     for g in range(G):
         N = functions_of(args, g)
         H = helpers_of(args, lay, g)
         rng = random.Random("%s:%s:gen%d" % (args.seed, lay.name, g))
+        orng = random.Random("%s:%s:old%d" % (args.seed, lay.name, g))
         gunits = []
         for i in range(S):
             gunits.append(Unit(g, i, lay.text_member(i), uid))
@@ -602,6 +673,29 @@ def plan_image(args, lay, pools):
                 fn.names["g0"] = pick_slot(shard, False)
             helpers.append(fn)
 
+        specs, gslots, gtls = [], [], []
+        if args.old_hidden_refs:
+            for n in range(max(2, N // 32)):
+                shard = n % S
+                fn = new_fn("j_specialize_method_%d" % (g * 1000000 + n + 1), shard,
+                            orng.choice(pools["helper"]))
+                if "g0" in fn.tpl.slots:
+                    fn.names["g0"] = pick_slot(shard, False)
+                specs.append(fn)
+            for u in gunits:
+                for k in range(2):
+                    name, v = "jl_gslot_%d_%d_%d" % (g, u.shard, k), orng.getrandbits(64)
+                    u.gvars.append((name, v))
+                    gslots.append(name)
+                    old_value[name] = v
+                    name, v = "jl_tls_%d_%d_%d" % (g, u.shard, k), orng.getrandbits(64)
+                    u.tls.append((name, v))
+                    gtls.append(name)
+                    old_value[name] = v
+        ospecs.append(specs)
+        oslots.append(gslots)
+        otls.append(gtls)
+
         def pick_helper(shard):
             # mostly a helper of another shard (a cross-shard hidden call in layout 1.10)
             target = (shard + 1 + rng.randrange(S - 1)) % S if S > 1 and rng.random() < 0.7 else shard
@@ -611,15 +705,22 @@ def plan_image(args, lay, pools):
         for j in range(N):
             shard = j * S // N
             ncalls = 0 if g == 0 else (2 if rng.random() < 0.25 else 1)
-            fn = new_fn("julia_g%d_f%d" % (g, j), shard, rng.choice(pools[("jfun", ncalls)]))
+            tpl = rng.choice(pools[("jfun", ncalls)])
+            if args.old_hidden_refs and g > 0 and orng.random() < 0.5:
+                tpl = orng.choice(pools[("jfun_old", ncalls)])
+            fn = new_fn("julia_g%d_f%d" % (g, j), shard, tpl)
             for slot, kind in fn.tpl.slots.items():
                 if kind == "hfunc":
                     fn.names[slot] = pick_helper(shard).name
                 elif kind == "hdata":
                     fn.names[slot] = pick_slot(shard, slot != "g0")
-                else:
+                elif kind == "func":
                     h = rng.randrange(g)
                     fn.names[slot] = jfuns[h][rng.randrange(len(jfuns[h]))].name
+                else:
+                    h = orng.randrange(g)
+                    pool = {"ofunc": [f.name for f in ospecs[h]], "odata": oslots[h], "otls": otls[h]}[kind]
+                    fn.names[slot] = orng.choice(pool)
             gj.append(fn)
         gs = []
         for k in range(N_SHARED):
@@ -631,9 +732,11 @@ def plan_image(args, lay, pools):
         jfuns.append(gj)
         shared.append(gs)
 
-        # bind every slot (hidden names within this generation; julia_g* globally)
+        # bind every slot (hidden names within this generation, or by their own names in an
+        # older one; julia_g* globally)
         helper_by_name = {h.name: h for h in helpers}
-        for fn in gj + gs + helpers:
+        spec_by_name = {f.name: f for gen_specs in ospecs for f in gen_specs}
+        for fn in gj + gs + helpers + specs:
             binds = []
             for op in fn.tpl.ops:
                 t = op[0]
@@ -641,12 +744,15 @@ def plan_image(args, lay, pools):
                     binds.append((fn.consts[op[1]], fn.consts[op[2]]))
                 elif t == "helper":
                     binds.append(helper_by_name[fn.names[op[1]]])
-                elif t == "gvar":
-                    binds.append(slot_val[fn.names[op[1]]])
+                elif t in ("gvar", "tls"):
+                    nm = fn.names[op[1]]
+                    binds.append(old_value[nm] if nm in old_value else slot_val[nm])
                 elif t == "call":
                     nm = fn.names[op[1]]
                     h, j = map(int, nm[len("julia_g"):].split("_f"))
                     binds.append(jfuns[h][j])
+                elif t == "ocall":
+                    binds.append(spec_by_name[fn.names[op[1]]])
                 else:
                     binds.append(None)
             fn.binds = binds
@@ -658,9 +764,18 @@ def plan_image(args, lay, pools):
             gunits[fn.shard].fvars.append(fn)
         for fn in gs:
             gunits[fn.shard].fvars.append(fn)
-        for fn in helpers:
+        for fn in helpers + specs:
             gunits[fn.shard].fvars.append(fn)
-            gunits[fn.shard].hidden_refs.add(fn.name)
+            gunits[fn.shard].hidden_defs.add(fn.name)
+        if args.tables_cover_old and g > 0:
+            # The first unit's table also reaches older generations' functions.
+            for h in range(g):
+                older = jfuns[h]
+                for j in sorted({0, len(older) // 2, len(older) - 1}):
+                    gunits[0].extra_fvars.append(older[j])
+                for f in ospecs[h][:1]:
+                    gunits[0].extra_fvars.append(f)
+                    gunits[0].hidden_refs.add(f.name)
         units.extend(gunits)
     return units, jfuns, shared
 
@@ -674,6 +789,8 @@ class Runner:
         self.pool = cf.ThreadPoolExecutor(max_workers=args.jobs)
         self.cflags = ["-fPIC", "-O2", "-mcmodel=%s" % args.model, "-fno-reorder-functions",
                        "-fno-toplevel-reorder", "-fno-tree-slp-vectorize", "-w"]
+        if args.function_sections:
+            self.cflags.insert(-1, "-ffunction-sections")
 
     def run(self, cmd, cwd=None):
         p = subprocess.run(cmd, cwd=cwd or self.build, stdout=subprocess.PIPE,
@@ -697,11 +814,11 @@ _TEXT_SUBSECTION = re.compile(r"^\t\.section\t\.text\.", re.M)
 _SECTION_LINE = re.compile(r"^\t\.section\t([^,\s]+)(,.*)?$", re.M)
 
 
-def clean_gcc_asm(asm, what):
+def clean_gcc_asm(asm, what, function_sections=False):
     """Drop per-file directives (.file, .ident, .hidden, the GNU-stack note; the unit
     writes its own) and spell every .section with its full attributes: gcc writes them
     only the first time in a file, and we reorder and concatenate its output."""
-    if _TEXT_SUBSECTION.search(asm):
+    if not function_sections and _TEXT_SUBSECTION.search(asm):
         raise RuntimeError("%s: gcc emitted code outside .text (a .text.* section); "
                            "the unit's functions must share one .text section" % what)
     asm = _DROP_LINE.sub("", asm)
@@ -782,8 +899,9 @@ def build_templates(runner, tpls):
         futs.append(runner.compile_s(src.name, "templates%d.s" % which))
     for f in futs:
         f.result()
-    a1 = clean_gcc_asm((runner.build / "templates1.s").read_text(), "templates")
-    a2 = clean_gcc_asm((runner.build / "templates2.s").read_text(), "templates")
+    fs = runner.args.function_sections
+    a1 = clean_gcc_asm((runner.build / "templates1.s").read_text(), "templates", fs)
+    a2 = clean_gcc_asm((runner.build / "templates2.s").read_text(), "templates", fs)
     p1, p2 = split_by_function(a1, tpls), split_by_function(a2, tpls)
     frozen = []
     for t in tpls:
@@ -824,6 +942,23 @@ def c_chunk_source(fns):
     return "".join(out)
 
 
+def entry_label(unit, k):
+    """The local label at the start of function k of a unit's table (--table-base table)."""
+    return ".Lfv%d_%d" % (unit.uid, k)
+
+
+def add_entry_labels(asm, unit, fns, first):
+    """Puts entry_label() right after each function's own label in gcc's text for fns."""
+    for k, fn in enumerate(fns, first):
+        label = "%s:\n" % q(fn.name)
+        at = asm.find("\n" + label)
+        if at < 0:
+            raise RuntimeError("%s: label not found in its assembly" % fn.name)
+        at += 1 + len(label)
+        asm = asm[:at] + entry_label(unit, k) + ":\n" + asm[at:]
+    return asm
+
+
 def unit_tables_asm(unit, lay):
     i, sec = unit.shard, lay.section
     fb, gb = lay.fbase(i), lay.gbase(i)
@@ -837,10 +972,16 @@ def unit_tables_asm(unit, lay):
         s.append("\t.type\t%s, @object\n\t.size\t%s, %d\n%s:\n" % (q(sym), q(sym), size, q(sym)))
         return "".join(s)
 
-    fsyms = [fn.name for fn in unit.fvars]
+    fsyms = [fn.name for fn in unit.table_fvars]
     gsyms = [nm for nm, _ in unit.gvars]
     if lay.compressed:
+        if lay.base_in_table:
+            # Functions by a local label each: a PC-relative relocation against a global
+            # of default visibility could not be linked into a shared library.
+            fsyms = [entry_label(unit, k) for k in range(len(unit.fvars))]
         for table, base, syms in ((lay.ftable(i), fb, fsyms), (lay.gtable(i), gb, gsyms)):
+            if lay.base_in_table:
+                out.append("\t.p2align 2\n\t.globl\t%s\n\t.hidden\t%s\n%s:\n" % (q(base), q(base), q(base)))
             out.append(obj(table, 4 * (len(syms) + 1), 2, hid))
             out.append("\t.long\t%d\n" % len(syms))
             qb = q(base)
@@ -861,19 +1002,31 @@ def unit_tables_asm(unit, lay):
 
 
 def unit_asm_head(unit, lay):
+    if lay.compressed and lay.base_in_table:
+        return "\t.text\n"
     fb = lay.fbase(unit.shard)
     return "\t.text\n\t.globl\t%s\n\t.hidden\t%s\n\t.p2align 4\n%s:\n" % (fb, fb, fb)
 
 
 def unit_asm_tail(unit, lay):
     gb = lay.gbase(unit.shard)
-    out = ["\t.data\n\t.p2align 3\n\t.globl\t%s\n\t.hidden\t%s\n%s:\n" % (gb, gb, gb)]
+    out = ["\t.data\n\t.p2align 3\n"]
+    if not (lay.compressed and lay.base_in_table):
+        out.append("\t.globl\t%s\n\t.hidden\t%s\n%s:\n" % (gb, gb, gb))
     for nm, v in unit.gvars:
         qn = q(nm)
         out.append("\t.globl\t%s\n\t.hidden\t%s\n\t.type\t%s, @object\n\t.size\t%s, 8\n%s:\n\t.quad\t%d\n"
                    % (qn, qn, qn, qn, qn, s64(v)))
+    if unit.tls:
+        out.append("\t.section\t.tdata,\"awT\",@progbits\n\t.p2align 3\n")
+        for nm, v in unit.tls:
+            qn = q(nm)
+            out.append("\t.globl\t%s\n\t.hidden\t%s\n\t.type\t%s, @object\n\t.size\t%s, 8\n%s:\n\t.quad\t%d\n"
+                       % (qn, qn, qn, qn, qn, s64(v)))
     out.append(unit_tables_asm(unit, lay))
-    out.extend("\t.hidden\t%s\n" % q(nm) for nm in sorted(unit.hidden_refs))
+    # Definitions are hidden; so are references, unless --ref-visibility default.
+    hidden = unit.hidden_defs | (unit.hidden_refs if HIDDEN_DECLS else set())
+    out.extend("\t.hidden\t%s\n" % q(nm) for nm in sorted(hidden))
     out.append("\t.section\t.note.GNU-stack,\"\",@progbits\n")
     return "".join(out)
 
@@ -939,7 +1092,26 @@ def parse_args(argv):
     ap.add_argument("--keep-build", action="store_true",
                     help="keep DIR/.julia_image-build (C sources, .s files)")
     ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--function-sections", action="store_true",
+                    help="every function in a section of its own (gcc -ffunction-sections)")
+    ap.add_argument("--table-base", choices=("function", "table"), default="function",
+                    help="where compressed tables' base labels are: before the first function "
+                         "(offsets are constants) or in the table's section (relocations)")
+    ap.add_argument("--ref-visibility", choices=("hidden", "default"), default="hidden",
+                    help="visibility of references to hidden names (definitions stay hidden)")
+    ap.add_argument("--old-hidden-refs", action="store_true",
+                    help="newer generations call, read and read older generations' hidden "
+                         "functions, slots and thread-locals by name")
+    ap.add_argument("--tables-cover-old", action="store_true",
+                    help="chained units' tables also list older generations' functions "
+                         "(uncompressed tables)")
     args = ap.parse_args(argv)
+    if args.function_sections and args.tables == "compressed" and args.table_base == "function":
+        ap.error("--function-sections with compressed tables needs --table-base table (an offset "
+                 "between two functions' sections is not an assembly-time constant)")
+    if args.tables_cover_old and args.tables == "compressed":
+        ap.error("--tables-cover-old needs --tables uncompressed (a compressed table describes "
+                 "one section of one object)")
     if args.gvars is None:
         args.gvars = max(1, args.functions // 4)
     if args.new_functions is None:
@@ -959,6 +1131,8 @@ def parse_args(argv):
 def main(argv=None):
     t0 = time.monotonic()
     args = parse_args(argv)
+    global HIDDEN_DECLS
+    HIDDEN_DECLS = args.ref_visibility == "hidden"
     lay = Layout(args)
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -980,7 +1154,7 @@ def main(argv=None):
         (build / "probe.c").write_text(data_probe_source(lay, args.blob_bytes))
         probe_f = runner.compile_s("probe.c", "probe.s")
 
-        pools, tpls = make_templates(args.seed, args.body_scale)
+        pools, tpls = make_templates(args.seed, args.body_scale, args.old_hidden_refs)
         frozen = []
         if args.codegen == "template":
             frozen = build_templates(runner, tpls)
@@ -1015,16 +1189,22 @@ def main(argv=None):
         for u in units:
             d = gen_dirs[u.gen]
             s_name = "u%d.s" % u.uid
+            labels = lay.compressed and lay.base_in_table
             with open(d / s_name, "w") as f:
                 f.write(unit_asm_head(u, lay))
                 if args.codegen == "c":
                     for k, (stem, fut) in enumerate(chunk_futs[u.uid]):
                         fut.result()
-                        asm = clean_gcc_asm((build / (stem + ".s")).read_text(), stem)
-                        f.write(c_unsanitize(asm.replace(".L", ".Lc%d_" % k)))
+                        asm = clean_gcc_asm((build / (stem + ".s")).read_text(), stem, lay.function_sections)
+                        asm = c_unsanitize(asm.replace(".L", ".Lc%d_" % k))
+                        if labels:
+                            first = k * C_CHUNK
+                            asm = add_entry_labels(asm, u, u.fvars[first:first + C_CHUNK], first)
+                        f.write(asm)
                 else:
                     for k, fn in enumerate(u.fvars):
-                        f.write(fn_asm_template(fn, "%x_" % k))
+                        asm = fn_asm_template(fn, "%x_" % k)
+                        f.write(add_entry_labels(asm, u, [fn], k) if labels else asm)
                 f.write(unit_asm_tail(u, lay))
             asm_futs.append(runner.submit([args.cc, "-c", "-o", u.member, s_name], cwd=d))
         for g, d in enumerate(gen_dirs):
@@ -1041,10 +1221,10 @@ def main(argv=None):
         # expected results (overlaps with the assembler)
         lines = []
         for u in units:
-            lines.append("U %d %d %d %d %s %s\n" % (u.gen, u.shard, len(u.fvars), len(u.gvars),
+            lines.append("U %d %d %d %d %s %s\n" % (u.gen, u.shard, len(u.table_fvars), len(u.gvars),
                                                     lay.ftable(u.shard), lay.gtable(u.shard)))
         for u in units:
-            for k, fn in enumerate(u.fvars):
+            for k, fn in enumerate(u.table_fvars):
                 if fn.result is None:
                     fn.result = evaluate(fn, fn.arg)
                 lines.append("F %d %d %d %s %d %d\n" % (u.gen, u.shard, k, fn.name, s64(fn.arg),
@@ -1094,6 +1274,11 @@ def main(argv=None):
             ("body_scale", args.body_scale),
         ] if args.body_scale != 1 else []) + [
             ("hidden_unique", int(args.hidden_unique)),
+            ("function_sections", int(args.function_sections)),
+            ("table_base", args.table_base),
+            ("ref_visibility", args.ref_visibility),
+            ("old_hidden_refs", int(args.old_hidden_refs)),
+            ("tables_cover_old", int(args.tables_cover_old)),
             ("codegen", args.codegen),
             ("frozen_shapes", ",".join(map(str, frozen))),
             ("cflags", " ".join(runner.cflags[:-1])),

@@ -25,7 +25,7 @@ use std::ops::Range;
 use std::path::Path;
 
 const MAGIC: &[u8; 8] = b"CLNKPREP";
-const FORMAT: u32 = 4;
+const FORMAT: u32 = 5;
 const HEADER: usize = 256;
 const CHUNK_RECORD: usize = 88;
 const TARGET_RECORD: usize = 8;
@@ -40,6 +40,10 @@ const PATCH_RECORD: usize = 4;
 /// Where the region's bytes start in the file: a page boundary, so that they can be mapped.
 const REGION_ALIGN: usize = 4096;
 const BINDING_RECORD: usize = 12;
+/// Header flag (offset 184): the base's units are not recorded, because some entry of a
+/// base unit's table binds outside its own object (to an older generation's definition),
+/// which a newer generation could change; they are decoded in every link.
+const UNITS_NOT_RECORDED: u32 = 1;
 
 /// The header's region fields: where the region goes in the output, and where its bytes
 /// start in the file.
@@ -138,6 +142,15 @@ pub enum OpenError {
 pub struct ChunkRecord<'a> {
     base: &'a PreparedBase,
     at: usize,
+}
+
+/// The checksum's hasher, fed with the header but for the checksum itself (bytes 48..80):
+/// every field that says how to read the file is covered.
+fn header_checksum(header: &[u8]) -> blake3::Hasher {
+    let mut checksum = blake3::Hasher::new();
+    checksum.update(&header[..48]);
+    checksum.update(&header[80..HEADER]);
+    checksum
 }
 
 fn u32_at(bytes: &[u8], at: usize) -> u32 {
@@ -255,7 +268,7 @@ impl PreparedBase {
             return Err(format!("{} bytes, but its header describes {:?}", map.len(), expected));
         }
         if verify {
-            let mut checksum = blake3::Hasher::new();
+            let mut checksum = header_checksum(&map[..HEADER]);
             checksum.update_rayon(&map[HEADER..]);
             if map[48..80] != *checksum.finalize().as_bytes() {
                 return Err("its contents do not match their checksum".to_string());
@@ -375,7 +388,7 @@ impl PreparedBase {
 
     /// Whether [`PreparedBase::units`] can describe `db`'s base objects.
     pub fn has_units_for(&self, db: &SymbolDb) -> bool {
-        self.base_objects <= db.objects.len()
+        self.base_objects <= db.objects.len() && u32_at(&self.map, 184) & UNITS_NOT_RECORDED == 0
     }
 
     /// The base's dispatch-table units as decoded when recorded (object names from `db`).
@@ -656,10 +669,14 @@ pub fn store(
         target_count = target_count.checked_add(targets_len).ok_or_else(overflow)?;
         relr_count = relr_count.checked_add(relr_len).ok_or_else(overflow)?;
     }
-    // Every base unit (those of objects below `base_objects`).
+    // Every base unit (those of objects below `base_objects`), when all their entries lie
+    // in their own objects.
     let (mut units, mut entries, mut names) = (Vec::new(), Vec::new(), Vec::new());
     let (mut unit_count, mut entry_count) = (0u64, 0u32);
-    for unit in recorded.directory.units.iter().filter(|unit| (unit.file.0 as usize) < base_objects) {
+    let base_units = || recorded.directory.units.iter().filter(|unit| (unit.file.0 as usize) < base_objects);
+    let units_recorded = base_units()
+        .all(|unit| unit.fvars.entries.iter().chain(&unit.gvars.entries).all(|place| place.file == unit.file));
+    for unit in base_units().filter(|_| units_recorded) {
         let mut name = |symbol: &str| -> std::io::Result<[u32; 2]> {
             let offset = u32::try_from(names.len()).map_err(|_| overflow())?;
             names.extend_from_slice(symbol.as_bytes());
@@ -731,6 +748,8 @@ pub fn store(
         header.extend_from_slice(&value.to_le_bytes());
     }
     header.extend_from_slice(&(base_symbols.len() as u64).to_le_bytes());
+    let flags = if units_recorded { 0 } else { UNITS_NOT_RECORDED };
+    header.extend_from_slice(&flags.to_le_bytes());
     header.resize(200, 0);
     match &recorded.region {
         Some((region, _)) => header.extend_from_slice(&region.record.signature),
@@ -743,7 +762,7 @@ pub fn store(
         .prefix(".entry-")
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
         .tempfile_in(dir)?;
-    let mut checksum = blake3::Hasher::new();
+    let mut checksum = header_checksum(&header);
     checksum.update(&payload);
     temporary.write_all(&header)?;
     temporary.write_all(&payload)?;

@@ -52,10 +52,6 @@ pub const FACT_IFUNC: u8 = 2;
 pub const FACT_ABSOLUTE: u8 = 4;
 pub const FACT_STRIPPED: u8 = 8;
 pub const FACT_DEFINED_LOCALLY: u8 = 16;
-/// Beside the facts in [`Scanner::global_facts`] (never recorded): the global has a base
-/// generation's own scope and an object's definition, so a hidden reference to it from
-/// that generation binds to it in every link with this base.
-const SCOPED_OBJECT: u8 = 128;
 
 /// One symbol a chunk's relocations name: the facts the scan saw and the `NEEDS_*` bits
 /// (with `REFERENCED`) it marked, or 0.
@@ -420,28 +416,21 @@ impl Scanner<'_, '_> {
             return None;
         }
         Some(format!(
-            "refers to a symbol defined in section {} of {} (generation {}), which is stripped from base generations, and no newer generation defines it",
+            "refers to a symbol defined in section {} of {} (generation {}), which is stripped from base generations, and no newer generation defines it with default or protected visibility",
             loaded.object.section_name_str(section as usize),
             loaded.object.name,
             loaded.generation
         ))
     }
 
-    /// [`Scanner::target_facts`] of every global, with [`SCOPED_OBJECT`]: what replaying a
-    /// recorded chunk checks of each global it names, computed once (in order, in
-    /// parallel) so that the chunks' references, read at random, find one byte each
-    /// instead of a whole `Global`.
+    /// [`Scanner::target_facts`] of every global: what replaying a recorded chunk checks of
+    /// each global it names, computed once (in order, in parallel) so that the chunks'
+    /// references, read at random, find one byte each instead of a whole `Global`.
     fn global_facts(&self) -> Vec<u8> {
         (0..self.db.globals.len())
             .into_par_iter()
             .with_min_len(4096)
-            .map(|id| {
-                let global = self.db.global(GlobalId(id as u32));
-                let scoped_object =
-                    global.is_generation_scoped() && matches!(global.definition, Definition::Object { .. });
-                self.target_facts(SymRef::Global(GlobalId(id as u32)), false)
-                    | if scoped_object { SCOPED_OBJECT } else { 0 }
-            })
+            .map(|id| self.target_facts(SymRef::Global(GlobalId(id as u32)), false))
             .collect()
     }
 
@@ -657,19 +646,12 @@ impl Scanner<'_, '_> {
             if target.symbol as usize >= loaded.object.symbols.len() {
                 return Err(target.symbol);
             }
-            // The facts of a base object's local symbols, and of a hidden reference to a
-            // name its own base generation defines hidden, come from the base alone: the
-            // prepared base's key already says they are as recorded. (Any other reference
-            // may bind to another scope's name from one link to the next: see
-            // `symbols::Resolver::unify_scopes`.)
+            // The facts of a base object's local symbols come from the base alone: the
+            // prepared base's key already says they are as recorded. A global may bind
+            // elsewhere from one link to the next (see `symbols::binding`): its facts are
+            // checked, and they are all a chunk's scan depends on.
             let SymRef::Global(id) = target_of(loaded, chunk.input.file, target.symbol) else { continue };
-            let facts = global_facts[id.0 as usize];
-            let from_base_alone = facts & SCOPED_OBJECT != 0
-                && loaded
-                    .object
-                    .symbol(target.symbol as usize)
-                    .is_ok_and(|symbol| matches!(symbol.st_visibility(), elf::STV_HIDDEN | elf::STV_INTERNAL));
-            if !from_base_alone && facts & !SCOPED_OBJECT != target.facts {
+            if global_facts[id.0 as usize] != target.facts {
                 return Err(target.symbol);
             }
         }

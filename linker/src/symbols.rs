@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::hash::{name_hash, FxHashMap, NameKey, NameTable};
 use crate::inputs::{FileKind, InputFile};
-use crate::object_file::{ObjectFile, ENDIAN};
+use crate::object_file::{rela_parts, ObjectFile, ENDIAN};
 use crate::shared_lib::{self, SharedLibrary};
 use object::elf;
 use object::read::elf::{SectionHeader as _, Sym as _};
@@ -140,6 +140,7 @@ impl<'data> Global<'data> {
 }
 
 pub mod base_record;
+pub mod binding;
 
 pub struct LoadedObject<'data> {
     pub object: ObjectFile<'data>,
@@ -343,6 +344,8 @@ struct ArchiveMember<'data> {
     name: String,
     data: &'data [u8],
     loaded: bool,
+    /// Part of the newest generation's image code (see [`Resolver::load_object`]).
+    image_code: bool,
 }
 
 struct Resolver<'data> {
@@ -417,7 +420,7 @@ pub fn resolve<'data>(
         }
         None => {
             for (object, generation) in parse_bases()? {
-                resolver.load_object(object, generation)?;
+                resolver.load_object(object, generation, true)?;
                 if let Some(error) = resolver.errors.drain(..).next() {
                     return Err(error);
                 }
@@ -444,7 +447,7 @@ pub fn resolve<'data>(
         match input.kind {
             FileKind::Object => {
                 let object = ObjectFile::parse(input.name.clone(), &input.data, machine)?;
-                resolver.load_object(object, chain.newest)?;
+                resolver.load_object(object, chain.newest, input.from_command_line)?;
             }
             FileKind::Archive => resolver.add_archive(input)?,
             FileKind::SharedLibrary => resolver.add_shared(index, input)?,
@@ -454,7 +457,7 @@ pub fn resolve<'data>(
             return Err(error);
         }
     }
-    resolver.unify_scopes();
+    binding::bind_references(&mut resolver.db);
     crate::defsym::define(&mut resolver.db, config)?;
     resolver.finish(config.no_undefined, config.gnu.error_limit)?;
     Ok(resolver.db)
@@ -475,7 +478,12 @@ impl<'data> Resolver<'data> {
             let member_name = String::from_utf8_lossy(member.name()).into_owned();
             let data =
                 member.data(&*input.data).map_err(|e| Error::new(format!("{}({member_name}): {e}", input.name)))?;
-            members.push(ArchiveMember { name: format!("{}({member_name})", input.name), data, loaded: false });
+            members.push(ArchiveMember {
+                name: format!("{}({member_name})", input.name),
+                data,
+                loaded: false,
+                image_code: input.from_command_line,
+            });
         }
         self.archives.push(members);
         if !input.whole_archive && self.add_lazy_from_index(&archive, input, archive_index)? {
@@ -580,14 +588,20 @@ impl<'data> Resolver<'data> {
                 continue;
             }
             member.loaded = true;
+            let image_code = member.image_code;
             let object = ObjectFile::parse(member.name.clone(), member.data, self.machine)?;
-            self.load_object(object, self.db.newest)?;
+            self.load_object(object, self.db.newest, image_code)?;
         }
         Ok(())
     }
 
-    fn load_object(&mut self, object: ObjectFile<'data>, generation: u32) -> Result<()> {
+    /// Loads one object of `generation`. In a chained link, the hidden names of a
+    /// generation's `image_code` (a base's text; an object or archive named on the command
+    /// line) are scoped to that generation; those of the link's support files (C runtime
+    /// files, `-l` libraries) stay global, as in any link (see `binding`).
+    fn load_object(&mut self, object: ObjectFile<'data>, generation: u32, image_code: bool) -> Result<()> {
         let file = FileId(self.db.objects.len() as u32);
+        let scoped = image_code && self.db.newest > 0;
         let mut discarded = self.claim_comdat_groups(&object, file, generation)?;
         let mut stripped = vec![false; object.sections.len()];
         let is_base = generation < self.db.newest;
@@ -623,9 +637,9 @@ impl<'data> Resolver<'data> {
                     object.name
                 )));
             }
-            // A base generation's hidden names mean something only inside that generation.
+            // A generation's hidden names mean something only inside that generation.
             let hidden = symbol.visibility == elf::STV_HIDDEN.0 || symbol.visibility == elf::STV_INTERNAL.0;
-            let scope = if is_base && hidden { generation } else { GLOBAL_SCOPE };
+            let scope = if scoped && hidden { generation } else { GLOBAL_SCOPE };
             let id = self.db.intern(NameKey { hash, name, scope });
             global_ids.push(id);
             if symbol.bind == elf::STB_LOCAL {
@@ -653,6 +667,10 @@ impl<'data> Resolver<'data> {
                     if global.definition == Definition::Undefined {
                         if let Some(lazy) = global.lazy.take() {
                             self.pending.push_back(lazy);
+                        }
+                        // A hidden reference may bind to a library's definition (global).
+                        if scope != GLOBAL_SCOPE {
+                            self.pull_global(NameKey { hash: symbol.hash, name, scope: GLOBAL_SCOPE });
                         }
                     }
                 }
@@ -768,27 +786,13 @@ impl<'data> Resolver<'data> {
         Ok(discarded)
     }
 
-    /// Binds references that landed in the other scope: a default-visibility reference to a
-    /// name its own base generation defines hidden, and a hidden reference to a name defined
-    /// with default visibility.
-    fn unify_scopes(&mut self) {
-        if self.db.newest == 0 {
-            return;
-        }
-        let (names, globals) = (&self.db.names, &self.db.globals);
-        for object in &mut self.db.objects {
-            for (i, id) in object.global_ids.iter_mut().enumerate() {
-                let global = &globals[id.0 as usize];
-                if global.definition != Definition::Undefined {
-                    continue;
-                }
-                let Ok(symbol) = object.object.symbol(object.object.first_global + i) else { continue };
-                let hidden = matches!(symbol.st_visibility(), elf::STV_HIDDEN | elf::STV_INTERNAL);
-                let other_scope = if hidden { GLOBAL_SCOPE } else { object.generation };
-                if let Some(other) = lookup_in(names, globals, &NameKey::new(global.name, other_scope)) {
-                    if globals[other.0 as usize].definition != Definition::Undefined {
-                        *id = other;
-                    }
+    /// Queues the archive member that would define the global-scope `key`, if nothing does.
+    fn pull_global(&mut self, key: NameKey<'data>) {
+        if let Some(id) = self.db.lookup_key(&key) {
+            let global = &mut self.db.globals[id.0 as usize];
+            if global.definition == Definition::Undefined {
+                if let Some(lazy) = global.lazy.take() {
+                    self.pending.push_back(lazy);
                 }
             }
         }
@@ -806,7 +810,7 @@ impl<'data> Resolver<'data> {
             }
         }
         let referenced = self.referenced_globals();
-        let mut undefined: Vec<(GlobalId, &str)> = Vec::new();
+        let mut undefined: Vec<(GlobalId, &str, String)> = Vec::new();
         for (id, global) in self.db.globals.iter().enumerate() {
             if global.definition == Definition::Undefined && global.stripped_definition.is_some() {
                 // Reported by the relocation scan, which knows where the reference is.
@@ -818,7 +822,11 @@ impl<'data> Resolver<'data> {
                     && global.visibility != elf::STV_DEFAULT.0
                     && global.visibility != elf::STV_PROTECTED.0
                 {
-                    undefined.push((GlobalId(id as u32), "non-default visibility symbol is not defined here"));
+                    undefined.push((
+                        GlobalId(id as u32),
+                        "non-default visibility symbol is not defined here",
+                        String::new(),
+                    ));
                 }
                 continue;
             }
@@ -827,9 +835,19 @@ impl<'data> Resolver<'data> {
                 && global.visibility != elf::STV_PROTECTED.0
                 && global.strong_reference
             {
-                undefined.push((GlobalId(id as u32), "undefined hidden symbol"));
-            } else if no_undefined && global.strong_reference {
-                undefined.push((GlobalId(id as u32), "undefined symbol"));
+                let why = self.invisible_definition(GlobalId(id as u32)).unwrap_or_default();
+                undefined.push((GlobalId(id as u32), "undefined hidden symbol", why));
+                continue;
+            }
+            if no_undefined && global.strong_reference {
+                let why = self.invisible_definition(GlobalId(id as u32)).unwrap_or_default();
+                undefined.push((GlobalId(id as u32), "undefined symbol", why));
+                continue;
+            }
+            // Most likely a mistake in a chained link, yet a valid import: say so.
+            if self.db.newest > 0 && self.invisible_definition(GlobalId(id as u32)).is_some() {
+                let warning = self.undefined_error(GlobalId(id as u32), "reference becomes a dynamic import:");
+                eprintln!("chainlink: warning: {warning}");
             }
         }
         match undefined.is_empty() {
@@ -851,6 +869,42 @@ impl<'data> Resolver<'data> {
             }
         }
         referenced
+    }
+
+    /// The error for global `id`, naming its first reference: the relocation (object,
+    /// section, offset) when there is one, else the object.
+    fn undefined_error(&self, id: GlobalId, what: &str) -> Error {
+        let name = self.db.name(id);
+        let user = self.db.objects.iter().find_map(|loaded| {
+            let object = &loaded.object;
+            let symbol = loaded.global_ids.iter().enumerate().find_map(|(i, g)| {
+                let index = object.first_global + i;
+                (*g == id && object.symbol(index).ok()?.is_undefined(ENDIAN)).then_some(index as u32)
+            })?;
+            let place = (1..object.sections.len()).find_map(|section| {
+                let rela = object.relocations(section).iter().find(|rela| rela_parts(rela).1 == symbol)?;
+                Some(object.locate(section, rela_parts(rela).0))
+            });
+            Some(place.unwrap_or_else(|| object.name.clone()))
+        });
+        let why = self.invisible_definition(id).unwrap_or_default();
+        match user {
+            Some(user) => Error::new(format!("{user}: {what} `{name}`{why}")),
+            None => Error::new(format!("{what} `{name}`{why}")),
+        }
+    }
+
+    /// Why a name some generation defines is not visible to an unbound reference: only a
+    /// newer generation defines it hidden.
+    fn invisible_definition(&self, id: GlobalId) -> Option<String> {
+        let name = self.db.global(id).name;
+        let newer = (0..=self.db.newest).rev().find_map(|generation| {
+            let scoped = self.db.lookup_key(&NameKey::new(name, generation))?;
+            matches!(self.db.global(scoped).definition, Definition::Object { .. }).then_some(generation)
+        })?;
+        Some(format!(
+            " (generation {newer} defines it hidden, and a generation never sees a newer generation's hidden names)"
+        ))
     }
 }
 

@@ -10,7 +10,7 @@ use crate::arch::{Arch, RelocExpr};
 use crate::error::{Error, Result};
 use crate::object_file::{rela_parts, ObjectFile, ENDIAN};
 use crate::prepared::PreparedBase;
-use crate::symbols::{FileId, SymbolDb};
+use crate::symbols::{Definition, FileId, SymbolDb};
 use object::elf;
 use object::read::elf::Sym as _;
 use rayon::prelude::*;
@@ -285,7 +285,7 @@ fn decode_objects<A: Arch>(db: &SymbolDb, names: &TableNames, first_object: usiz
             let mut shards: Vec<u32> = found.symbols.iter().map(|((shard, _, _), _)| *shard).collect();
             shards.sort_unstable();
             shards.dedup();
-            let decoder = Decoder { object, file: FileId(file as u32) };
+            let decoder = Decoder { db, object, file: FileId(file as u32), symbols: Default::default() };
             shards
                 .into_iter()
                 .map(|shard| {
@@ -305,8 +305,11 @@ fn decode_objects<A: Arch>(db: &SymbolDb, names: &TableNames, first_object: usiz
 }
 
 struct Decoder<'a, 'data> {
+    db: &'a SymbolDb<'data>,
     object: &'a ObjectFile<'data>,
     file: FileId,
+    /// Where the symbols of each object an entry lands in are, built when first needed.
+    symbols: std::sync::Mutex<crate::hash::FxHashMap<FileId, std::sync::Arc<SymbolPlaces>>>,
 }
 
 impl Decoder<'_, '_> {
@@ -331,7 +334,7 @@ impl Decoder<'_, '_> {
     fn table<A: Arch>(&self, found: &Found, shard: u32, kind: usize, names: &TableNames) -> Result<Table> {
         let kind_name = if kind == 0 { "function" } else { "global-slot" };
         if let (Some(base), Some(offsets)) = (found.get(shard, kind, 0), found.get(shard, kind, 1)) {
-            return self.compressed(base, offsets);
+            return self.compressed::<A>(base, offsets);
         }
         if let (Some(ptrs), Some(count)) = (found.get(shard, kind, 2), found.get(shard, kind, 3)) {
             return self.uncompressed::<A>(ptrs, count);
@@ -343,15 +346,18 @@ impl Decoder<'_, '_> {
         )))
     }
 
-    /// `[n, off_0, …, off_{n-1}]` as `int32`, offsets from the base symbol.
-    fn compressed(&self, base: usize, offsets: usize) -> Result<Table> {
+    /// `[n, off_0, …, off_{n-1}]` as `int32`, offsets from the base symbol: assembly-time
+    /// constants (the base shares a section with the functions), or, when the base label is
+    /// in the table's own section, 32-bit PC-relative relocations against each entry's
+    /// target (`.long f - base` is `f + (P - base) - P`), decoded exactly.
+    fn compressed<A: Arch>(&self, base: usize, offsets: usize) -> Result<Table> {
         let symbol = self.symbol_name(offsets);
         let (table_section, table_value, _) = self.locate(offsets)?;
         let (base_section, base_value, _) = self.locate(base)?;
         let data = self.object.section_data(table_section)?;
         let read = |i: u64| -> Option<i32> {
             let at = usize::try_from(table_value.checked_add(4 * i)?).ok()?;
-            Some(i32::from_le_bytes(data.get(at..at + 4)?.try_into().ok()?))
+            Some(i32::from_le_bytes(data.get(at..at.checked_add(4)?)?.try_into().ok()?))
         };
         let count = read(0).ok_or_else(|| self.fail(format!("table `{symbol}` lies outside its section")))?;
         let room = (data.len() as u64).saturating_sub(table_value) / 4;
@@ -362,25 +368,57 @@ impl Decoder<'_, '_> {
             )));
         }
         let table_end = table_value + 4 * (count as u64 + 1);
-        let relocated =
-            self.object.relocations(table_section).iter().any(|r| (table_value..table_end).contains(&rela_parts(r).0));
-        if relocated {
-            return Err(self.fail(format!(
-                "compressed table `{symbol}` has relocations: its offsets must be assembly-time constants"
-            )));
-        }
-        let targets = SymbolValues::new(self.object, base_section);
-        let mut entries = Vec::with_capacity(count as usize);
-        for i in 0..count as u64 {
-            let offset = read(i + 1).expect("checked against the section size");
-            let place = base_value.wrapping_add(offset as i64 as u64);
-            if !targets.contains(place) {
+        // The relocations at the table's words, by entry (0 is the count).
+        let mut relocated: Vec<Option<(u32, i64)>> = vec![None; count as usize + 1];
+        for rela in self.object.relocations(table_section) {
+            let (offset, target, r_type, addend) = rela_parts(rela);
+            if !(table_value..table_end).contains(&offset) {
+                continue;
+            }
+            let word = (offset - table_value) / 4;
+            let pc32 = A::reloc_info(r_type).is_some_and(|i| i.expr == RelocExpr::PcRelative && i.size == 4);
+            if word == 0 || (offset - table_value) % 4 != 0 || !pc32 {
                 return Err(self.fail(format!(
-                    "table `{symbol}` entry {i}: offset {offset:#x} from the base lands at {} {place:#x}, where no symbol of this unit is defined",
-                    self.object.section_name_str(base_section)
+                    "compressed table `{symbol}` has a {} relocation at word {word}: only its entries may be relocated, each by one 32-bit PC-relative relocation",
+                    A::reloc_name(r_type)
                 )));
             }
-            entries.push(Place { file: self.file, section: base_section as u32, offset: place });
+            if base_section != table_section {
+                return Err(self.fail(format!(
+                    "compressed table `{symbol}` entry {} is a relocation, but its base `{}` is not in the table's section {}",
+                    word - 1,
+                    self.symbol_name(base),
+                    self.object.section_name_str(table_section)
+                )));
+            }
+            relocated[word as usize] = Some((target, addend));
+        }
+        let mut entries = Vec::with_capacity(count as usize);
+        for i in 0..count as u64 {
+            let place = match relocated[i as usize + 1] {
+                // f - base = (S + A - P) + (P - base), P - base known inside this section.
+                Some((target, addend)) => {
+                    let from_base = (table_value + 4 * (i + 1)).wrapping_sub(base_value);
+                    self.entry(&symbol, i, target, addend.wrapping_sub(from_base as i64))?
+                }
+                None => {
+                    let offset = read(i + 1).expect("checked against the section size");
+                    let place = Place {
+                        file: self.file,
+                        section: base_section as u32,
+                        offset: base_value.wrapping_add(offset as i64 as u64),
+                    };
+                    if !self.lands_on_symbol(place) {
+                        return Err(self.fail(format!(
+                            "table `{symbol}` entry {i}: offset {offset:#x} from the base lands at {} {:#x}, where no symbol of this unit is defined",
+                            self.object.section_name_str(base_section),
+                            place.offset
+                        )));
+                    }
+                    place
+                }
+            };
+            entries.push(place);
         }
         Ok(Table { symbol, entries })
     }
@@ -390,12 +428,12 @@ impl Decoder<'_, '_> {
         let symbol = self.symbol_name(ptrs);
         let (count_section, count_value, count_size) = self.locate(count_symbol)?;
         let count_data = self.object.section_data(count_section)?;
-        let at = count_value as usize;
-        let count = match count_size {
-            4 => count_data.get(at..at + 4).map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")) as u64),
-            _ => count_data.get(at..at + 8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes"))),
-        }
-        .ok_or_else(|| self.fail(format!("count `{}` lies outside its section", self.symbol_name(count_symbol))))?;
+        let width = if count_size == 4 { 4 } else { 8 };
+        let count = usize::try_from(count_value)
+            .ok()
+            .and_then(|at| count_data.get(at..at.checked_add(width)?))
+            .map(|bytes| bytes.iter().rev().fold(0u64, |value, &byte| value << 8 | byte as u64))
+            .ok_or_else(|| self.fail(format!("count `{}` lies outside its section", self.symbol_name(count_symbol))))?;
         let (table_section, table_value, _) = self.locate(ptrs)?;
         let section_size = self.object.section_data(table_section)?.len() as u64;
         if count.checked_mul(8).and_then(|bytes| bytes.checked_add(table_value)).is_none_or(|end| end > section_size) {
@@ -419,54 +457,100 @@ impl Decoder<'_, '_> {
             by_slot[slot as usize] = Some((target, addend));
         }
         let mut entries = Vec::with_capacity(count as usize);
-        let mut values: crate::hash::FxHashMap<usize, SymbolValues> = Default::default();
         for (slot, entry) in by_slot.into_iter().enumerate() {
             let (target, addend) =
                 entry.ok_or_else(|| self.fail(format!("table `{symbol}` entry {slot} has no relocation")))?;
-            let target_symbol = self.object.symbol(target as usize)?;
-            let section = self.object.symbol_section(target_symbol, target as usize)?.ok_or_else(|| {
-                self.fail(format!(
-                    "table `{symbol}` entry {slot} points at `{}`, which is not defined in this unit",
-                    self.symbol_name(target as usize)
-                ))
-            })?;
-            let place = target_symbol.st_value(ENDIAN).wrapping_add(addend as u64);
-            let mut lands_on_symbol =
-                || values.entry(section).or_insert_with(|| SymbolValues::new(self.object, section)).contains(place);
-            if target_symbol.st_type() == elf::STT_SECTION && !lands_on_symbol() {
-                return Err(self.fail(format!(
-                    "table `{symbol}` entry {slot} lands at {} {place:#x}, where no symbol of this unit is defined",
-                    self.object.section_name_str(section)
-                )));
-            }
-            entries.push(Place { file: self.file, section: section as u32, offset: place });
+            entries.push(self.entry(&symbol, slot as u64, target, addend)?);
         }
         Ok(Table { symbol, entries })
     }
+
+    /// Where entry `slot` of `table` points: symbol `target` of this unit plus `addend`. A
+    /// symbol the unit defines is its own definition; any other binds by the chain's rules
+    /// (`symbols::binding`), so a unit's table may reach code of older generations. The
+    /// place must be a symbol's address (a section symbol's or an addend's result too).
+    fn entry(&self, table: &str, slot: u64, target: u32, addend: i64) -> Result<Place> {
+        let object = self.object;
+        let target_symbol = object.symbol(target as usize)?;
+        let defined_here = object.symbol_section(target_symbol, target as usize)?;
+        let (file, section, value) = match defined_here {
+            Some(section) => (self.file, section, target_symbol.st_value(ENDIAN)),
+            None => self.bound_definition(table, slot, target)?,
+        };
+        let place = Place { file, section: section as u32, offset: value.wrapping_add(addend as u64) };
+        let named = target_symbol.st_type() != elf::STT_SECTION && addend == 0;
+        if !named && !self.lands_on_symbol(place) {
+            let holder = &self.db.object(file).object;
+            return Err(self.fail(format!(
+                "table `{table}` entry {slot} lands at {} {:#x} of {}, where no symbol is defined",
+                holder.section_name_str(section),
+                place.offset,
+                holder.name
+            )));
+        }
+        Ok(place)
+    }
+
+    /// The definition an undefined table target binds to: (file, section, value).
+    fn bound_definition(&self, table: &str, slot: u64, target: u32) -> Result<(FileId, usize, u64)> {
+        let not_here = |why: &str| {
+            self.fail(format!(
+                "table `{table}` entry {slot} points at `{}`, which {why}",
+                self.symbol_name(target as usize)
+            ))
+        };
+        let loaded = self.db.object(self.file);
+        let Some(id) = loaded.global(target as usize) else {
+            return Err(not_here("is not defined in this unit"));
+        };
+        let Definition::Object { file, index } = self.db.global(id).definition else {
+            return Err(not_here("is not defined in this image (nor in any generation this unit can see)"));
+        };
+        let holder = self.db.object(file);
+        let symbol = holder.object.symbol(index as usize)?;
+        match holder.object.symbol_section(symbol, index as usize)? {
+            Some(section) if !holder.discarded[section] => Ok((file, section, symbol.st_value(ENDIAN))),
+            _ => Err(not_here(&format!("{} defines outside any linked section", holder.object.name))),
+        }
+    }
+
+    /// Whether some symbol (not a section or file symbol) is defined at `place`.
+    fn lands_on_symbol(&self, place: Place) -> bool {
+        let places = {
+            let mut built = self.symbols.lock().unwrap_or_else(|e| e.into_inner());
+            let object = &self.db.object(place.file).object;
+            built.entry(place.file).or_insert_with(|| std::sync::Arc::new(SymbolPlaces::new(object))).clone()
+        };
+        places.contains(place.section, place.offset)
+    }
 }
 
-/// Sorted values of the symbols defined in one section, to check that entries land on one.
-struct SymbolValues {
-    values: Vec<u64>,
+/// Every defined symbol of one object as a sorted (section, value) list, to check that table
+/// entries land on one: built once per object, whatever the number of sections.
+struct SymbolPlaces {
+    places: Vec<(u32, u64)>,
 }
 
-impl SymbolValues {
-    fn new(object: &ObjectFile, section: usize) -> SymbolValues {
-        let mut values: Vec<u64> = (1..object.symbols.len())
+impl SymbolPlaces {
+    fn new(object: &ObjectFile) -> SymbolPlaces {
+        let mut places: Vec<(u32, u64)> = (1..object.symbols.len())
+            .into_par_iter()
+            .with_min_len(4096)
             .filter_map(|index| {
                 let symbol = object.symbol(index).ok()?;
                 if matches!(symbol.st_type(), elf::STT_SECTION | elf::STT_FILE) {
                     return None;
                 }
-                (object.symbol_section(symbol, index).ok()?? == section).then(|| symbol.st_value(ENDIAN))
+                let section = object.symbol_section(symbol, index).ok()??;
+                Some((section as u32, symbol.st_value(ENDIAN)))
             })
             .collect();
-        values.sort_unstable();
-        SymbolValues { values }
+        places.par_sort_unstable();
+        SymbolPlaces { places }
     }
 
-    fn contains(&self, value: u64) -> bool {
-        self.values.binary_search(&value).is_ok()
+    fn contains(&self, section: u32, value: u64) -> bool {
+        self.places.binary_search(&(section, value)).is_ok()
     }
 }
 

@@ -21,12 +21,13 @@ struct Place {
     offset: u64,
 }
 
-/// One error line per symbol in `undefined` (`(symbol, what is wrong)`), at most `limit`
-/// of them (0: all), then a line saying how many were left out.
-pub fn error(db: &SymbolDb, undefined: &[(GlobalId, &str)], limit: usize) -> Error {
+/// One error line per symbol in `undefined` (`(symbol, what is wrong, why)`), at most
+/// `limit` of them (0: all), then a line saying how many were left out. A line reads
+/// `a.o: section .text: offset 0x12: undefined symbol `foo` (in `bar`), and 2 more places`.
+pub fn error(db: &SymbolDb, undefined: &[(GlobalId, &str, String)], limit: usize) -> Error {
     let shown = if limit == 0 { undefined.len() } else { undefined.len().min(limit) };
     let wanted: FxHashMap<GlobalId, usize> =
-        undefined[..shown].iter().enumerate().map(|(index, &(id, _))| (id, index)).collect();
+        undefined[..shown].iter().enumerate().map(|(index, &(id, ..))| (id, index)).collect();
     // (first place, count) per symbol, objects in order.
     let found: Vec<Vec<(usize, Place)>> = db
         .objects
@@ -56,13 +57,13 @@ pub fn error(db: &SymbolDb, undefined: &[(GlobalId, &str)], limit: usize) -> Err
         count[index] += 1;
     }
     let mut lines: Vec<String> = Vec::with_capacity(shown + 1);
-    for (index, &(id, what)) in undefined[..shown].iter().enumerate() {
-        let name = db.name(id);
+    for (index, (id, what, why)) in undefined[..shown].iter().enumerate() {
+        let name = db.name(*id);
         let line = match first[index] {
             Some(place) => {
                 let object = &db.objects[place.file].object;
                 let within = match enclosing_symbol(object, place.section, place.offset) {
-                    Some(function) => format!(" in `{function}`"),
+                    Some(function) => format!(" (in `{function}`)"),
                     None => String::new(),
                 };
                 let more = match count[index] - 1 {
@@ -70,16 +71,11 @@ pub fn error(db: &SymbolDb, undefined: &[(GlobalId, &str)], limit: usize) -> Err
                     1 => ", and 1 more place".to_string(),
                     n => format!(", and {n} more places"),
                 };
-                format!(
-                    "{what} `{name}`, referenced by {}{within} ({}+{:#x}){more}",
-                    object.name,
-                    object.section_name_str(place.section),
-                    place.offset
-                )
+                format!("{}: {what} `{name}`{why}{within}{more}", object.locate(place.section, place.offset))
             }
-            None => match referencing_object(db, id) {
-                Some(object) => format!("{what} `{name}`, referenced by {object}"),
-                None => format!("{what} `{name}`"),
+            None => match referencing_object(db, *id) {
+                Some(object) => format!("{object}: {what} `{name}`{why}"),
+                None => format!("{what} `{name}`{why}"),
             },
         };
         lines.push(line);

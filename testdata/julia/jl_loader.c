@@ -17,6 +17,10 @@
  *            magic/version, units in U-line order (generation, shard, nfvars,
  *            ngvars), call fvars[index](arg) for every F line and read
  *            *(int64_t *)gvars[index] for every G line.
+ * --own-tables  walk the newest generation's own 64-bit tables, found by their symbols
+ *            (U lines name them; they must be exported, as in the 1.9 layout): what a
+ *            runtime sees in an image linked without chainlink (the hand workflow).
+ *            Counted with the tables' functions and slots; its units are not.
  * No flag means --by-name only.
  *
  * Output: "jl_loader: ok: <n> functions by name, <m> functions and <k> slots
@@ -401,26 +405,68 @@ static void check_tables(void *h, unsigned long *nf, unsigned long *ng, unsigned
     free(usable);
 }
 
+/* The newest generation's units, through their own exported 64-bit tables. */
+static void check_own_tables(void *h, unsigned long *nf, unsigned long *ng)
+{
+    uint32_t newest = 0;
+    for (size_t i = 0; i < U.n; i++)
+        if (U.v[i].gen > newest) newest = U.v[i].gen;
+    for (size_t i = 0; i < U.n; i++) {
+        const struct uline *u = &U.v[i];
+        if (u->gen != newest) continue;
+        void *const *ftab = dlsym(h, u->ftab);
+        void *const *gtab = dlsym(h, u->gtab);
+        if (!ftab || !gtab || strstr(u->ftab, "offsets")) {
+            fail("unit %" PRIu32 ".%" PRIu32 ": no exported 64-bit tables %s/%s", u->gen, u->shard,
+                 u->ftab, u->gtab);
+            continue;
+        }
+        for (size_t k = 0; k < F.n; k++) {
+            struct fline *x = &F.v[k];
+            if (x->gen != u->gen || x->shard != u->shard) continue;
+            int64_t r;
+            int sig = x->index < u->nfvars ? guarded_call((jl_fptr_t)ftab[x->index], x->arg, &r) : -1;
+            if (sig || r != x->result)
+                fail("own table %s[%" PRIu64 "] %s(%" PRId64 "): %s", u->ftab, x->index, x->sym,
+                     x->arg, sig ? "crashed or out of range" : "wrong result");
+            else
+                (*nf)++;
+        }
+        for (size_t k = 0; k < G.n; k++) {
+            struct gline *x = &G.v[k];
+            if (x->gen != u->gen || x->shard != u->shard) continue;
+            int64_t v;
+            int sig = x->index < u->ngvars ? guarded_read(gtab[x->index], &v) : -1;
+            if (sig || v != x->value)
+                fail("own table %s[%" PRIu64 "] %s: %s", u->gtab, x->index, x->sym,
+                     sig ? "faulted or out of range" : "wrong value");
+            else
+                (*ng)++;
+        }
+    }
+}
+
 static void usage(void)
 {
-    fputs("usage: jl_loader IMAGE.so EXPECTED.txt [--by-name] [--tables]\n", stderr);
+    fputs("usage: jl_loader IMAGE.so EXPECTED.txt [--by-name] [--tables] [--own-tables]\n", stderr);
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
     const char *image = NULL;
-    int by_name = 0, tables = 0;
+    int by_name = 0, tables = 0, own_tables = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--by-name")) by_name = 1;
         else if (!strcmp(argv[i], "--tables")) tables = 1;
+        else if (!strcmp(argv[i], "--own-tables")) own_tables = 1;
         else if (argv[i][0] == '-' && argv[i][1]) usage();
         else if (!image) image = argv[i];
         else if (!expected_path) expected_path = argv[i];
         else usage();
     }
     if (!image || !expected_path) usage();
-    if (!by_name && !tables) by_name = 1;
+    if (!by_name && !tables && !own_tables) by_name = 1;
 
     /* Make sure the runtime stub is really there before blaming the image. */
     if (ijl_runtime_mix(1) != 4) {
@@ -440,6 +486,7 @@ int main(int argc, char **argv)
     unsigned long n_by_name = 0, nf = 0, ng = 0, nu = 0;
     if (by_name) n_by_name = check_by_name(h);
     if (tables) check_tables(h, &nf, &ng, &nu);
+    if (own_tables) check_own_tables(h, &nf, &ng);
 
     if (nfail) {
         fprintf(stderr,

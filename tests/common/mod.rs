@@ -526,3 +526,54 @@ pub fn check_image(image_dir: &Path, image: &Path, modes: &[&str]) -> String {
     assert!(out.starts_with("jl_loader: ok:"), "{out}");
     out
 }
+
+/// Gives a file an old modification time, as a base that has sat on disk has: the cache
+/// trusts (and remembers) hashes only of files older than a couple of seconds.
+pub fn settle(path: &Path) {
+    let past = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+    if fs::metadata(path).unwrap().modified().unwrap() != past {
+        fs::File::options().append(true).open(path).unwrap().set_modified(past).unwrap();
+    }
+}
+
+/// The link command `chainlink link -o OUT --base B... NEWEST... EXTRA...`.
+pub fn chained_link(out: &Path, bases: &[&Path], newest: &[&Path], extra: &[&str]) -> Command {
+    let mut command = chainlink();
+    command.arg("link").arg("-o").arg(out);
+    for base in bases {
+        command.arg("--base").arg(base);
+    }
+    command.args(newest).args(extra);
+    command
+}
+
+/// Links `newest` onto `bases` cold (`--no-cache`) into `name`, then twice through a fresh
+/// cache (the first link records the prepared base, the second, with its output entry
+/// removed, relinks warm on it) and requires the warm output to be the cold one, byte for
+/// byte. Returns the cold output.
+pub fn assert_warm_equals_cold(s: &Scratch, name: &str, bases: &[&Path], newest: &[&Path], extra: &[&str]) -> PathBuf {
+    for base in bases {
+        settle(base);
+    }
+    let cold = s.path(name);
+    run_ok(chained_link(&cold, bases, newest, extra).arg("--no-cache"));
+    let cache = s.path(&format!("{name}.cache"));
+    let warm = s.path(&format!("{name}.warm"));
+    let stats = s.path(&format!("{name}.stats.json"));
+    for round in ["records", "reuses"] {
+        let _ = fs::remove_dir_all(cache.join("v1/outputs"));
+        let _ = fs::remove_file(&warm);
+        let mut command = chained_link(&warm, bases, newest, extra);
+        run_ok(command.arg("--cache-dir").arg(&cache).arg("--stats-json").arg(&stats));
+        let report = fs::read_to_string(&stats).unwrap();
+        if round == "reuses" && !bases.is_empty() {
+            let prepared = report.lines().find(|line| line.contains("\"prepared_base\"")).unwrap_or_default();
+            assert!(prepared.contains("\"outcome\": \"hit\""), "{name}: the prepared base was not used: {prepared}");
+        }
+        assert!(
+            fs::read(&warm).unwrap() == fs::read(&cold).unwrap(),
+            "{name}: a warm link ({round}) differs from a cold one"
+        );
+    }
+    cold
+}

@@ -20,7 +20,7 @@ const LOCAL_RECORD: usize = 12;
 
 /// The globals, and each base object's global ids, as the base objects alone left them,
 /// kept (only) by a link that loaded them, for [`encode`]. (The ids are copied too: the
-/// end of resolution, `unify_scopes`, rebinds some of them in place, depending on what the
+/// end of resolution, `binding::bind_references`, rebinds some of them in place, depending on what the
 /// newest generation defines.)
 pub struct BaseGlobals<'data> {
     pub globals: Vec<Global<'data>>,

@@ -20,6 +20,7 @@ mod hash;
 pub mod inputs;
 pub mod layout;
 pub mod libsearch;
+pub mod map_file;
 pub mod object_file;
 pub mod prepared;
 pub mod report;
@@ -138,7 +139,9 @@ fn link_with<A: Arch>(
     // new newest generation, say), the key will most likely miss: symbols are resolved
     // meanwhile, and thrown away if it does not.
     let memo = chain::HashMemo::default();
-    let mut cache = if config.emit_archive.is_none() { cache::Cache::open(config) } else { None };
+    // (An emitted archive, a map file or a random build id are made by a real link.)
+    let real_link = config.emit_archive.is_some() || config.gnu.needs_a_real_link();
+    let mut cache = if real_link { None } else { cache::Cache::open(config) };
     let files: Vec<&inputs::InputFile> = bases.iter().chain(&inputs).collect();
     let unremembered = cache.as_ref().map(|cache| cache.unremembered(&files)).unwrap_or_default();
     let speculating = !unremembered.is_empty();
@@ -277,6 +280,13 @@ fn link_with<A: Arch>(
             db.shadowed
         );
     }
+    if config.gnu.trace {
+        // --trace: what was linked, objects and archive members in load order, then
+        // shared libraries.
+        for name in db.objects.iter().map(|o| &o.object.name).chain(db.shared.iter().map(|s| &inputs[s.input].name)) {
+            println!("{name}");
+        }
+    }
     timer.phase("symbols");
     look_up_key_when_hashed!(false);
     let directory = tables::decode::<A>(&db, &config.table_names, prepared.as_ref())?;
@@ -382,6 +392,9 @@ fn link_with<A: Arch>(
         base_region: &base_region,
     };
     let written = writer.write::<A>(early_region)?;
+    if let Some(path) = &config.gnu.map_file {
+        map_file::write(&db, &layout, &config.output, path)?;
+    }
     timer.phase("write");
     let archive = match &config.emit_archive {
         Some(path) => Some((path, chain::write_archive(path, &chain, &layout.manifest)?)),

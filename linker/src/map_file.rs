@@ -15,6 +15,9 @@ use object::read::elf::SectionHeader as _;
 use std::fmt::Write as _;
 use std::path::Path;
 
+/// A symbol's address and name.
+type Named<'a> = (u64, &'a [u8]);
+
 /// Renders the map of a link.
 pub fn render(db: &SymbolDb, layout: &Layout, output: &Path) -> String {
     let mut text = format!("Map of {} (chainlink {})\n\n", output.display(), env!("CARGO_PKG_VERSION"));
@@ -32,7 +35,7 @@ pub fn render(db: &SymbolDb, layout: &Layout, output: &Path) -> String {
     }
     text.push_str("\nMemory map\n\n");
     // Global symbols by the input section that defines them, in address order.
-    let mut symbols: crate::hash::FxHashMap<(u32, usize), Vec<(u64, &[u8])>> = Default::default();
+    let mut symbols: crate::hash::FxHashMap<(u32, usize), Vec<Named>> = Default::default();
     for (id, global) in db.globals.iter().enumerate() {
         let Definition::Object { file, index } = global.definition else { continue };
         let object = &db.object(file).object;

@@ -8,6 +8,7 @@ pub mod arch;
 mod background;
 pub mod cache;
 pub mod chain;
+mod compress;
 pub mod config;
 pub mod defsym;
 pub mod eh_frame;

@@ -275,12 +275,18 @@ impl<'data> Writer<'_, 'data> {
         };
         allocate(temp.as_file(), self.layout.file_size)?;
         let mut kept_map = None;
+        let mut length = self.layout.file_size;
         if self.layout.file_size > 0 {
             // SAFETY: the temporary file is ours alone until it is renamed into place.
             let mut map = unsafe { memmap2::MmapOptions::new().map_mut(temp.as_file()) }
                 .map_err(|e| Error::new(format!("cannot map the output: {e}")))?;
             let output = OutputFile { file: temp.as_file(), map_start: map.as_ptr() as usize };
-            let covered = self.manifest_covered();
+            let mut covered = self.manifest_covered();
+            if self.config.gnu.compress_debug.is_some() {
+                // The tail moves when its debug sections are compressed: hash it all.
+                let tail = crate::compress::tail_start(self.layout);
+                covered.retain(|&((_, end), ..)| end <= tail);
+            }
             let note = self.layout.section(Synthetic::BuildId).offset + 16;
             let style = &self.config.gnu.build_id;
             record = BuildIdRecord {
@@ -291,13 +297,20 @@ impl<'data> Writer<'_, 'data> {
             };
             let mut known_pieces;
             (patches, known_pieces) = self.fill::<A>(&mut map, &output, region_copied, &record)?;
-            self.write_build_id_note(&mut map);
-            known_pieces.extend(self.write_eh_frame_hdr(&mut map, &record, &known_pieces)?);
-            record.digest = self.write_build_id(&mut map, &record, &known_pieces);
+            if let Some(kind) = self.config.gnu.compress_debug {
+                length = crate::compress::compress_debug_sections(&mut map, self.layout, kind)?;
+            }
+            let buffer = &mut map[..length as usize];
+            self.write_build_id_note(buffer);
+            known_pieces.extend(self.write_eh_frame_hdr(buffer, &record, &known_pieces)?);
+            record.digest = self.write_build_id(buffer, &record, &known_pieces);
             skipped_members = covered.into_iter().map(|(_, member, at)| (member, at)).collect();
             // No msync: like every linker, leave write-back to the kernel. The blocks were
             // allocated up front, so the page cache can always be written back.
             kept_map = Some(map);
+        }
+        if length < self.layout.file_size {
+            temp.as_file().set_len(length).map_err(|e| Error::new(format!("cannot shorten the output: {e}")))?;
         }
         temp.as_file_mut().flush()?;
         set_executable(temp.as_file())?;

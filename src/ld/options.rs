@@ -462,10 +462,10 @@ impl Line {
             Opt::RpathLink => {}
             Opt::Shared => self.shared = true,
             Opt::Relocatable => self.refuse(format!(
-                "relocatable output (`{spelled}`) is not supported: chainlink links shared libraries (-shared) only"
+                "relocatable output (`{spelled}`) is not supported: chainlink links shared libraries only (-shared)"
             )),
             Opt::Pie => self.refuse(format!(
-                "executables (`{spelled}`) are not supported: chainlink links shared libraries (-shared) only"
+                "executables (`{spelled}`) are not supported: chainlink links shared libraries only (-shared)"
             )),
             Opt::Static => self.set_state(|state| state.static_only = true),
             Opt::Dynamic => self.set_state(|state| state.static_only = false),

@@ -35,7 +35,7 @@ struct Marker<'a, 'data> {
     /// Per section: the other members of its COMDAT group, and the `SHF_LINK_ORDER`
     /// sections linked to it.
     companions: FxHashMap<Section, Vec<Section>>,
-    /// Sections by name, for `__start_`/`__stop_` references.
+    /// Sections by name, for `__start_`/`__stop_` references (taken out once marked).
     by_name: FxHashMap<&'data [u8], Vec<Section>>,
 }
 
@@ -136,7 +136,7 @@ impl<'a, 'data> Marker<'a, 'data> {
         match self.db.global(id).definition {
             Definition::Synthetic(Synthetic::SectionStart | Synthetic::SectionStop) => {
                 let name = symbols::bracketed_section(self.db.global(id).name);
-                for section in self.by_name.get(name).cloned().unwrap_or_default() {
+                for section in self.by_name.remove(name).unwrap_or_default() {
                     self.mark(section);
                 }
             }
@@ -260,10 +260,11 @@ impl<'a, 'data> Marker<'a, 'data> {
 
     fn propagate(&mut self) {
         while let Some((file, section)) = self.queue.pop() {
-            for companion in self.companions.get(&(file, section)).cloned().unwrap_or_default() {
+            // (Each section is marked once: its companions and FDE references are taken out.)
+            for companion in self.companions.remove(&(file, section)).unwrap_or_default() {
                 self.mark(companion);
             }
-            for reference in self.fde_refs.get(&(file, section)).cloned().unwrap_or_default() {
+            for reference in self.fde_refs.remove(&(file, section)).unwrap_or_default() {
                 self.mark(reference);
             }
             let db = self.db;

@@ -563,3 +563,22 @@ fn threads_and_trace() {
     assert!(output.status.success(), "{}", describe(&output));
     assert!(String::from_utf8_lossy(&output.stdout).lines().any(|line| line == "t.o"));
 }
+
+/// The new passes keep the output a function of the inputs: any thread count, any
+/// working directory.
+#[test]
+fn deterministic_with_the_new_options() {
+    let s = Scratch::new();
+    let object = compile_source(&s, "gc.cpp", GC_CPP, &["-g", "-O1", "-ffunction-sections", "-fdata-sections"]);
+    s.write("gc.map", b"{ global: chainlink_test; local: *; };");
+    let flags =
+        "-Wl,--gc-sections,--version-script=gc.map,--compress-debug-sections=zlib,--hash-style=both,--build-id,-z,now";
+    let mut outputs = Vec::new();
+    for (threads, name) in [("1", "one.so"), ("2", "two.so"), ("4", "four.so")] {
+        let threads = format!("-Wl,--threads={threads}");
+        let output = gcc_shared(&s, name, &[flags, &threads, &object, "-lstdc++"], true);
+        assert!(output.status.success(), "{}", describe(&output));
+        outputs.push(std::fs::read(s.path(name)).unwrap());
+    }
+    assert!(outputs.windows(2).all(|pair| pair[0] == pair[1]), "the output depends on the thread count");
+}

@@ -8,6 +8,7 @@
 
 mod options;
 mod response;
+mod table;
 
 use std::ffi::{OsStr, OsString};
 use std::process::ExitCode;
@@ -35,7 +36,7 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(options::Action::Help) => {
-            print!("{}", options::help());
+            print!("{}", table::help());
             ExitCode::SUCCESS
         }
         Ok(options::Action::Link { config, print_version }) => {

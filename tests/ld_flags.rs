@@ -548,6 +548,7 @@ fn as_needed_push_state_and_bstatic() {
         vec![unused.as_str(), "-L.", "-Wl,--no-as-needed", "-ldep"],
         vec![main.as_str(), "-L.", "-Wl,-Bstatic", "-ldep", "-Wl,-Bdynamic"],
         vec![main.as_str(), "-L.", "-ldep"],
+        vec![main.as_str(), "-L.", "-l:libdep.a"],
     ] {
         let (gnu, chainlink) = link_both(&s, "needed", &args);
         assert_eq!(needed(&chainlink), needed(&gnu), "{args:?}");
@@ -562,6 +563,40 @@ fn threads_and_trace() {
     let output = gcc_shared(&s, "t.so", &["-Wl,--threads=1,--trace", &object], true);
     assert!(output.status.success(), "{}", describe(&output));
     assert!(String::from_utf8_lossy(&output.stdout).lines().any(|line| line == "t.o"));
+}
+
+#[test]
+fn entry_init_fini_and_discard_all() {
+    let s = Scratch::new();
+    let object = compile_source(
+        &s,
+        "entry.c",
+        "static int helper(int x) { return x + 1; }\nint start_here(void) { return helper(1); }\n\
+         void my_init(void) {}\nvoid my_fini(void) {}\n",
+        &["-O0"],
+    );
+    let (gnu, chainlink) =
+        link_both(&s, "entry", &["-nostartfiles", "-Wl,-e,start_here,-init,my_init,-fini,my_fini,-x", &object]);
+    for file in [&gnu, &chainlink] {
+        let header = readelf(&["-h"], file);
+        let entry =
+            header.lines().find_map(|l| l.trim().strip_prefix("Entry point address:")).unwrap().trim().to_string();
+        let address = |name: &str| {
+            let table = readelf(&["--dyn-syms"], file);
+            let line = table.lines().find(|l| l.split_whitespace().nth(7) == Some(name)).unwrap().to_string();
+            format!("0x{}", line.split_whitespace().nth(1).unwrap().trim_start_matches('0'))
+        };
+        assert_eq!(entry, address("start_here"), "{}", file.display());
+        let tags = readelf(&["-d"], file);
+        let tag = |name: &str| {
+            tags.lines()
+                .find(|l| l.contains(&format!("({name})")))
+                .map(|l| l.split_whitespace().last().unwrap().to_string())
+        };
+        assert_eq!(tag("INIT"), Some(address("my_init")), "{}", file.display());
+        assert_eq!(tag("FINI"), Some(address("my_fini")), "{}", file.display());
+        assert!(!symbols(file).iter().any(|s| s.name == "helper"), "-x keeps local symbols in {}", file.display());
+    }
 }
 
 /// The new passes keep the output a function of the inputs: any thread count, any

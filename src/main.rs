@@ -4,6 +4,7 @@
 
 mod detach;
 mod huge_blocks;
+mod ld;
 
 #[global_allocator]
 static ALLOCATOR: huge_blocks::HugeBlocks = huge_blocks::HugeBlocks;
@@ -230,9 +231,11 @@ fn cache_config(matches: &ArgMatches) -> Config {
 }
 
 /// ld spells several options with one dash (`-shared`, `-soname x`); clap wants two.
+/// The options `chainlink link` also takes with one dash, as ld spells them.
+const SINGLE_DASH: &[&str] =
+    &["-shared", "-nostdlib", "-soname", "-rpath", "-Bsymbolic", "-whole-archive", "-no-whole-archive"];
+
 fn normalise_args(args: impl Iterator<Item = String>) -> Vec<String> {
-    const SINGLE_DASH: &[&str] =
-        &["-shared", "-nostdlib", "-soname", "-rpath", "-Bsymbolic", "-whole-archive", "-no-whole-archive"];
     args.map(|arg| {
         if SINGLE_DASH.contains(&arg.as_str()) {
             format!("-{arg}")
@@ -318,7 +321,23 @@ fn config_from(matches: &ArgMatches) -> Result<Config, String> {
 }
 
 fn main() -> ExitCode {
-    let matches = match cli().try_get_matches_from(normalise_args(std::env::args())) {
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // Called as `ld` (or `ld.chainlink`, `ld.lld`), or as `chainlink ld ARGS`: GNU ld's
+    // command line.
+    if args.first().is_some_and(|program| ld::is_ld_name(program)) {
+        return ld::run(args.split_off(1));
+    }
+    if args.get(1).is_some_and(|sub| sub == "ld") {
+        return ld::run(args.split_off(2));
+    }
+    let args: Vec<String> = match args.into_iter().map(std::ffi::OsString::into_string).collect() {
+        Ok(args) => args,
+        Err(arg) => return usage_error(&format!("argument `{}` is not valid UTF-8", arg.to_string_lossy())),
+    };
+    if let Some(message) = unknown_single_dash(&args) {
+        return usage_error(&message);
+    }
+    let matches = match cli().try_get_matches_from(normalise_args(args.into_iter())) {
         Ok(matches) => matches,
         Err(error) if !error.use_stderr() => {
             // --help and --version
@@ -326,10 +345,18 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(error) => {
-            // Usage errors are one line, like every other error.
+            // Usage errors are one line, like every other error: clap's first line, with
+            // the arguments it lists on the next ones (a missing `--output <OUT>`).
             let rendered = error.render().to_string();
-            let first = rendered.lines().next().unwrap_or("invalid arguments");
-            eprintln!("chainlink: {first} (see `chainlink link --help`)");
+            let mut lines = rendered.lines().map(str::trim).filter(|line| !line.is_empty());
+            let first = lines.next().unwrap_or("invalid arguments").trim_start_matches("error: ");
+            let listed: Vec<&str> = lines.take_while(|line| !line.starts_with("Usage:")).collect();
+            let detail = if first.ends_with(':') && !listed.is_empty() {
+                format!(" {}", listed.join(", "))
+            } else {
+                String::new()
+            };
+            eprintln!("chainlink: error: {first}{detail} (see `chainlink link --help`)");
             return ExitCode::from(2);
         }
     };
@@ -346,18 +373,56 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut parent = if matches.get_flag("no-fork") { detach::Parent::none() } else { detach::fork() };
+    run_link(&config, matches.get_flag("no-fork"))
+}
+
+/// Reports a usage error (exit code 2).
+pub(crate) fn usage_error(message: &str) -> ExitCode {
+    eprintln!("chainlink: error: {message}");
+    ExitCode::from(2)
+}
+
+/// Runs a link (in a child process unless `no_fork`) and reports its outcome.
+pub(crate) fn run_link(config: &Config, no_fork: bool) -> ExitCode {
+    let mut parent = if no_fork { detach::Parent::none() } else { detach::fork() };
     let mut code = 0u8;
-    let result = chainlink_linker::link_then(&config, &mut |report| {
-        code = report_success(&config, report);
+    let result = chainlink_linker::link_then(config, &mut |report| {
+        code = report_success(config, report);
         parent.release(code);
     });
     if let Err(error) = result {
-        eprintln!("chainlink: error: {error}");
+        // One line per message (several undefined symbols are several lines).
+        for line in error.to_string().lines() {
+            eprintln!("chainlink: error: {line}");
+        }
         code = if error.is_usage() { 2 } else { 1 };
         parent.release(code);
     }
     ExitCode::from(code)
+}
+
+/// A single-dash option of more than one letter that `chainlink link` does not know
+/// (`-plugin`): clap would name only its first letter.
+fn unknown_single_dash(args: &[String]) -> Option<String> {
+    let link = args.iter().position(|arg| arg == "link")?;
+    for arg in &args[link + 1..] {
+        if arg == "--" {
+            return None;
+        }
+        let joined_value = ["-o", "-L", "-l", "-z"].iter().any(|short| arg.starts_with(short));
+        let name = arg.split('=').next().unwrap_or(arg);
+        if arg.len() > 2
+            && arg.starts_with('-')
+            && !arg.starts_with("--")
+            && !joined_value
+            && !SINGLE_DASH.contains(&name)
+        {
+            return Some(format!(
+                "unknown option `{arg}` (see `chainlink link --help`; GNU ld's command line is `chainlink ld`)"
+            ));
+        }
+    }
+    None
 }
 
 /// Prints `--time` and writes `--stats-json`; returns the exit code.

@@ -601,11 +601,12 @@ fn options_fingerprint(config: &Config) -> String {
             InputArg::Library(name) => format!("lib {name}"),
             InputArg::WholeArchive(on) => format!("whole-archive {on}"),
             InputArg::AsNeeded(on) => format!("as-needed {on}"),
+            InputArg::StaticOnly(on) => format!("static {on}"),
         })
         .collect();
     format!(
         "inputs {inputs:?}\nlibrary_paths {:?}\nsoname {:?}\nrpaths {:?}\nnostdlib {}\ncc {:?}\nno_undefined {}\n\
-         pack_relative {}\nsymbolic {}\nbind_now {}\nbases {:?}\nstrip {:?}\ndata {:?}\ntables {:?}\nstrip_all {}\n",
+         pack_relative {}\nsymbolic {}\nbind_now {}\nbases {:?}\nstrip {:?}\ndata {:?}\ntables {:?}\nstrip_all {}\ngnu {:?}\nverdef base {:?}\n",
         config.library_paths,
         config.soname,
         config.rpaths,
@@ -619,7 +620,11 @@ fn options_fingerprint(config: &Config) -> String {
         config.strip_sections,
         config.data_members,
         config.table_names,
-        config.strip_all
+        config.strip_all,
+        config.gnu,
+        // The base version a version script's definitions hang from is named after the
+        // output when there is no soname.
+        config.gnu.version_script.as_ref().filter(|_| config.soname.is_none()).map(|_| config.output.file_name())
     )
 }
 

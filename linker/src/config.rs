@@ -14,6 +14,8 @@ pub enum InputArg {
     Library(String),
     WholeArchive(bool),
     AsNeeded(bool),
+    /// `-Bstatic` (true) / `-Bdynamic`: whether `-l` finds only archives.
+    StaticOnly(bool),
 }
 
 #[derive(Clone, Debug)]
@@ -64,6 +66,220 @@ pub struct Config {
     pub emit_archive: Option<PathBuf>,
     /// Names of the dispatch-table symbols read from units and of the emitted directory.
     pub table_names: crate::tables::TableNames,
+    /// GNU ld's options beyond what `cc -shared` needs (the ld front end fills them).
+    pub gnu: GnuOptions,
+}
+
+/// Options with GNU ld's meaning: what is exported and how it binds, section garbage
+/// collection, the linker's own sections' forms, and side outputs. `Default` is what
+/// `chainlink link` does.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct GnuOptions {
+    /// `--version-script` (every file's nodes, in order).
+    pub version_script: Option<crate::version_script::VersionScript>,
+    /// `--dynamic-list`: exported symbols that stay preemptible; every other definition
+    /// binds here.
+    pub dynamic_list: Option<Vec<crate::version_script::Pattern>>,
+    /// `--export-dynamic-symbol`: definitions kept preemptible (and exported) whatever
+    /// `-Bsymbolic` or a dynamic list say.
+    pub export_dynamic_symbols: Vec<crate::version_script::Pattern>,
+    /// `-Bsymbolic-functions`: function definitions bind here.
+    pub symbolic_functions: bool,
+    /// `--exclude-libs`: archives whose members' definitions are not exported.
+    pub exclude_libs: ExcludeLibs,
+    /// `--gc-sections`, and `--print-gc-sections` (report each section dropped).
+    pub gc_sections: bool,
+    pub print_gc_sections: bool,
+    /// `--strip-debug` (`-S`; `-s` implies it): no `.debug_*` sections.
+    pub strip_debug: bool,
+    /// `--discard-all` (`-x`): no local symbols in `.symtab`.
+    pub discard_locals: bool,
+    pub build_id: BuildId,
+    pub hash_style: HashStyle,
+    /// `--compress-debug-sections`.
+    pub compress_debug: Option<Compression>,
+    /// `-Map FILE` (`-` is standard output, for `-M`).
+    pub map_file: Option<std::path::PathBuf>,
+    /// `--defsym NAME=EXPRESSION`, in order.
+    pub defsyms: Vec<Defsym>,
+    /// `-u NAME`: references that pull archive members (and keep sections with `--gc-sections`).
+    pub undefined: Vec<String>,
+    /// `--require-defined NAME`: as `-u`, and an error if nothing defines it.
+    pub require_defined: Vec<String>,
+    /// `--wrap NAME`: undefined `NAME` binds to `__wrap_NAME`, `__real_NAME` to `NAME`.
+    pub wrap: Vec<Wrap>,
+    /// `-e NAME`: the ELF entry point.
+    pub entry: Option<String>,
+    /// `-init NAME` / `-fini NAME`: the functions `DT_INIT` and `DT_FINI` name.
+    pub init: String,
+    pub fini: String,
+    /// `-z execstack` (true) / `-z noexecstack`; `None`: executable only when an input
+    /// object lacks a `.note.GNU-stack` section or marks it executable (GNU ld's rule).
+    pub exec_stack: Option<bool>,
+    /// `-z stack-size=N`: `PT_GNU_STACK`'s size.
+    pub stack_size: u64,
+    /// `-z notext`: dynamic relocations in read-only sections allowed (`DT_TEXTREL`).
+    pub text_relocations: bool,
+    /// `-z relro` (default) / `-z norelro`: a `PT_GNU_RELRO` segment.
+    pub relro: bool,
+    /// `-z max-page-size`: segments start on multiples of it, and it is their `p_align`.
+    pub max_page_size: u64,
+    /// `--enable-new-dtags` (default): `DT_RUNPATH`; else `DT_RPATH`.
+    pub new_dtags: bool,
+    /// `--allow-multiple-definition` / `-z muldefs`: the first definition wins.
+    pub allow_multiple_definition: bool,
+    /// `--no-undefined-version`: a version script's exact name nothing defines is an error.
+    pub no_undefined_version: bool,
+    /// `-z nodelete`, `-z nodlopen`, `-z origin`, `-z initfirst`, `-z interpose`,
+    /// `-z global`: `DF_1_*` bits (and `DF_ORIGIN`).
+    pub flags_1: u64,
+    /// `--trace` (`-t`): print every input file and archive member linked.
+    pub trace: bool,
+    /// How many undefined symbols an error lists (`--error-limit`; 0: all).
+    pub error_limit: usize,
+}
+
+impl Default for GnuOptions {
+    fn default() -> GnuOptions {
+        GnuOptions {
+            version_script: None,
+            dynamic_list: None,
+            export_dynamic_symbols: Vec::new(),
+            symbolic_functions: false,
+            exclude_libs: ExcludeLibs::None,
+            gc_sections: false,
+            print_gc_sections: false,
+            strip_debug: false,
+            discard_locals: false,
+            build_id: BuildId::Tree,
+            hash_style: HashStyle::Gnu,
+            compress_debug: None,
+            map_file: None,
+            defsyms: Vec::new(),
+            undefined: Vec::new(),
+            require_defined: Vec::new(),
+            wrap: Vec::new(),
+            entry: None,
+            init: "_init".to_string(),
+            fini: "_fini".to_string(),
+            exec_stack: None,
+            stack_size: 0,
+            text_relocations: false,
+            relro: true,
+            max_page_size: 0x1000,
+            new_dtags: true,
+            allow_multiple_definition: false,
+            no_undefined_version: false,
+            flags_1: 0,
+            trace: false,
+            error_limit: 20,
+        }
+    }
+}
+
+impl GnuOptions {
+    /// Options whose effect is beside the output (a map file, messages) or never the same
+    /// twice (a random build id): a link with them is always done, never a cache hit.
+    pub fn needs_a_real_link(&self) -> bool {
+        self.map_file.is_some() || self.trace || self.print_gc_sections || self.build_id == BuildId::Uuid
+    }
+}
+
+/// `--exclude-libs`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ExcludeLibs {
+    #[default]
+    None,
+    /// `ALL`: every archive.
+    All,
+    /// Archive file names (`libfoo.a`).
+    Named(Vec<String>),
+}
+
+/// `--build-id=STYLE`: how long the `NT_GNU_BUILD_ID` note is and what it holds.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum BuildId {
+    /// `--build-id=none`: no note.
+    None,
+    /// chainlink's digest of the output (see `write::BuildIdRecord`), 8 bytes (`fast`).
+    Fast,
+    /// The same digest, 16 bytes (`md5`: the length GNU ld's md5 style has).
+    Md5,
+    /// The same digest, 20 bytes (`sha1`, `tree`, and `--build-id` alone).
+    Tree,
+    /// 16 random bytes (`uuid`).
+    Uuid,
+    /// `0xHEX`: these bytes.
+    Hex(Vec<u8>),
+}
+
+impl BuildId {
+    /// The note's descriptor length (0: no note).
+    pub fn note_len(&self) -> usize {
+        match self {
+            BuildId::None => 0,
+            BuildId::Fast => 8,
+            BuildId::Md5 | BuildId::Uuid => 16,
+            BuildId::Tree => 20,
+            BuildId::Hex(bytes) => bytes.len(),
+        }
+    }
+
+    /// Whether the note holds a digest of the output.
+    pub fn is_digest(&self) -> bool {
+        matches!(self, BuildId::Fast | BuildId::Md5 | BuildId::Tree)
+    }
+}
+
+/// `--hash-style`: which symbol hash tables the output has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HashStyle {
+    /// `.hash` (`DT_HASH`).
+    Sysv,
+    /// `.gnu.hash` (`DT_GNU_HASH`).
+    Gnu,
+    Both,
+}
+
+impl HashStyle {
+    pub fn sysv(self) -> bool {
+        self != HashStyle::Gnu
+    }
+
+    pub fn gnu(self) -> bool {
+        self != HashStyle::Sysv
+    }
+}
+
+/// `--compress-debug-sections`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Compression {
+    Zlib,
+    Zstd,
+}
+
+/// `--wrap NAME`'s names.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Wrap {
+    pub name: String,
+    /// `__wrap_NAME`: what undefined references to `NAME` bind to.
+    pub wrapper: String,
+    /// `__real_NAME`: an undefined reference to it binds to `NAME`.
+    pub real: String,
+}
+
+impl Wrap {
+    pub fn new(name: &str) -> Wrap {
+        Wrap { name: name.to_string(), wrapper: format!("__wrap_{name}"), real: format!("__real_{name}") }
+    }
+}
+
+/// `--defsym NAME=EXPRESSION`: `EXPRESSION` is a number, or a symbol plus or minus one.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Defsym {
+    pub name: String,
+    pub symbol: Option<String>,
+    pub offset: i64,
 }
 
 /// Julia's names for the section that ties old code to its old data.
@@ -99,6 +315,7 @@ impl Config {
             data_members: DEFAULT_DATA_MEMBERS.iter().map(|s| s.to_string()).collect(),
             emit_archive: None,
             table_names: Default::default(),
+            gnu: GnuOptions::default(),
         }
     }
 }

@@ -56,6 +56,8 @@ struct Loader {
     files: Vec<InputFile>,
     whole_archive: bool,
     as_needed: bool,
+    /// `-Bstatic`: `-l` finds archives only.
+    static_only: bool,
     /// Archives named on the command line are image units (chained links): load all members.
     archives_whole: bool,
     scripts: Vec<(String, Vec<u8>)>,
@@ -84,6 +86,7 @@ pub fn load_inputs(config: &Config) -> Result<Loaded> {
         files: Vec::new(),
         whole_archive: false,
         as_needed: false,
+        static_only: false,
         archives_whole: crate::chain::loads_archives_whole(config),
         scripts: Vec::new(),
     };
@@ -140,12 +143,17 @@ impl Loader {
                 self.as_needed = *on;
                 Ok(())
             }
+            InputArg::StaticOnly(on) => {
+                self.static_only = *on;
+                Ok(())
+            }
         }
     }
 
     fn add_library(&mut self, name: &str, depth: usize) -> Result<()> {
-        let path = libsearch::find_library(name, &self.search_dirs, false).ok_or_else(|| {
-            Error::new(format!("cannot find library -l{name} (searched: {})", display_dirs(&self.search_dirs)))
+        let path = libsearch::find_library(name, &self.search_dirs, self.static_only).ok_or_else(|| {
+            let kind = if self.static_only { " (-Bstatic: archives only)" } else { "" };
+            Error::new(format!("cannot find library -l{name}{kind} (searched: {})", display_dirs(&self.search_dirs)))
         })?;
         self.add_path(&path, depth)
     }

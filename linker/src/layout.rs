@@ -109,6 +109,17 @@ impl Segment {
     }
 }
 
+/// How segments are made (`-z max-page-size`, `-z norelro`, `-z execstack`,
+/// `-z stack-size`).
+#[derive(Clone, Copy)]
+pub struct SegmentOptions {
+    /// Segments start on a multiple of it, their `p_align`.
+    pub page_size: u64,
+    pub relro: bool,
+    pub exec_stack: bool,
+    pub stack_size: u64,
+}
+
 pub struct Tls {
     pub start: u64,
     pub end: u64,
@@ -123,6 +134,10 @@ pub struct Layout {
     pub dynsym_name: Vec<u32>,
     /// `.gnu.version` entry per `.dynsym` entry after the null symbol (empty: no versions).
     pub versym: Vec<u16>,
+    /// `.gnu.version_d`, when the output defines versions.
+    pub verdef: crate::verdef::VerdefPlan,
+    /// Some symbol needs a version of a library (`.gnu.version_r` is written).
+    pub has_verneed: bool,
     pub import_count: usize,
     pub gnu_hash: GnuHashPlan,
     pub dynstr: StringTable,
@@ -146,6 +161,9 @@ pub struct Layout {
     pub file_size: u64,
     pub init: Option<u64>,
     pub fini: Option<u64>,
+    /// `e_entry` (`-e`; 0 without it).
+    pub entry: u64,
+    pub segment_options: SegmentOptions,
     pub static_tls: bool,
     /// Local indirect functions: their address is their PLT entry, not their resolver.
     pub canonical_plt: FxHashMap<SymRef, u64>,
@@ -309,7 +327,8 @@ pub fn dynamic_entries(layout: &Layout, plan: &Plan, config: &Config) -> Vec<(i6
         entries.push((tag(elf::DT_SONAME), soname as u64));
     }
     if let Some(runpath) = layout.runpath {
-        entries.push((tag(elf::DT_RUNPATH), runpath as u64));
+        let dt = if config.gnu.new_dtags { elf::DT_RUNPATH } else { elf::DT_RPATH };
+        entries.push((tag(dt), runpath as u64));
     }
     if let Some(init) = layout.init {
         entries.push((tag(elf::DT_INIT), init));
@@ -327,7 +346,12 @@ pub fn dynamic_entries(layout: &Layout, plan: &Plan, config: &Config) -> Vec<(i6
         }
     }
     let section = |s: Synthetic| layout.section(s);
-    entries.push((tag(elf::DT_GNU_HASH), section(Synthetic::GnuHash).addr));
+    if config.gnu.hash_style.sysv() {
+        entries.push((tag(elf::DT_HASH), section(Synthetic::Hash).addr));
+    }
+    if config.gnu.hash_style.gnu() {
+        entries.push((tag(elf::DT_GNU_HASH), section(Synthetic::GnuHash).addr));
+    }
     entries.push((tag(elf::DT_STRTAB), section(Synthetic::DynStr).addr));
     entries.push((tag(elf::DT_SYMTAB), section(Synthetic::DynSym).addr));
     entries.push((tag(elf::DT_STRSZ), section(Synthetic::DynStr).size));
@@ -355,6 +379,12 @@ pub fn dynamic_entries(layout: &Layout, plan: &Plan, config: &Config) -> Vec<(i6
     }
     if !layout.versym.is_empty() {
         entries.push((tag(elf::DT_VERSYM), section(Synthetic::VerSym).addr));
+    }
+    if layout.verdef.count() > 0 {
+        entries.push((tag(elf::DT_VERDEF), section(Synthetic::VerDef).addr));
+        entries.push((tag(elf::DT_VERDEFNUM), layout.verdef.count() as u64));
+    }
+    if layout.has_verneed {
         entries.push((tag(elf::DT_VERNEED), section(Synthetic::VerNeed).addr));
         entries.push((tag(elf::DT_VERNEEDNUM), layout.needed.iter().filter(|n| !n.versions.is_empty()).count() as u64));
     }
@@ -368,11 +398,21 @@ pub fn dynamic_entries(layout: &Layout, plan: &Plan, config: &Config) -> Vec<(i6
     if config.bind_now {
         flags |= elf::DF_BIND_NOW.0;
     }
+    if plan.text_relocations {
+        flags |= elf::DF_TEXTREL.0;
+    }
+    let flags_1 = config.gnu.flags_1 | if config.bind_now { elf::DF_1_NOW.0 } else { 0 };
+    if flags_1 & elf::DF_1_ORIGIN.0 != 0 {
+        flags |= elf::DF_ORIGIN.0;
+    }
+    if plan.text_relocations {
+        entries.push((tag(elf::DT_TEXTREL), 0));
+    }
     if flags != 0 {
         entries.push((tag(elf::DT_FLAGS), flags));
     }
-    if config.bind_now {
-        entries.push((tag(elf::DT_FLAGS_1), elf::DF_1_NOW.0));
+    if flags_1 != 0 {
+        entries.push((tag(elf::DT_FLAGS_1), flags_1));
     }
     entries.push((tag(elf::DT_NULL), 0));
     entries
@@ -388,16 +428,18 @@ pub struct Decisions<'a, 'data> {
     pub manifest: &'a str,
     pub directory: &'a ImageDirectory,
     pub symtab: &'a crate::symtab::SymtabPlan,
+    pub exports: &'a crate::exports::Exports,
 }
 
 pub fn layout<A: Arch>(decisions: &Decisions, mut sections: SectionMap) -> Result<Layout> {
-    let Decisions { config, db, plan, facts, inputs, manifest, directory, symtab } = *decisions;
+    let Decisions { config, db, plan, facts, inputs, manifest, directory, symtab, exports } = *decisions;
     let mut dynstr = StringTable::new();
 
-    // Libraries: DT_NEEDED for every shared input that is not as-needed or supplies an import.
+    // Libraries: DT_NEEDED for every shared input that is not as-needed or supplies an
+    // import some reference needs (as GNU ld says: a weak reference needs no library).
     let mut used_libs = vec![false; db.shared.len()];
     for &id in &plan.dynamic_imports {
-        if let Definition::Shared { lib, .. } = db.global(id).definition {
+        if let (Definition::Shared { lib, .. }, true) = (db.global(id).definition, db.global(id).strong_reference) {
             used_libs[lib as usize] = true;
         }
     }
@@ -443,10 +485,15 @@ pub fn layout<A: Arch>(decisions: &Decisions, mut sections: SectionMap) -> Resul
     // Dynamic symbol names are distinct: no need to look for an earlier copy.
     let dynsym_name = dynstr.append_all(&names);
 
-    // Symbol versions needed from each library.
+    // The versions this library defines (indices from 2), then those it needs.
+    let base_name = config.soname.clone().unwrap_or_else(|| {
+        config.output.file_name().map_or_else(String::new, |name| name.to_string_lossy().into_owned())
+    });
+    let verdef = crate::verdef::VerdefPlan::new(&exports.definitions, &base_name, &mut dynstr);
+    let first_needed_version = 2 + exports.definitions.len() as u16;
     let mut version_index: FxHashMap<(usize, &[u8]), u16> = Default::default();
-    let mut versym = vec![0u16; dynsym.len()];
-    let mut next_version = 2u16;
+    let mut versym = vec![1u16; dynsym.len()];
+    let mut next_version = first_needed_version;
     for (i, definition) in definitions.into_iter().enumerate() {
         match definition {
             Definition::Shared { lib, index } => {
@@ -465,7 +512,7 @@ pub fn layout<A: Arch>(decisions: &Decisions, mut sections: SectionMap) -> Resul
                 });
                 versym[i] = v;
             }
-            Definition::Object { .. } => versym[i] = 1,
+            Definition::Object { .. } => versym[i] = exports.version_of(dynsym[i]),
             _ => {}
         }
     }
@@ -490,6 +537,7 @@ pub fn layout<A: Arch>(decisions: &Decisions, mut sections: SectionMap) -> Resul
     if next_version == 2 {
         versym.clear();
     }
+    let has_verneed = next_version > first_needed_version;
 
     // COMMON symbols go after .bss.
     let common_addr = FxHashMap::default();
@@ -507,15 +555,21 @@ pub fn layout<A: Arch>(decisions: &Decisions, mut sections: SectionMap) -> Resul
     }
 
     let eh_frame_fdes = count_fdes(db, &sections)?;
+    let hash_style = config.gnu.hash_style;
     let relr_enabled = config.pack_relative_relocs;
     let rela_dyn_entries =
         plan.chunk_symbolic + plan.got_symbolic + plan.chunk_relative + plan.got_relative + plan.image_relative;
 
     let section_sizes: Vec<(Synthetic, u64)> = vec![
-        (Synthetic::BuildId, 16 + BUILD_ID_SIZE as u64),
-        (Synthetic::GnuHash, gnu_hash.section_size(plan.dynamic_exports.len()) as u64),
+        (Synthetic::BuildId, build_id_note_size(&config.gnu.build_id)),
+        (Synthetic::Hash, if hash_style.sysv() { crate::sysv_hash::section_size(dynsym.len() + 1) } else { 0 }),
+        (
+            Synthetic::GnuHash,
+            if hash_style.gnu() { gnu_hash.section_size(plan.dynamic_exports.len()) as u64 } else { 0 },
+        ),
         (Synthetic::DynSym, 24 * (dynsym.len() as u64 + 1)),
         (Synthetic::VerSym, if versym.is_empty() { 0 } else { 2 * (dynsym.len() as u64 + 1) }),
+        (Synthetic::VerDef, verdef.size()),
         (
             Synthetic::VerNeed,
             needed.iter().filter(|n| !n.versions.is_empty()).map(|n| 16 + 16 * n.versions.len() as u64).sum(),
@@ -565,6 +619,8 @@ pub fn layout<A: Arch>(decisions: &Decisions, mut sections: SectionMap) -> Resul
         dynsym_index,
         dynsym_name,
         versym,
+        verdef,
+        has_verneed,
         import_count: plan.dynamic_imports.len(),
         gnu_hash,
         dynstr,
@@ -584,14 +640,21 @@ pub fn layout<A: Arch>(decisions: &Decisions, mut sections: SectionMap) -> Resul
         file_size: 0,
         init: None,
         fini: None,
+        entry: 0,
+        segment_options: SegmentOptions {
+            page_size: config.gnu.max_page_size,
+            relro: config.gnu.relro,
+            exec_stack: crate::exec_stack::executable_stack(db, config),
+            stack_size: config.gnu.stack_size,
+        },
         static_tls: plan.static_tls,
         canonical_plt: FxHashMap::default(),
         manifest: manifest.to_string(),
         base_region: None,
     };
     // The init/fini entry points and the tag count are known before addresses are.
-    let has_init = db.lookup(b"_init").is_some_and(|id| matches!(db.global(id).definition, Definition::Object { .. }));
-    let has_fini = db.lookup(b"_fini").is_some_and(|id| matches!(db.global(id).definition, Definition::Object { .. }));
+    let defined = |name: &str| db.lookup(name.as_bytes()).is_some_and(|id| db.global(id).is_defined_locally());
+    let (has_init, has_fini) = (defined(&config.gnu.init), defined(&config.gnu.fini));
     layout.init = has_init.then_some(0);
     layout.fini = has_fini.then_some(0);
     // .dynstr must be complete before sizing; .dynamic's entry count must be fixed too.
@@ -657,6 +720,7 @@ pub fn layout<A: Arch>(decisions: &Decisions, mut sections: SectionMap) -> Resul
         })
         .collect();
     layout.global_addr = global_addr;
+    crate::defsym::assign_addresses(&mut layout.global_addr, db, config);
     let local_addr = db
         .objects
         .par_iter()
@@ -669,8 +733,9 @@ pub fn layout<A: Arch>(decisions: &Decisions, mut sections: SectionMap) -> Resul
         layout.canonical_plt.insert(target, address);
     }
     let address_of = |name: &[u8]| db.lookup(name).map(|id| layout.global_addr[id.0 as usize]);
-    layout.init = if has_init { address_of(b"_init") } else { None };
-    layout.fini = if has_fini { address_of(b"_fini") } else { None };
+    layout.init = if has_init { address_of(config.gnu.init.as_bytes()) } else { None };
+    layout.fini = if has_fini { address_of(config.gnu.fini.as_bytes()) } else { None };
+    layout.entry = config.gnu.entry.as_ref().and_then(|name| address_of(name.as_bytes())).unwrap_or(0);
     Ok(layout)
 }
 
@@ -684,6 +749,8 @@ fn synthetic_address(layout: &Layout, synthetic: symbols::Synthetic, name: &[u8]
         S::ElfHeader => 0,
         S::ImageDirectory => layout.section(Synthetic::ImageDirectory).addr,
         S::TlsModuleBase => layout.tls_start(),
+        // Set once every other address is known (defsym.rs).
+        S::Defsym { .. } => 0,
         S::ArrayStart(kind) | S::ArrayEnd(kind) => {
             let section = named(match kind {
                 ArrayKind::PreInit => ".preinit_array",
@@ -707,6 +774,15 @@ fn synthetic_address(layout: &Layout, synthetic: symbols::Synthetic, name: &[u8]
     }
 }
 
+/// The `NT_GNU_BUILD_ID` note's size: its header, name and descriptor (padded to 4
+/// bytes); 0 without a build id.
+pub fn build_id_note_size(build_id: &crate::config::BuildId) -> u64 {
+    match build_id.note_len() {
+        0 => 0,
+        len => 16 + (len as u64).next_multiple_of(4),
+    }
+}
+
 /// Counts FDEs in every input `.eh_frame`, the most `.eh_frame_hdr` can index.
 fn count_fdes(db: &SymbolDb, sections: &SectionMap) -> Result<usize> {
     let Some(eh_frame) = sections.by_name(".eh_frame") else {
@@ -727,7 +803,7 @@ fn count_fdes(db: &SymbolDb, sections: &SectionMap) -> Result<usize> {
 fn is_emitted(section: &crate::sections::OutputSection) -> bool {
     match section.synthetic {
         Some(Synthetic::Headers | Synthetic::SectionHeaders) => false,
-        Some(Synthetic::DynSym | Synthetic::DynStr | Synthetic::Dynamic | Synthetic::GnuHash) => true,
+        Some(Synthetic::DynSym | Synthetic::DynStr | Synthetic::Dynamic) => true,
         Some(Synthetic::SectionHeaderNames) => true,
         _ => section.size > 0,
     }
@@ -755,8 +831,10 @@ fn program_header_count(layout: &Layout) -> u64 {
     let loads = classes.len() as u64;
     let tls = layout.sections.outputs.iter().any(|s| s.is_tls() && s.size > 0) as u64;
     let eh = (layout.section(Synthetic::EhFrameHdr).size > 0) as u64;
-    // PT_DYNAMIC, PT_NOTE, PT_GNU_STACK and PT_GNU_RELRO are always present.
-    loads + tls + eh + 4
+    let note = (layout.section(Synthetic::BuildId).size > 0) as u64;
+    let relro = (layout.segment_options.relro && classes.contains(&SegmentClass::Relro)) as u64;
+    // PT_DYNAMIC and PT_GNU_STACK are always present.
+    loads + tls + eh + note + relro + 2
 }
 
 /// Assigns offsets and addresses to every section and builds the program headers.
@@ -809,7 +887,7 @@ fn assign_addresses(layout: &mut Layout) {
         }
         if current != Some(section.class) {
             // Each segment starts on a fresh page, at address == file offset.
-            offset = offset.max(addr).next_multiple_of(PAGE_SIZE);
+            offset = offset.max(addr).next_multiple_of(layout.segment_options.page_size);
             addr = offset;
             current = Some(section.class);
             if section.class == SegmentClass::Relro {
@@ -822,7 +900,7 @@ fn assign_addresses(layout: &mut Layout) {
                 addr,
                 file_size: 0,
                 mem_size: 0,
-                align: PAGE_SIZE,
+                align: layout.segment_options.page_size,
             });
         }
         let segment = segments.last_mut().expect("pushed above");
@@ -859,7 +937,9 @@ fn assign_addresses(layout: &mut Layout) {
     };
     let mut extra = Vec::new();
     extra.push(Segment::covering(elf::PT_DYNAMIC, elf::PF_R.0 | elf::PF_W.0, find(layout, Synthetic::Dynamic), 8));
-    extra.push(Segment::covering(elf::PT_NOTE, elf::PF_R.0, find(layout, Synthetic::BuildId), 4));
+    if layout.section(Synthetic::BuildId).size > 0 {
+        extra.push(Segment::covering(elf::PT_NOTE, elf::PF_R.0, find(layout, Synthetic::BuildId), 4));
+    }
     if layout.section(Synthetic::EhFrameHdr).size > 0 {
         extra.push(Segment::covering(elf::PT_GNU_EH_FRAME, elf::PF_R.0, find(layout, Synthetic::EhFrameHdr), 4));
     }
@@ -883,19 +963,20 @@ fn assign_addresses(layout: &mut Layout) {
             align: tls.align,
         });
     }
+    let options = layout.segment_options;
     extra.push(Segment {
         p_type: elf::PT_GNU_STACK.0,
-        flags: elf::PF_R.0 | elf::PF_W.0,
+        flags: elf::PF_R.0 | elf::PF_W.0 | if options.exec_stack { elf::PF_X.0 } else { 0 },
         offset: 0,
         addr: 0,
         file_size: 0,
-        mem_size: 0,
+        mem_size: options.stack_size,
         align: 16,
     });
     // The RELRO segment is padded to its page end (the writable segment starts on the next
     // page), so the loader's page-granular mprotect covers all of it and nothing else.
-    if let Some(relro) = relro_segment.map(|index| &mut segments[index]) {
-        let size = relro.mem_size.next_multiple_of(PAGE_SIZE);
+    if let Some(relro) = relro_segment.filter(|_| options.relro).map(|index| &mut segments[index]) {
+        let size = relro.mem_size.next_multiple_of(options.page_size);
         relro.file_size = size;
         relro.mem_size = size;
         extra.push(Segment {

@@ -8,14 +8,20 @@ pub mod arch;
 mod background;
 pub mod cache;
 pub mod chain;
+mod compress;
 pub mod config;
+pub mod defsym;
 pub mod eh_frame;
 pub mod error;
+mod exec_stack;
+pub mod exports;
+pub mod gc;
 pub mod gnu_hash;
 mod hash;
 pub mod inputs;
 pub mod layout;
 pub mod libsearch;
+pub mod map_file;
 pub mod object_file;
 pub mod prepared;
 pub mod report;
@@ -24,8 +30,12 @@ pub mod sections;
 pub mod shared_lib;
 pub mod symbols;
 pub mod symtab;
+pub mod sysv_hash;
 pub mod tables;
 pub mod timing;
+mod undefined;
+pub mod verdef;
+pub mod version_script;
 pub mod write;
 
 pub use config::{Config, InputArg};
@@ -130,7 +140,9 @@ fn link_with<A: Arch>(
     // new newest generation, say), the key will most likely miss: symbols are resolved
     // meanwhile, and thrown away if it does not.
     let memo = chain::HashMemo::default();
-    let mut cache = if config.emit_archive.is_none() { cache::Cache::open(config) } else { None };
+    // (An emitted archive, a map file or a random build id are made by a real link.)
+    let real_link = config.emit_archive.is_some() || config.gnu.needs_a_real_link();
+    let mut cache = if real_link { None } else { cache::Cache::open(config) };
     let files: Vec<&inputs::InputFile> = bases.iter().chain(&inputs).collect();
     let unremembered = cache.as_ref().map(|cache| cache.unremembered(&files)).unwrap_or_default();
     let speculating = !unremembered.is_empty();
@@ -269,12 +281,20 @@ fn link_with<A: Arch>(
             db.shadowed
         );
     }
+    if config.gnu.trace {
+        // --trace: what was linked, objects and archive members in load order, then
+        // shared libraries.
+        for name in db.objects.iter().map(|o| &o.object.name).chain(db.shared.iter().map(|s| &inputs[s.input].name)) {
+            println!("{name}");
+        }
+    }
     timer.phase("symbols");
     look_up_key_when_hashed!(false);
     let directory = tables::decode::<A>(&db, &config.table_names, prepared.as_ref())?;
     if !directory.is_empty() {
         db.define_synthetic(config.table_names.image.as_bytes(), symbols::Synthetic::ImageDirectory)?;
     }
+    undefined::check_required(&db, config)?;
     let units: Vec<chain::UnitRecord> = directory.units.iter().map(chain::UnitRecord::from).collect();
     let render_manifest = |hashes: Vec<String>| {
         let mut manifest = chain.manifest_with(hashes);
@@ -284,9 +304,17 @@ fn link_with<A: Arch>(
     let manifest = render_manifest(hashes);
     timer.phase("tables");
     look_up_key_when_hashed!(false);
+    let exports = exports::Exports::decide(config, &db, &inputs)?;
+    if (config.gnu.gc_sections || config.gnu.strip_debug) && !config.bases.is_empty() {
+        return Err(Error::usage("--gc-sections and --strip-debug do not apply to chained links (--base)"));
+    }
+    let _dropped = if config.gnu.gc_sections { gc::collect(&mut db, &exports, config)? } else { Vec::new() };
+    if config.gnu.strip_debug {
+        gc::strip_debug(&mut db);
+    }
     let sections = sections::assign(&db)?;
     timer.phase("sections");
-    let facts = scan::SymbolFacts::new(&db, &sections, config.symbolic);
+    let facts = scan::SymbolFacts::new(&db, &sections, &exports);
     let keys = scan::Keys::new(&db);
     let scanner = scan::Scanner {
         db: &db,
@@ -294,12 +322,16 @@ fn link_with<A: Arch>(
         keys: &keys,
         pack_relative: config.pack_relative_relocs,
         record_base: base_key.is_some(),
+        text_relocations: config.gnu.text_relocations,
     };
     let plan = scan::scan::<A>(&scanner, &sections, &directory, prepared.as_ref())?;
     timer.phase("scan");
     look_up_key_when_hashed!(false);
-    let symtab =
-        if config.strip_all { symtab::SymtabPlan::none() } else { symtab::plan(&db, &sections, &facts, &plan) };
+    let symtab = if config.strip_all {
+        symtab::SymtabPlan::none()
+    } else {
+        symtab::plan(&db, &sections, &facts, &plan, config.gnu.discard_locals)
+    };
     timer.phase("symtab");
     look_up_key_when_hashed!(false);
     let decisions = layout::Decisions {
@@ -311,6 +343,7 @@ fn link_with<A: Arch>(
         manifest: &manifest,
         directory: &directory,
         symtab: &symtab,
+        exports: &exports,
     };
     let mut layout = layout::layout::<A>(&decisions, sections)?;
     timer.phase("layout");
@@ -360,6 +393,9 @@ fn link_with<A: Arch>(
         base_region: &base_region,
     };
     let written = writer.write::<A>(early_region)?;
+    if let Some(path) = &config.gnu.map_file {
+        map_file::write(&db, &layout, &config.output, path)?;
+    }
     timer.phase("write");
     let archive = match &config.emit_archive {
         Some(path) => Some((path, chain::write_archive(path, &chain, &layout.manifest)?)),

@@ -70,6 +70,20 @@ fn find_in_dirs(dirs: &[PathBuf], name: &str) -> Option<PathBuf> {
     dirs.iter().map(|dir| dir.join(name)).find(|path| path.is_file())
 }
 
+/// The directories GNU ld searches after every `-L` (its default script's `SEARCH_DIR`s
+/// on x86-64 Debian and its derivatives); the ld front end adds those that exist.
+pub const GNU_LD_SEARCH_DIRS: &[&str] = &[
+    "/usr/local/lib/x86_64-linux-gnu",
+    "/lib/x86_64-linux-gnu",
+    "/usr/lib/x86_64-linux-gnu",
+    "/usr/local/lib64",
+    "/lib64",
+    "/usr/lib64",
+    "/usr/local/lib",
+    "/lib",
+    "/usr/lib",
+];
+
 /// GNU ld's `-l` search: in each directory in order, `libNAME.so` then `libNAME.a` (only
 /// `libNAME.a` when `static_only`). `-l:file` (a name starting with ':') looks for exactly
 /// `file`.

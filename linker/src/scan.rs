@@ -90,6 +90,8 @@ pub struct Chunk {
     pub type_counts: Vec<u64>,
     /// Some relocation is local-dynamic TLS (the module needs its TLS_LD GOT entry).
     pub uses_tls_ld: bool,
+    /// Some dynamic relocation of this chunk applies to a read-only section.
+    pub text_relocations: bool,
     /// The symbols this chunk names, when its scan is being recorded for a prepared base.
     pub recorded: Vec<TargetRecord>,
     /// Index of this chunk's record in the prepared base, when it has one.
@@ -160,6 +162,8 @@ pub struct Plan {
     pub image_relative: u32,
     /// Initial-exec TLS is used: the library needs static TLS space (`DF_STATIC_TLS`).
     pub static_tls: bool,
+    /// Some dynamic relocation applies to a read-only section (`-z notext`: `DT_TEXTREL`).
+    pub text_relocations: bool,
     /// What the prepared base saved: chunks replayed, and chunks rescanned with the reason.
     pub replayed_chunks: usize,
     pub rescanned_chunks: usize,
@@ -210,14 +214,15 @@ pub struct SymbolFacts {
 }
 
 impl SymbolFacts {
-    pub fn new(db: &SymbolDb, sections: &SectionMap, symbolic: bool) -> SymbolFacts {
+    pub fn new(db: &SymbolDb, sections: &SectionMap, exports: &crate::exports::Exports) -> SymbolFacts {
         // [preemptible, exported, absolute, ifunc] per global, in parallel: a big base has
         // a hundred thousand globals whose symbols are read at random.
         let facts: Vec<[bool; 4]> = db
             .globals
             .par_iter()
+            .enumerate()
             .with_min_len(4096)
-            .map(|global| {
+            .map(|(id, global)| {
                 let visible = global.visibility == elf::STV_DEFAULT.0 || global.visibility == elf::STV_PROTECTED.0;
                 let mut fact = [false; 4];
                 match global.definition {
@@ -233,16 +238,21 @@ impl SymbolFacts {
                             },
                             Err(_) => false,
                         };
-                        fact[1] = visible && placed;
+                        fact[1] = visible && placed && !exports.local[id];
                         if let (Ok(symbol), None) = (loaded.object.symbol(index as usize), global.common) {
                             fact[2] = symbol.st_shndx(ENDIAN) == elf::SHN_ABS;
                             fact[3] = symbol.st_type() == elf::STT_GNU_IFUNC;
                         }
-                        fact[0] = fact[1] && global.visibility == elf::STV_DEFAULT.0 && !symbolic;
+                        fact[0] = fact[1] && global.visibility == elf::STV_DEFAULT.0 && !exports.bound_here[id];
                     }
                     // The dispatch-table directory is for the runtime to find: exported, but
                     // the library's own references bind to it directly.
                     Definition::Synthetic(crate::symbols::Synthetic::ImageDirectory) => fact[1] = true,
+                    // A --defsym symbol is exported; a number is an absolute value.
+                    Definition::Synthetic(crate::symbols::Synthetic::Defsym { absolute, .. }) => {
+                        fact[1] = visible;
+                        fact[2] = absolute;
+                    }
                     Definition::Synthetic(_) => {}
                 }
                 fact
@@ -345,6 +355,7 @@ impl Chunk {
             relr_offsets: Vec::new(),
             type_counts: Vec::new(),
             uses_tls_ld: false,
+            text_relocations: false,
             recorded: Vec::new(),
             prepared: None,
         }
@@ -367,6 +378,8 @@ pub struct Scanner<'a, 'data> {
     pub pack_relative: bool,
     /// Record the scans of base generations' chunks for a prepared base.
     pub record_base: bool,
+    /// `-z notext`: dynamic relocations may apply to read-only sections.
+    pub text_relocations: bool,
 }
 
 impl Scanner<'_, '_> {
@@ -543,10 +556,13 @@ impl Scanner<'_, '_> {
                     return Ok(bits);
                 }
                 if header.sh_flags(ENDIAN).0 & elf::SHF_WRITE.0 == 0 {
-                    return Err(error(&format!(
-                        "dynamic relocation in read-only section {}; recompile with -fPIC",
-                        object.section_name_str(input.section as usize)
-                    )));
+                    if !self.text_relocations {
+                        return Err(error(&format!(
+                            "dynamic relocation in read-only section {}; recompile with -fPIC (or link with -z notext)",
+                            object.section_name_str(input.section as usize)
+                        )));
+                    }
+                    chunk.text_relocations = true;
                 }
                 if preemptible {
                     chunk.symbolic += 1;
@@ -720,6 +736,7 @@ pub fn scan<A: Arch>(
     let flags: Vec<u8> = flags.into_iter().map(AtomicU8::into_inner).collect();
     let (replayed_chunks, rescanned_chunks) = (replayed.into_inner(), rescanned.into_inner());
     let uses_tls_ld = chunks.iter().any(|chunk| chunk.uses_tls_ld);
+    let text_relocations = chunks.iter().any(|chunk| chunk.text_relocations);
 
     let mut relative_total = 0u32;
     let mut symbolic_total = 0u32;
@@ -819,6 +836,7 @@ pub fn scan<A: Arch>(
         got_symbolic,
         image_relative: if scanner.pack_relative { 0 } else { directory.pointer_count() as u32 },
         static_tls: static_tls.into_inner(),
+        text_relocations,
         replayed_chunks,
         rescanned_chunks,
         rescan_reason: rescan_reason.into_inner().unwrap_or_else(|e| e.into_inner()).map(|(_, why)| why),

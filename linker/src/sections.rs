@@ -27,10 +27,13 @@ pub enum SegmentClass {
 pub enum Synthetic {
     Headers,
     BuildId,
+    /// `.hash`.
+    Hash,
     GnuHash,
     DynSym,
     DynStr,
     VerSym,
+    VerDef,
     VerNeed,
     RelaDyn,
     RelrDyn,
@@ -235,10 +238,12 @@ const SYNTHETIC: &[(Synthetic, &str, u32, u32, u64, u64)] = &[
     // First after the base region: base code's PLT calls keep their value (scan.rs).
     (Synthetic::Plt, ".plt", 100, elf::SHT_PROGBITS.0, ALLOC | EXEC, 16),
     (Synthetic::BuildId, ".note.gnu.build-id", 200, elf::SHT_NOTE.0, ALLOC, 4),
+    (Synthetic::Hash, ".hash", 207, elf::SHT_HASH.0, ALLOC, 8),
     (Synthetic::GnuHash, ".gnu.hash", 210, elf::SHT_GNU_HASH.0, ALLOC, 8),
     (Synthetic::DynSym, ".dynsym", 220, elf::SHT_DYNSYM.0, ALLOC, 8),
     (Synthetic::DynStr, ".dynstr", 230, elf::SHT_STRTAB.0, ALLOC, 1),
     (Synthetic::VerSym, ".gnu.version", 240, elf::SHT_GNU_VERSYM.0, ALLOC, 2),
+    (Synthetic::VerDef, ".gnu.version_d", 245, elf::SHT_GNU_VERDEF.0, ALLOC, 8),
     (Synthetic::VerNeed, ".gnu.version_r", 250, elf::SHT_GNU_VERNEED.0, ALLOC, 8),
     (Synthetic::RelaDyn, ".rela.dyn", 260, elf::SHT_RELA.0, ALLOC, 8),
     (Synthetic::RelrDyn, ".relr.dyn", 270, elf::SHT_RELR.0, ALLOC, 8),

@@ -40,6 +40,11 @@ pub enum Synthetic {
     SectionStop,
     /// The exported directory of every unit's dispatch tables (`chainlink_image`).
     ImageDirectory,
+    /// A `--defsym` symbol: `config.gnu.defsyms[index]`, absolute or in its target's section.
+    Defsym {
+        index: u32,
+        absolute: bool,
+    },
     /// `__init_array_start` and friends.
     ArrayStart(ArrayKind),
     ArrayEnd(ArrayKind),
@@ -353,6 +358,10 @@ struct Resolver<'data> {
     comdat_groups: FxHashMap<(&'data [u8], u32), FileId>,
     pending: VecDeque<(u32, u32)>,
     errors: Vec<Error>,
+    /// `--wrap`: undefined references to a name bind to another one (name → (name, hash)).
+    renames: FxHashMap<&'data [u8], (&'data [u8], u64)>,
+    /// `--allow-multiple-definition`: the first strong definition wins, silently.
+    allow_multiple: bool,
 }
 
 /// Resolves every input into a [`SymbolDb`]: the bases' generations first, oldest first,
@@ -384,6 +393,14 @@ pub fn resolve<'data>(
         comdat_groups: FxHashMap::default(),
         pending: VecDeque::new(),
         errors: Vec::new(),
+        renames: config
+            .gnu
+            .wrap
+            .iter()
+            .flat_map(|w| [(&w.name, &w.wrapper), (&w.real, &w.name)])
+            .map(|(from, to)| (from.as_bytes(), (to.as_bytes(), name_hash(to.as_bytes()))))
+            .collect(),
+        allow_multiple: config.gnu.allow_multiple_definition,
     };
     let parse_bases = || -> Result<Vec<(ObjectFile<'data>, u32)>> {
         let parse = |base: &crate::chain::BaseObject<'data>| {
@@ -418,6 +435,14 @@ pub fn resolve<'data>(
             }
         }
     }
+    // Names the command line references (`-u`, `--require-defined`, `-e`, `--defsym`
+    // targets): archive members that define them are loaded.
+    let gnu = &config.gnu;
+    let defsym_targets = gnu.defsyms.iter().filter_map(|defsym| defsym.symbol.as_ref());
+    for name in gnu.undefined.iter().chain(&gnu.require_defined).chain(&gnu.entry).chain(defsym_targets) {
+        let id = resolver.intern(name.as_bytes());
+        resolver.db.globals[id.0 as usize].strong_reference = true;
+    }
     for (index, input) in inputs.iter().enumerate() {
         match input.kind {
             FileKind::Object => {
@@ -433,7 +458,8 @@ pub fn resolve<'data>(
         }
     }
     binding::bind_references(&mut resolver.db);
-    resolver.finish(config.no_undefined)?;
+    crate::defsym::define(&mut resolver.db, config)?;
+    resolver.finish(config.no_undefined, config.gnu.error_limit)?;
     Ok(resolver.db)
 }
 
@@ -600,7 +626,10 @@ impl<'data> Resolver<'data> {
         self.db.names.reserve(decoded.len(), |id| globals[id as usize].key());
         for (index, decoded) in (object.first_global..object.symbols.len()).zip(decoded) {
             let symbol = decoded?;
-            let name = symbol.name;
+            let (name, hash) = match self.renames.get(symbol.name) {
+                Some(&renamed) if symbol.undefined => renamed,
+                _ => (symbol.name, symbol.hash),
+            };
             if name == b"__gnu_lto_slim" {
                 return Err(Error::new(format!(
                     "{}: a GCC LTO object (built with -flto and no machine code): link-time optimisation is not supported; \
@@ -611,7 +640,7 @@ impl<'data> Resolver<'data> {
             // A generation's hidden names mean something only inside that generation.
             let hidden = symbol.visibility == elf::STV_HIDDEN.0 || symbol.visibility == elf::STV_INTERNAL.0;
             let scope = if scoped && hidden { generation } else { GLOBAL_SCOPE };
-            let id = self.db.intern(NameKey { hash: symbol.hash, name, scope });
+            let id = self.db.intern(NameKey { hash, name, scope });
             global_ids.push(id);
             if symbol.bind == elf::STB_LOCAL {
                 return Err(Error::new(format!(
@@ -684,7 +713,7 @@ impl<'data> Resolver<'data> {
                         global.definition = this;
                         global.weak_definition = false;
                         global.common = None;
-                    } else if !weak && !global.weak_definition && global.common.is_none() {
+                    } else if !weak && !global.weak_definition && global.common.is_none() && !self.allow_multiple {
                         let other_name = self
                             .db
                             .objects
@@ -769,7 +798,9 @@ impl<'data> Resolver<'data> {
         }
     }
 
-    fn finish(&mut self, no_undefined: bool) -> Result<()> {
+    /// Linker-defined names; then every undefined symbol that is an error, all reported
+    /// together (`undefined.rs`).
+    fn finish(&mut self, no_undefined: bool, error_limit: usize) -> Result<()> {
         for global in &mut self.db.globals {
             if global.definition == Definition::Undefined {
                 if let Some(synthetic) = synthetic_for(global.name) {
@@ -779,6 +810,7 @@ impl<'data> Resolver<'data> {
             }
         }
         let referenced = self.referenced_globals();
+        let mut undefined: Vec<(GlobalId, &str, String)> = Vec::new();
         for (id, global) in self.db.globals.iter().enumerate() {
             if global.definition == Definition::Undefined && global.stripped_definition.is_some() {
                 // Reported by the relocation scan, which knows where the reference is.
@@ -790,9 +822,11 @@ impl<'data> Resolver<'data> {
                     && global.visibility != elf::STV_DEFAULT.0
                     && global.visibility != elf::STV_PROTECTED.0
                 {
-                    return Err(
-                        self.undefined_error(GlobalId(id as u32), "non-default visibility symbol is not defined here")
-                    );
+                    undefined.push((
+                        GlobalId(id as u32),
+                        "non-default visibility symbol is not defined here",
+                        String::new(),
+                    ));
                 }
                 continue;
             }
@@ -801,10 +835,14 @@ impl<'data> Resolver<'data> {
                 && global.visibility != elf::STV_PROTECTED.0
                 && global.strong_reference
             {
-                return Err(self.undefined_error(GlobalId(id as u32), "undefined hidden symbol"));
+                let why = self.invisible_definition(GlobalId(id as u32)).unwrap_or_default();
+                undefined.push((GlobalId(id as u32), "undefined hidden symbol", why));
+                continue;
             }
             if no_undefined && global.strong_reference {
-                return Err(self.undefined_error(GlobalId(id as u32), "undefined symbol"));
+                let why = self.invisible_definition(GlobalId(id as u32)).unwrap_or_default();
+                undefined.push((GlobalId(id as u32), "undefined symbol", why));
+                continue;
             }
             // Most likely a mistake in a chained link, yet a valid import: say so.
             if self.db.newest > 0 && self.invisible_definition(GlobalId(id as u32)).is_some() {
@@ -812,7 +850,10 @@ impl<'data> Resolver<'data> {
                 eprintln!("chainlink: warning: {warning}");
             }
         }
-        Ok(())
+        match undefined.is_empty() {
+            true => Ok(()),
+            false => Err(crate::undefined::error(&self.db, &undefined, error_limit)),
+        }
     }
 
     /// Names that some loaded object mentions as undefined (not just a library's export).

@@ -6,6 +6,7 @@
 //! locally, as ELF requires once linked); then exported definitions and imports. File
 //! symbols are left out: they can carry build paths. Must not affect anything else.
 
+use crate::config::Config;
 use crate::layout::Layout;
 use crate::object_file::ENDIAN;
 use crate::scan::{Plan, SymRef, SymbolFacts};
@@ -75,12 +76,20 @@ fn keeps_local(db: &SymbolDb, sections: &SectionMap, file: usize, index: usize) 
     placed.then_some(name.len() as u64 + 1)
 }
 
-pub fn plan(db: &SymbolDb, sections: &SectionMap, facts: &SymbolFacts, scan: &Plan) -> SymtabPlan {
+/// `discard_locals` (`-x`) leaves the objects' own local symbols out.
+pub fn plan(
+    db: &SymbolDb,
+    sections: &SectionMap,
+    facts: &SymbolFacts,
+    scan: &Plan,
+    discard_locals: bool,
+) -> SymtabPlan {
     // A base object alone has tens of thousands of locals: split within objects too.
     let per_object: Vec<(Vec<u32>, u64)> = (0..db.objects.len())
         .into_par_iter()
         .map(|file| {
-            let kept: Vec<(u32, u64)> = (1..db.objects[file].object.first_global)
+            let locals = if discard_locals { 1 } else { db.objects[file].object.first_global };
+            let kept: Vec<(u32, u64)> = (1..locals)
                 .into_par_iter()
                 .with_min_len(4096)
                 .filter_map(|index| keeps_local(db, sections, file, index).map(|bytes| (index as u32, bytes)))
@@ -186,7 +195,7 @@ fn placed(layout: &Layout, db: &SymbolDb, file: FileId, index: usize, target: Sy
     (shndx, value)
 }
 
-fn global_entry(layout: &Layout, db: &SymbolDb, id: GlobalId, name: u32, local: bool) -> Entry {
+fn global_entry(layout: &Layout, db: &SymbolDb, config: &Config, id: GlobalId, name: u32, local: bool) -> Entry {
     let global = db.global(id);
     let bind = |weak: bool| {
         if local {
@@ -217,6 +226,10 @@ fn global_entry(layout: &Layout, db: &SymbolDb, id: GlobalId, name: u32, local: 
                 size,
             }
         }
+        Definition::Synthetic(symbols::Synthetic::Defsym { .. }) => {
+            let (sym_type, shndx, value) = crate::defsym::symbol_fields(layout, db, id, config);
+            Entry { name, info: (bind(false) << 4) | sym_type, other: global.visibility, shndx, value, size: 0 }
+        }
         _ => Entry {
             name,
             info: (bind(!global.strong_reference) << 4) | db.import_type(id),
@@ -229,7 +242,7 @@ fn global_entry(layout: &Layout, db: &SymbolDb, id: GlobalId, name: u32, local: 
 }
 
 /// Writes `.symtab` and `.strtab`.
-pub fn write(plan: &SymtabPlan, layout: &Layout, db: &SymbolDb, symtab: &mut [u8], strtab: &mut [u8]) {
+pub fn write(plan: &SymtabPlan, layout: &Layout, db: &SymbolDb, config: &Config, symtab: &mut [u8], strtab: &mut [u8]) {
     if plan.symbols == 0 {
         return;
     }
@@ -270,7 +283,7 @@ pub fn write(plan: &SymtabPlan, layout: &Layout, db: &SymbolDb, symtab: &mut [u8
         for &id in ids {
             let bytes = db.global(id).name;
             strtab[name as usize..name as usize + bytes.len()].copy_from_slice(bytes);
-            let entry = global_entry(layout, db, id, name as u32, local);
+            let entry = global_entry(layout, db, config, id, name as u32, local);
             put(symtab, (symbol * SYMBOL_SIZE) as usize, &entry);
             symbol += 1;
             name += bytes.len() as u64 + 1;

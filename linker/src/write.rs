@@ -8,10 +8,11 @@
 
 use crate::arch::{Arch, DynReloc, Overflow, RelocExpr};
 use crate::background::Background;
+use crate::config::BuildId;
 use crate::config::Config;
 use crate::eh_frame;
 use crate::error::{Error, Result};
-use crate::layout::{self, Layout, BUILD_ID_SIZE, SECTION_HEADER_SIZE};
+use crate::layout::{self, Layout, SECTION_HEADER_SIZE};
 use crate::object_file::{rela_parts, ENDIAN};
 use crate::prepared::{Binding, ChunkPatches, Patches};
 use crate::scan::{self, Chunk, GotKind, Plan, Scanner, SymRef, SymbolFacts};
@@ -274,27 +275,42 @@ impl<'data> Writer<'_, 'data> {
         };
         allocate(temp.as_file(), self.layout.file_size)?;
         let mut kept_map = None;
+        let mut length = self.layout.file_size;
         if self.layout.file_size > 0 {
             // SAFETY: the temporary file is ours alone until it is renamed into place.
             let mut map = unsafe { memmap2::MmapOptions::new().map_mut(temp.as_file()) }
                 .map_err(|e| Error::new(format!("cannot map the output: {e}")))?;
             let output = OutputFile { file: temp.as_file(), map_start: map.as_ptr() as usize };
-            let covered = self.manifest_covered();
+            let mut covered = self.manifest_covered();
+            if self.config.gnu.compress_debug.is_some() {
+                // The tail moves when its debug sections are compressed: hash it all.
+                let tail = crate::compress::tail_start(self.layout);
+                covered.retain(|&((_, end), ..)| end <= tail);
+            }
             let note = self.layout.section(Synthetic::BuildId).offset + 16;
+            let style = &self.config.gnu.build_id;
             record = BuildIdRecord {
                 digest: [0; 32],
-                descriptor: (note, note + BUILD_ID_SIZE as u64),
+                // A digest is written last, over zeros; other styles are content.
+                descriptor: (note, note + if style.is_digest() { style.note_len() as u64 } else { 0 }),
                 skipped: covered.iter().map(|&(range, ..)| range).collect(),
             };
             let mut known_pieces;
             (patches, known_pieces) = self.fill::<A>(&mut map, &output, region_copied, &record)?;
-            self.write_build_id_note(&mut map);
-            known_pieces.extend(self.write_eh_frame_hdr(&mut map, &record, &known_pieces)?);
-            record.digest = self.write_build_id(&mut map, &record, &known_pieces);
+            if let Some(kind) = self.config.gnu.compress_debug {
+                length = crate::compress::compress_debug_sections(&mut map, self.layout, kind)?;
+            }
+            let buffer = &mut map[..length as usize];
+            self.write_build_id_note(buffer);
+            known_pieces.extend(self.write_eh_frame_hdr(buffer, &record, &known_pieces)?);
+            record.digest = self.write_build_id(buffer, &record, &known_pieces);
             skipped_members = covered.into_iter().map(|(_, member, at)| (member, at)).collect();
             // No msync: like every linker, leave write-back to the kernel. The blocks were
             // allocated up front, so the page cache can always be written back.
             kept_map = Some(map);
+        }
+        if length < self.layout.file_size {
+            temp.as_file().set_len(length).map_err(|e| Error::new(format!("cannot shorten the output: {e}")))?;
         }
         temp.as_file_mut().flush()?;
         set_executable(temp.as_file())?;
@@ -346,10 +362,12 @@ impl<'data> Writer<'_, 'data> {
         regions.add(image_job, 1, image_relative_start, 24 * plan.image_relative as u64);
         for synthetic in [
             Synthetic::Headers,
+            Synthetic::Hash,
             Synthetic::GnuHash,
             Synthetic::DynSym,
             Synthetic::DynStr,
             Synthetic::VerSym,
+            Synthetic::VerDef,
             Synthetic::VerNeed,
             Synthetic::RelrDyn,
             Synthetic::Plt,
@@ -992,11 +1010,11 @@ impl<'data> Writer<'_, 'data> {
             Synthetic::Manifest => out.copy_from_slice(layout.manifest.as_bytes()),
             Synthetic::SymTab => {
                 let [symtab, strtab] = slices else { unreachable!("two slots for the symbol table") };
-                crate::symtab::write(self.symtab, layout, db, symtab, strtab);
+                crate::symtab::write(self.symtab, layout, db, self.config, symtab, strtab);
             }
             Synthetic::SectionHeaderNames => out.copy_from_slice(&layout.shstrtab.bytes),
             Synthetic::SectionHeaders => self.write_section_headers(out),
-            Synthetic::GnuHash => {
+            Synthetic::GnuHash if !out.is_empty() => {
                 let hashes: Vec<u32> = layout.dynsym[layout.import_count..]
                     .iter()
                     .map(|&id| crate::gnu_hash::gnu_hash(db.global(id).name))
@@ -1004,11 +1022,16 @@ impl<'data> Writer<'_, 'data> {
                 layout.gnu_hash.write(layout.import_count as u32 + 1, &hashes, out);
             }
             Synthetic::DynSym => self.write_dynsym(out)?,
+            Synthetic::Hash if !out.is_empty() => {
+                let names: Vec<&[u8]> = layout.dynsym.iter().map(|&id| db.global(id).name).collect();
+                crate::sysv_hash::write(&names, out);
+            }
             Synthetic::VerSym => {
                 for (i, &v) in layout.versym.iter().enumerate() {
                     out.put16(2 * (i + 1), v);
                 }
             }
+            Synthetic::VerDef => layout.verdef.write(out),
             Synthetic::VerNeed => {
                 let files: Vec<_> = layout.needed.iter().filter(|n| !n.versions.is_empty()).collect();
                 let mut at = 0usize;
@@ -1112,6 +1135,10 @@ impl<'data> Writer<'_, 'data> {
                 Definition::Shared { .. } => {
                     ((import_binding(global).0 << 4) | db.import_type(id), elf::STV_DEFAULT.0, 0, 0, 0)
                 }
+                Definition::Synthetic(crate::symbols::Synthetic::Defsym { .. }) => {
+                    let (sym_type, shndx, value) = crate::defsym::symbol_fields(layout, db, id, self.config);
+                    ((elf::STB_GLOBAL.0 << 4) | sym_type, global.visibility, shndx, value, 0)
+                }
                 Definition::Synthetic(crate::symbols::Synthetic::ImageDirectory) => {
                     let section = layout.section(Synthetic::ImageDirectory);
                     let info = (elf::STB_GLOBAL.0 << 4) | elf::STT_OBJECT.0;
@@ -1141,7 +1168,7 @@ impl<'data> Writer<'_, 'data> {
         out.put16(16, elf::ET_DYN.0);
         out.put16(18, A::MACHINE.0);
         out.put32(20, 1);
-        out.put64(24, 0);
+        out.put64(24, layout.entry);
         out.put64(32, 64);
         out.put64(40, section_headers.offset);
         out.put32(48, 0);
@@ -1185,7 +1212,9 @@ impl<'data> Writer<'_, 'data> {
             let (link, info, entsize) = match section.synthetic {
                 Some(Synthetic::DynSym) => (index_of(Synthetic::DynStr), 1, 24),
                 Some(Synthetic::GnuHash) => (index_of(Synthetic::DynSym), 0, 0),
+                Some(Synthetic::Hash) => (index_of(Synthetic::DynSym), 0, 4),
                 Some(Synthetic::VerSym) => (index_of(Synthetic::DynSym), 0, 2),
+                Some(Synthetic::VerDef) => (index_of(Synthetic::DynStr), layout.verdef.count() as u32, 0),
                 Some(Synthetic::VerNeed) => (
                     index_of(Synthetic::DynStr),
                     layout.needed.iter().filter(|n| !n.versions.is_empty()).count() as u32,
@@ -1251,13 +1280,25 @@ impl<'data> Writer<'_, 'data> {
         Ok(before.into_iter().chain(after).collect())
     }
 
-    /// The build id note's fixed fields (its descriptor comes last: [`Writer::write_build_id`]).
+    /// The build id note's fixed fields, and its descriptor unless that is a digest of
+    /// the output (written last: [`Writer::write_build_id`]).
     fn write_build_id_note(&self, buffer: &mut [u8]) {
+        let style = &self.config.gnu.build_id;
+        let len = style.note_len();
+        if len == 0 {
+            return;
+        }
         let at = self.layout.section(Synthetic::BuildId).offset as usize;
         buffer.put32(at, 4);
-        buffer.put32(at + 4, BUILD_ID_SIZE as u32);
+        buffer.put32(at + 4, len as u32);
         buffer.put32(at + 8, elf::NT_GNU_BUILD_ID.0);
         buffer[at + 12..at + 16].copy_from_slice(b"GNU\0");
+        let descriptor = &mut buffer[at + 16..at + 16 + len];
+        match style {
+            BuildId::Hex(bytes) => descriptor.copy_from_slice(bytes),
+            BuildId::Uuid => descriptor.copy_from_slice(&random_uuid()),
+            _ => {}
+        }
     }
 
     /// Writes the build id: the digest of the output under `record` (with the pieces in
@@ -1265,9 +1306,28 @@ impl<'data> Writer<'_, 'data> {
     fn write_build_id(&self, buffer: &mut [u8], record: &BuildIdRecord, known: &[PieceDigest]) -> [u8; 32] {
         let at = self.layout.section(Synthetic::BuildId).offset as usize;
         let digest = record.digest_with(buffer, known);
-        buffer[at + 16..at + 16 + BUILD_ID_SIZE].copy_from_slice(&digest[..BUILD_ID_SIZE]);
+        let style = &self.config.gnu.build_id;
+        if style.is_digest() {
+            let len = style.note_len();
+            buffer[at + 16..at + 16 + len].copy_from_slice(&digest[..len]);
+        }
         digest
     }
+}
+
+/// 16 random bytes as an RFC 4122 version 4 UUID (`--build-id=uuid`): from the kernel's
+/// random source, else from the clock and process id.
+fn random_uuid() -> [u8; 16] {
+    use std::io::Read as _;
+    let mut bytes = [0u8; 16];
+    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+    if read.is_err() {
+        let seed = format!("{:?} {}", std::time::SystemTime::now(), std::process::id());
+        bytes.copy_from_slice(&blake3::hash(seed.as_bytes()).as_bytes()[..16]);
+    }
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    bytes
 }
 
 /// What the build id is a hash of, so that the output cache can check a stored output

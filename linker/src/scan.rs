@@ -468,7 +468,7 @@ impl Scanner<'_, '_> {
         if header.sh_flags(ENDIAN).0 & elf::SHF_ALLOC.0 == 0 {
             return Ok(());
         }
-        let strips_here = loaded.stripped.iter().any(|&s| s);
+        let strips_here = loaded.strips_any;
         let from_base = self.db.is_base(input.file);
         let recording = self.record_base && from_base;
         for rela in relocations {

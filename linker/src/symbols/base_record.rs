@@ -184,7 +184,7 @@ pub fn restore<'data>(record: &[u8], objects: Vec<(ObjectFile<'data>, u32)>) -> 
         }
         let has_local_ifunc = reader.take(1)?[0] != 0;
         let discarded = reader.take(sections)?.iter().map(|&d| d != 0).collect();
-        let stripped = reader.take(sections)?.iter().map(|&s| s != 0).collect();
+        let stripped: Vec<bool> = reader.take(sections)?.iter().map(|&s| s != 0).collect();
         let ids = reader.take((symbols - first_global).checked_mul(4)?)?;
         let global_ids: Vec<GlobalId> =
             ids.chunks_exact(4).map(|id| GlobalId(u32::from_le_bytes(id.try_into().expect("4 bytes")))).collect();
@@ -209,6 +209,7 @@ pub fn restore<'data>(record: &[u8], objects: Vec<(ObjectFile<'data>, u32)>) -> 
             generation,
             global_ids,
             discarded,
+            strips_any: stripped.contains(&true),
             stripped,
             locals,
             has_local_ifunc,

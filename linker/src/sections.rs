@@ -113,15 +113,36 @@ pub struct SectionMap {
     pub outputs: Vec<OutputSection>,
     /// `placements[file][section]`.
     pub placements: Vec<Vec<Placement>>,
+    /// Index in `outputs` of each synthetic section (by `Synthetic as usize`), and of the
+    /// input-backed ones sorted by (name, index): asked per chunk and per symbol, so never
+    /// a search of every output (an object may have a million orphan sections).
+    synthetic: Vec<usize>,
+    by_name: Vec<u32>,
 }
 
 impl SectionMap {
-    pub fn find(&self, synthetic: Synthetic) -> usize {
-        self.outputs.iter().position(|o| o.synthetic == Some(synthetic)).expect("every synthetic section exists")
+    fn new(outputs: Vec<OutputSection>, placements: Vec<Vec<Placement>>) -> SectionMap {
+        let mut synthetic = vec![usize::MAX; SYNTHETIC.len()];
+        for (index, output) in outputs.iter().enumerate() {
+            if let Some(kind) = output.synthetic {
+                synthetic[kind as usize] = index;
+            }
+        }
+        let mut by_name: Vec<u32> =
+            (0..outputs.len() as u32).filter(|&i| outputs[i as usize].synthetic.is_none()).collect();
+        by_name.sort_by(|&a, &b| outputs[a as usize].name.cmp(&outputs[b as usize].name).then(a.cmp(&b)));
+        SectionMap { outputs, placements, synthetic, by_name }
     }
 
+    pub fn find(&self, synthetic: Synthetic) -> usize {
+        self.synthetic[synthetic as usize]
+    }
+
+    /// The first input-backed output section called `name`.
     pub fn by_name(&self, name: &str) -> Option<&OutputSection> {
-        self.outputs.iter().find(|o| o.name == name && o.synthetic.is_none())
+        let first = self.by_name.partition_point(|&i| self.outputs[i as usize].name.as_str() < name);
+        let index = *self.by_name.get(first)? as usize;
+        (self.outputs[index].name == name).then(|| &self.outputs[index])
     }
 }
 
@@ -398,5 +419,40 @@ pub fn assign(db: &SymbolDb) -> Result<SectionMap> {
             placement.output = new_index[placement.output as usize];
         }
     }
-    Ok(SectionMap { outputs, placements })
+    Ok(SectionMap::new(outputs, placements))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_synthetic_section_is_found_by_its_kind() {
+        let map = SectionMap::new(
+            SYNTHETIC
+                .iter()
+                .rev()
+                .map(|&(synthetic, name, rank, sh_type, flags, align)| OutputSection {
+                    name: name.to_string(),
+                    sh_type,
+                    flags,
+                    align,
+                    class: class_of_rank(rank),
+                    rank,
+                    base: false,
+                    inputs: Vec::new(),
+                    synthetic: Some(synthetic),
+                    size: 0,
+                    offset: 0,
+                    addr: 0,
+                    header_index: 0,
+                })
+                .collect(),
+            Vec::new(),
+        );
+        for &(synthetic, ..) in SYNTHETIC {
+            assert_eq!(map.outputs[map.find(synthetic)].synthetic, Some(synthetic));
+        }
+        assert!(map.by_name(".bss").is_none(), "synthetic sections are not found by name");
+    }
 }

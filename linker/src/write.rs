@@ -1174,6 +1174,7 @@ impl<'data> Writer<'_, 'data> {
     fn write_dynsym(&self, out: &mut [u8]) -> Result<()> {
         let layout = self.layout;
         let db = self.db;
+        let bss = layout.sections.outputs.iter().find(|o| o.name == ".bss" && o.header_index != 0);
         for (i, &id) in layout.dynsym.iter().enumerate() {
             let at = 24 * (i + 1);
             let global = db.global(id);
@@ -1183,7 +1184,6 @@ impl<'data> Writer<'_, 'data> {
                     let symbol = object.symbol(index as usize)?;
                     let bind = if global.weak_definition { elf::STB_WEAK } else { symbol.st_bind() };
                     let (sym_type, shndx, size) = if let Some((size, _)) = global.common {
-                        let bss = layout.sections.outputs.iter().find(|o| o.name == ".bss" && o.header_index != 0);
                         (elf::STT_OBJECT.0, bss.map_or(0, |o| o.header_index as u16), size)
                     } else if symbol.st_shndx(ENDIAN) == elf::SHN_ABS {
                         (symbol.st_type().0, elf::SHN_ABS.0, symbol.st_size(ENDIAN))

@@ -14,6 +14,9 @@ use crate::symbols::{FileId, SymbolDb};
 use object::elf;
 use object::read::elf::Sym as _;
 use rayon::prelude::*;
+use std::ops::Range;
+
+type Rela = elf::Rela64<object::LittleEndian>;
 
 /// `"CLNK"` read as a little-endian `u32`.
 pub const IMAGE_MAGIC: u32 = 0x4b4e_4c43;
@@ -178,13 +181,15 @@ fn shard_index(rest: &[u8], suffix: &[u8]) -> Option<u32> {
 /// The table symbols one object defines, by (shard, role).
 #[derive(Default)]
 struct Found {
-    /// (shard, kind 0 = fvars / 1 = gvars, role 0 base / 1 offsets / 2 ptrs / 3 count) → symbol index
+    /// (shard, kind 0 = fvars / 1 = gvars, role 0 base / 1 offsets / 2 ptrs / 3 count) → symbol index,
+    /// sorted by key (stably: among equal keys, the first symbol first).
     symbols: Vec<((u32, usize, usize), usize)>,
 }
 
 impl Found {
     fn get(&self, shard: u32, kind: usize, role: usize) -> Option<usize> {
-        self.symbols.iter().find(|(key, _)| *key == (shard, kind, role)).map(|(_, index)| *index)
+        let first = self.symbols.partition_point(|(key, _)| *key < (shard, kind, role));
+        self.symbols.get(first).filter(|(key, _)| *key == (shard, kind, role)).map(|(_, index)| *index)
     }
 }
 
@@ -243,6 +248,8 @@ fn find_table_symbols(object: &ObjectFile, patterns: &[Pattern]) -> Found {
             left.append(&mut right);
             left
         });
+    let mut symbols = symbols;
+    symbols.sort_by_key(|(key, _)| *key);
     Found { symbols }
 }
 
@@ -283,9 +290,8 @@ fn decode_objects<A: Arch>(db: &SymbolDb, names: &TableNames, first_object: usiz
             let object = &loaded.object;
             let found = find_table_symbols(object, &patterns);
             let mut shards: Vec<u32> = found.symbols.iter().map(|((shard, _, _), _)| *shard).collect();
-            shards.sort_unstable();
             shards.dedup();
-            let decoder = Decoder { object, file: FileId(file as u32) };
+            let decoder = Decoder::new(object, FileId(file as u32), &found);
             shards
                 .into_iter()
                 .map(|shard| {
@@ -304,12 +310,71 @@ fn decode_objects<A: Arch>(db: &SymbolDb, names: &TableNames, first_object: usiz
         .collect()
 }
 
+/// Decodes one object's tables. What several tables of an object may ask (where its
+/// symbols are, the relocations of the sections holding tables) is indexed once per
+/// object, not read again per table or per entry.
 struct Decoder<'a, 'data> {
     object: &'a ObjectFile<'data>,
     file: FileId,
+    /// (section, value) of every symbol defined in a section (not section or file
+    /// symbols), sorted; made when first needed.
+    symbol_places: std::cell::OnceCell<Vec<(usize, u64)>>,
+    /// For each section holding an offsets or pointer table: its relocations as (offset,
+    /// index), sorted by offset (stably).
+    table_relocations: crate::hash::FxHashMap<usize, Vec<(u64, u32)>>,
 }
 
-impl Decoder<'_, '_> {
+impl<'a, 'data> Decoder<'a, 'data> {
+    fn new(object: &'a ObjectFile<'data>, file: FileId, found: &Found) -> Decoder<'a, 'data> {
+        let mut table_relocations = crate::hash::FxHashMap::default();
+        for &((_, _, role), index) in &found.symbols {
+            let section = object.symbol(index).ok().and_then(|symbol| object.symbol_section(symbol, index).ok()?);
+            if let (1 | 2, Some(section)) = (role, section) {
+                table_relocations.entry(section).or_insert_with(|| {
+                    let mut relocations: Vec<(u64, u32)> = object
+                        .relocations(section)
+                        .iter()
+                        .enumerate()
+                        .map(|(index, rela)| (rela_parts(rela).0, index as u32))
+                        .collect();
+                    relocations.sort_by_key(|&(offset, _)| offset);
+                    relocations
+                });
+            }
+        }
+        Decoder { object, file, symbol_places: std::cell::OnceCell::new(), table_relocations }
+    }
+
+    /// The relocations of a table's section at offsets in `range`, in offset order.
+    fn relocations_in(&self, section: usize, range: Range<u64>) -> impl Iterator<Item = &'data Rela> + '_ {
+        let sorted = self.table_relocations.get(&section).map_or(&[][..], Vec::as_slice);
+        let first = sorted.partition_point(|&(offset, _)| offset < range.start);
+        let relocations = self.object.relocations(section);
+        sorted[first..]
+            .iter()
+            .take_while(move |&&(offset, _)| offset < range.end)
+            .map(move |&(_, i)| &relocations[i as usize])
+    }
+
+    /// Whether some symbol (not a section or file symbol) is defined at `value` of `section`.
+    fn symbol_at(&self, section: usize, value: u64) -> bool {
+        let places = self.symbol_places.get_or_init(|| {
+            let object = self.object;
+            let mut places: Vec<(usize, u64)> = (1..object.symbols.len())
+                .filter_map(|index| {
+                    let symbol = object.symbol(index).ok()?;
+                    if matches!(symbol.st_type(), elf::STT_SECTION | elf::STT_FILE) {
+                        return None;
+                    }
+                    Some((object.symbol_section(symbol, index).ok()??, symbol.st_value(ENDIAN)))
+                })
+                .collect();
+            places.sort_unstable();
+            places
+        });
+        places.binary_search(&(section, value)).is_ok()
+    }
+
     fn fail(&self, what: String) -> Error {
         Error::new(format!("{}: {what}", self.object.name))
     }
@@ -362,19 +427,16 @@ impl Decoder<'_, '_> {
             )));
         }
         let table_end = table_value + 4 * (count as u64 + 1);
-        let relocated =
-            self.object.relocations(table_section).iter().any(|r| (table_value..table_end).contains(&rela_parts(r).0));
-        if relocated {
+        if self.relocations_in(table_section, table_value..table_end).next().is_some() {
             return Err(self.fail(format!(
                 "compressed table `{symbol}` has relocations: its offsets must be assembly-time constants"
             )));
         }
-        let targets = SymbolValues::new(self.object, base_section);
         let mut entries = Vec::with_capacity(count as usize);
         for i in 0..count as u64 {
             let offset = read(i + 1).expect("checked against the section size");
             let place = base_value.wrapping_add(offset as i64 as u64);
-            if !targets.contains(place) {
+            if !self.symbol_at(base_section, place) {
                 return Err(self.fail(format!(
                     "table `{symbol}` entry {i}: offset {offset:#x} from the base lands at {} {place:#x}, where no symbol of this unit is defined",
                     self.object.section_name_str(base_section)
@@ -406,11 +468,8 @@ impl Decoder<'_, '_> {
         }
         // Entries are the absolute relocations at each slot.
         let mut by_slot: Vec<Option<(u32, i64)>> = vec![None; count as usize];
-        for rela in self.object.relocations(table_section) {
+        for rela in self.relocations_in(table_section, table_value..table_value + 8 * count) {
             let (offset, target, r_type, addend) = rela_parts(rela);
-            if offset < table_value || offset >= table_value + 8 * count {
-                continue;
-            }
             let slot = (offset - table_value) / 8;
             let absolute = A::reloc_info(r_type).is_some_and(|i| i.expr == RelocExpr::Absolute && i.size == 8);
             if (offset - table_value) % 8 != 0 || !absolute {
@@ -419,7 +478,6 @@ impl Decoder<'_, '_> {
             by_slot[slot as usize] = Some((target, addend));
         }
         let mut entries = Vec::with_capacity(count as usize);
-        let mut values: crate::hash::FxHashMap<usize, SymbolValues> = Default::default();
         for (slot, entry) in by_slot.into_iter().enumerate() {
             let (target, addend) =
                 entry.ok_or_else(|| self.fail(format!("table `{symbol}` entry {slot} has no relocation")))?;
@@ -431,9 +489,7 @@ impl Decoder<'_, '_> {
                 ))
             })?;
             let place = target_symbol.st_value(ENDIAN).wrapping_add(addend as u64);
-            let mut lands_on_symbol =
-                || values.entry(section).or_insert_with(|| SymbolValues::new(self.object, section)).contains(place);
-            if target_symbol.st_type() == elf::STT_SECTION && !lands_on_symbol() {
+            if target_symbol.st_type() == elf::STT_SECTION && !self.symbol_at(section, place) {
                 return Err(self.fail(format!(
                     "table `{symbol}` entry {slot} lands at {} {place:#x}, where no symbol of this unit is defined",
                     self.object.section_name_str(section)
@@ -442,31 +498,6 @@ impl Decoder<'_, '_> {
             entries.push(Place { file: self.file, section: section as u32, offset: place });
         }
         Ok(Table { symbol, entries })
-    }
-}
-
-/// Sorted values of the symbols defined in one section, to check that entries land on one.
-struct SymbolValues {
-    values: Vec<u64>,
-}
-
-impl SymbolValues {
-    fn new(object: &ObjectFile, section: usize) -> SymbolValues {
-        let mut values: Vec<u64> = (1..object.symbols.len())
-            .filter_map(|index| {
-                let symbol = object.symbol(index).ok()?;
-                if matches!(symbol.st_type(), elf::STT_SECTION | elf::STT_FILE) {
-                    return None;
-                }
-                (object.symbol_section(symbol, index).ok()?? == section).then(|| symbol.st_value(ENDIAN))
-            })
-            .collect();
-        values.sort_unstable();
-        SymbolValues { values }
-    }
-
-    fn contains(&self, value: u64) -> bool {
-        self.values.binary_search(&value).is_ok()
     }
 }
 

@@ -517,6 +517,11 @@ pub fn plan<'data>(config: &Config, bases: &'data [InputFile], inputs: &'data [I
                     .collect()]
             }
         };
+        // Each name's first member, found once (an archive may have tens of thousands).
+        let mut by_name: crate::hash::FxHashMap<&str, &'data [u8]> = Default::default();
+        for (name, data) in &members {
+            by_name.entry(name.as_str()).or_insert(*data);
+        }
         let is_last_base = std::ptr::eq(base, bases.last().expect("non-empty"));
         let generation_count = generations.len();
         for (index, generation_members) in generations.into_iter().enumerate() {
@@ -524,7 +529,7 @@ pub fn plan<'data>(config: &Config, bases: &'data [InputFile], inputs: &'data [I
             let mut recorded = Vec::new();
             let carries_data = is_last_base && index + 1 == generation_count;
             for member in generation_members {
-                let data = members.iter().find(|(name, _)| *name == member.archive_name).map(|(_, d)| *d);
+                let data = by_name.get(member.archive_name.as_str()).copied();
                 match member.kind {
                     MemberKind::Text => {
                         let data = data.ok_or_else(|| {

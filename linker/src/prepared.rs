@@ -360,7 +360,7 @@ impl PreparedBase {
         chunks
             .par_iter()
             .map(|chunk| {
-                let (patches, mut bindings) = self.chunk(chunk.prepared?).patches()?;
+                let (patches, mut bindings) = self.chunk(chunk.prepared? as usize).patches()?;
                 let loaded = db.object(chunk.input.file);
                 let holds = bindings.all(|binding| {
                     loaded.global(binding.symbol as usize).is_some_and(|id| {
@@ -467,7 +467,7 @@ impl PreparedBase {
             }
             (next_reloc, next_byte) = (relocs.end, bytes.end);
             let mut chunk = Chunk::new(input, relocs, bytes);
-            chunk.prepared = Some(index);
+            chunk.prepared = Some(u32::try_from(index).ok()?);
             chunks.push(chunk);
         }
         (!chunks.is_empty() && next_reloc == relocations && next_byte == size).then_some(chunks)
@@ -588,9 +588,10 @@ pub fn store(
     for (index, chunk) in base {
         let (chunk_targets, chunk_types): (Vec<TargetRecord>, Vec<(u32, u64)>) = match (chunk.prepared, previous) {
             (Some(index), Some(previous)) => {
-                (previous.chunk(index).targets().collect(), previous.chunk(index).type_counts().collect())
+                let record = previous.chunk(index as usize);
+                (record.targets().collect(), record.type_counts().collect())
             }
-            _ => (chunk.recorded.clone(), chunk.type_counts.clone()),
+            _ => chunk.recorded.as_deref().map(|r| (r.targets.clone(), r.type_counts.clone())).unwrap_or_default(),
         };
         let types_len = u32::try_from(chunk_types.len()).map_err(|_| overflow())?;
         for (slot, count) in chunk_types {

@@ -89,16 +89,23 @@ pub struct Chunk {
     pub symbolic_base: u32,
     /// Section offsets of the relative relocations, when they are packed as RELR.
     pub relr_offsets: Vec<u64>,
-    /// How many relocations of each type it has, as (type, count) for the types present
-    /// (see [`type_slot`]): kept only when its scan is recorded for a prepared base (the
-    /// plan keeps the link's totals).
-    pub type_counts: Vec<(u32, u64)>,
     /// Some relocation is local-dynamic TLS (the module needs its TLS_LD GOT entry).
     pub uses_tls_ld: bool,
-    /// The symbols this chunk names, when its scan is being recorded for a prepared base.
-    pub recorded: Vec<TargetRecord>,
+    /// What its scan recorded, when that is being recorded for a prepared base (boxed:
+    /// an object may have a million chunks, and most links record none).
+    pub recorded: Option<Box<ScanRecord>>,
     /// Index of this chunk's record in the prepared base, when it has one.
-    pub prepared: Option<usize>,
+    pub prepared: Option<u32>,
+}
+
+/// What a chunk's scan records for a prepared base.
+#[derive(Clone, Debug, Default)]
+pub struct ScanRecord {
+    /// The symbols the chunk names.
+    pub targets: Vec<TargetRecord>,
+    /// Its relocations by type: (type slot, see [`type_slot`], count) for the types
+    /// present (the plan keeps the link's totals).
+    pub type_counts: Vec<(u32, u64)>,
 }
 
 /// Relocation types counted individually in statistics.
@@ -356,9 +363,8 @@ impl Chunk {
             relative_base: 0,
             symbolic_base: 0,
             relr_offsets: Vec::new(),
-            type_counts: Vec::new(),
             uses_tls_ld: false,
-            recorded: Vec::new(),
+            recorded: None,
             prepared: None,
         }
     }
@@ -465,7 +471,7 @@ impl Scanner<'_, '_> {
         let header = object.section(input.section as usize);
         let relocations = &object.relocations(input.section as usize)[chunk.relocs.clone()];
         let from_base = self.db.is_base(input.file);
-        let recording = self.record_base && from_base;
+        let mut recorded = (self.record_base && from_base).then(Box::<ScanRecord>::default);
         chunk.uses_tls_ld = relocations
             .iter()
             .any(|rela| A::reloc_info(rela_parts(rela).2).is_some_and(|info| info.expr == RelocExpr::TlsLocalDynamic));
@@ -476,11 +482,12 @@ impl Scanner<'_, '_> {
             }
             let present = counts.iter().enumerate().filter(|(_, &n)| n > 0).map(|(slot, &n)| (slot as u32, n));
             marks.count_types(present.clone());
-            if recording {
-                chunk.type_counts = present.collect();
+            if let Some(recorded) = recorded.as_mut() {
+                recorded.type_counts = present.collect();
             }
         }
         if header.sh_flags(ENDIAN).0 & elf::SHF_ALLOC.0 == 0 {
+            chunk.recorded = recorded;
             return Ok(());
         }
         let strips_here = loaded.strips_any;
@@ -494,23 +501,24 @@ impl Scanner<'_, '_> {
                     marks.static_tls.store(true, Ordering::Relaxed);
                 }
             }
-            if recording {
-                chunk.recorded.push(TargetRecord { symbol, facts: 0, bits });
+            if let Some(recorded) = recorded.as_mut() {
+                recorded.targets.push(TargetRecord { symbol, facts: 0, bits });
             }
         }
-        if recording {
-            chunk.recorded.sort_unstable_by_key(|record| record.symbol);
-            chunk.recorded.dedup_by(|later, kept| {
+        if let Some(recorded) = recorded.as_mut() {
+            recorded.targets.sort_unstable_by_key(|record| record.symbol);
+            recorded.targets.dedup_by(|later, kept| {
                 let same = later.symbol == kept.symbol;
                 if same {
                     kept.bits |= later.bits;
                 }
                 same
             });
-            for record in &mut chunk.recorded {
+            for record in &mut recorded.targets {
                 record.facts = self.target_facts(target_of(loaded, input.file, record.symbol), strips_here);
             }
         }
+        chunk.recorded = recorded;
         Ok(())
     }
 
@@ -730,7 +738,7 @@ pub fn scan<A: Arch>(
         };
         let object = &db.object(chunk.input.file).object;
         let why = match chunk.prepared {
-            Some(record) => match scanner.replay_chunk(chunk, prepared, record, &global_facts, &marks) {
+            Some(record) => match scanner.replay_chunk(chunk, prepared, record as usize, &global_facts, &marks) {
                 Ok(()) => {
                     replayed.fetch_add(1, Ordering::Relaxed);
                     return Ok(());

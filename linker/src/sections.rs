@@ -10,6 +10,7 @@ use crate::object_file::ENDIAN;
 use crate::symbols::{FileId, SymbolDb};
 use object::elf;
 use object::read::elf::SectionHeader as _;
+use std::borrow::Cow;
 
 /// Where an output section lives. Order matters: it is the segment order in the file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -156,10 +157,11 @@ const SHF_EXCLUDE: u64 = 0x8000_0000;
 const SHF_X86_64_LARGE: u64 = 0x1000_0000;
 
 /// The output name, rank and segment of an input section, or `None` when it is not output.
-fn classify(name: &[u8], sh_type: u32, flags: u64) -> Option<(String, u32, SegmentClass)> {
+/// (Asked once per input section: the usual names cost no allocation.)
+fn classify(name: &[u8], sh_type: u32, flags: u64) -> Option<(Cow<'static, str>, u32, SegmentClass)> {
     use SegmentClass::*;
-    let has_prefix = |prefix: &[u8]| name == prefix || name.starts_with(&[prefix, b"."].concat());
-    let own_name = || String::from_utf8_lossy(name).into_owned();
+    let has_prefix = |prefix: &[u8]| name.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest[0] == b'.');
+    let own_name = || Cow::Owned(String::from_utf8_lossy(name).into_owned());
     if matches!(sh_type, 2 | 3 | 4 | 9 | 17 | 18) {
         // SYMTAB, STRTAB, RELA, REL, GROUP, SYMTAB_SHNDX: consumed by the linker.
         return None;
@@ -222,7 +224,7 @@ fn classify(name: &[u8], sh_type: u32, flags: u64) -> Option<(String, u32, Segme
         other => other,
     };
     if let Some((name, rank)) = known {
-        return Some((name.to_string(), rank, class_of_rank(rank)));
+        return Some((Cow::Borrowed(name), rank, class_of_rank(rank)));
     }
     // An orphan keeps its own name and goes where its flags say.
     let rank = if nobits {
@@ -321,7 +323,7 @@ pub fn assign(db: &SymbolDb) -> Result<SectionMap> {
             header_index: 0,
         })
         .collect();
-    let mut by_key: crate::hash::FxHashMap<(String, u32, u64, bool), usize> = Default::default();
+    let mut by_key: crate::hash::FxHashMap<(Cow<'static, str>, u32, u64, bool), usize> = Default::default();
     let mut placements = Vec::with_capacity(db.objects.len());
     // (output, priority, input) in input order, sorted per output below.
     let mut members: Vec<(usize, u32, InputSectionId)> = Vec::new();
@@ -357,24 +359,29 @@ pub fn assign(db: &SymbolDb) -> Result<SectionMap> {
             let out_type = if keeps_type { sh_type } else { elf::SHT_PROGBITS.0 };
             let key_flags = flags & (ALLOC | WRITE | EXEC | TLS);
             let base = in_base_region(db.is_base(FileId(file_index as u32)), rank, out_type, flags);
-            let output = *by_key.entry((out_name.clone(), out_type, key_flags, base)).or_insert_with(|| {
-                outputs.push(OutputSection {
-                    name: out_name,
-                    sh_type: out_type,
-                    flags: key_flags | (flags & SHF_X86_64_LARGE),
-                    align: 1,
-                    class,
-                    rank,
-                    base,
-                    inputs: Vec::new(),
-                    synthetic: None,
-                    size: 0,
-                    offset: 0,
-                    addr: 0,
-                    header_index: 0,
-                });
-                outputs.len() - 1
-            });
+            let key = (out_name, out_type, key_flags, base);
+            let output = match by_key.get(&key) {
+                Some(&output) => output,
+                None => {
+                    outputs.push(OutputSection {
+                        name: key.0.clone().into_owned(),
+                        sh_type: out_type,
+                        flags: key_flags | (flags & SHF_X86_64_LARGE),
+                        align: 1,
+                        class,
+                        rank,
+                        base,
+                        inputs: Vec::new(),
+                        synthetic: None,
+                        size: 0,
+                        offset: 0,
+                        addr: 0,
+                        header_index: 0,
+                    });
+                    by_key.insert(key, outputs.len() - 1);
+                    outputs.len() - 1
+                }
+            };
             let priority = if rank == 430 || rank == 440 || rank == 420 { init_priority(name) } else { 0 };
             members.push((
                 output,

@@ -336,8 +336,11 @@ impl HashMemo {
         if let Some(hash) = known {
             return hash;
         }
-        let hash = match crate::inputs::source_of(sources, data) {
-            Some((input, offset)) if is_data && input.is_base && data.len() > HASH_BLOCK => {
+        // (Where `data` lies is asked only when it matters: for each of many inputs it is a
+        // search of the inputs.)
+        let source = (is_data && data.len() > HASH_BLOCK).then(|| crate::inputs::source_of(sources, data)).flatten();
+        let hash = match source {
+            Some((input, offset)) if input.is_base => {
                 hash_file_range(&input.file, offset, data.len()).unwrap_or_else(|| hash_hex(data))
             }
             _ if is_data => {

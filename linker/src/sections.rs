@@ -303,9 +303,9 @@ fn init_priority(name: &[u8]) -> u32 {
     std::str::from_utf8(digits).ok().and_then(|d| d.parse().ok()).unwrap_or(65536)
 }
 
-/// Assigns input sections to output sections and fixes each output section's size.
-pub fn assign(db: &SymbolDb) -> Result<SectionMap> {
-    let mut outputs: Vec<OutputSection> = SYNTHETIC
+/// The synthetic output sections, empty, in `SYNTHETIC` order.
+fn synthetic_outputs() -> Vec<OutputSection> {
+    SYNTHETIC
         .iter()
         .map(|&(synthetic, name, rank, sh_type, flags, align)| OutputSection {
             name: name.to_string(),
@@ -322,7 +322,12 @@ pub fn assign(db: &SymbolDb) -> Result<SectionMap> {
             addr: 0,
             header_index: 0,
         })
-        .collect();
+        .collect()
+}
+
+/// Assigns input sections to output sections and fixes each output section's size.
+pub fn assign(db: &SymbolDb) -> Result<SectionMap> {
+    let mut outputs = synthetic_outputs();
     let mut by_key: crate::hash::FxHashMap<(Cow<'static, str>, u32, u64, bool), usize> = Default::default();
     let mut placements = Vec::with_capacity(db.objects.len());
     // (output, priority, input) in input order, sorted per output below.
@@ -435,28 +440,7 @@ mod tests {
 
     #[test]
     fn every_synthetic_section_is_found_by_its_kind() {
-        let map = SectionMap::new(
-            SYNTHETIC
-                .iter()
-                .rev()
-                .map(|&(synthetic, name, rank, sh_type, flags, align)| OutputSection {
-                    name: name.to_string(),
-                    sh_type,
-                    flags,
-                    align,
-                    class: class_of_rank(rank),
-                    rank,
-                    base: false,
-                    inputs: Vec::new(),
-                    synthetic: Some(synthetic),
-                    size: 0,
-                    offset: 0,
-                    addr: 0,
-                    header_index: 0,
-                })
-                .collect(),
-            Vec::new(),
-        );
+        let map = SectionMap::new(synthetic_outputs().into_iter().rev().collect(), Vec::new());
         for &(synthetic, ..) in SYNTHETIC {
             assert_eq!(map.outputs[map.find(synthetic)].synthetic, Some(synthetic));
         }

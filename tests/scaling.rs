@@ -287,7 +287,7 @@ const MEMBERS: usize = 2000;
 /// k, as 7 digits) and a `data.o`: one assembled member with its name and value patched.
 fn member_archive(s: &Scratch) -> PathBuf {
     let template = assemble(
-        &s,
+        s,
         "template",
         ".text\n.globl m9999999\n.type m9999999,@function\nm9999999: mov $0x11223344, %eax\nret",
     );

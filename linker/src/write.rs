@@ -385,24 +385,23 @@ impl<'data> Writer<'_, 'data> {
             }
         }
         let slices = regions.carve(buffer, jobs.len());
-        let mut work: Vec<(usize, &Job, Vec<&mut [u8]>)> =
-            jobs.iter().zip(slices).enumerate().map(|(index, (job, slices))| (index, job, slices)).collect();
+        let mut work: Vec<(&Job, Vec<&mut [u8]>)> = jobs.iter().zip(slices).collect();
         // Chunks over the stored region go on top of it, whether patched or written anew.
         let reusing = matches!(self.base_region, BaseRegion::Reuse { .. });
         let first_chunk = |job: &Job| match job {
             Job::Chunks(batch) => Some(&plan.chunks[batch.start]),
             _ => None,
         };
-        let (over_region, rest): (Vec<_>, Vec<_>) = work.drain(..).partition(|(_, job, _)| {
+        let (over_region, rest): (Vec<_>, Vec<_>) = work.drain(..).partition(|(job, _)| {
             first_chunk(job).is_some_and(|chunk| reusing && self.layout.in_base_region(chunk.input))
         });
         let (copies, mut rest): (Vec<_>, Vec<_>) =
-            rest.into_iter().partition(|(_, job, _)| first_chunk(job).is_some_and(|chunk| self.writes_verbatim(chunk)));
+            rest.into_iter().partition(|(job, _)| first_chunk(job).is_some_and(|chunk| self.writes_verbatim(chunk)));
         // The linker's own sections are the biggest single jobs (.symtab, .dynsym, .gnu.hash
         // are each one): they go first, and the chunks (at most about 1 MiB each) fill in
         // behind them, so that no thread is left alone with one of them at the end.
-        rest.sort_by_key(|(_, job, _)| matches!(job, Job::Chunks(_)));
-        let run = |(_, job, mut slices): (usize, &Job, Vec<&mut [u8]>)| -> Result<Vec<JobPatches>> {
+        rest.sort_by_key(|(job, _)| matches!(job, Job::Chunks(_)));
+        let run = |(job, mut slices): (&Job, Vec<&mut [u8]>)| -> Result<Vec<JobPatches>> {
             match job {
                 Job::Chunks(batch) => {
                     let [out, relative, symbolic] = &mut slices[..] else { unreachable!("three slots per batch") };

@@ -336,8 +336,11 @@ impl HashMemo {
         if let Some(hash) = known {
             return hash;
         }
-        let hash = match crate::inputs::source_of(sources, data) {
-            Some((input, offset)) if is_data && input.is_base && data.len() > HASH_BLOCK => {
+        // (Where `data` lies is asked only when it matters: for each of many inputs it is a
+        // search of the inputs.)
+        let source = (is_data && data.len() > HASH_BLOCK).then(|| crate::inputs::source_of(sources, data)).flatten();
+        let hash = match source {
+            Some((input, offset)) if input.is_base => {
                 hash_file_range(&input.file, offset, data.len()).unwrap_or_else(|| hash_hex(data))
             }
             _ if is_data => {
@@ -517,6 +520,11 @@ pub fn plan<'data>(config: &Config, bases: &'data [InputFile], inputs: &'data [I
                     .collect()]
             }
         };
+        // Each name's first member, found once (an archive may have tens of thousands).
+        let mut by_name: crate::hash::FxHashMap<&str, &'data [u8]> = Default::default();
+        for (name, data) in &members {
+            by_name.entry(name.as_str()).or_insert(*data);
+        }
         let is_last_base = std::ptr::eq(base, bases.last().expect("non-empty"));
         let generation_count = generations.len();
         for (index, generation_members) in generations.into_iter().enumerate() {
@@ -524,7 +532,7 @@ pub fn plan<'data>(config: &Config, bases: &'data [InputFile], inputs: &'data [I
             let mut recorded = Vec::new();
             let carries_data = is_last_base && index + 1 == generation_count;
             for member in generation_members {
-                let data = members.iter().find(|(name, _)| *name == member.archive_name).map(|(_, d)| *d);
+                let data = by_name.get(member.archive_name.as_str()).copied();
                 match member.kind {
                     MemberKind::Text => {
                         let data = data.ok_or_else(|| {

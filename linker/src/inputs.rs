@@ -252,12 +252,22 @@ pub fn load_bases(config: &Config) -> Result<Vec<InputFile>> {
 }
 
 /// The input and offset that hold `bytes`, when they lie inside one of `files`' mappings.
+/// Found by halving when `files` are in address order (see [`by_address`]), else by a
+/// search of them all.
 pub fn source_of<'a>(files: &[&'a InputFile], bytes: &[u8]) -> Option<(&'a InputFile, u64)> {
     let start = bytes.as_ptr() as usize;
-    files.iter().find_map(|&input| {
+    let holds = |input: &'a InputFile| {
         let base = input.data.as_ptr() as usize;
         (start >= base && start + bytes.len() <= base + input.data.len()).then_some((input, (start - base) as u64))
-    })
+    };
+    let candidate = files.partition_point(|input| input.data.as_ptr() as usize <= start).checked_sub(1);
+    candidate.and_then(|at| holds(files[at])).or_else(|| files.iter().find_map(|&input| holds(input)))
+}
+
+/// Sorts inputs by the address of their mapping, for [`source_of`] (asked per chunk of
+/// the output and per member hashed).
+pub fn by_address(files: &mut [&InputFile]) {
+    files.sort_by_key(|input| input.data.as_ptr() as usize);
 }
 
 /// Maps in the pages of `bytes` (part of a file mapping) in bulk, for code about to read

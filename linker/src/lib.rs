@@ -226,7 +226,8 @@ fn link_with<A: Arch>(
             }
         };
     }
-    let sources: Vec<&inputs::InputFile> = inputs.iter().chain(&bases).collect();
+    let mut sources: Vec<&inputs::InputFile> = inputs.iter().chain(&bases).collect();
+    inputs::by_address(&mut sources);
     // The manifest's member hashes: known from the key when there is one (the memo), else
     // computed beside symbol resolution; a key looked up after the layout brings them then.
     let (hashes, resolved) = match resolved.take() {

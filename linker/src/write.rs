@@ -166,8 +166,14 @@ pub enum BaseRegion<'a> {
     Reuse { stored: &'a [u8], range: Range<u64>, patches: Vec<Option<Patches<'a>>> },
 }
 
-/// A job's index and, for a chunk being recorded, its patches.
-type JobPatches = (usize, Option<ChunkPatches>);
+/// A chunk being recorded (its index in the plan) and its patches.
+type JobPatches = (usize, ChunkPatches);
+
+/// What one writer job may take on at most when it writes several consecutive chunks of
+/// one output section (see [`Writer::batches`]): bytes, relocations and chunks.
+const BATCH_BYTES: u64 = 256 << 10;
+const BATCH_RELOCS: usize = 4096;
+const BATCH_CHUNKS: usize = 1024;
 
 /// What a relocation's value depends on, when a base-region chunk is recorded.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -200,7 +206,8 @@ pub struct Written<'data> {
     /// For each range the build id leaves out: the member it copies, and where it starts.
     pub skipped_members: Vec<(&'data [u8], u64)>,
     /// With [`BaseRegion::Record`]: each base-region chunk's patches, indexed like the plan's
-    /// chunks (`None` for other chunks, and for a chunk whose relocations overlap).
+    /// chunks (`None` for other chunks, and for a chunk whose relocations overlap); empty
+    /// when no chunk was recorded.
     pub patches: Vec<Option<ChunkPatches>>,
 }
 
@@ -217,7 +224,8 @@ struct OutputFile<'a> {
 const VERBATIM_WRITE_MIN: u64 = 256 << 10;
 
 enum Job {
-    Chunk(usize),
+    /// Consecutive chunks of one output section.
+    Chunks(Range<usize>),
     Synthetic(Synthetic),
     GotRelocs,
     ImageDirectory,
@@ -332,22 +340,24 @@ impl<'data> Writer<'_, 'data> {
     ) -> Result<(Vec<Option<ChunkPatches>>, Vec<PieceDigest>)> {
         let layout = self.layout;
         let plan = self.plan;
-        let mut jobs: Vec<Job> = (0..plan.chunks.len()).map(Job::Chunk).collect();
+        let mut jobs: Vec<Job> = self.batches().into_iter().map(Job::Chunks).collect();
         let mut regions = Regions { list: Vec::new() };
         let rela_dyn = layout.section(Synthetic::RelaDyn).offset;
         let relative_total = plan.chunk_relative + plan.got_relative + plan.image_relative;
         let symbolic_base = rela_dyn + 24 * relative_total as u64;
-        for (index, chunk) in plan.chunks.iter().enumerate() {
-            let placement = layout.sections.placements[chunk.input.file.0 as usize][chunk.input.section as usize];
-            let output = &layout.sections.outputs[placement.output as usize];
-            let (start, len) = if output.is_nobits() {
-                (output.offset, 0)
-            } else {
-                (output.offset + placement.offset + chunk.bytes.start, chunk.bytes.end - chunk.bytes.start)
-            };
-            regions.add(index, 0, start, len);
-            regions.add(index, 1, rela_dyn + 24 * chunk.relative_base as u64, 24 * chunk.relative as u64);
-            regions.add(index, 2, symbolic_base + 24 * chunk.symbolic_base as u64, 24 * chunk.symbolic as u64);
+        for (index, job) in jobs.iter().enumerate() {
+            let Job::Chunks(batch) = job else { continue };
+            // Consecutive chunks of one output section: their bytes, and their dynamic
+            // relocations, follow each other (in that order), so each slot is one span.
+            let (first, last) = (&plan.chunks[batch.start], &plan.chunks[batch.end - 1]);
+            let (start, _) = self.chunk_region(first);
+            let (last_start, last_len) = self.chunk_region(last);
+            let chunks = &plan.chunks[batch.clone()];
+            let relative: u64 = chunks.iter().map(|chunk| chunk.relative as u64).sum();
+            let symbolic: u64 = chunks.iter().map(|chunk| chunk.symbolic as u64).sum();
+            regions.add(index, 0, start, last_start + last_len - start);
+            regions.add(index, 1, rela_dyn + 24 * first.relative_base as u64, 24 * relative);
+            regions.add(index, 2, symbolic_base + 24 * first.symbolic_base as u64, 24 * symbolic);
         }
         let got_job = jobs.len();
         jobs.push(Job::GotRelocs);
@@ -393,38 +403,38 @@ impl<'data> Writer<'_, 'data> {
             }
         }
         let slices = regions.carve(buffer, jobs.len());
-        let mut work: Vec<(usize, &Job, Vec<&mut [u8]>)> =
-            jobs.iter().zip(slices).enumerate().map(|(index, (job, slices))| (index, job, slices)).collect();
+        let mut work: Vec<(&Job, Vec<&mut [u8]>)> = jobs.iter().zip(slices).collect();
         // Chunks over the stored region go on top of it, whether patched or written anew.
         let reusing = matches!(self.base_region, BaseRegion::Reuse { .. });
-        let (over_region, rest): (Vec<_>, Vec<_>) = work.drain(..).partition(
-            |(_, job, _)| matches!(job, Job::Chunk(i) if reusing && self.layout.in_base_region(plan.chunks[*i].input)),
-        );
-        let (copies, mut rest): (Vec<_>, Vec<_>) = rest
-            .into_iter()
-            .partition(|(_, job, _)| matches!(job, Job::Chunk(i) if self.writes_verbatim(&plan.chunks[*i])));
+        let first_chunk = |job: &Job| match job {
+            Job::Chunks(batch) => Some(&plan.chunks[batch.start]),
+            _ => None,
+        };
+        let (over_region, rest): (Vec<_>, Vec<_>) = work.drain(..).partition(|(job, _)| {
+            first_chunk(job).is_some_and(|chunk| reusing && self.layout.in_base_region(chunk.input))
+        });
+        let (copies, mut rest): (Vec<_>, Vec<_>) =
+            rest.into_iter().partition(|(job, _)| first_chunk(job).is_some_and(|chunk| self.writes_verbatim(chunk)));
         // The linker's own sections are the biggest single jobs (.symtab, .dynsym, .gnu.hash
         // are each one): they go first, and the chunks (at most about 1 MiB each) fill in
         // behind them, so that no thread is left alone with one of them at the end.
-        rest.sort_by_key(|(_, job, _)| matches!(job, Job::Chunk(_)));
-        let run = |(index, job, mut slices): (usize, &Job, Vec<&mut [u8]>)| {
-            let result = match job {
-                Job::Chunk(i) => {
-                    let [out, relative, symbolic] = &mut slices[..] else { unreachable!("three slots per chunk") };
-                    let chunk = &plan.chunks[*i];
-                    self.write_chunk::<A>(chunk, self.chunk_mode(*i, chunk), out, relative, symbolic, output)
+        rest.sort_by_key(|(job, _)| matches!(job, Job::Chunks(_)));
+        let run = |(job, mut slices): (&Job, Vec<&mut [u8]>)| -> Result<Vec<JobPatches>> {
+            match job {
+                Job::Chunks(batch) => {
+                    let [out, relative, symbolic] = &mut slices[..] else { unreachable!("three slots per batch") };
+                    self.write_batch::<A>(batch.clone(), out, relative, symbolic, output)
                 }
                 Job::GotRelocs => {
                     let [got, relative, symbolic] = &mut slices[..] else { unreachable!("three slots for the GOT") };
-                    self.write_got::<A>(got, relative, symbolic).map(|()| None)
+                    self.write_got::<A>(got, relative, symbolic).map(|()| Vec::new())
                 }
-                Job::Synthetic(synthetic) => self.write_synthetic::<A>(*synthetic, &mut slices).map(|()| None),
+                Job::Synthetic(synthetic) => self.write_synthetic::<A>(*synthetic, &mut slices).map(|()| Vec::new()),
                 Job::ImageDirectory => {
                     let [out, relative] = &mut slices[..] else { unreachable!("two slots for the directory") };
-                    self.write_image_directory::<A>(out, relative).map(|()| None)
+                    self.write_image_directory::<A>(out, relative).map(|()| Vec::new())
                 }
-            };
-            result.map(|patches| (index, patches))
+            }
         };
         // One arm writes the region (unless that is done already), then the verbatim runs
         // while the chunks over the region are written and the region's build-id pieces
@@ -432,7 +442,7 @@ impl<'data> Writer<'_, 'data> {
         // region that cannot be written fails the link.)
         let mut region_digests = Vec::new();
         let (copied, filled) = rayon::join(
-            || -> Result<Vec<JobPatches>> {
+            || -> Result<Vec<Vec<JobPatches>>> {
                 match self.base_region {
                     BaseRegion::Reuse { stored, range, .. } if !region_copied => {
                         write_region(stored, output.file, range.start, false)?
@@ -454,7 +464,7 @@ impl<'data> Writer<'_, 'data> {
                 done.extend(patched?);
                 Ok(done)
             },
-            || -> Result<Vec<JobPatches>> {
+            || -> Result<Vec<Vec<JobPatches>>> {
                 self.prefault(output, region_copied);
                 // One job per task: any of them can be taken by a thread that is free.
                 rest.into_par_iter().with_max_len(1).map(&run).collect()
@@ -462,13 +472,95 @@ impl<'data> Writer<'_, 'data> {
         );
         let mut done = copied?;
         done.extend(filled?);
-        let mut patches: Vec<Option<ChunkPatches>> = (0..plan.chunks.len()).map(|_| None).collect();
-        for (index, recorded) in done {
-            if index < patches.len() {
-                patches[index] = recorded;
+        // (Only a recording link has any: the others need no list as long as the plan.)
+        let mut patches: Vec<Option<ChunkPatches>> = Vec::new();
+        for (index, recorded) in done.into_iter().flatten() {
+            if patches.is_empty() {
+                patches.resize_with(plan.chunks.len(), || None);
             }
+            patches[index] = Some(recorded);
         }
         Ok((patches, region_digests))
+    }
+
+    /// The writer's jobs for the plan's chunks: runs of consecutive chunks of one output
+    /// section, each at most about `BATCH_BYTES`, `BATCH_RELOCS` and `BATCH_CHUNKS` (a
+    /// chunk written from its input's file, `writes_verbatim`, alone), so that objects of
+    /// many small sections do not cost a job, and its slices, per section.
+    fn batches(&self) -> Vec<Range<usize>> {
+        let chunks = &self.plan.chunks;
+        let placements = &self.layout.sections.placements;
+        let output_of = |chunk: &Chunk| placements[chunk.input.file.0 as usize][chunk.input.section as usize].output;
+        let mut batches: Vec<Range<usize>> = Vec::new();
+        let (mut bytes, mut relocs, mut alone) = (0u64, 0usize, false);
+        for (index, chunk) in chunks.iter().enumerate() {
+            let (len, count) = (chunk.bytes.end - chunk.bytes.start, chunk.relocs.len());
+            let verbatim = self.writes_verbatim(chunk);
+            match batches.last_mut() {
+                Some(batch)
+                    if !alone
+                        && !verbatim
+                        && output_of(&chunks[batch.start]) == output_of(chunk)
+                        && bytes + len <= BATCH_BYTES
+                        && relocs + count <= BATCH_RELOCS
+                        && batch.len() < BATCH_CHUNKS =>
+                {
+                    batch.end = index + 1;
+                    (bytes, relocs) = (bytes + len, relocs + count);
+                }
+                _ => {
+                    batches.push(index..index + 1);
+                    (bytes, relocs, alone) = (len, count, verbatim);
+                }
+            }
+        }
+        batches
+    }
+
+    /// Where a chunk's bytes go in the output: (file offset, length); nothing for a chunk
+    /// of a `SHT_NOBITS` section.
+    fn chunk_region(&self, chunk: &Chunk) -> (u64, u64) {
+        let layout = self.layout;
+        let placement = layout.sections.placements[chunk.input.file.0 as usize][chunk.input.section as usize];
+        let output = &layout.sections.outputs[placement.output as usize];
+        if output.is_nobits() {
+            (output.offset, 0)
+        } else {
+            (output.offset + placement.offset + chunk.bytes.start, chunk.bytes.end - chunk.bytes.start)
+        }
+    }
+
+    /// Writes a batch of chunks (see [`Writer::batches`]) into its slices: `out` from the
+    /// first chunk's bytes to the last's, the dynamic relocations of all of them. Returns
+    /// the patches of the chunks being recorded.
+    fn write_batch<A: Arch>(
+        &self,
+        batch: Range<usize>,
+        out: &mut [u8],
+        relative: &mut [u8],
+        symbolic: &mut [u8],
+        output: &OutputFile,
+    ) -> Result<Vec<JobPatches>> {
+        let mut recorded = Vec::new();
+        let (mut out, mut relative, mut symbolic) = (out, relative, symbolic);
+        let mut at = self.chunk_region(&self.plan.chunks[batch.start]).0;
+        for index in batch {
+            let chunk = &self.plan.chunks[index];
+            let (start, len) = self.chunk_region(chunk);
+            let gap = start.checked_sub(at).ok_or_else(|| Error::new("internal error: chunks out of order"))?;
+            let (_, rest) = std::mem::take(&mut out).split_at_mut(gap as usize);
+            let (bytes, rest) = rest.split_at_mut(len as usize);
+            (out, at) = (rest, start + len);
+            let (chunk_relative, rest) = std::mem::take(&mut relative).split_at_mut(24 * chunk.relative as usize);
+            relative = rest;
+            let (chunk_symbolic, rest) = std::mem::take(&mut symbolic).split_at_mut(24 * chunk.symbolic as usize);
+            symbolic = rest;
+            let mode = self.chunk_mode(index, chunk);
+            if let Some(patches) = self.write_chunk::<A>(chunk, mode, bytes, chunk_relative, chunk_symbolic, output)? {
+                recorded.push((index, patches));
+            }
+        }
+        Ok(recorded)
     }
 
     /// The build-id pieces wholly inside the (reused, now patched) base region at `range`,
@@ -848,10 +940,8 @@ impl<'data> Writer<'_, 'data> {
 
     /// The file range a chunk's bytes occupy in the output.
     fn output_range(&self, chunk: &Chunk) -> (u64, u64) {
-        let layout = self.layout;
-        let placement = layout.sections.placements[chunk.input.file.0 as usize][chunk.input.section as usize];
-        let start = layout.sections.outputs[placement.output as usize].offset + placement.offset + chunk.bytes.start;
-        (start, start + chunk.bytes.end - chunk.bytes.start)
+        let (start, len) = self.chunk_region(chunk);
+        (start, start + len)
     }
 
     /// Faults in, in one go per range, the pages this process writes through the mapping,
@@ -1106,6 +1196,7 @@ impl<'data> Writer<'_, 'data> {
     fn write_dynsym(&self, out: &mut [u8]) -> Result<()> {
         let layout = self.layout;
         let db = self.db;
+        let bss = layout.sections.outputs.iter().find(|o| o.name == ".bss" && o.header_index != 0);
         for (i, &id) in layout.dynsym.iter().enumerate() {
             let at = 24 * (i + 1);
             let global = db.global(id);
@@ -1115,7 +1206,6 @@ impl<'data> Writer<'_, 'data> {
                     let symbol = object.symbol(index as usize)?;
                     let bind = if global.weak_definition { elf::STB_WEAK } else { symbol.st_bind() };
                     let (sym_type, shndx, size) = if let Some((size, _)) = global.common {
-                        let bss = layout.sections.outputs.iter().find(|o| o.name == ".bss" && o.header_index != 0);
                         (elf::STT_OBJECT.0, bss.map_or(0, |o| o.header_index as u16), size)
                     } else if symbol.st_shndx(ENDIAN) == elf::SHN_ABS {
                         (symbol.st_type().0, elf::SHN_ABS.0, symbol.st_size(ENDIAN))

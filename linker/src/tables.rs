@@ -390,10 +390,10 @@ impl Decoder<'_, '_> {
         let symbol = self.symbol_name(ptrs);
         let (count_section, count_value, count_size) = self.locate(count_symbol)?;
         let count_data = self.object.section_data(count_section)?;
-        let at = count_value as usize;
+        let field = |len: usize| count_data.get(usize::try_from(count_value).ok()?..).and_then(|rest| rest.get(..len));
         let count = match count_size {
-            4 => count_data.get(at..at + 4).map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")) as u64),
-            _ => count_data.get(at..at + 8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes"))),
+            4 => field(4).map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")) as u64),
+            _ => field(8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes"))),
         }
         .ok_or_else(|| self.fail(format!("count `{}` lies outside its section", self.symbol_name(count_symbol))))?;
         let (table_section, table_value, _) = self.locate(ptrs)?;

@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::eh_frame;
 use crate::error::{Error, Result};
 use crate::layout::{self, Layout, BUILD_ID_SIZE, SECTION_HEADER_SIZE};
-use crate::object_file::{rela_parts, ENDIAN};
+use crate::object_file::{rela_parts, reloc_bytes, ENDIAN};
 use crate::prepared::{Binding, ChunkPatches, Patches};
 use crate::scan::{self, Chunk, GotKind, Plan, Scanner, SymRef, SymbolFacts};
 use crate::sections::Synthetic;
@@ -533,7 +533,7 @@ impl<'data> Writer<'_, 'data> {
         let (mut relative, mut symbolic) = (RelaWriter::new(relative_out), RelaWriter::new(symbolic_out));
         let relocations = &object.relocations(input.section as usize)[chunk.relocs.clone()];
         // Applies one relocation; says what its value depends on.
-        let mut apply = |rela: &elf::Rela64<object::LittleEndian>, patching: bool| -> Result<Depends> {
+        let mut apply = |rela: &elf::Rela64<object::LittleEndian>| -> Result<Depends> {
             let (offset, symbol, r_type, addend) = rela_parts(rela);
             let target = scan::target_of(loaded, input.file, symbol);
             let fail = |what: &str| {
@@ -546,11 +546,10 @@ impl<'data> Writer<'_, 'data> {
             if symbol as usize >= object.symbols.len() {
                 return Err(fail("invalid symbol index"));
             }
-            let field = offset
-                .checked_sub(chunk.bytes.start)
-                .map(|f| f as usize)
-                .filter(|&f| f + info.size as usize <= out.len())
-                .ok_or_else(|| fail("relocation offset is outside its section"))?;
+            let written = chunk.bytes.start..chunk.bytes.start + out.len() as u64;
+            let field = reloc_bytes(&written, offset, 0, info.size as u64)
+                .ok_or_else(|| fail("relocation offset is outside its section"))?
+                .start;
             let place = section_addr + offset;
             let a = addend;
             let Some(s) = layout.symbol_address(db, target) else {
@@ -644,13 +643,16 @@ impl<'data> Writer<'_, 'data> {
                         if i32::try_from(direct).is_err() {
                             return Err(fail("relaxed GOT load is out of range"));
                         }
-                        if patching {
-                            // The stored bytes hold an earlier rewrite of this instruction
-                            // (its opcode, ModRM and field): start again from the input's.
-                            out[field - 2..field + 4]
-                                .copy_from_slice(&input_data[(offset - 2) as usize..offset as usize + 4]);
-                        }
-                        A::relax_got_load(out, field, direct);
+                        // The chunk holds the whole instruction (`relaxes_got_load` checked).
+                        // It is rewritten from the input's bytes: over a stored base region,
+                        // the output holds an earlier rewrite.
+                        let inside = || fail("internal error: the relaxed instruction left its chunk");
+                        let instruction =
+                            scan::got_load_instruction::<A>(input_data, offset, &chunk.bytes).ok_or_else(inside)?;
+                        let skip = chunk.bytes.start as usize;
+                        let out_instruction =
+                            out.get_mut(instruction.start - skip..instruction.end - skip).ok_or_else(inside)?;
+                        A::relax_got_load(&input_data[instruction], out_instruction, direct);
                         return Ok(if region.contains(&s) { Depends::Region } else { Depends::Link });
                     }
                     depends = Depends::Link;
@@ -710,7 +712,7 @@ impl<'data> Writer<'_, 'data> {
         let recorded = match mode {
             ChunkMode::Full => {
                 for rela in relocations {
-                    apply(rela, false)?;
+                    apply(rela)?;
                 }
                 None
             }
@@ -722,7 +724,7 @@ impl<'data> Writer<'_, 'data> {
                             object.locate(input.section as usize, chunk.bytes.start)
                         ))
                     })?;
-                    apply(rela, true)?;
+                    apply(rela)?;
                 }
                 None
             }
@@ -736,8 +738,8 @@ impl<'data> Writer<'_, 'data> {
                     let (offset, symbol, r_type, _) = rela_parts(rela);
                     let size = A::reloc_info(r_type).map_or(0, |info| info.size as u64);
                     overlapping |= size > 0 && offset < field_end;
-                    field_end = field_end.max(offset + size);
-                    let depends = apply(rela, false)?;
+                    field_end = field_end.max(offset.saturating_add(size));
+                    let depends = apply(rela)?;
                     let definition = loaded.global(symbol as usize).map(|id| db.global(id).definition);
                     match (depends, definition) {
                         (Depends::Nothing | Depends::BasePlt, _) => {}

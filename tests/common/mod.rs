@@ -12,6 +12,8 @@
 // Every test binary includes this module but uses only part of it.
 #![allow(dead_code)]
 
+pub mod elf;
+
 use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::fs;

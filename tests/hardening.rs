@@ -59,3 +59,24 @@ fn relocation_offsets_out_of_range_are_errors_in_every_section() {
         }
     }
 }
+
+/// Finding 2: a GNU ld script's nesting is data, not recursion: 10,000 nested
+/// `AS_NEEDED (` lists link (they overflowed the stack), and scripts naming themselves, even
+/// several times over, are an error at once.
+#[test]
+fn deeply_nested_and_looping_linker_scripts() {
+    let s = Scratch::new();
+    let main = s.compile("calls_main.c", &["-O2"]);
+    let util = s.compile("calls_util.c", &["-O2"]);
+    let depth = 10_000;
+    let nested = format!("GROUP ( {} {} {} )\n", "AS_NEEDED ( ".repeat(depth), util.display(), ") ".repeat(depth));
+    let script = s.write("libdeep.so", nested.as_bytes());
+    let out = link_chainlink(&s.path("deep.so"), &args![main, script]);
+    assert!(exported_symbols(&out).contains(&"util_counter".to_string()), "{:?}", exported_symbols(&out));
+    let unclosed = s.write("libunclosed.so", format!("GROUP ( {}", "AS_NEEDED ( ".repeat(depth)).as_bytes());
+    assert_link_fails(&s, &args![main, unclosed], 1, &["libunclosed.so", "missing `)`"], None);
+    // INPUT(self self): 2^16 reads of itself if only the depth were bounded.
+    let looping = s.path("libloop.so");
+    fs::write(&looping, format!("INPUT ( {0} {0} )\n", looping.display())).unwrap();
+    assert_link_fails(&s, &args![main, looping], 1, &["libloop.so", "linker scripts"], None);
+}

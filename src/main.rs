@@ -4,6 +4,7 @@
 
 mod detach;
 mod huge_blocks;
+mod signals;
 
 #[global_allocator]
 static ALLOCATOR: huge_blocks::HugeBlocks = huge_blocks::HugeBlocks;
@@ -71,8 +72,8 @@ fn cli() -> Command {
             Arg::new("threads")
                 .long("threads")
                 .value_name("N")
-                .value_parser(clap::value_parser!(usize))
-                .help("Worker threads (default: all cores)"),
+                .value_parser(clap::value_parser!(u64).range(1..=chainlink_linker::config::MAX_THREADS as u64))
+                .help("Worker threads, 1 to 1024 (default: all cores)"),
         )
         .arg(Arg::new("time").long("time").action(ArgAction::SetTrue).help("Print how long each phase took"))
         .arg(
@@ -279,7 +280,7 @@ fn config_from(matches: &ArgMatches) -> Result<Config, String> {
     config.rpaths = matches.get_many::<String>("rpath").unwrap_or_default().cloned().collect();
     config.nostdlib = matches.get_flag("nostdlib");
     config.symbolic = matches.get_flag("Bsymbolic");
-    config.threads = matches.get_one::<usize>("threads").copied();
+    config.threads = matches.get_one::<u64>("threads").map(|&n| n as usize);
     config.print_timing = matches.get_flag("time");
     config.verbose = matches.get_flag("verbose");
     config.strip_all = matches.get_flag("strip-all");
@@ -349,8 +350,8 @@ fn main() -> ExitCode {
     let mut parent = if matches.get_flag("no-fork") { detach::Parent::none() } else { detach::fork() };
     let mut code = 0u8;
     let result = chainlink_linker::link_then(&config, &mut |report| {
-        code = report_success(&config, report);
-        parent.release(code);
+        report_success(&config, report);
+        parent.release(0);
     });
     if let Err(error) = result {
         eprintln!("chainlink: error: {error}");
@@ -360,8 +361,9 @@ fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-/// Prints `--time` and writes `--stats-json`; returns the exit code.
-fn report_success(config: &Config, report: &chainlink_linker::report::LinkReport) -> u8 {
+/// Prints `--time` (`--stats-json` is the link's, written before its outputs are renamed
+/// into place).
+fn report_success(config: &Config, report: &chainlink_linker::report::LinkReport) {
     if config.print_timing {
         eprint!("{}", report.timer.report());
         let s = &report.stats;
@@ -379,13 +381,6 @@ fn report_success(config: &Config, report: &chainlink_linker::report::LinkReport
             eprintln!("output cache: {}; {}", cache.outcome, cache.describe_base());
         }
     }
-    if let Some(path) = &config.stats_json {
-        if let Err(error) = std::fs::write(path, report.to_json()) {
-            eprintln!("chainlink: error: cannot write {}: {error}", path.display());
-            return 1;
-        }
-    }
-    0
 }
 
 fn inspect(matches: &ArgMatches) -> ExitCode {

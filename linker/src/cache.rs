@@ -11,6 +11,7 @@
 
 use crate::config::{Config, InputArg};
 use crate::error::{Error, Result};
+use crate::files::Temporary;
 use crate::inputs::InputFile;
 use crate::write::BuildIdRecord;
 use std::fs;
@@ -110,6 +111,14 @@ impl CacheReport {
             _ => "no base region".to_string(),
         }
     }
+}
+
+/// How the cache satisfied a link (see [`Cache::satisfy`]).
+pub enum Satisfied {
+    /// The output already holds the result.
+    UpToDate,
+    /// A verified copy of the entry, beside the output.
+    Copied(Temporary),
 }
 
 pub struct Cache {
@@ -466,10 +475,11 @@ impl Cache {
         self.outputs().join(format!("{key}.meta")).exists()
     }
 
-    /// Tries to satisfy the link from the cache. Returns true when `output` now holds the
-    /// linked result (it already did, or it was copied from a verified entry).
-    pub fn satisfy(&mut self, key: &str, output: &Path) -> bool {
-        let Some(meta) = self.read_meta(key) else { return false };
+    /// Tries to satisfy the link from the cache: `output` already holds the linked result,
+    /// or a verified copy of the entry is ready to be renamed over it; `None` when there is
+    /// no usable entry.
+    pub fn satisfy(&mut self, key: &str, output: &Path) -> Option<Satisfied> {
+        let meta = self.read_meta(key)?;
         let entry = self.outputs().join(format!("{key}.so"));
         // Up to date: the output is the very file an earlier link wrote for this key (same
         // fingerprint), or, failing that, holds exactly the cached bytes.
@@ -485,24 +495,23 @@ impl Cache {
                 self.remember_output(key, output);
             }
             self.report.outcome = "up-to-date";
-            return true;
+            return Some(Satisfied::UpToDate);
         }
         match copy_verified(&entry, output, &meta) {
-            Ok(()) => {
+            Ok(copy) => {
                 touch(&entry.with_extension("meta"));
-                self.remember_output(key, output);
                 self.report.outcome = "copied";
-                true
+                Some(Satisfied::Copied(copy))
             }
             Err(CopyError::Corrupt(why)) => {
                 self.warn(format!("ignoring corrupt cache entry {}: {why}; relinking", entry.display()));
                 let _ = fs::remove_file(self.outputs().join(format!("{key}.meta")));
                 let _ = fs::remove_file(&entry);
-                false
+                None
             }
             Err(CopyError::Output(e)) => {
                 self.warn(format!("cannot write {} from the cache: {e}; relinking", output.display()));
-                false
+                None
             }
         }
     }
@@ -662,26 +671,21 @@ enum CopyError {
     Output(std::io::Error),
 }
 
-/// Copies a cache entry over `output` (atomically) after checking it against its record.
-fn copy_verified(entry: &Path, output: &Path, meta: &Meta) -> std::result::Result<(), CopyError> {
-    let size = fs::metadata(entry).map_err(|e| CopyError::Corrupt(e.to_string()))?.len();
+/// A verified copy of a cache entry beside `output`, to be renamed over it.
+fn copy_verified(entry: &Path, output: &Path, meta: &Meta) -> std::result::Result<Temporary, CopyError> {
+    let mut source = fs::File::open(entry).map_err(|e| CopyError::Corrupt(e.to_string()))?;
+    let size = source.metadata().map_err(|e| CopyError::Corrupt(e.to_string()))?.len();
     if size != meta.size {
         return Err(CopyError::Corrupt(format!("{size} bytes, recorded {}", meta.size)));
     }
-    let temporary =
+    let mut temporary =
         crate::write::temporary_beside(output).map_err(|e| CopyError::Output(std::io::Error::other(e.to_string())))?;
-    fs::copy(entry, temporary.path()).map_err(CopyError::Output)?;
+    // Only the bytes: the new file keeps the mode it was created with.
+    std::io::copy(&mut source, temporary.as_file_mut()).map_err(CopyError::Output)?;
     if !meta.verify(temporary.path()) {
         return Err(CopyError::Corrupt("contents do not match the recorded hash".to_string()));
     }
-    set_mode_executable(temporary.path()).map_err(CopyError::Output)?;
-    temporary.persist(output).map_err(|e| CopyError::Output(e.error))?;
-    Ok(())
-}
-
-fn set_mode_executable(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(path, fs::Permissions::from_mode(0o755))
+    Ok(temporary)
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

@@ -600,10 +600,11 @@ pub fn loads_archives_whole(config: &Config) -> bool {
 /// Writes the archive that serves as `--base` for the next generation: every generation's
 /// text members, the newest data members, and the manifest. Deterministic: no timestamps,
 /// owners or modes from the machine.
-pub fn write_archive(path: &std::path::Path, plan: &ChainPlan, manifest: &str) -> Result<tempfile::NamedTempFile> {
+pub fn write_archive(path: &std::path::Path, plan: &ChainPlan, manifest: &str) -> Result<crate::files::Temporary> {
     let mut members: Vec<(&str, &[u8])> = vec![(MANIFEST_MEMBER, manifest.as_bytes())];
     members.extend(plan.archive_members.iter().map(|(name, data)| (name.as_str(), *data)));
-    let temp = crate::write::temporary_beside(path)?;
+    // Created as any file the user makes (0666 less the umask).
+    let temp = crate::files::Temporary::beside(path, 0o666)?;
     let identifiers = members.iter().map(|(name, _)| name.as_bytes().to_vec()).collect();
     let file = std::io::BufWriter::new(temp.as_file().try_clone()?);
     let mut builder = ar::GnuBuilder::new(file, identifiers);
@@ -620,7 +621,7 @@ pub fn write_archive(path: &std::path::Path, plan: &ChainPlan, manifest: &str) -
 /// Reads the manifest recorded in an output library or an emitted archive.
 pub fn read_manifest(path: &std::path::Path) -> Result<Manifest> {
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| Error::new(format!("{name}: cannot read: {e}")))?;
+    let bytes = crate::files::read_regular(path, false).map_err(|e| Error::new(format!("{name}: cannot read: {e}")))?;
     let text: &[u8] = if bytes.starts_with(b"!<arch>\n") {
         let archive = object::read::archive::ArchiveFile::parse(&*bytes)
             .map_err(|e| Error::new(format!("{name}: malformed archive: {e}")))?;

@@ -35,7 +35,7 @@ pub struct Config {
     pub bind_now: bool,
     /// Bind default-visibility definitions locally (`-Bsymbolic`).
     pub symbolic: bool,
-    /// Worker threads; `None` uses every available core.
+    /// Worker threads (1 to [`MAX_THREADS`]); `None` uses every available core.
     pub threads: Option<usize>,
     /// Print how long each phase took.
     pub print_timing: bool,
@@ -67,6 +67,10 @@ pub struct Config {
 }
 
 /// Julia's names for the section that ties old code to its old data.
+/// The most worker threads a link may ask for: more only cost time to start and to keep
+/// busy (the output never depends on the count).
+pub const MAX_THREADS: usize = 1024;
+
 pub const DEFAULT_STRIP_SECTIONS: &[&str] = &[".data.jl.unique", ".data.jl.sysimg_link"];
 /// Julia's names for an image archive's data members (1.7–1.9 and 1.10+ layouts).
 pub const DEFAULT_DATA_MEMBERS: &[&str] = &["data.o", "sysimg.o", "metadata.o"];

@@ -295,7 +295,7 @@ fn display_dirs(dirs: &[PathBuf]) -> String {
 }
 
 fn map_file(path: &Path) -> Result<(File, Mmap)> {
-    let file = File::open(path).map_err(|e| Error::new(format!("cannot open: {e}")))?;
+    let file = crate::files::open_regular(path, false).map_err(|e| Error::new(format!("cannot open: {e}")))?;
     let len = file.metadata().map_err(|e| Error::new(format!("cannot stat: {e}")))?.len();
     if len == 0 {
         return Err(Error::new("file is empty"));

@@ -11,6 +11,7 @@ use crate::background::Background;
 use crate::config::Config;
 use crate::eh_frame;
 use crate::error::{Error, Result};
+use crate::files::Temporary;
 use crate::layout::{self, Layout, BUILD_ID_SIZE, SECTION_HEADER_SIZE};
 use crate::object_file::{rela_parts, reloc_bytes, ENDIAN};
 use crate::prepared::{Binding, ChunkPatches, Patches};
@@ -52,7 +53,7 @@ fn write_region(stored: &[u8], output: &std::fs::File, start: u64, at_low_priori
 /// copy (cut short: it goes in blocks and stops at the next) and removes the file.
 pub struct EarlyRegion {
     range: Range<u64>,
-    copier: Background<Result<tempfile::NamedTempFile>>,
+    copier: Background<Result<Temporary>>,
 }
 
 impl EarlyRegion {
@@ -84,7 +85,7 @@ impl EarlyRegion {
     }
 
     /// Waits for the copy; the file holding it.
-    fn finish(self) -> Result<tempfile::NamedTempFile> {
+    fn finish(self) -> Result<Temporary> {
         self.copier.finish().unwrap_or_else(|| Err(Error::new("the base region copier panicked")))
     }
 }
@@ -191,7 +192,7 @@ enum ChunkMode<'a> {
 
 /// What the writer produced besides the file.
 pub struct Written<'data> {
-    pub file: tempfile::NamedTempFile,
+    pub file: Temporary,
     /// The file's mapping, kept until the link is over: unmapping it costs time, which the
     /// caller may not have to wait for (see `link_then`).
     pub map: Option<memmap2::MmapMut>,
@@ -297,7 +298,6 @@ impl<'data> Writer<'_, 'data> {
             kept_map = Some(map);
         }
         temp.as_file_mut().flush()?;
-        set_executable(temp.as_file())?;
         Ok(Written { file: temp, map: kept_map, build_id: record, skipped_members, patches })
     }
 
@@ -1421,21 +1421,10 @@ fn fits(value: u64, size: u8, overflow: Overflow) -> bool {
     }
 }
 
-/// A temporary file in the directory of `target`, so that renaming it there is atomic.
-pub fn temporary_beside(target: &Path) -> Result<tempfile::NamedTempFile> {
-    let dir = match target.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    tempfile::Builder::new()
-        .prefix(".chainlink-")
-        .tempfile_in(dir)
-        .map_err(|e| Error::new(format!("cannot create a temporary file in {}: {e}", dir.display())))
-}
-
-/// Renames a finished temporary file over `target`.
-pub fn persist(temp: tempfile::NamedTempFile, target: &Path) -> Result<()> {
-    temp.persist(target).map(|_| ()).map_err(|e| Error::new(format!("cannot write {}: {}", target.display(), e.error)))
+/// A new file beside `target` for a shared library to be renamed over it: executable, as
+/// ld makes them (0777 less the umask).
+pub fn temporary_beside(target: &Path) -> Result<Temporary> {
+    Temporary::beside(target, 0o777)
 }
 
 /// Sizes the output with its blocks allocated: writing through the mapping then cannot
@@ -1456,12 +1445,6 @@ fn allocate(file: &std::fs::File, size: u64) -> Result<()> {
         }
     }
     file.set_len(size).map_err(no_space)
-}
-
-fn set_executable(file: &std::fs::File) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    file.set_permissions(std::fs::Permissions::from_mode(0o755))
-        .map_err(|e| Error::new(format!("cannot set permissions on the output: {e}")))
 }
 
 #[cfg(test)]

@@ -328,3 +328,374 @@ fn threads_bounds_and_output_files_respect_the_user() {
         assert_eq!((mode(&out), mode(&archive), mode(&stats)), (library, others, others), "umask {umask}");
     }
 }
+
+/// Makes a file look settled: the cache trusts (and records) only fingerprints of files
+/// not changed in the last seconds.
+fn settle(path: &std::path::Path) {
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    fs::File::options().append(true).open(path).unwrap().set_modified(old).unwrap();
+}
+
+/// Every file under `dir`, recursively, with its contents (symbolic links as their target).
+fn tree(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        let kind = entry.file_type().unwrap();
+        if kind.is_dir() {
+            found.extend(tree(&path));
+        } else if kind.is_symlink() {
+            found.push((path.clone(), fs::read_link(&path).unwrap().into_os_string().into_encoded_bytes()));
+        } else {
+            found.push((path.clone(), fs::read(&path).unwrap()));
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Finding 4: every cache record that feeds an output's bytes is checked: a changed digit
+/// in a remembered member hash, a file hash, an output's record or the key remembered for
+/// an output is reported and recomputed, the output is what `--no-cache` gives (manifest
+/// included), and what the cache then stores and serves is right too.
+#[test]
+fn damaged_cache_records_are_noticed_and_never_change_an_output() {
+    let s = Scratch::new();
+    let main = s.compile("calls_main.c", &["-O2"]);
+    let util = s.compile("calls_util.c", &["-O2"]);
+    let archive = s.archive("libutil.a", &[&util]);
+    for file in [&main, &archive] {
+        settle(file);
+    }
+    let cache = s.path("cache");
+    let inputs = args![main, "--whole-archive", archive];
+    let link = |out: &std::path::Path, extra: &[&str]| {
+        let mut command = chainlink_command(s.dir(), out, &inputs);
+        command.args(extra).arg("--cache-dir").arg(&cache);
+        run(&mut command)
+    };
+    let cold = |out: &std::path::Path, extra: &[&str]| {
+        run_ok(chainlink_command(s.dir(), out, &inputs).args(extra).arg("--no-cache"));
+        fs::read(out).unwrap()
+    };
+    let out = s.path("o.so");
+    assert!(link(&out, &[]).status.success());
+    let records = |filter: &dyn Fn(&str, &str) -> bool| -> Vec<std::path::PathBuf> {
+        tree(&cache.join("v1"))
+            .into_iter()
+            .filter(|(path, bytes)| filter(&path.to_string_lossy(), &String::from_utf8_lossy(bytes)))
+            .map(|(path, _)| path)
+            .collect()
+    };
+    // Flips one hex digit on line `line` (0-based) of a record, leaving it well-formed.
+    let damage = |path: &std::path::Path, line: usize, field: usize| {
+        let text = fs::read_to_string(path).unwrap();
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        let mut fields: Vec<String> = lines[line].split(' ').map(str::to_string).collect();
+        let digit = fields[field].pop().unwrap();
+        fields[field].push(if digit == '0' { '1' } else { '0' });
+        lines[line] = fields.join(" ");
+        fs::write(path, lines.join("\n") + "\n").unwrap();
+    };
+    let member_record = || {
+        records(&|path, text| path.contains("/fingerprints/") && !path.contains("/out-") && text.lines().count() > 2)
+    };
+    type Damage<'a> = Box<dyn Fn() + 'a>;
+    let cases: Vec<(&str, Damage)> = vec![
+        ("a member's hash", Box::new(|| damage(&member_record()[0], 1, 2))),
+        ("an archive's hash", Box::new(|| damage(&member_record()[0], 0, 0))),
+        (
+            "an output's record",
+            Box::new(|| {
+                let meta = records(&|path, _| path.ends_with(".meta"));
+                damage(&meta[0], 1, 1)
+            }),
+        ),
+        (
+            "the key remembered for an output",
+            Box::new(|| {
+                let out_records = records(&|path, _| path.contains("/out-"));
+                for record in out_records {
+                    damage(&record, 0, 0);
+                }
+            }),
+        ),
+    ];
+    for (round, (what, damage_it)) in cases.iter().enumerate() {
+        // A new soname: a link the cache has not seen (so it must hash, or trust, its
+        // inputs); for the key remembered for an output, the last link again, once its
+        // output is settled (the record is read only then).
+        let remembered = *what == "the key remembered for an output";
+        if remembered {
+            std::thread::sleep(std::time::Duration::from_millis(2100));
+        }
+        damage_it();
+        let soname = format!("libround{}.so", if remembered { round - 1 } else { round });
+        let output = link(&out, &["--soname", &soname]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{what}: {}", describe(&output));
+        let expected = cold(&s.path("cold.so"), &["--soname", &soname]);
+        assert!(fs::read(&out).unwrap() == expected, "{what}: the output differs from --no-cache's");
+        assert!(
+            stderr.contains("damaged cache record")
+                || stderr.contains("corrupt cache entry")
+                || *what == "an output's record",
+            "{what}: {stderr}"
+        );
+        // What the cache stored (and now serves) is right as well.
+        fs::remove_file(&out).unwrap();
+        let output = link(&out, &["--soname", &soname, "--verify-determinism"]);
+        assert!(output.status.success(), "{what}: {}", describe(&output));
+        assert!(fs::read(&out).unwrap() == expected, "{what}: the cache served other bytes");
+        // The manifest names the member with its true hash.
+        let manifest = run_ok(chainlink().arg("inspect").arg(&out));
+        let truth = run_ok(chainlink().arg("inspect").arg(s.path("cold.so")));
+        assert_eq!(manifest, truth, "{what}");
+    }
+    // An output's record damaged where the link needs it: the entry is not used.
+    let meta = records(&|path, _| path.ends_with(".meta"));
+    for record in &meta {
+        damage(record, 1, 1);
+    }
+    fs::remove_file(&out).unwrap();
+    let output = link(&out, &["--soname", "libround0.so"]);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("damaged cache record"), "{}", describe(&output));
+    assert!(fs::read(&out).unwrap() == cold(&s.path("cold.so"), &["--soname", "libround0.so"]));
+}
+
+/// Finding 5: directories inside the cache that are symbolic links (to a directory full of
+/// someone's files, named like cache entries even) are never followed: links, `cache gc`
+/// down to nothing and `cache clear` leave that directory exactly as it was, and remove
+/// nothing in the cache but files of its own naming.
+#[test]
+fn the_cache_never_follows_a_symbolic_link_out_of_itself() {
+    let s = Scratch::new();
+    let main = s.compile("calls_main.c", &["-O2"]);
+    let util = s.compile("calls_util.c", &["-O2"]);
+    let victim = s.subdir("victim");
+    let key = "a".repeat(64);
+    for name in [
+        "precious.txt".to_string(),
+        format!("{key}.so"),
+        format!("{key}.meta"),
+        format!("{key}.base"),
+        ".entry-1-abcdef".to_string(),
+    ] {
+        fs::write(victim.join(&name), b"someone else's file\n").unwrap();
+        settle(&victim.join(&name));
+    }
+    let untouched = tree(&victim);
+    let cache = s.path("cache");
+    let cache_dir = cache.to_str().unwrap().to_string();
+    let commands = |cache: &str| {
+        for command in [
+            vec!["cache", "gc", "--cache-dir", cache, "--cache-max-size", "0"],
+            vec!["cache", "clear", "--cache-dir", cache],
+            vec!["cache", "stats", "--cache-dir", cache],
+        ] {
+            let _ = run_with_timeout(chainlink().args(&command), 30);
+        }
+    };
+    for (link, inside) in [("v1/outputs", true), ("v1/bases", true), ("v1/fingerprints", true), ("v1", false)] {
+        let _ = fs::remove_dir_all(&cache);
+        let _ = fs::remove_file(&cache);
+        fs::create_dir_all(cache.join("v1")).unwrap();
+        if !inside {
+            fs::remove_dir(cache.join("v1")).unwrap();
+        }
+        std::os::unix::fs::symlink(&victim, cache.join(link)).unwrap();
+        // Foreign files inside the cache itself stay too.
+        let foreign = cache.join("notes.txt");
+        fs::write(&foreign, b"mine\n").unwrap();
+        for round in 0..2 {
+            let out = s.path("o.so");
+            let output = run(chainlink_command(s.dir(), &out, &args![main, util]).arg("--cache-dir").arg(&cache));
+            assert!(output.status.success(), "{link}: {}", describe(&output));
+            assert!(
+                String::from_utf8_lossy(&output.stderr).contains("not a directory"),
+                "{link} round {round}: {}",
+                describe(&output)
+            );
+            commands(&cache_dir);
+            assert!(tree(&victim) == untouched, "{link} round {round}: the cache changed files outside it");
+        }
+        assert!(foreign.exists());
+    }
+    // Files of other names in the cache's own directories are not the cache's to remove.
+    let _ = fs::remove_dir_all(&cache);
+    let _ = fs::remove_file(&cache);
+    run_ok(chainlink_command(s.dir(), &s.path("o.so"), &args![main, util]).arg("--cache-dir").arg(&cache));
+    let mine = cache.join("v1/outputs/notes.txt");
+    fs::write(&mine, b"mine\n").unwrap();
+    let planted = cache.join(format!("v1/outputs/{key}.so"));
+    std::os::unix::fs::symlink(victim.join("precious.txt"), &planted).unwrap();
+    commands(&cache_dir);
+    assert!(mine.exists(), "gc or clear removed a file that is not the cache's");
+    assert!(tree(&victim) == untouched);
+}
+
+/// Finding 8: `cache clear` and `cache gc` while links use the cache always succeed, and
+/// so do the links, with the right bytes.
+#[test]
+fn cache_clear_and_gc_racing_with_links_succeed() {
+    let s = Scratch::new();
+    let main = s.compile("calls_main.c", &["-O2"]);
+    let util = s.compile("calls_util.c", &["-O2"]);
+    let cache = s.path("cache");
+    let expected = {
+        run_ok(&mut chainlink_command(s.dir(), &s.path("cold.so"), &args![main, util]));
+        fs::read(s.path("cold.so")).unwrap()
+    };
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let linkers: Vec<_> = (0..3)
+        .map(|i| {
+            let (s_dir, out, cache, main, util, stop) = (
+                s.dir().to_path_buf(),
+                s.path(&format!("o{i}.so")),
+                cache.clone(),
+                main.clone(),
+                util.clone(),
+                stop.clone(),
+            );
+            std::thread::spawn(move || {
+                let mut links = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) || links < 3 {
+                    let soname = format!("--soname=lib{}.so", links % 2);
+                    let output = run(std::process::Command::new(CHAINLINK)
+                        .current_dir(&s_dir)
+                        .arg("link")
+                        .arg("-o")
+                        .arg(&out)
+                        .arg(&main)
+                        .arg(&util)
+                        .arg(&soname)
+                        .arg("--cache-dir")
+                        .arg(&cache));
+                    assert!(output.status.success(), "{}", describe(&output));
+                    links += 1;
+                }
+                links
+            })
+        })
+        .collect();
+    for round in 0..30 {
+        let action: &[&str] = if round % 3 == 2 { &["gc", "--cache-max-size", "0"] } else { &["clear"] };
+        let output = run(chainlink().arg("cache").args(action).arg("--cache-dir").arg(&cache));
+        assert!(output.status.success(), "cache {action:?} while linking: {}", describe(&output));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for linker in linkers {
+        assert!(linker.join().unwrap() >= 3);
+    }
+    for i in 0..3 {
+        run_ok(&mut chainlink_command(s.dir(), &s.path("cold.so"), &args![main, util, "--soname=lib0.so"]));
+        let soname0 = fs::read(s.path("cold.so")).unwrap();
+        run_ok(&mut chainlink_command(s.dir(), &s.path("cold.so"), &args![main, util, "--soname=lib1.so"]));
+        let soname1 = fs::read(s.path("cold.so")).unwrap();
+        let got = fs::read(s.path(&format!("o{i}.so"))).unwrap();
+        assert!(got == soname0 || got == soname1, "o{i}.so is neither cold link's bytes");
+    }
+    let _ = expected;
+}
+
+/// A GNU `ar` archive with members of any name (GNU ar itself stores only file names):
+/// every name goes through the long-name table.
+fn gnu_archive(members: &[(&str, &[u8])]) -> Vec<u8> {
+    let header = |name: &str, size: usize| format!("{name:<16}{:<12}{:<6}{:<6}{:<8}{size:<10}`\n", 0, 0, 0, 644);
+    let mut names = String::new();
+    let mut offsets = Vec::new();
+    for (name, _) in members {
+        offsets.push(names.len());
+        names.push_str(&format!("{name}/\n"));
+    }
+    let mut bytes = b"!<arch>\n".to_vec();
+    bytes.extend_from_slice(header("//", names.len()).as_bytes());
+    bytes.extend_from_slice(names.as_bytes());
+    if names.len() % 2 == 1 {
+        bytes.push(b'\n');
+    }
+    for ((_, data), offset) in members.iter().zip(offsets) {
+        bytes.extend_from_slice(header(&format!("/{offset}"), data.len()).as_bytes());
+        bytes.extend_from_slice(data);
+        if data.len() % 2 == 1 {
+            bytes.push(b'\n');
+        }
+    }
+    bytes
+}
+
+/// Finding 7: names of any bytes round-trip — strip sections with spaces, `%` or line
+/// breaks, members named `text.o\r`, `../../evil.o` or `dir/x.o`, two members of one name —
+/// through emitted archives and the next `--base` link and `inspect`; an emitted
+/// archive's member names hold no `/` and no control character, so taking it apart writes
+/// only inside the directory it is taken apart in.
+#[test]
+fn names_of_any_bytes_round_trip_through_emitted_archives() {
+    let s = Scratch::new();
+    let object = |name: &str, body: &str| {
+        let c = s.write(&format!("{name}.c"), body.as_bytes());
+        let o = s.path(&format!("{name}.o"));
+        run_ok(std::process::Command::new("gcc").args(["-fPIC", "-O2", "-c"]).arg(&c).arg("-o").arg(&o));
+        fs::read(o).unwrap()
+    };
+    let text = object("text", "int base_one(void) { return 1; }\n");
+    let evil = object("evil", "int base_two(void) { return 2; }\n");
+    let nested = object("nested", "int base_three(void) { return 3; }\n");
+    let data = object("data", "int image_data = 4;\n");
+    let base = s.write(
+        "sys-o.a",
+        &gnu_archive(&[("text.o\r", &text), ("../../evil.o", &evil), ("dir/x.o", &nested), ("data.o", &data)]),
+    );
+    let first = object("first", "int newest_one(void) { return 11; }\n");
+    let second = object("second", "int newest_two(void) { return 12; }\n");
+    let newest = s.write("newest.a", &gnu_archive(&[("util.o", &first), ("util.o", &second)]));
+    let strips = ["my sec", "50% off", "line\nbreak", "cr\r"];
+    let mut flags: Vec<String> = Vec::new();
+    for strip in strips {
+        flags.extend(["--strip-section".to_string(), strip.to_string()]);
+    }
+    let gen1 = s.path("gen1.a");
+    let mut link = args!["-nostdlib", "--base", base, newest, "--emit-archive", gen1];
+    link.extend(flags.iter().cloned());
+    let one = link_chainlink(&s.path("one.so"), &link);
+    let exported = exported_symbols(&one);
+    for symbol in ["base_one", "base_two", "base_three", "newest_one", "newest_two"] {
+        assert!(exported.contains(&symbol.to_string()), "{symbol}: {exported:?}");
+    }
+    let names = run_ok(std::process::Command::new("ar").arg("t").arg(&gen1));
+    for name in names.lines() {
+        assert!(!name.contains(['/', '\r']) && name != "..", "emitted member name {name:?}");
+    }
+    assert_eq!(names.lines().count(), names.lines().collect::<std::collections::HashSet<_>>().len(), "{names}");
+    // The next generation on the emitted archive, and inspect, read every name back.
+    let third = object("third", "int newest_three(void) { return 13; }\n");
+    let third_o = s.write("third.o", &third);
+    let gen2 = s.path("gen2.a");
+    let mut link = args!["-nostdlib", "--base", gen1, third_o, "--emit-archive", gen2];
+    link.extend(flags.iter().cloned());
+    let two = link_chainlink(&s.path("two.so"), &link);
+    let exported = exported_symbols(&two);
+    for symbol in ["base_one", "base_two", "base_three", "newest_one", "newest_two", "newest_three"] {
+        assert!(exported.contains(&symbol.to_string()), "{symbol} lost in the second generation: {exported:?}");
+    }
+    for file in [&gen1, &gen2, &two] {
+        let json = run_ok(chainlink().arg("inspect").arg("--json").arg(file));
+        for expected in [
+            "\"text.o\\u000d\"",
+            "\"../../evil.o\"",
+            "\"dir/x.o\"",
+            "\"my sec\"",
+            "\"50% off\"",
+            "\"line\\u000abreak\"",
+        ] {
+            assert!(json.contains(expected), "{}: {expected} missing:\n{json}", file.display());
+        }
+        let text = run_ok(chainlink().arg("inspect").arg(file));
+        assert!(!text.contains('\r') && text.contains("my%20sec"), "{text:?}");
+    }
+    // Taken apart, the emitted archive writes only inside the directory it is taken apart in.
+    let apart = s.subdir("apart/inside");
+    run_ok(std::process::Command::new("ar").current_dir(&apart).arg("x").arg(&gen2));
+    assert_eq!(directory_listing(&s.path("apart")), vec!["inside".to_string()]);
+    assert!(!s.path("evil.o.extracted").exists());
+}

@@ -66,11 +66,11 @@ pub struct Config {
     pub table_names: crate::tables::TableNames,
 }
 
-/// Julia's names for the section that ties old code to its old data.
 /// The most worker threads a link may ask for: more only cost time to start and to keep
 /// busy (the output never depends on the count).
 pub const MAX_THREADS: usize = 1024;
 
+/// Julia's names for the section that ties old code to its old data.
 pub const DEFAULT_STRIP_SECTIONS: &[&str] = &[".data.jl.unique", ".data.jl.sysimg_link"];
 /// Julia's names for an image archive's data members (1.7–1.9 and 1.10+ layouts).
 pub const DEFAULT_DATA_MEMBERS: &[&str] = &["data.o", "sysimg.o", "metadata.o"];

@@ -148,6 +148,18 @@ impl Temporary {
         Ok(Temporary { file: Some(file) })
     }
 
+    /// A new hard link `<prefix><pid>-XXXXXX` in `dir` to the file at `source`.
+    pub fn link_in(dir: &Path, prefix: &str, source: &Path) -> io::Result<Temporary> {
+        let prefix = format!("{prefix}{}-", std::process::id());
+        let mut live = live();
+        let file = tempfile::Builder::new().prefix(&prefix).make_in(dir, |path| {
+            fs::hard_link(source, path)?;
+            File::open(path)
+        })?;
+        live.push(file.path().to_path_buf());
+        Ok(Temporary { file: Some(file) })
+    }
+
     fn inner(&self) -> &tempfile::NamedTempFile {
         self.file.as_ref().expect("a temporary file is only taken by persist")
     }

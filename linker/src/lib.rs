@@ -7,6 +7,7 @@
 pub mod arch;
 mod background;
 pub mod cache;
+mod cache_files;
 pub mod chain;
 pub mod config;
 pub mod eh_frame;
@@ -179,7 +180,7 @@ fn link_with<A: Arch>(
     // newer is not. Its prepared base is opened before anything else: its region starts
     // copying into a new output beside everything up to the layout, and its record of the
     // base's symbols replaces loading them. (Used only if the link's base key is this one.)
-    let remembered_bases: Option<Vec<String>> = cache.as_ref().filter(|_| speculating).and_then(|cache| {
+    let remembered_bases: Option<Vec<String>> = cache.as_mut().filter(|_| speculating).and_then(|cache| {
         let hashes: Option<Vec<String>> = bases.iter().map(|base| cache.remembered_hash(base, &memo)).collect();
         hashes.filter(|hashes| !hashes.is_empty())
     });
@@ -427,8 +428,7 @@ fn link_with<A: Arch>(
             write::BaseRegion::Record => "recorded",
             write::BaseRegion::Write => "none",
         };
-        if store_prepared {
-            let path = cache.prepared_base(base_key);
+        if let (true, Some(path)) = (store_prepared, cache.prepared_base(base_key)) {
             let region = match (&base_region, &layout.base_region, signature) {
                 (write::BaseRegion::Record, Some(range), Some(signature)) => Some((
                     prepared::RegionSource {
@@ -457,7 +457,8 @@ fn link_with<A: Arch>(
                     cache.evict(config.cache_max_size);
                 }
                 Err(e) => {
-                    cache.warn(format!("cannot write the prepared base {}: {e}; linking without it", path.display()))
+                    let shown = cache.shown(&path);
+                    cache.warn(format!("cannot write the prepared base {shown}: {e}; linking without it"))
                 }
             }
         }

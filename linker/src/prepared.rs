@@ -25,7 +25,7 @@ use std::ops::Range;
 use std::path::Path;
 
 const MAGIC: &[u8; 8] = b"CLNKPREP";
-const FORMAT: u32 = 4;
+const FORMAT: u32 = 5;
 const HEADER: usize = 256;
 const CHUNK_RECORD: usize = 88;
 const TARGET_RECORD: usize = 8;
@@ -45,6 +45,17 @@ const BINDING_RECORD: usize = 12;
 /// start in the file.
 fn region_fields(header: &[u8]) -> (Range<u64>, u64) {
     (u64_at(header, 152)..u64_at(header, 160), u64_at(header, 168))
+}
+
+/// The checksum of a prepared base file: blake3 of all of it, its checksum field (bytes
+/// 48..80 of the header) read as zeros.
+pub fn checksum_of(file: &[u8]) -> [u8; 32] {
+    let mut checksum = blake3::Hasher::new();
+    checksum.update(&file[..48]);
+    checksum.update(&[0; 32]);
+    checksum.update(&file[80..HEADER]);
+    checksum.update_rayon(&file[HEADER..]);
+    *checksum.finalize().as_bytes()
 }
 
 /// The key of a base: which prepared base a link may use.
@@ -160,7 +171,7 @@ impl PreparedBase {
         base_objects: usize,
         trusted: impl FnOnce(&std::fs::Metadata, &[u8; 32]) -> bool,
     ) -> Result<Option<(PreparedBase, bool)>, OpenError> {
-        let file = match std::fs::File::open(path) {
+        let file = match crate::files::open_regular(path, true) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(OpenError::Unreadable(e.to_string())),
@@ -254,12 +265,8 @@ impl PreparedBase {
         if expected != Some(map.len()) {
             return Err(format!("{} bytes, but its header describes {:?}", map.len(), expected));
         }
-        if verify {
-            let mut checksum = blake3::Hasher::new();
-            checksum.update_rayon(&map[HEADER..]);
-            if map[48..80] != *checksum.finalize().as_bytes() {
-                return Err("its contents do not match their checksum".to_string());
-            }
+        if verify && map[48..80] != checksum_of(&map) {
+            return Err("its contents do not match their checksum".to_string());
         }
         let recorded_objects = u32_at(&map, 12) as usize;
         if recorded_objects != base_objects {
@@ -738,19 +745,17 @@ pub fn store(
     }
     header.resize(HEADER, 0);
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mut temporary = tempfile::Builder::new()
-        .prefix(".entry-")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
-        .tempfile_in(dir)?;
+    let mut temporary = crate::files::Temporary::create_in(dir, crate::cache_files::TEMPORARY_PREFIX, 0o644)?;
     let mut checksum = blake3::Hasher::new();
+    // The header too (its checksum field read as zeros): every byte is covered.
+    checksum.update(&header);
     checksum.update(&payload);
-    temporary.write_all(&header)?;
-    temporary.write_all(&payload)?;
+    temporary.as_file_mut().write_all(&header)?;
+    temporary.as_file_mut().write_all(&payload)?;
     if let Some((region, _)) = &recorded.region {
         let padding = vec![0u8; region_at - HEADER - payload.len()];
         checksum.update(&padding);
-        temporary.write_all(&padding)?;
+        temporary.as_file_mut().write_all(&padding)?;
         // One read of the region, hashed and written as it goes.
         use std::os::unix::fs::FileExt;
         let range = &region.record.range;
@@ -760,12 +765,12 @@ pub fn store(
             let block = &mut buffer[..(range.end - at).min(8 << 20) as usize];
             region.output.read_exact_at(block, at)?;
             checksum.update_rayon(block);
-            temporary.write_all(block)?;
+            temporary.as_file_mut().write_all(block)?;
             at += block.len() as u64;
         }
     }
     // The header last, now that the checksum is known.
     header[48..80].copy_from_slice(checksum.finalize().as_bytes());
     std::os::unix::fs::FileExt::write_all_at(temporary.as_file(), &header, 0)?;
-    temporary.persist(path).map(|_| ()).map_err(|e| e.error)
+    temporary.persist(path)
 }

@@ -570,10 +570,12 @@ impl Cache {
 
     /// Remembers that the file now at `output` is the result for `key`, so the next
     /// unchanged link need not hash it.
+    /// (Only a shortcut for the next link: a cache that cannot take it, a read-only one
+    /// say, is not worth a warning.)
     pub fn remember_output(&mut self, key: &str, output: &Path) {
-        if let Some(name) = self.output_record(output).and_then(|r| Some(r.file_name()?.to_string_lossy().into_owned()))
-        {
-            self.write_record(Sub::Fingerprints, &name, key);
+        let name = self.output_record(output).and_then(|r| Some(r.file_name()?.to_string_lossy().into_owned()));
+        if let (Some(name), Some(dir)) = (name, self.dir(Sub::Fingerprints)) {
+            let _ = files::write_record(dir, &name, key);
         }
     }
 

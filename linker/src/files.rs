@@ -72,10 +72,18 @@ pub fn read_regular(path: &Path, nofollow: bool) -> io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Checks that `target` can be replaced by renaming a file over it: absent, a regular file
-/// or a symbolic link (which the rename replaces, as ld does). A device (`/dev/null`), FIFO
-/// or directory there is an error before any work is done.
+/// Checks that `target` can be replaced by renaming a file over it: in a directory that
+/// exists, and absent, a regular file or a symbolic link there (which the rename replaces,
+/// as ld does). A device (`/dev/null`), FIFO or directory there, or a missing directory,
+/// is an error before any work is done.
 pub fn check_target(target: &Path) -> Result<()> {
+    let dir = directory_of(target);
+    if let Err(e) =
+        fs::metadata(dir)
+            .and_then(|m| if m.is_dir() { Ok(()) } else { Err(io::Error::from_raw_os_error(libc::ENOTDIR)) })
+    {
+        return Err(Error::new(format!("cannot write {}: {}: {e}", target.display(), dir.display())));
+    }
     match fs::symlink_metadata(target) {
         Ok(metadata) if !metadata.is_file() && !metadata.file_type().is_symlink() => Err(Error::new(format!(
             "cannot write {}: {}; chainlink writes a new file beside it and renames it into place",

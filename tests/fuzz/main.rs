@@ -15,7 +15,8 @@
 //!
 //! `cargo test --release --test fuzz` runs the deterministic smoke (`.ci/run` does);
 //! `scripts/fuzz` runs long ones (`CHAINLINK_FUZZ_CASES`, `CHAINLINK_FUZZ_SEED`,
-//! `CHAINLINK_FUZZ_FIRST`, `CHAINLINK_FUZZ_WORKERS`, `CHAINLINK_FUZZ_REPORT`).
+//! `CHAINLINK_FUZZ_FIRST`, `CHAINLINK_FUZZ_WORKERS`, `CHAINLINK_FUZZ_REPORT`,
+//! `CHAINLINK_FUZZ_TARGETS`, `CHAINLINK_FUZZ_COMMAND_SHARE`).
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -49,6 +50,8 @@ pub struct Settings {
     /// One case in this many runs the command instead of the library.
     pub command_share: u64,
     pub report: Option<PathBuf>,
+    /// Only these targets (`CHAINLINK_FUZZ_TARGETS=object,script`); all when empty.
+    pub only: Vec<String>,
 }
 
 impl Settings {
@@ -69,6 +72,12 @@ impl Settings {
             workers: number("CHAINLINK_FUZZ_WORKERS", 2) as usize,
             command_share: number("CHAINLINK_FUZZ_COMMAND_SHARE", 16).max(1),
             report: std::env::var_os("CHAINLINK_FUZZ_REPORT").map(PathBuf::from),
+            only: std::env::var("CHAINLINK_FUZZ_TARGETS")
+                .unwrap_or_default()
+                .split(',')
+                .filter(|t| !t.is_empty())
+                .map(|t| t.trim().to_lowercase())
+                .collect(),
         }
     }
 }
@@ -238,8 +247,14 @@ impl Worker {
             (Target::Inspect, 2),
             (Target::CacheCommand, 1),
         ];
-        let mut pick = rng.below(TARGETS.iter().map(|(_, weight)| weight).sum());
-        let target = TARGETS
+        let only = &self.settings.only;
+        let targets: Vec<(Target, usize)> = TARGETS
+            .iter()
+            .filter(|(target, _)| only.is_empty() || only.contains(&format!("{target:?}").to_lowercase()))
+            .copied()
+            .collect();
+        let mut pick = rng.below(targets.iter().map(|(_, weight)| weight).sum());
+        let target = targets
             .iter()
             .find(|(_, weight)| pick.checked_sub(*weight).map(|rest| pick = rest).is_none())
             .map_or(Target::Object, |(target, _)| *target);

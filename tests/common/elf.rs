@@ -81,7 +81,18 @@ pub fn section(bytes: &[u8], name: &str) -> Option<Section> {
 /// section `name` (`.rela.text`, say).
 pub fn rela_entries(bytes: &[u8], name: &str) -> Vec<usize> {
     let Some(rela) = section(bytes, name) else { return Vec::new() };
-    (0..rela.size as usize / 24).map(|i| rela.offset as usize + 24 * i).collect()
+    entries_in_file(bytes, &rela).collect()
+}
+
+/// The file offsets of a relocation section's 24-byte entries that lie inside the file
+/// (its header may claim any size).
+fn entries_in_file(bytes: &[u8], rela: &Section) -> impl Iterator<Item = usize> {
+    let len = bytes.len();
+    let count = rela.size.min(len as u64) as usize / 24;
+    let start = rela.offset as usize;
+    (0..count)
+        .map(move |i| start.wrapping_add(24 * i))
+        .take_while(move |&at| at.checked_add(24).is_some_and(|end| end <= len))
 }
 
 /// Every relocation entry of the object: (file offset of the entry, section it applies to).
@@ -91,7 +102,7 @@ pub fn all_rela_entries(bytes: &[u8]) -> Vec<(usize, String)> {
         .filter(|s| s.sh_type == SHT_RELA)
         .flat_map(|rela| {
             let target = all.get(rela.info as usize).map(|s| s.name.clone()).unwrap_or_default();
-            (0..rela.size as usize / 24).map(move |i| (rela.offset as usize + 24 * i, target.clone()))
+            entries_in_file(bytes, rela).map(move |at| (at, target.clone()))
         })
         .collect()
 }

@@ -131,6 +131,16 @@ impl Tally {
 /// Panic messages (with their location) since the last case, from every thread.
 static PANICS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
+/// How many panics were recorded so far (a case's are those after it).
+fn panics_so_far() -> usize {
+    PANICS.lock().unwrap_or_else(|e| e.into_inner()).len()
+}
+
+/// The panics recorded since `start`, on one line.
+fn panics_since(start: usize) -> String {
+    PANICS.lock().unwrap_or_else(|e| e.into_inner()).get(start..).unwrap_or_default().join(" | ")
+}
+
 fn quiet_panics() {
     std::panic::set_hook(Box::new(|info| {
         PANICS.lock().unwrap_or_else(|e| e.into_inner()).push(info.to_string());
@@ -162,6 +172,76 @@ fn restore_stderr() {
         // SAFETY: descriptor calls on this process's own descriptors.
         unsafe {
             libc::dup2(saved, 2);
+        }
+    }
+}
+
+/// The case each worker is running (+1; 0: none), for [`on_crash`].
+static RUNNING: [AtomicU64; 16] = [const { AtomicU64::new(0) }; 16];
+
+/// A crash of this process (a stack overflow's abort, a segmentation fault) takes every
+/// case with it: say which ones were running, then die of the signal.
+extern "C" fn on_crash(signal: libc::c_int) {
+    /// A line built without allocating (this runs in a signal handler).
+    struct Line {
+        bytes: [u8; 128],
+        len: usize,
+    }
+    impl Line {
+        fn text(&mut self, text: &[u8]) {
+            for &byte in text {
+                if self.len < self.bytes.len() {
+                    self.bytes[self.len] = byte;
+                    self.len += 1;
+                }
+            }
+        }
+        fn number(&mut self, mut value: u64) {
+            let mut digits = [0u8; 20];
+            let mut start = digits.len();
+            loop {
+                start -= 1;
+                digits[start] = b'0' + (value % 10) as u8;
+                value /= 10;
+                if value == 0 {
+                    break;
+                }
+            }
+            self.text(&digits[start..]);
+        }
+    }
+    let fd = STDERR.load(Ordering::Relaxed) as libc::c_int;
+    for running in &RUNNING {
+        let case = running.load(Ordering::Relaxed);
+        if case != 0 {
+            let mut line = Line { bytes: [0; 128], len: 0 };
+            line.text(b"fuzz: BUG: the process crashed (signal ");
+            line.number(signal as u64);
+            line.text(b") while running case ");
+            line.number(case - 1);
+            line.text(b"\n");
+            // SAFETY: write is async-signal-safe.
+            unsafe { libc::write(fd, line.bytes.as_ptr().cast(), line.len) };
+        }
+    }
+    // SAFETY: the default action, then the signal again.
+    unsafe {
+        libc::signal(signal, libc::SIG_DFL);
+        libc::raise(signal);
+    }
+}
+
+fn report_crashes() {
+    for signal in [libc::SIGABRT, libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE] {
+        // SAFETY: installs a handler that only writes and re-raises, on the thread's
+        // alternate stack (which Rust gives every thread it starts): a stack overflow
+        // leaves no room on the ordinary one.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_crash as *const () as libc::sighandler_t;
+            action.sa_flags = libc::SA_ONSTACK;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(signal, &action, std::ptr::null_mut());
         }
     }
 }
@@ -227,6 +307,7 @@ impl Worker {
         let mut number = first + self.index as u64;
         while number < end {
             self.clock.1.store(number, Ordering::Relaxed);
+            RUNNING[self.index % RUNNING.len()].store(number + 1, Ordering::Relaxed);
             self.clock.0.store(self.started.elapsed().as_millis() as u64 + 1, Ordering::Relaxed);
             self.case(number);
             self.clock.0.store(0, Ordering::Relaxed);
@@ -383,7 +464,7 @@ impl Worker {
 
     /// Links `config` in this process: Ok, a one-line error, or a panic (a bug).
     fn link_in_process(&self, config: &Config) -> Result<(), Outcome> {
-        PANICS.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        let start = panics_so_far();
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| chainlink_linker::link(config)));
         match result {
             Ok(Ok(_)) => Ok(()),
@@ -400,7 +481,7 @@ impl Worker {
                     .cloned()
                     .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
                     .unwrap_or_default();
-                let panics = PANICS.lock().unwrap_or_else(|e| e.into_inner()).join(" | ");
+                let panics = panics_since(start);
                 Err(Outcome::Bug(format!("panic: {message} ({panics})")))
             }
         }
@@ -633,7 +714,7 @@ impl Worker {
         let path = self.dir("inspect").join("file");
         fs::write(&path, &bytes).unwrap();
         case.files = vec![("file".into(), bytes)];
-        PANICS.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        let start = panics_so_far();
         let read = std::panic::catch_unwind(|| {
             chainlink_linker::chain::read_manifest(&path).map(|m| (m.to_json(), chainlink_linker::chain::describe(&m)))
         });
@@ -643,10 +724,7 @@ impl Worker {
                 Outcome::Bug(format!("an error of more than one line: {error}"))
             }
             Ok(Err(_)) => Outcome::Refused,
-            Err(_) => Outcome::Bug(format!(
-                "inspect panicked: {}",
-                PANICS.lock().unwrap_or_else(|e| e.into_inner()).join(" | ")
-            )),
+            Err(_) => Outcome::Bug(format!("inspect panicked: {}", panics_since(start))),
         }
     }
 
@@ -678,17 +756,14 @@ impl Worker {
         config.cache_max_size = [0, 1 << 10, 1 << 20, 64 << 20][rng.below(4)];
         let action = rng.below(3);
         case.mutations.push(format!("cache {}", ["gc", "stats", "clear"][action]));
-        PANICS.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        let start = panics_so_far();
         let result = std::panic::catch_unwind(|| match action {
             0 => chainlink_linker::cache::gc(&config),
             1 => chainlink_linker::cache::stats(&config),
             _ => chainlink_linker::cache::clear(&config),
         });
         let outcome = match result {
-            Err(_) => Outcome::Bug(format!(
-                "cache command panicked: {}",
-                PANICS.lock().unwrap_or_else(|e| e.into_inner()).join(" | ")
-            )),
+            Err(_) => Outcome::Bug(format!("cache command panicked: {}", panics_since(start))),
             Ok(_) if planted && fs::read(&foreign).ok().as_deref() != Some(&b"keep me"[..]) => {
                 Outcome::Bug("a cache command removed a file that is not the cache's".into())
             }
@@ -814,6 +889,7 @@ fn damage(rng: &mut Rng, path: &Path, scratch: &Path) -> String {
 fn run(settings: Settings) -> Tally {
     quiet_panics();
     limit_resources();
+    report_crashes();
     let scratch = Scratch::new();
     let setup = Instant::now();
     let scenarios = Arc::new(seeds::build(&scratch));
@@ -867,7 +943,7 @@ fn run(settings: Settings) -> Tally {
         match handle.join() {
             Ok(worker) => tally.add(worker),
             Err(_) => {
-                let panics = PANICS.lock().unwrap_or_else(|e| e.into_inner()).join("\n");
+                let panics = panics_since(0);
                 tally.bugs.push(format!("a fuzz worker died (a bug of the fuzzer's own?): {panics}"));
             }
         }

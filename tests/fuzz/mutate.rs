@@ -192,7 +192,8 @@ pub fn elf(rng: &mut Rng, data: &mut Vec<u8>, other: &[u8]) -> String {
             };
             let count = (symtab.size / 24) as usize;
             let index = rng.below(count.max(1));
-            field(rng, data, symtab.offset as usize + 24 * index, SYMBOL_FIELDS, &format!("symbol {index}"))
+            let at = (symtab.offset as usize).saturating_add(24 * index);
+            field(rng, data, at, SYMBOL_FIELDS, &format!("symbol {index}"))
         }
         4 | 5 => {
             let entries = elf::all_rela_entries(data);
@@ -207,7 +208,9 @@ pub fn elf(rng: &mut Rng, data: &mut Vec<u8>, other: &[u8]) -> String {
             // records, dispatch tables, strings).
             let with_data: Vec<&elf::Section> = sections
                 .iter()
-                .filter(|s| s.sh_type != 8 && s.size > 0 && (s.offset + s.size) as usize <= len)
+                .filter(|s| {
+                    s.sh_type != 8 && s.size > 0 && s.offset.checked_add(s.size).is_some_and(|end| end <= len as u64)
+                })
                 .collect();
             if with_data.is_empty() {
                 return bytes(rng, data, other);
@@ -443,7 +446,7 @@ pub fn script(rng: &mut Rng, data: &mut Vec<u8>, other: &[u8]) -> String {
             format!("delete token {removed:?}")
         }
         2 => {
-            let depth = 1 + rng.below(2000);
+            let depth = 1 + rng.below(20_000);
             let open = "AS_NEEDED ( ".repeat(depth);
             let close = ") ".repeat(if rng.one_in(3) { depth.saturating_sub(1) } else { depth });
             tokens.insert(at, format!("{open}{close}"));

@@ -73,8 +73,9 @@ fn scenario(name: &str, files: Vec<SeedFile>, inputs: &[&str]) -> Scenario {
 
 /// Builds every scenario (a few seconds: gcc and the image generator run here).
 pub fn build(s: &Scratch) -> Vec<Scenario> {
-    let main = compile(s, "calls_main.c", &["-O2"]);
-    let util = compile(s, "calls_util.c", &["-O2"]);
+    // With debug information: relocations in non-allocated sections too.
+    let main = compile(s, "calls_main.c", &["-O2", "-g"]);
+    let util = compile(s, "calls_util.c", &["-O2", "-g"]);
     let mut scenarios = vec![
         scenario("c", vec![object("main.o", main.clone()), object("util.o", util.clone())], &["main.o", "util.o"]),
         scenario(
@@ -96,7 +97,7 @@ pub fn build(s: &Scratch) -> Vec<Scenario> {
         scenario(
             "cxx",
             vec![
-                object("throw.o", compile(s, "cxx_throw.cpp", &["-O2"])),
+                object("throw.o", compile(s, "cxx_throw.cpp", &["-O2", "-g"])),
                 object("catch.o", compile(s, "cxx_catch.cpp", &["-O2"])),
             ],
             &["throw.o", "catch.o"],

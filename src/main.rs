@@ -9,7 +9,7 @@ mod signals;
 #[global_allocator]
 static ALLOCATOR: huge_blocks::HugeBlocks = huge_blocks::HugeBlocks;
 
-use chainlink_linker::{Config, InputArg};
+use chainlink_linker::{say, Config, InputArg};
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -330,7 +330,7 @@ fn main() -> ExitCode {
             // Usage errors are one line, like every other error.
             let rendered = error.render().to_string();
             let first = rendered.lines().next().unwrap_or("invalid arguments");
-            eprintln!("chainlink: {first} (see `chainlink link --help`)");
+            say!("chainlink: {first} (see `chainlink link --help`)");
             return ExitCode::from(2);
         }
     };
@@ -343,7 +343,7 @@ fn main() -> ExitCode {
     let config = match config_from(matches) {
         Ok(config) => config,
         Err(message) => {
-            eprintln!("chainlink: error: {message}");
+            say!("chainlink: error: {}", chainlink_linker::error::one_line(&message));
             return ExitCode::from(2);
         }
     };
@@ -354,7 +354,7 @@ fn main() -> ExitCode {
         parent.release(0);
     });
     if let Err(error) = result {
-        eprintln!("chainlink: error: {error}");
+        say!("chainlink: error: {error}");
         code = if error.is_usage() { 2 } else { 1 };
         parent.release(code);
     }
@@ -365,9 +365,9 @@ fn main() -> ExitCode {
 /// into place).
 fn report_success(config: &Config, report: &chainlink_linker::report::LinkReport) {
     if config.print_timing {
-        eprint!("{}", report.timer.report());
+        say!("{}", report.timer.report().trim_end());
         let s = &report.stats;
-        eprintln!(
+        say!(
             "{} threads; {} input bytes; {} relocations; {} relative + {} symbolic dynamic relocations; output {} bytes",
             s.threads,
             s.input_bytes,
@@ -378,24 +378,31 @@ fn report_success(config: &Config, report: &chainlink_linker::report::LinkReport
         );
         let cache = &report.cache;
         if cache.enabled {
-            eprintln!("output cache: {}; {}", cache.outcome, cache.describe_base());
+            say!("output cache: {}; {}", cache.outcome, cache.describe_base());
         }
     }
+}
+
+/// Prints `text`; a closed standard output (`| head`) is not an error worth a panic.
+fn write_stdout(text: &str) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
 }
 
 fn inspect(matches: &ArgMatches) -> ExitCode {
     let path = PathBuf::from(matches.get_one::<String>("file").expect("required"));
     match chainlink_linker::chain::read_manifest(&path) {
         Ok(manifest) if matches.get_flag("json") => {
-            print!("{}", manifest.to_json());
+            write_stdout(&manifest.to_json());
             ExitCode::SUCCESS
         }
         Ok(manifest) => {
-            print!("{}", chainlink_linker::chain::describe(&manifest));
+            write_stdout(&chainlink_linker::chain::describe(&manifest));
             ExitCode::SUCCESS
         }
         Err(error) => {
-            eprintln!("chainlink: error: {error}");
+            say!("chainlink: error: {error}");
             ExitCode::from(1)
         }
     }
@@ -411,11 +418,11 @@ fn cache_command(matches: &ArgMatches) -> ExitCode {
     };
     match result {
         Ok(text) => {
-            print!("{text}");
+            write_stdout(&text);
             ExitCode::SUCCESS
         }
         Err(error) => {
-            eprintln!("chainlink: error: {error}");
+            say!("chainlink: error: {error}");
             ExitCode::from(if error.is_usage() { 2 } else { 1 })
         }
     }

@@ -699,3 +699,26 @@ fn names_of_any_bytes_round_trip_through_emitted_archives() {
     assert_eq!(directory_listing(&s.path("apart")), vec!["inside".to_string()]);
     assert!(!s.path("evil.o.extracted").exists());
 }
+
+/// Every message is one line whatever the names it quotes hold: an archive member named
+/// with a line break (BSD `ar` names can hold any byte) and control characters.
+#[test]
+fn errors_are_one_line_whatever_the_names_hold() {
+    let s = Scratch::new();
+    let main = s.compile("calls_main.c", &["-O2"]);
+    let name = b"evil\nname\r\x1b[31m.o";
+    let data = b"not an object at all\n";
+    let mut archive = b"!<arch>\n".to_vec();
+    let size = name.len() + data.len();
+    archive
+        .extend_from_slice(format!("#1/{:<13}{:<12}{:<6}{:<6}{:<8}{size:<10}`\n", name.len(), 0, 0, 0, 644).as_bytes());
+    archive.extend_from_slice(name);
+    archive.extend_from_slice(data);
+    if size % 2 == 1 {
+        archive.push(b'\n');
+    }
+    let library = s.write("libevil.a", &archive);
+    let message = assert_link_fails(&s, &args![main, "--whole-archive", library], 1, &["libevil.a"], None);
+    assert!(!message.contains(['\r', '\x1b']), "{message:?}");
+    assert!(message.contains("evil\\nname"), "{message:?}");
+}

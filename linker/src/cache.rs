@@ -268,7 +268,7 @@ impl Cache {
     /// Reports a problem the link works around; repeats of it stay in the report only.
     pub fn warn(&mut self, message: String) {
         if self.report.warnings.is_empty() {
-            eprintln!("chainlink: warning: {message}");
+            crate::say!("chainlink: warning: {}", crate::error::one_line(&message));
         }
         self.report.warnings.push(message);
     }

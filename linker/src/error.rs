@@ -38,13 +38,43 @@ impl Error {
     }
 }
 
+/// The longest message shown whole; a longer one (quoting a name of a megabyte, from a
+/// damaged string table) keeps its start and end.
+const MESSAGE_MAX: usize = 2000;
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut text = String::new();
         for context in self.context.iter().rev() {
-            write!(f, "{context}: ")?;
+            text.push_str(&one_line(context));
+            text.push_str(": ");
         }
-        f.write_str(&self.message)
+        text.push_str(&one_line(&self.message));
+        if text.len() <= MESSAGE_MAX {
+            return f.write_str(&text);
+        }
+        let head = text.floor_char_boundary(MESSAGE_MAX * 3 / 4);
+        let tail = text.ceil_char_boundary(text.len() - MESSAGE_MAX / 4);
+        write!(f, "{} … ({} bytes left out) … {}", &text[..head], tail - head, &text[tail..])
     }
+}
+
+/// `text` with its control characters (line breaks among them) escaped (`\n`, `\u{1b}`):
+/// what the linker says is one line, whatever bytes the names it quotes hold (an archive
+/// member named `a\nb.o`, a path with a carriage return).
+pub fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut line = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            line.extend(c.escape_default());
+        } else {
+            line.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(line)
 }
 
 impl std::error::Error for Error {}
@@ -72,6 +102,16 @@ impl<T> Context<T> for Option<T> {
     }
 }
 
+/// Writes a line to standard error, as `eprintln!` does, but never panics: a closed or
+/// full standard error (a pipe whose reader has gone) must not end a link.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 /// Shorthand for returning an error built with `format!`.
 #[macro_export]
 macro_rules! bail {
@@ -81,5 +121,20 @@ macro_rules! bail {
 impl From<std::io::Error> for Error {
     fn from(error: std::io::Error) -> Error {
         Error::new(error.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_one_line_whatever_the_names_hold() {
+        let error = Error::new("member `a\nb.o\r`: bad").context("lib\x1b[31m.a");
+        let text = error.to_string();
+        assert!(!text.chars().any(char::is_control), "{text:?}");
+        assert_eq!(text, "lib\\u{1b}[31m.a: member `a\\nb.o\\r`: bad");
+        let long = Error::new(format!("symbol `{}`: bad", "é".repeat(100_000))).to_string();
+        assert!(long.len() < 2100 && long.starts_with("symbol `é") && long.ends_with("é`: bad"), "{}", long.len());
     }
 }

@@ -91,7 +91,7 @@ fn cached_output(
     };
     timer.phase("cache");
     if config.verbose {
-        eprintln!("chainlink: output cache: {} ({})", cache.report.outcome, config.output.display());
+        crate::say!("chainlink: output cache: {} ({})", cache.report.outcome, config.output.display());
     }
     let stats = report::Stats { output_bytes, threads: rayon::current_num_threads(), ..Default::default() };
     Some(report::LinkReport { timer: std::mem::take(timer), stats, cache: cache.report.clone() })
@@ -304,7 +304,7 @@ fn link_with<A: Arch>(
         _ => None,
     };
     if config.verbose {
-        eprintln!(
+        crate::say!(
             "chainlink: {} generation(s); {} base text object(s); {} data member(s) dropped; {} definition(s) shadowed by newer generations",
             chain.newest + 1,
             chain.base_objects.len(),
@@ -469,8 +469,8 @@ fn link_with<A: Arch>(
     let stats = report::Stats::collect::<A>(&db, &plan, &layout, input_bytes, inputs.len() + bases.len());
     let cache_report = cache.as_ref().map(|c| c.report.clone()).unwrap_or_default();
     if config.verbose && cache_report.enabled {
-        eprintln!("chainlink: output cache: miss; {}", if cache_report.stored { "stored" } else { "not stored" });
-        eprintln!("chainlink: {}", cache_report.describe_base());
+        crate::say!("chainlink: output cache: miss; {}", if cache_report.stored { "stored" } else { "not stored" });
+        crate::say!("chainlink: {}", cache_report.describe_base());
     }
     let report = report::LinkReport { timer, stats, cache: cache_report };
     let remember = match (cache.as_mut(), &key) {

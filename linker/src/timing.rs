@@ -75,7 +75,7 @@ fn pause_point(phase: &str) {
     if PAUSE.get_or_init(|| std::env::var("CHAINLINK_TEST_PAUSE").ok()).as_deref() != Some(phase) {
         return;
     }
-    eprintln!("chainlink: paused after {phase}");
+    crate::say!("chainlink: paused after {phase}");
     let resume = std::env::var_os("CHAINLINK_TEST_RESUME").map(std::path::PathBuf::from);
     let until = Instant::now() + Duration::from_secs(60);
     while Instant::now() < until && !resume.as_ref().is_some_and(|path| path.exists()) {

@@ -176,6 +176,12 @@ fn restore_stderr() {
     }
 }
 
+/// Cases finished and bugs found so far, by every worker (for the progress lines).
+static DONE: AtomicU64 = AtomicU64::new(0);
+static BUGS: AtomicU64 = AtomicU64::new(0);
+/// A progress line every this many cases.
+const PROGRESS_EVERY: u64 = 25_000;
+
 /// The case each worker is running (+1; 0: none), for [`on_crash`].
 static RUNNING: [AtomicU64; 16] = [const { AtomicU64::new(0) }; 16];
 
@@ -311,6 +317,15 @@ impl Worker {
             self.clock.0.store(self.started.elapsed().as_millis() as u64 + 1, Ordering::Relaxed);
             self.case(number);
             self.clock.0.store(0, Ordering::Relaxed);
+            let done = DONE.fetch_add(1, Ordering::Relaxed) + 1;
+            if done.is_multiple_of(PROGRESS_EVERY) {
+                let elapsed = self.started.elapsed().as_secs_f64();
+                say(&format!(
+                    "fuzz: {done} cases done in {elapsed:.0} s ({:.0} cases/s), {} bug(s) so far\n",
+                    done as f64 / elapsed.max(1e-9),
+                    BUGS.load(Ordering::Relaxed)
+                ));
+            }
             number += workers;
         }
     }
@@ -799,6 +814,7 @@ impl Worker {
             let _ = fs::write(dir.join(name), bytes);
         }
         let _ = fs::write(dir.join("case.txt"), &description);
+        BUGS.fetch_add(1, Ordering::Relaxed);
         self.tally.bugs.push(description);
     }
 }

@@ -228,7 +228,9 @@ fn link_with<A: Arch>(
     if let (Some(cache), Some(key)) = (cache.as_mut(), &key) {
         let mut pending = files::Pending::default();
         if let Some(report) = cached_output(config, cache, key, &mut timer, &mut early_region, &mut pending) {
-            return conclude(config, pending, report, Some((cache, key)), finished);
+            // (A copy is remembered once in place; an up-to-date output already is.)
+            let remember = pending.file_for(&config.output).is_some().then_some((cache, key.as_str()));
+            return conclude(config, pending, report, remember, finished);
         }
         if !speculating {
             timer.phase("cache");
@@ -250,7 +252,8 @@ fn link_with<A: Arch>(
                 let mut pending = files::Pending::default();
                 if let Some(report) = cached_output(config, cache, &found, &mut timer, &mut early_region, &mut pending)
                 {
-                    return conclude(config, pending, report, Some((cache, &found)), finished);
+                    let remember = pending.file_for(&config.output).is_some().then_some((cache, found.as_str()));
+                    return conclude(config, pending, report, remember, finished);
                 }
                 key = Some(found);
                 timer.phase("cache");

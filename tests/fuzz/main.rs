@@ -16,7 +16,7 @@
 //! `cargo test --release --test fuzz` runs the deterministic smoke (`.ci/run` does);
 //! `scripts/fuzz` runs long ones (`CHAINLINK_FUZZ_CASES`, `CHAINLINK_FUZZ_SEED`,
 //! `CHAINLINK_FUZZ_FIRST`, `CHAINLINK_FUZZ_WORKERS`, `CHAINLINK_FUZZ_REPORT`,
-//! `CHAINLINK_FUZZ_TARGETS`, `CHAINLINK_FUZZ_COMMAND_SHARE`).
+//! `CHAINLINK_FUZZ_TARGETS`, `CHAINLINK_FUZZ_COMMAND_SHARE`, `CHAINLINK_FUZZ_BIN`).
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -537,7 +537,7 @@ impl Worker {
     /// Links `config` with the `chainlink` command: exit 0 or 1 (one line), within the
     /// hang limit, no signal.
     fn link_by_command(&self, config: &Config) -> Result<(), Outcome> {
-        let mut command = std::process::Command::new(common::CHAINLINK);
+        let mut command = std::process::Command::new(chainlink_binary());
         command.arg("link").arg("-o").arg(&config.output).arg("-nostdlib");
         match &config.cache_dir {
             Some(cache) if !config.no_cache => command.arg("--cache-dir").arg(cache),
@@ -817,6 +817,12 @@ impl Worker {
         BUGS.fetch_add(1, Ordering::Relaxed);
         self.tally.bugs.push(description);
     }
+}
+
+/// The `chainlink` command the cases run: this build's, or `CHAINLINK_FUZZ_BIN` (a copy
+/// kept aside, so that a long run goes on while the tree is rebuilt).
+pub fn chainlink_binary() -> PathBuf {
+    std::env::var_os("CHAINLINK_FUZZ_BIN").map_or_else(|| PathBuf::from(common::CHAINLINK), PathBuf::from)
 }
 
 /// Where failing cases are kept.

@@ -181,7 +181,7 @@ fn images(s: &Scratch) -> Vec<Scenario> {
         });
         // The next generation on the archive chainlink emits.
         let emitted = dir.join("gen1.a");
-        let status = Command::new(crate::common::CHAINLINK)
+        let status = Command::new(crate::chainlink_binary())
             .env("CHAINLINK_NO_CACHE", "1")
             .arg("link")
             .arg("-o")

@@ -73,7 +73,7 @@ fn cli() -> Command {
                 .long("threads")
                 .value_name("N")
                 .value_parser(clap::value_parser!(u64).range(1..=chainlink_linker::config::MAX_THREADS as u64))
-                .help("Worker threads, 1 to 1024 (default: all cores)"),
+                .help("Worker threads, 1 to 1024, at most four per core started (default: all cores)"),
         )
         .arg(Arg::new("time").long("time").action(ArgAction::SetTrue).help("Print how long each phase took"))
         .arg(

@@ -280,7 +280,8 @@ fn inputs_that_are_not_regular_files_are_errors_at_once() {
     }
 }
 
-/// Finding 10: `--threads` is between 1 and 1024 (a usage error otherwise, at once);
+/// Finding 10: `--threads` is between 1 and 1024 (a usage error otherwise, at once), and
+/// at most four threads per core are started;
 /// `--stats-json` replaces a symbolic link rather than writing through it; the output, the
 /// emitted archive and the stats file are created with the umask, like any file the user
 /// makes (0777 less the umask for the library, 0666 for the others).
@@ -297,7 +298,23 @@ fn threads_bounds_and_output_files_respect_the_user() {
         assert_eq!(output.status.code(), Some(2), "--threads {threads}: {}", describe(&output));
         assert!(String::from_utf8_lossy(&output.stderr).contains("--threads"), "{}", describe(&output));
     }
-    link_chainlink(&s.path("t64.so"), &args![main, util, "--threads", "64"]);
+    // The most there is: at most four threads per core are started, so it is as quick.
+    let stats = s.path("threads.json");
+    let start = std::time::Instant::now();
+    let output = run_with_timeout(
+        &mut chainlink_command(
+            s.dir(),
+            &s.path("t1024.so"),
+            &args![main, util, "--threads", "1024", "--stats-json", stats],
+        ),
+        20,
+    );
+    assert!(output.status.success(), "{}", describe(&output));
+    assert!(start.elapsed() < std::time::Duration::from_secs(5), "--threads 1024 took {:?}", start.elapsed());
+    let cores = std::thread::available_parallelism().unwrap().get();
+    let json = fs::read_to_string(&stats).unwrap();
+    let threads: usize = json.split("\"threads\": ").nth(1).unwrap().split(',').next().unwrap().trim().parse().unwrap();
+    assert!(threads <= 4 * cores, "{threads} threads started on {cores} cores");
     // The stats file is a symbolic link to a file that must not change.
     let victim = s.write("victim.txt", b"not yours\n");
     let stats = s.path("stats.json");

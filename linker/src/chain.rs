@@ -673,7 +673,14 @@ pub fn write_archive(path: &std::path::Path, plan: &ChainPlan, manifest: &str) -
 /// Reads the manifest recorded in an output library or an emitted archive.
 pub fn read_manifest(path: &std::path::Path) -> Result<Manifest> {
     let name = path.display().to_string();
-    let bytes = crate::files::read_regular(path, false).map_err(|e| Error::new(format!("{name}: cannot read: {e}")))?;
+    let cannot = |e: std::io::Error| Error::new(format!("{name}: cannot read: {e}"));
+    let file = crate::files::open_regular(path, false).map_err(cannot)?;
+    if file.metadata().map_err(cannot)?.len() == 0 {
+        return Err(Error::new(format!("{name}: not an ELF file or archive (empty)")));
+    }
+    // SAFETY: read-only view of a file we only read (see inputs.rs on concurrent changes);
+    // a big output is not read into memory whole for its manifest.
+    let bytes = unsafe { memmap2::Mmap::map(&file) }.map_err(cannot)?;
     let text: &[u8] = if bytes.starts_with(b"!<arch>\n") {
         let archive = object::read::archive::ArchiveFile::parse(&*bytes)
             .map_err(|e| Error::new(format!("{name}: malformed archive: {e}")))?;

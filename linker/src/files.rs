@@ -65,13 +65,6 @@ pub fn open_regular(path: &Path, nofollow: bool) -> io::Result<File> {
     Ok(file)
 }
 
-/// Reads the regular file at `path` (see [`open_regular`]).
-pub fn read_regular(path: &Path, nofollow: bool) -> io::Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    io::Read::read_to_end(&mut open_regular(path, nofollow)?, &mut bytes)?;
-    Ok(bytes)
-}
-
 /// Checks that `target` can be replaced by renaming a file over it: in a directory that
 /// exists, and absent, a regular file or a symbolic link there (which the rename replaces,
 /// as ld does). A device (`/dev/null`), FIFO or directory there, or a missing directory,

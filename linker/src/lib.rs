@@ -60,7 +60,7 @@ pub fn link_then(
     }
     let mut pool = rayon::ThreadPoolBuilder::new();
     if let Some(threads) = config.threads {
-        pool = pool.num_threads(threads);
+        pool = pool.num_threads(threads.min(config::threads_worth_starting()));
     }
     let pool = pool.build().map_err(|e| Error::new(format!("cannot start worker threads: {e}")))?;
     pool.install(|| link_with::<arch::x86_64::X86_64>(config, finished))

@@ -76,23 +76,7 @@ pub fn bytes(rng: &mut Rng, data: &mut Vec<u8>, other: &[u8]) -> String {
     }
     let at = rng.below(data.len());
     match rng.below(9) {
-        0 => {
-            let bit = rng.below(8);
-            data[at] ^= 1 << bit;
-            format!("flip bit {bit} of byte {at:#x}")
-        }
-        1 => {
-            let value = *rng.pick(INTERESTING) as u8;
-            data[at] = value;
-            format!("byte {at:#x} = {value:#x}")
-        }
-        2 => {
-            let width = *rng.pick(&[2usize, 4, 8]);
-            let old = read_width(data, at, width);
-            let value = value_for(rng, old, data.len());
-            write_width(data, at, width, value);
-            format!("{width}-byte word at {at:#x} = {value:#x}")
-        }
+        0..=2 => bytes_in_place(rng, data),
         3 => {
             let len = 1 + rng.below(64);
             let filler: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();

@@ -458,16 +458,21 @@ impl Cache {
     ) -> Option<crate::prepared::PreparedBase> {
         use crate::prepared::{OpenError, PreparedBase};
         let path = self.prepared_base(base_key)?;
-        // Verified before (by this very file's fingerprint), its checksum recorded then.
+        // What an earlier link that verified the file now at `path` recorded: its checksum,
+        // by the file's fingerprint.
         let known = crate::files::open_regular(&path, true)
             .and_then(|file| file.metadata())
             .ok()
             .and_then(|metadata| self.fingerprint_record(&path, &metadata))
             .and_then(|record| Some((self.read_record(&record)?, record)));
+        // The record of the file actually opened (`opened` may be older than `path`'s).
+        let mut opened_record = None;
         let trusted = |metadata: &fs::Metadata, checksum: &[u8; 32]| {
+            opened_record = self.fingerprint_record(&path, metadata);
             let hex = blake3::Hash::from_bytes(*checksum).to_hex();
-            let same_file = self.fingerprint_record(&path, metadata) == known.as_ref().map(|(_, r)| r.clone());
-            same_file && known.as_ref().is_some_and(|(text, _)| text.trim_end() == hex.as_str())
+            known
+                .as_ref()
+                .is_some_and(|(text, record)| Some(record) == opened_record.as_ref() && text.trim_end() == hex.as_str())
         };
         let opened = match opened {
             Some(file) => PreparedBase::open_file(file, base_key, base_objects, trusted).map(Some),
@@ -476,11 +481,7 @@ impl Cache {
         let shown = self.shown(&path);
         match opened {
             Ok(Some((prepared, verified))) => {
-                let record = crate::files::open_regular(&path, true)
-                    .and_then(|file| file.metadata())
-                    .ok()
-                    .and_then(|metadata| self.fingerprint_record(&path, &metadata));
-                if let (true, Some(name)) = (verified, record.as_deref().and_then(Path::file_name)) {
+                if let (true, Some(name)) = (verified, opened_record.as_deref().and_then(Path::file_name)) {
                     let hex = blake3::Hash::from_bytes(prepared.checksum()).to_hex();
                     self.write_record(Sub::Fingerprints, &name.to_string_lossy(), hex.as_str());
                 }

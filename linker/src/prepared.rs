@@ -51,6 +51,17 @@ fn region_fields(header: &[u8]) -> (Range<u64>, u64) {
     (u64_at(header, 152)..u64_at(header, 160), u64_at(header, 168))
 }
 
+/// The checksum of a prepared base file: blake3 of all of it, its checksum field (bytes
+/// 48..80 of the header) read as zeros.
+pub fn checksum_of(file: &[u8]) -> [u8; 32] {
+    let mut checksum = blake3::Hasher::new();
+    checksum.update(&file[..48]);
+    checksum.update(&[0; 32]);
+    checksum.update(&file[80..HEADER]);
+    checksum.update_rayon(&file[HEADER..]);
+    *checksum.finalize().as_bytes()
+}
+
 /// The key of a base: which prepared base a link may use.
 pub fn base_key(config: &Config, base_hashes: &[String]) -> String {
     let mut hasher = blake3::Hasher::new();
@@ -144,15 +155,6 @@ pub struct ChunkRecord<'a> {
     at: usize,
 }
 
-/// The checksum's hasher, fed with the header but for the checksum itself (bytes 48..80):
-/// every field that says how to read the file is covered.
-fn header_checksum(header: &[u8]) -> blake3::Hasher {
-    let mut checksum = blake3::Hasher::new();
-    checksum.update(&header[..48]);
-    checksum.update(&header[80..HEADER]);
-    checksum
-}
-
 fn u32_at(bytes: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(bytes[at..at + 4].try_into().expect("four bytes"))
 }
@@ -173,7 +175,7 @@ impl PreparedBase {
         base_objects: usize,
         trusted: impl FnOnce(&std::fs::Metadata, &[u8; 32]) -> bool,
     ) -> Result<Option<(PreparedBase, bool)>, OpenError> {
-        let file = match std::fs::File::open(path) {
+        let file = match crate::files::open_regular(path, true) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(OpenError::Unreadable(e.to_string())),
@@ -267,12 +269,8 @@ impl PreparedBase {
         if expected != Some(map.len()) {
             return Err(format!("{} bytes, but its header describes {:?}", map.len(), expected));
         }
-        if verify {
-            let mut checksum = header_checksum(&map[..HEADER]);
-            checksum.update_rayon(&map[HEADER..]);
-            if map[48..80] != *checksum.finalize().as_bytes() {
-                return Err("its contents do not match their checksum".to_string());
-            }
+        if verify && map[48..80] != checksum_of(&map) {
+            return Err("its contents do not match their checksum".to_string());
         }
         let recorded_objects = u32_at(&map, 12) as usize;
         if recorded_objects != base_objects {
@@ -757,19 +755,17 @@ pub fn store(
     }
     header.resize(HEADER, 0);
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mut temporary = tempfile::Builder::new()
-        .prefix(".entry-")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
-        .tempfile_in(dir)?;
-    let mut checksum = header_checksum(&header);
+    let mut temporary = crate::files::Temporary::create_in(dir, crate::cache_files::TEMPORARY_PREFIX, 0o644)?;
+    let mut checksum = blake3::Hasher::new();
+    // The header too (its checksum field read as zeros): every byte is covered.
+    checksum.update(&header);
     checksum.update(&payload);
-    temporary.write_all(&header)?;
-    temporary.write_all(&payload)?;
+    temporary.as_file_mut().write_all(&header)?;
+    temporary.as_file_mut().write_all(&payload)?;
     if let Some((region, _)) = &recorded.region {
         let padding = vec![0u8; region_at - HEADER - payload.len()];
         checksum.update(&padding);
-        temporary.write_all(&padding)?;
+        temporary.as_file_mut().write_all(&padding)?;
         // One read of the region, hashed and written as it goes.
         use std::os::unix::fs::FileExt;
         let range = &region.record.range;
@@ -779,12 +775,12 @@ pub fn store(
             let block = &mut buffer[..(range.end - at).min(8 << 20) as usize];
             region.output.read_exact_at(block, at)?;
             checksum.update_rayon(block);
-            temporary.write_all(block)?;
+            temporary.as_file_mut().write_all(block)?;
             at += block.len() as u64;
         }
     }
     // The header last, now that the checksum is known.
     header[48..80].copy_from_slice(checksum.finalize().as_bytes());
     std::os::unix::fs::FileExt::write_all_at(temporary.as_file(), &header, 0)?;
-    temporary.persist(path).map(|_| ()).map_err(|e| e.error)
+    temporary.persist(path)
 }

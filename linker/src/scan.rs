@@ -12,7 +12,7 @@
 
 use crate::arch::{Arch, RelocExpr};
 use crate::error::{Error, Result};
-use crate::object_file::{rela_parts, ENDIAN};
+use crate::object_file::{rela_parts, reloc_bytes, ENDIAN};
 use crate::prepared::PreparedBase;
 use crate::sections::{InputSectionId, SectionMap};
 use crate::symbols::{Definition, FileId, GlobalId, LoadedObject, SymbolDb};
@@ -545,8 +545,7 @@ impl Scanner<'_, '_> {
         let Some(info) = A::reloc_info(r_type) else {
             return Err(error("unsupported relocation type"));
         };
-        let size = header.sh_size(ENDIAN);
-        if offset.checked_add(info.size as u64).is_none_or(|end| end > size) {
+        if reloc_bytes(&(0..header.sh_size(ENDIAN)), offset, 0, info.size as u64).is_none() {
             return Err(error("relocation offset is outside its section"));
         }
         if symbol as usize >= object.symbols.len() {
@@ -899,7 +898,8 @@ pub fn got_dynamic_relocs(kind: GotKind, preemptible: bool, absolute: bool, pack
 
 /// Whether a GOT load at `offset` is rewritten to address its symbol directly: the symbol
 /// binds here to an address, the instruction allows it, and the bytes the rewrite touches
-/// (from three before the field) lie in the same chunk. Scan and write both ask this.
+/// (`Arch::GOT_LOAD_PREFIX` before the field) lie in the same chunk. Scan and write both
+/// ask this.
 #[allow(clippy::too_many_arguments)]
 pub fn relaxes_got_load<A: Arch>(
     facts: &SymbolFacts,
@@ -912,9 +912,18 @@ pub fn relaxes_got_load<A: Arch>(
     chunk: &Range<u64>,
 ) -> bool {
     !preemptible
-        && offset >= chunk.start + 3
         && !facts.is_absolute(db, target)
-        && A::can_relax_got_load(r_type, section, offset as usize)
+        && got_load_instruction::<A>(section, offset, chunk)
+            .is_some_and(|at| A::can_relax_got_load(r_type, &section[at]))
+}
+
+/// Where in `section` the instruction of a relaxable GOT load at `offset` lies, when all
+/// of it is inside `chunk`.
+pub fn got_load_instruction<A: Arch>(section: &[u8], offset: u64, chunk: &Range<u64>) -> Option<Range<usize>> {
+    let within = chunk.start..chunk.end.min(section.len() as u64);
+    let at = reloc_bytes(&within, offset, A::GOT_LOAD_PREFIX, 4)?;
+    let start = usize::try_from(chunk.start).ok()?;
+    Some(start + at.start..start + at.end)
 }
 
 /// Whether a relative relocation at `offset` of a section is packed into `.relr.dyn`

@@ -12,8 +12,9 @@ use crate::config::BuildId;
 use crate::config::Config;
 use crate::eh_frame;
 use crate::error::{Error, Result};
+use crate::files::Temporary;
 use crate::layout::{self, Layout, SECTION_HEADER_SIZE};
-use crate::object_file::{rela_parts, ENDIAN};
+use crate::object_file::{rela_parts, reloc_bytes, ENDIAN};
 use crate::prepared::{Binding, ChunkPatches, Patches};
 use crate::scan::{self, Chunk, GotKind, Plan, Scanner, SymRef, SymbolFacts};
 use crate::sections::Synthetic;
@@ -53,7 +54,7 @@ fn write_region(stored: &[u8], output: &std::fs::File, start: u64, at_low_priori
 /// copy (cut short: it goes in blocks and stops at the next) and removes the file.
 pub struct EarlyRegion {
     range: Range<u64>,
-    copier: Background<Result<tempfile::NamedTempFile>>,
+    copier: Background<Result<Temporary>>,
 }
 
 impl EarlyRegion {
@@ -85,7 +86,7 @@ impl EarlyRegion {
     }
 
     /// Waits for the copy; the file holding it.
-    fn finish(self) -> Result<tempfile::NamedTempFile> {
+    fn finish(self) -> Result<Temporary> {
         self.copier.finish().unwrap_or_else(|| Err(Error::new("the base region copier panicked")))
     }
 }
@@ -198,7 +199,7 @@ enum ChunkMode<'a> {
 
 /// What the writer produced besides the file.
 pub struct Written<'data> {
-    pub file: tempfile::NamedTempFile,
+    pub file: Temporary,
     /// The file's mapping, kept until the link is over: unmapping it costs time, which the
     /// caller may not have to wait for (see `link_then`).
     pub map: Option<memmap2::MmapMut>,
@@ -321,7 +322,6 @@ impl<'data> Writer<'_, 'data> {
             temp.as_file().set_len(length).map_err(|e| Error::new(format!("cannot shorten the output: {e}")))?;
         }
         temp.as_file_mut().flush()?;
-        set_executable(temp.as_file())?;
         Ok(Written { file: temp, map: kept_map, build_id: record, skipped_members, patches })
     }
 
@@ -643,7 +643,7 @@ impl<'data> Writer<'_, 'data> {
         let (mut relative, mut symbolic) = (RelaWriter::new(relative_out), RelaWriter::new(symbolic_out));
         let relocations = &object.relocations(input.section as usize)[chunk.relocs.clone()];
         // Applies one relocation; says what its value depends on.
-        let mut apply = |rela: &elf::Rela64<object::LittleEndian>, patching: bool| -> Result<Depends> {
+        let mut apply = |rela: &elf::Rela64<object::LittleEndian>| -> Result<Depends> {
             let (offset, symbol, r_type, addend) = rela_parts(rela);
             let target = scan::target_of(loaded, input.file, symbol);
             let fail = |what: &str| {
@@ -656,11 +656,10 @@ impl<'data> Writer<'_, 'data> {
             if symbol as usize >= object.symbols.len() {
                 return Err(fail("invalid symbol index"));
             }
-            let field = offset
-                .checked_sub(chunk.bytes.start)
-                .map(|f| f as usize)
-                .filter(|&f| f + info.size as usize <= out.len())
-                .ok_or_else(|| fail("relocation offset is outside its section"))?;
+            let written = chunk.bytes.start..chunk.bytes.start + out.len() as u64;
+            let field = reloc_bytes(&written, offset, 0, info.size as u64)
+                .ok_or_else(|| fail("relocation offset is outside its section"))?
+                .start;
             let place = section_addr + offset;
             let a = addend;
             let Some(s) = layout.symbol_address(db, target) else {
@@ -754,13 +753,16 @@ impl<'data> Writer<'_, 'data> {
                         if i32::try_from(direct).is_err() {
                             return Err(fail("relaxed GOT load is out of range"));
                         }
-                        if patching {
-                            // The stored bytes hold an earlier rewrite of this instruction
-                            // (its opcode, ModRM and field): start again from the input's.
-                            out[field - 2..field + 4]
-                                .copy_from_slice(&input_data[(offset - 2) as usize..offset as usize + 4]);
-                        }
-                        A::relax_got_load(out, field, direct);
+                        // The chunk holds the whole instruction (`relaxes_got_load` checked).
+                        // It is rewritten from the input's bytes: over a stored base region,
+                        // the output holds an earlier rewrite.
+                        let inside = || fail("internal error: the relaxed instruction left its chunk");
+                        let instruction =
+                            scan::got_load_instruction::<A>(input_data, offset, &chunk.bytes).ok_or_else(inside)?;
+                        let skip = chunk.bytes.start as usize;
+                        let out_instruction =
+                            out.get_mut(instruction.start - skip..instruction.end - skip).ok_or_else(inside)?;
+                        A::relax_got_load(&input_data[instruction], out_instruction, direct);
                         return Ok(if region.contains(&s) { Depends::Region } else { Depends::Link });
                     }
                     depends = Depends::Link;
@@ -820,7 +822,7 @@ impl<'data> Writer<'_, 'data> {
         let recorded = match mode {
             ChunkMode::Full => {
                 for rela in relocations {
-                    apply(rela, false)?;
+                    apply(rela)?;
                 }
                 None
             }
@@ -832,7 +834,7 @@ impl<'data> Writer<'_, 'data> {
                             object.locate(input.section as usize, chunk.bytes.start)
                         ))
                     })?;
-                    apply(rela, true)?;
+                    apply(rela)?;
                 }
                 None
             }
@@ -846,8 +848,8 @@ impl<'data> Writer<'_, 'data> {
                     let (offset, symbol, r_type, _) = rela_parts(rela);
                     let size = A::reloc_info(r_type).map_or(0, |info| info.size as u64);
                     overlapping |= size > 0 && offset < field_end;
-                    field_end = field_end.max(offset + size);
-                    let depends = apply(rela, false)?;
+                    field_end = field_end.max(offset.saturating_add(size));
+                    let depends = apply(rela)?;
                     let definition = loaded.global(symbol as usize).map(|id| db.global(id).definition);
                     match (depends, definition) {
                         (Depends::Nothing | Depends::BasePlt, _) => {}
@@ -1569,21 +1571,10 @@ fn fits(value: u64, size: u8, overflow: Overflow) -> bool {
     }
 }
 
-/// A temporary file in the directory of `target`, so that renaming it there is atomic.
-pub fn temporary_beside(target: &Path) -> Result<tempfile::NamedTempFile> {
-    let dir = match target.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    tempfile::Builder::new()
-        .prefix(".chainlink-")
-        .tempfile_in(dir)
-        .map_err(|e| Error::new(format!("cannot create a temporary file in {}: {e}", dir.display())))
-}
-
-/// Renames a finished temporary file over `target`.
-pub fn persist(temp: tempfile::NamedTempFile, target: &Path) -> Result<()> {
-    temp.persist(target).map(|_| ()).map_err(|e| Error::new(format!("cannot write {}: {}", target.display(), e.error)))
+/// A new file beside `target` for a shared library to be renamed over it: executable, as
+/// ld makes them (0777 less the umask).
+pub fn temporary_beside(target: &Path) -> Result<Temporary> {
+    Temporary::beside(target, 0o777)
 }
 
 /// Sizes the output with its blocks allocated: writing through the mapping then cannot
@@ -1604,12 +1595,6 @@ fn allocate(file: &std::fs::File, size: u64) -> Result<()> {
         }
     }
     file.set_len(size).map_err(no_space)
-}
-
-fn set_executable(file: &std::fs::File) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    file.set_permissions(std::fs::Permissions::from_mode(0o755))
-        .map_err(|e| Error::new(format!("cannot set permissions on the output: {e}")))
 }
 
 #[cfg(test)]

@@ -370,7 +370,7 @@ fn main() -> ExitCode {
     let config = match config_from(matches) {
         Ok(config) => config,
         Err(message) => {
-            say!("chainlink: error: {}", chainlink_linker::error::one_line(&message));
+            say!("chainlink: error: {}", chainlink_linker::util::error::one_line(&message));
             return ExitCode::from(2);
         }
     };
@@ -379,7 +379,7 @@ fn main() -> ExitCode {
 
 /// Reports a usage error (exit code 2).
 pub(crate) fn usage_error(message: &str) -> ExitCode {
-    say!("chainlink: error: {}", chainlink_linker::error::one_line(message));
+    say!("chainlink: error: {}", chainlink_linker::util::error::one_line(message));
     ExitCode::from(2)
 }
 
@@ -474,7 +474,7 @@ fn inspect(matches: &ArgMatches) -> ExitCode {
 }
 
 fn cache_command(matches: &ArgMatches) -> ExitCode {
-    use chainlink_linker::cache;
+    use chainlink_linker::incremental::cache;
     let config = cache_config(matches);
     let result = match matches.get_one::<String>("action").map(String::as_str) {
         Some("stats") => cache::stats(&config),

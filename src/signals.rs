@@ -2,7 +2,7 @@
 //! file the link has open (its outputs in progress, cache entries being written), then
 //! dies of the signal, so that an interrupted link leaves the previous outputs and nothing
 //! else. (SIGKILL cannot be caught: the next link beside the output, or `cache gc`, sweeps
-//! what it leaves; see `chainlink_linker::files::sweep_stale`.)
+//! what it leaves; see `chainlink_linker::util::files::sweep_stale`.)
 //!
 //! The signals are blocked before any thread starts, so every thread inherits the mask and
 //! one thread of ours receives them with `sigwait`: the cleanup runs as ordinary code, not
@@ -56,7 +56,7 @@ pub fn clean_up_on_signals() {
         let mut signal: libc::c_int = 0;
         // SAFETY: waits for one of the signals in our own set.
         while unsafe { libc::sigwait(&set, &mut signal) } != 0 {}
-        chainlink_linker::files::remove_temporaries();
+        chainlink_linker::util::files::remove_temporaries();
         die_of(signal);
     });
     if started.is_err() {

@@ -5,46 +5,24 @@
 //! [`arch::Arch`]; the generic phases never name an architecture's constants.
 
 pub mod arch;
-mod background;
-pub mod cache;
-mod cache_files;
 pub mod chain;
-mod compress;
 pub mod config;
-pub mod defsym;
-pub mod eh_frame;
-pub mod error;
-mod exec_stack;
-pub mod exports;
-pub mod files;
-pub mod gc;
-pub mod gnu_hash;
-mod hash;
-pub mod inputs;
+pub mod incremental;
+pub mod input;
 pub mod layout;
-pub mod libsearch;
-pub mod map_file;
-pub mod object_file;
-pub mod prepared;
 pub mod report;
+pub mod resolve;
 pub mod scan;
 pub mod sections;
-pub mod shared_lib;
-pub mod symbols;
-pub mod symtab;
-pub mod sysv_hash;
 pub mod tables;
-pub mod timing;
-mod undefined;
-pub mod verdef;
-pub mod version_script;
+pub mod util;
 pub mod write;
 
 pub use config::{Config, InputArg};
-pub use error::{Context, Error, Result};
+pub use util::error::{Context, Error, Result};
 
 use arch::Arch;
-use timing::Timer;
+use util::timing::Timer;
 
 /// Links `config.inputs` into the shared library `config.output`.
 ///
@@ -66,7 +44,7 @@ pub fn link_then(
     }
     let targets = [Some(&config.output), config.emit_archive.as_ref(), config.stats_json.as_ref()];
     for target in targets.into_iter().flatten() {
-        files::check_target(target)?;
+        util::files::check_target(target)?;
     }
     let mut pool = rayon::ThreadPoolBuilder::new();
     if let Some(threads) = config.threads {
@@ -80,11 +58,11 @@ pub fn link_then(
 /// already, or will once `pending` is committed; `None` when it has no usable entry.
 fn cached_output(
     config: &Config,
-    cache: &mut cache::Cache,
+    cache: &mut incremental::cache::Cache,
     key: &str,
     timer: &mut Timer,
     early_region: &mut Option<write::EarlyRegion>,
-    pending: &mut files::Pending,
+    pending: &mut util::files::Pending,
 ) -> Option<report::LinkReport> {
     if cache.has_entry(key) {
         // Most likely a hit: the early copy is not wanted (and nothing of this link may
@@ -92,8 +70,8 @@ fn cached_output(
         drop(early_region.take());
     }
     let output_bytes = match cache.satisfy(key, &config.output)? {
-        cache::Satisfied::UpToDate => std::fs::metadata(&config.output).map_or(0, |m| m.len()),
-        cache::Satisfied::Copied(copy) => {
+        incremental::cache::Satisfied::UpToDate => std::fs::metadata(&config.output).map_or(0, |m| m.len()),
+        incremental::cache::Satisfied::Copied(copy) => {
             let bytes = copy.as_file().metadata().map_or(0, |m| m.len());
             pending.add(copy, &config.output);
             bytes
@@ -114,18 +92,18 @@ fn cached_output(
 /// target as it was.
 fn conclude(
     config: &Config,
-    mut pending: files::Pending,
+    mut pending: util::files::Pending,
     report: report::LinkReport,
-    remember: Option<(&mut cache::Cache, &str)>,
+    remember: Option<(&mut incremental::cache::Cache, &str)>,
     finished: &mut (dyn FnMut(&report::LinkReport) + Send),
 ) -> Result<report::LinkReport> {
     if config.verify_determinism {
         let linked = pending.file_for(&config.output).map_or(config.output.as_path(), |file| file.path());
         verify_determinism(config, linked, &report)?;
     }
-    let mut all = files::Pending::default();
+    let mut all = util::files::Pending::default();
     if let Some(path) = &config.stats_json {
-        let mut stats = files::Temporary::beside(path, 0o666)?;
+        let mut stats = util::files::Temporary::beside(path, 0o666)?;
         std::io::Write::write_all(stats.as_file_mut(), report.to_json().as_bytes())
             .map_err(|e| Error::new(format!("cannot write {}: {e}", path.display())))?;
         all.add(stats, path);
@@ -174,8 +152,8 @@ fn link_with<A: Arch>(
     finished: &mut (dyn FnMut(&report::LinkReport) + Send),
 ) -> Result<report::LinkReport> {
     let mut timer = Timer::new();
-    let inputs::Loaded { files: inputs, scripts } = inputs::load_inputs(config)?;
-    let bases = inputs::load_bases(config)?;
+    let input::Loaded { files: inputs, scripts } = input::load_inputs(config)?;
+    let bases = input::load_bases(config)?;
     timer.phase("inputs");
     // The output cache: an unchanged link is a hash check or a copy. (An emitted archive
     // is always produced by a real link.) When some input must be hashed for the key (a
@@ -184,8 +162,8 @@ fn link_with<A: Arch>(
     let memo = chain::HashMemo::default();
     // (An emitted archive, a map file or a random build id are made by a real link.)
     let real_link = config.emit_archive.is_some() || config.gnu.needs_a_real_link();
-    let mut cache = if real_link { None } else { cache::Cache::open(config) };
-    let files: Vec<&inputs::InputFile> = bases.iter().chain(&inputs).collect();
+    let mut cache = if real_link { None } else { incremental::cache::Cache::open(config) };
+    let files: Vec<&input::InputFile> = bases.iter().chain(&inputs).collect();
     let unremembered = cache.as_ref().map(|cache| cache.unremembered(&files)).unwrap_or_default();
     let speculating = !unremembered.is_empty();
     // A warm relink: its bases are unchanged (their hashes are remembered) and something
@@ -206,9 +184,9 @@ fn link_with<A: Arch>(
     let mut hashes_ahead = remembered_bases.as_ref().and_then(|_| chain::HashesAhead::start(&files, &unremembered));
     let (mut early_key, mut early_chain, mut early_prepared, mut early_region) = (None, None, None, None);
     if let (Some(cache), Some(hashes)) = (cache.as_mut(), &remembered_bases) {
-        let key = prepared::base_key(config, hashes);
+        let key = incremental::prepared::base_key(config, hashes);
         if let Some(file) = cache.prepared_file(&key) {
-            early_region = prepared::PreparedBase::region_location(&file)
+            early_region = incremental::prepared::PreparedBase::region_location(&file)
                 .and_then(|(at, range)| write::EarlyRegion::start(&config.output, &file, at, range));
             let chain = chain::plan(config, &bases, &inputs)?;
             if chain.newest > 0 && !chain.base_objects.is_empty() {
@@ -218,14 +196,24 @@ fn link_with<A: Arch>(
             early_chain = Some(chain);
         }
     }
-    let base_record = early_prepared.as_ref().and_then(|prepared: &prepared::PreparedBase| prepared.base_symbols());
+    let base_record = early_prepared
+        .as_ref()
+        .and_then(|prepared: &incremental::prepared::PreparedBase| prepared.base_symbols())
+        .map(incremental::base_record::Recorded);
     let keep_base = cache.is_some();
-    let resolve = || -> Result<(chain::ChainPlan, symbols::SymbolDb)> {
+    let resolve = || -> Result<(chain::ChainPlan, resolve::SymbolDb)> {
         let chain = match early_chain {
             Some(chain) => chain,
             None => chain::plan(config, &bases, &inputs)?,
         };
-        let db = symbols::resolve(&inputs, &chain, config, A::MACHINE, base_record, keep_base)?;
+        let db = resolve::resolve(
+            &inputs,
+            &chain,
+            config,
+            A::MACHINE,
+            base_record.as_ref().map(|r| r as &dyn resolve::BaseRecord),
+            keep_base,
+        )?;
         Ok((chain, db))
     };
     let (mut key, mut resolved) = match cache.as_mut() {
@@ -238,7 +226,7 @@ fn link_with<A: Arch>(
         None => (None, None),
     };
     if let (Some(cache), Some(key)) = (cache.as_mut(), &key) {
-        let mut pending = files::Pending::default();
+        let mut pending = util::files::Pending::default();
         if let Some(report) = cached_output(config, cache, key, &mut timer, &mut early_region, &mut pending) {
             // (A copy is remembered once in place; an up-to-date output already is.)
             let remember = pending.file_for(&config.output).is_some().then_some((cache, key.as_str()));
@@ -261,7 +249,7 @@ fn link_with<A: Arch>(
                 if remembered_bases.as_deref() != Some(&cache.input_hashes[..bases.len()]) {
                     return Err(Error::new("a base archive changed while it was being linked"));
                 }
-                let mut pending = files::Pending::default();
+                let mut pending = util::files::Pending::default();
                 if let Some(report) = cached_output(config, cache, &found, &mut timer, &mut early_region, &mut pending)
                 {
                     let remember = pending.file_for(&config.output).is_some().then_some((cache, found.as_str()));
@@ -272,8 +260,8 @@ fn link_with<A: Arch>(
             }
         };
     }
-    let mut sources: Vec<&inputs::InputFile> = inputs.iter().chain(&bases).collect();
-    inputs::by_address(&mut sources);
+    let mut sources: Vec<&input::InputFile> = inputs.iter().chain(&bases).collect();
+    input::by_address(&mut sources);
     // The manifest's member hashes: known from the key when there is one (the memo), else
     // computed beside symbol resolution; a key looked up after the layout brings them then.
     let (hashes, resolved) = match resolved.take() {
@@ -287,7 +275,7 @@ fn link_with<A: Arch>(
             let chain = chain::plan(config, &bases, &inputs)?;
             let (hashes, db) = rayon::join(
                 || chain.hash_members(&sources, &memo),
-                || symbols::resolve(&inputs, &chain, config, A::MACHINE, None, keep_base),
+                || resolve::resolve(&inputs, &chain, config, A::MACHINE, None, keep_base),
             );
             (hashes, (chain, db?))
         }
@@ -300,7 +288,7 @@ fn link_with<A: Arch>(
                 Some(remembered) => remembered,
                 None => &cache.input_hashes[..bases.len()],
             };
-            Some(prepared::base_key(config, base_hashes))
+            Some(incremental::prepared::base_key(config, base_hashes))
         }
         _ => None,
     };
@@ -310,7 +298,7 @@ fn link_with<A: Arch>(
     let early_fits = early_key.is_some() && early_key == base_key;
     if db.base_restored && !early_fits {
         // Restored from a prepared base this link does not use after all: resolve again.
-        db = symbols::resolve(&inputs, &chain, config, A::MACHINE, None, keep_base)?;
+        db = resolve::resolve(&inputs, &chain, config, A::MACHINE, None, keep_base)?;
     }
     // (An early copy not used is dropped here: nothing of this link may outlive `finished`.)
     early_region = early_region.filter(|_| early_fits);
@@ -339,9 +327,9 @@ fn link_with<A: Arch>(
     look_up_key_when_hashed!(false);
     let directory = tables::decode::<A>(&db, &config.table_names, prepared.as_ref())?;
     if !directory.is_empty() {
-        db.define_synthetic(config.table_names.image.as_bytes(), symbols::Synthetic::ImageDirectory)?;
+        db.define_synthetic(config.table_names.image.as_bytes(), resolve::Synthetic::ImageDirectory)?;
     }
-    undefined::check_required(&db, config)?;
+    resolve::undefined::check_required(&db, config)?;
     let units: Vec<chain::UnitRecord> = directory.units.iter().map(chain::UnitRecord::from).collect();
     let render_manifest = |hashes: Vec<String>| {
         let mut manifest = chain.manifest_with(hashes);
@@ -351,13 +339,13 @@ fn link_with<A: Arch>(
     let manifest = render_manifest(hashes);
     timer.phase("tables");
     look_up_key_when_hashed!(false);
-    let exports = exports::Exports::decide(config, &db, &inputs)?;
+    let exports = resolve::exports::Exports::decide(config, &db, &inputs)?;
     if (config.gnu.gc_sections || config.gnu.strip_debug) && !config.bases.is_empty() {
         return Err(Error::usage("--gc-sections and --strip-debug do not apply to chained links (--base)"));
     }
-    let _dropped = if config.gnu.gc_sections { gc::collect(&mut db, &exports, config)? } else { Vec::new() };
+    let _dropped = if config.gnu.gc_sections { sections::gc::collect(&mut db, &exports, config)? } else { Vec::new() };
     if config.gnu.strip_debug {
-        gc::strip_debug(&mut db);
+        sections::gc::strip_debug(&mut db);
     }
     let sections = sections::assign(&db)?;
     timer.phase("sections");
@@ -375,9 +363,9 @@ fn link_with<A: Arch>(
     timer.phase("scan");
     look_up_key_when_hashed!(false);
     let symtab = if config.strip_all {
-        symtab::SymtabPlan::none()
+        layout::symtab::SymtabPlan::none()
     } else {
-        symtab::plan(&db, &sections, &facts, &plan, config.gnu.discard_locals)
+        layout::symtab::plan(&db, &sections, &facts, &plan, config.gnu.discard_locals)
     };
     timer.phase("symtab");
     look_up_key_when_hashed!(false);
@@ -440,13 +428,13 @@ fn link_with<A: Arch>(
         base_region: &base_region,
     };
     // What links killed beside these outputs left (a SIGKILL leaves its temporaries).
-    files::sweep_beside(&[Some(&config.output), config.emit_archive.as_ref(), config.stats_json.as_ref()]);
+    util::files::sweep_beside(&[Some(&config.output), config.emit_archive.as_ref(), config.stats_json.as_ref()]);
     let written = writer.write::<A>(early_region)?;
     if let Some(path) = &config.gnu.map_file {
-        map_file::write(&db, &layout, &config.output, path)?;
+        write::map_file::write(&db, &layout, &config.output, path)?;
     }
     timer.phase("write");
-    let mut pending = files::Pending::default();
+    let mut pending = util::files::Pending::default();
     if let Some(path) = &config.emit_archive {
         pending.add(chain::write_archive(path, &chain, &layout.manifest)?, path);
     }
@@ -471,8 +459,8 @@ fn link_with<A: Arch>(
         if let (true, Some(path)) = (store_prepared, cache.prepared_base(base_key)) {
             let region = match (&base_region, &layout.base_region, signature) {
                 (write::BaseRegion::Record, Some(range), Some(signature)) => Some((
-                    prepared::RegionSource {
-                        record: prepared::RegionRecord { range: range.clone(), signature },
+                    incremental::prepared::RegionSource {
+                        record: incremental::prepared::RegionRecord { range: range.clone(), signature },
                         output: written.file.as_file(),
                     },
                     &written.patches[..],
@@ -484,14 +472,14 @@ fn link_with<A: Arch>(
             let base_symbols = db
                 .base_globals
                 .as_ref()
-                .and_then(|base| symbols::base_record::encode(&db, chain.base_objects.len(), base));
-            let recorded = prepared::Recorded {
+                .and_then(|base| incremental::base_record::encode(&db, chain.base_objects.len(), base));
+            let recorded = incremental::prepared::Recorded {
                 chunks: &plan.chunks,
                 directory: &directory,
                 region,
                 base_symbols: base_symbols.as_deref(),
             };
-            match prepared::store(&path, base_key, chain.base_objects.len(), recorded, prepared.as_ref()) {
+            match incremental::prepared::store(&path, base_key, chain.base_objects.len(), recorded, prepared.as_ref()) {
                 Ok(()) => {
                     cache.report.base_stored = true;
                     cache.evict(config.cache_max_size);

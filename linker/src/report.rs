@@ -4,9 +4,9 @@
 use crate::arch::Arch;
 use crate::chain::json_string;
 use crate::layout::Layout;
+use crate::resolve::SymbolDb;
 use crate::scan::{Plan, COUNTED_TYPES};
-use crate::symbols::SymbolDb;
-use crate::timing::Timer;
+use crate::util::timing::Timer;
 use std::fmt::Write as _;
 
 #[derive(Default, Clone, Debug)]
@@ -83,7 +83,7 @@ impl Stats {
 pub struct LinkReport {
     pub timer: Timer,
     pub stats: Stats,
-    pub cache: crate::cache::CacheReport,
+    pub cache: crate::incremental::cache::CacheReport,
 }
 
 impl LinkReport {
@@ -92,7 +92,7 @@ impl LinkReport {
         let mut json = String::from("{\n");
         let _ = writeln!(json, "  \"chainlink_version\": {},", json_string(env!("CARGO_PKG_VERSION")));
         let _ = writeln!(json, "  \"threads\": {},", s.threads);
-        let phases = |json: &mut String, key: &str, time: fn(&crate::timing::Phase) -> std::time::Duration| {
+        let phases = |json: &mut String, key: &str, time: fn(&crate::util::timing::Phase) -> std::time::Duration| {
             let _ = write!(json, "  \"{key}\": {{");
             for (i, phase) in self.timer.phases.iter().enumerate() {
                 let ms = time(phase).as_secs_f64() * 1e3;

@@ -7,10 +7,10 @@
 //! (object, section, offset); it does not assign addresses or write the directory.
 
 use crate::arch::{Arch, RelocExpr};
-use crate::error::{Error, Result};
-use crate::object_file::{rela_parts, ObjectFile, ENDIAN};
-use crate::prepared::PreparedBase;
-use crate::symbols::{Definition, FileId, SymbolDb};
+use crate::incremental::prepared::PreparedBase;
+use crate::input::object_file::{rela_parts, ObjectFile, ENDIAN};
+use crate::resolve::{Definition, FileId, SymbolDb};
+use crate::util::error::{Error, Result};
 use object::elf;
 use object::read::elf::Sym as _;
 use rayon::prelude::*;
@@ -318,15 +318,15 @@ struct Decoder<'a, 'data> {
     object: &'a ObjectFile<'data>,
     file: FileId,
     /// Where the symbols of each object an entry lands in are, built when first needed.
-    symbols: std::sync::Mutex<crate::hash::FxHashMap<FileId, std::sync::Arc<SymbolPlaces>>>,
+    symbols: std::sync::Mutex<crate::util::hash::FxHashMap<FileId, std::sync::Arc<SymbolPlaces>>>,
     /// For each section holding an offsets or pointer table: its relocations as (offset,
     /// index), sorted by offset (stably).
-    table_relocations: crate::hash::FxHashMap<usize, Vec<(u64, u32)>>,
+    table_relocations: crate::util::hash::FxHashMap<usize, Vec<(u64, u32)>>,
 }
 
 impl<'a, 'data> Decoder<'a, 'data> {
     fn new(db: &'a SymbolDb<'data>, object: &'a ObjectFile<'data>, file: FileId, found: &Found) -> Decoder<'a, 'data> {
-        let mut table_relocations = crate::hash::FxHashMap::default();
+        let mut table_relocations = crate::util::hash::FxHashMap::default();
         for &((_, _, role), index) in &found.symbols {
             let section = object.symbol(index).ok().and_then(|symbol| object.symbol_section(symbol, index).ok()?);
             if let (1 | 2, Some(section)) = (role, section) {
@@ -507,7 +507,7 @@ impl<'a, 'data> Decoder<'a, 'data> {
 
     /// Where entry `slot` of `table` points: symbol `target` of this unit plus `addend`. A
     /// symbol the unit defines is its own definition; any other binds by the chain's rules
-    /// (`symbols::binding`), so a unit's table may reach code of older generations. The
+    /// (`crate::resolve::binding`), so a unit's table may reach code of older generations. The
     /// place must be a symbol's address (a section symbol's or an addend's result too).
     fn entry(&self, table: &str, slot: u64, target: u32, addend: i64) -> Result<Place> {
         let object = self.object;

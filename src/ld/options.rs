@@ -8,8 +8,8 @@
 //! `Config`, and every error names the whole option it is about.
 
 use super::table::{Arity, Opt, Spec, LONG, SHORT};
+use chainlink_linker::config::version_script::{self, Language, Pattern, VersionScript};
 use chainlink_linker::config::{BuildId, Compression, Defsym, ExcludeLibs, HashStyle};
-use chainlink_linker::version_script::{self, Language, Pattern, VersionScript};
 use chainlink_linker::{Config, InputArg};
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -448,7 +448,7 @@ impl Line {
         }
         if !self.no_stdlib {
             // GNU ld's own search directories, after every -L (SEARCH_DIR in its script).
-            let defaults = chainlink_linker::libsearch::GNU_LD_SEARCH_DIRS;
+            let defaults = chainlink_linker::input::libsearch::GNU_LD_SEARCH_DIRS;
             self.config.library_paths.extend(defaults.iter().map(PathBuf::from).filter(|dir| dir.is_dir()));
         }
         Ok(Action::Link { config: Box::new(self.config), print_version: self.print_version })

@@ -774,9 +774,9 @@ impl Worker {
         case.mutations.push(format!("cache {}", ["gc", "stats", "clear"][action]));
         let start = panics_so_far();
         let result = std::panic::catch_unwind(|| match action {
-            0 => chainlink_linker::cache::gc(&config),
-            1 => chainlink_linker::cache::stats(&config),
-            _ => chainlink_linker::cache::clear(&config),
+            0 => chainlink_linker::incremental::cache::gc(&config),
+            1 => chainlink_linker::incremental::cache::stats(&config),
+            _ => chainlink_linker::incremental::cache::clear(&config),
         });
         let outcome = match result {
             Err(_) => Outcome::Bug(format!("cache command panicked: {}", panics_since(start))),

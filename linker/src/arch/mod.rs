@@ -98,7 +98,7 @@ pub trait Arch: Sync + Send + 'static {
 
     /// How many bytes before its 4-byte displacement a GOT load's relaxation reads and
     /// rewrites: a relaxable load's instruction is those bytes and the displacement
-    /// (`object_file::reloc_bytes(.., offset, GOT_LOAD_PREFIX, 4)`).
+    /// (`crate::input::object_file::reloc_bytes(.., offset, GOT_LOAD_PREFIX, 4)`).
     const GOT_LOAD_PREFIX: u64;
 
     /// Whether the GOT-indirect instruction `instruction` (`GOT_LOAD_PREFIX` bytes, then

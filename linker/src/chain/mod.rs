@@ -59,19 +59,6 @@ pub struct UnitRecord {
     pub member: String,
 }
 
-impl From<&crate::tables::Unit> for UnitRecord {
-    fn from(unit: &crate::tables::Unit) -> UnitRecord {
-        UnitRecord {
-            generation: unit.generation,
-            shard: unit.shard,
-            nfvars: unit.fvars.entries.len() as u64,
-            ngvars: unit.gvars.entries.len() as u64,
-            fvars_symbol: unit.fvars.symbol.clone(),
-            gvars_symbol: unit.gvars.symbol.clone(),
-            member: simple_name(&unit.object).to_string(),
-        }
-    }
-}
 
 /// `dir/sys-o.a(text#0.o)` → `text#0.o`; `dir/text.o` → `text.o`: no build paths in outputs.
 pub fn simple_name(name: &str) -> &str {
@@ -392,7 +379,7 @@ impl HashMemo {
                 hash_file_range(&input.file, offset, data.len()).unwrap_or_else(|| hash_hex(data))
             }
             _ if is_data => {
-                crate::input::populate(data);
+                crate::util::mapping::populate(data);
                 hash_hex(data)
             }
             _ => hash_hex(data),
@@ -651,11 +638,6 @@ pub fn plan<'data>(config: &Config, bases: &'data [InputFile], inputs: &'data [I
     Ok(plan)
 }
 
-/// Whether the newest generation's archives are loaded whole: in a chained link they are
-/// image units, not libraries to pull members from.
-pub fn loads_archives_whole(config: &Config) -> bool {
-    !config.bases.is_empty()
-}
 
 /// Writes the archive that serves as `--base` for the next generation: every generation's
 /// text members, the newest data members, and the manifest. Deterministic: no timestamps,

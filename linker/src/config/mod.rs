@@ -1,6 +1,7 @@
 //! What the caller asks the linker to do. Plain data: filled in by the CLI (or a test),
 //! read by every phase, never changed after the link starts.
 
+pub mod table_names;
 pub mod version_script;
 
 use std::ffi::OsString;
@@ -68,7 +69,7 @@ pub struct Config {
     /// Also write an archive that can serve as `--base` for the next generation.
     pub emit_archive: Option<PathBuf>,
     /// Names of the dispatch-table symbols read from units and of the emitted directory.
-    pub table_names: crate::tables::TableNames,
+    pub table_names: table_names::TableNames,
     /// GNU ld's options beyond what `cc -shared` needs (the ld front end fills them).
     pub gnu: GnuOptions,
 }
@@ -300,7 +301,16 @@ pub const DEFAULT_STRIP_SECTIONS: &[&str] = &[".data.jl.unique", ".data.jl.sysim
 /// Julia's names for an image archive's data members (1.7–1.9 and 1.10+ layouts).
 pub const DEFAULT_DATA_MEMBERS: &[&str] = &["data.o", "sysimg.o", "metadata.o"];
 
+/// The cache's size bound when none is given (`--cache-max-size`).
+pub const DEFAULT_CACHE_MAX_SIZE: u64 = 4 << 30;
+
 impl Config {
+    /// A chained link: some `--base` is given. Archives named on the command line are then
+    /// image units, loaded whole, not libraries to pull members from.
+    pub fn is_chained(&self) -> bool {
+        !self.bases.is_empty()
+    }
+
     pub fn new(output: PathBuf) -> Config {
         Config {
             output,
@@ -321,7 +331,7 @@ impl Config {
             strip_all: false,
             no_cache: false,
             cache_dir: None,
-            cache_max_size: crate::incremental::cache::DEFAULT_MAX_SIZE,
+            cache_max_size: DEFAULT_CACHE_MAX_SIZE,
             verify_determinism: false,
             bases: Vec::new(),
             strip_sections: DEFAULT_STRIP_SECTIONS.iter().map(|s| s.to_string()).collect(),

@@ -24,7 +24,7 @@ use std::time::SystemTime;
 
 const META_MAGIC: &str = "chainlink-cache-entry 5";
 /// Default bound on the cache's size.
-pub const DEFAULT_MAX_SIZE: u64 = 4 << 30;
+pub const DEFAULT_MAX_SIZE: u64 = crate::config::DEFAULT_CACHE_MAX_SIZE;
 
 /// Where the cache lives: `--cache-dir`, `$CHAINLINK_CACHE_DIR`, `$XDG_CACHE_HOME/chainlink`,
 /// `~/.cache/chainlink`; `None` when disabled or no location can be found.

@@ -11,6 +11,7 @@ pub mod shared_lib;
 
 use crate::config::{Config, InputArg};
 use crate::util::error::{Context, Error, Result};
+use crate::util::mapping;
 use libsearch::{ScriptInput, Toolchain};
 use memmap2::Mmap;
 use std::fs::File;
@@ -92,7 +93,7 @@ pub fn load_inputs(config: &Config) -> Result<Loaded> {
         whole_archive: false,
         as_needed: false,
         static_only: false,
-        archives_whole: crate::chain::loads_archives_whole(config),
+        archives_whole: config.is_chained(),
         scripts: Vec::new(),
     };
 
@@ -172,7 +173,7 @@ impl Loader {
 
     fn add_path(&mut self, path: &Path, depth: usize) -> Result<()> {
         let name = path.to_string_lossy().into_owned();
-        let (file, data) = map_file(path).context(|| name.clone())?;
+        let (file, data) = mapping::map_file(path).context(|| name.clone())?;
         let kind = if data.starts_with(b"\x7fELF") {
             elf_kind(&data).context(|| name.clone())?
         } else if data.starts_with(b"!<arch>\n") {
@@ -251,7 +252,7 @@ pub fn load_bases(config: &Config) -> Result<Vec<InputFile>> {
         .iter()
         .map(|path| {
             let name = path.to_string_lossy().into_owned();
-            let (file, data) = map_file(path).context(|| name.clone())?;
+            let (file, data) = mapping::map_file(path).context(|| name.clone())?;
             if !data.starts_with(b"!<arch>\n") {
                 return Err(Error::new(format!("{name}: a --base must be an image archive (ar format)")));
             }
@@ -289,49 +290,10 @@ pub fn by_address(files: &mut [&InputFile]) {
     files.sort_by_key(|input| input.data.as_ptr() as usize);
 }
 
-/// Maps in the pages of `bytes` (part of a file mapping) in bulk, for code about to read
-/// all of them: faulting them in one by one costs more. Only a hint.
-pub fn populate(bytes: &[u8]) {
-    populate_pages(bytes.as_ptr() as usize, bytes.len(), libc::MADV_POPULATE_READ);
-}
-
-/// `MADV_POPULATE_READ` or `_WRITE` on the pages holding `len` bytes from address `start`,
-/// all inside one live mapping. Only a hint: on kernels without it the pages fault as usual.
-///
-/// It goes 2 MiB at a time: each call holds the process's memory-map lock (for reading)
-/// throughout, and a thread that maps or unmaps memory meanwhile (any big allocation)
-/// waits for it, and every page fault behind that thread too.
-pub fn populate_pages(start: usize, len: usize, advice: libc::c_int) {
-    const STEP: usize = 2 << 20;
-    let page = crate::layout::PAGE_SIZE as usize;
-    let (mut from, end) = (start / page * page, start + len);
-    while from < end {
-        let to = (from + STEP).min(end);
-        // SAFETY: the page-aligned range covers part of the caller's and lies in the same
-        // mapping (mappings start on page boundaries); populating reads and changes no
-        // byte, so writers of the same pages (through disjoint slices) are unaffected.
-        unsafe {
-            libc::madvise(from as *mut libc::c_void, to - from, advice);
-        }
-        from = to;
-    }
-}
-
 fn display_dirs(dirs: &[PathBuf]) -> String {
     dirs.iter().map(|d| d.to_string_lossy().into_owned()).collect::<Vec<_>>().join(":")
 }
 
-fn map_file(path: &Path) -> Result<(File, Mmap)> {
-    let file = crate::util::files::open_regular(path, false).map_err(|e| Error::new(format!("cannot open: {e}")))?;
-    let len = file.metadata().map_err(|e| Error::new(format!("cannot stat: {e}")))?.len();
-    if len == 0 {
-        return Err(Error::new("file is empty"));
-    }
-    // SAFETY: inputs are read-only for the duration of the link; a file truncated under us
-    // by another process is outside what any linker can defend against.
-    let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::new(format!("cannot map: {e}")))?;
-    Ok((file, map))
-}
 
 /// Distinguishes relocatable objects from shared libraries by `e_type`; other ELF files
 /// (executables, core files) cannot be linked.

@@ -26,7 +26,7 @@ use object::elf;
 use object::read::elf::Sym as _;
 use rayon::prelude::*;
 
-pub const PAGE_SIZE: u64 = 0x1000;
+pub use crate::util::mapping::PAGE_SIZE;
 /// `Layout::local_addr` of a symbol whose section was not linked.
 const DISCARDED: u64 = u64::MAX;
 pub const BUILD_ID_SIZE: usize = 20;

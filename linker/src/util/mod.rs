@@ -7,4 +7,5 @@ pub mod background;
 pub mod error;
 pub mod files;
 pub mod hash;
+pub mod mapping;
 pub mod timing;

@@ -36,7 +36,7 @@ use std::path::Path;
 /// faster than `copy_file_range`, which moves the data through a pipe page by page.)
 fn write_mapped(bytes: &[u8], to: &std::fs::File, offset: u64) -> std::io::Result<()> {
     use std::os::unix::fs::FileExt;
-    crate::input::populate(bytes);
+    crate::util::mapping::populate(bytes);
     to.write_all_at(bytes, offset)
 }
 
@@ -577,7 +577,7 @@ impl<'data> Writer<'_, 'data> {
         let Ok(region) = (unsafe { memmap2::MmapOptions::new().offset(range.start).len(len).map(file) }) else {
             return Vec::new();
         };
-        crate::input::populate(&region);
+        crate::util::mapping::populate(&region);
         build_id.pieces_within(&region, range.start, &[])
     }
 
@@ -956,7 +956,7 @@ impl<'data> Writer<'_, 'data> {
     /// are mapped writable in bulk too.
     fn prefault(&self, output: &OutputFile, region_copied: bool) {
         const PIECE: u64 = 8 << 20;
-        let page = layout::PAGE_SIZE;
+        let page = crate::util::mapping::PAGE_SIZE;
         let mut direct = self.verbatim_ranges();
         if let (BaseRegion::Reuse { range, .. }, false) = (self.base_region, region_copied) {
             direct.push((range.start, range.end));
@@ -979,7 +979,7 @@ impl<'data> Writer<'_, 'data> {
         }
         // The kernel zeroes the pages: spread that over the threads too.
         pieces.into_par_iter().for_each(|(from, to)| {
-            crate::input::populate_pages(
+            crate::util::mapping::populate_pages(
                 output.map_start + from as usize,
                 (to - from) as usize,
                 libc::MADV_POPULATE_WRITE,

@@ -703,6 +703,9 @@ impl Worker {
         if fs::read(out.join("o.so")).unwrap_or_default() != expected {
             return Outcome::Bug("the cache served other bytes after it was damaged".into());
         }
+        if let Some(bug) = outside_touched(&self.root) {
+            return Outcome::Bug(bug);
+        }
         self.tally.warm_checks += 1;
         Outcome::Linked
     }
@@ -766,7 +769,9 @@ impl Worker {
             case.mutations.push(damage(rng, &path, &self.root));
         }
         let foreign = cache.join("v1/outputs/someone-elses.txt");
-        let planted = fs::write(&foreign, b"keep me").is_ok();
+        // (Only in a real directory: through a link the fuzzer itself would write outside.)
+        let real = ["v1", "v1/outputs"].iter().all(|d| fs::symlink_metadata(cache.join(d)).is_ok_and(|m| m.is_dir()));
+        let planted = real && fs::write(&foreign, b"keep me").is_ok();
         let mut config = Config::new(PathBuf::from("unused.so"));
         config.cache_dir = Some(cache.clone());
         config.cache_max_size = [0, 1 << 10, 1 << 20, 64 << 20][rng.below(4)];
@@ -783,13 +788,18 @@ impl Worker {
             Ok(_) if planted && fs::read(&foreign).ok().as_deref() != Some(&b"keep me"[..]) => {
                 Outcome::Bug("a cache command removed a file that is not the cache's".into())
             }
+            Ok(_) if outside_touched(&self.root).is_some() => {
+                Outcome::Bug(outside_touched(&self.root).unwrap_or_default())
+            }
             Ok(Ok(_)) => Outcome::Linked,
             Ok(Err(error)) if error.to_string().contains('\n') => {
                 Outcome::Bug(format!("an error of more than one line: {error}"))
             }
             Ok(Err(_)) => Outcome::Refused,
         };
-        let _ = fs::remove_file(&foreign);
+        if planted {
+            let _ = fs::remove_file(&foreign);
+        }
         outcome
     }
 
@@ -847,6 +857,19 @@ fn cache_files(cache: &Path) -> Vec<PathBuf> {
     walk(&cache.join("v1"), &mut found);
     found.sort();
     found
+}
+
+/// The directory outside the cache that damaged caches link to (see [`damage`]) must hold
+/// its one file, unchanged: the cache never follows a link out of itself.
+fn outside_touched(scratch: &Path) -> Option<String> {
+    let outside = scratch.join("outside");
+    if !outside.exists() {
+        return None;
+    }
+    let names: Vec<String> =
+        fs::read_dir(&outside).ok()?.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    let intact = names == ["precious"] && fs::read(outside.join("precious")).ok().as_deref() == Some(&b"precious"[..]);
+    (!intact).then(|| format!("the cache changed a directory outside it (a symbolic link was followed): {names:?}"))
 }
 
 /// Damages one file (or directory) of the cache; says how.

@@ -44,10 +44,17 @@ fn not_regular(file_type: fs::FileType) -> io::Error {
     io::Error::other(format!("not a regular file ({})", describe_type(file_type)))
 }
 
-/// Opens `path` for reading when it is a regular file. The open never blocks (a FIFO with
-/// no writer would) and what is not a regular file (a FIFO, a device such as `/dev/zero`,
-/// a directory) is an error at once. `nofollow`: a symbolic link is an error too.
+/// Opens `path` for reading when it is a regular file. What is not (a FIFO, a device such
+/// as `/dev/zero`, a directory) is an error at once, without being opened, and the open
+/// never blocks (a FIFO swapped in meanwhile would). `nofollow`: a symbolic link is an
+/// error too.
 pub fn open_regular(path: &Path, nofollow: bool) -> io::Result<File> {
+    // Not even opened when it is something else (opening some devices does something);
+    // checked again on the open file, which may not be the one looked at.
+    let looked = if nofollow { fs::symlink_metadata(path)? } else { fs::metadata(path)? };
+    if !looked.is_file() {
+        return Err(not_regular(looked.file_type()));
+    }
     let mut flags = libc::O_NONBLOCK | libc::O_NOCTTY;
     if nofollow {
         flags |= libc::O_NOFOLLOW;

@@ -104,6 +104,7 @@ fn cli() -> Command {
                 .action(ArgAction::Append)
                 .help("A previous image's archive whose text is reused (repeatable, oldest first)"),
         )
+        .arg(base_path_arg())
         .arg(
             Arg::new("strip-section")
                 .long("strip-section")
@@ -174,7 +175,11 @@ fn cli() -> Command {
     let inspect = Command::new("inspect")
         .about("Print the chain manifest of a chainlink output library or emitted archive")
         .arg(Arg::new("file").value_name("FILE").required(true))
-        .arg(Arg::new("json").long("json").action(ArgAction::SetTrue).help("Print JSON"));
+        .arg(Arg::new("json").long("json").action(ArgAction::SetTrue).help("Print JSON"))
+        .arg(Arg::new("check").long("check").action(ArgAction::SetTrue).help(
+            "Find the bases FILE was built on by name and say, per generation, whether each is present and identical, present but different, or missing (exit status 1 unless all are identical)",
+        ))
+        .arg(base_path_arg());
     let cache = Command::new("cache")
         .about("Inspect or trim the cache of finished outputs and prepared bases")
         .arg(Arg::new("action").value_name("ACTION").required(true).value_parser(["stats", "gc", "clear"]))
@@ -188,6 +193,18 @@ fn cli() -> Command {
         .subcommand(link)
         .subcommand(inspect)
         .subcommand(cache)
+}
+
+fn base_path_arg() -> Arg {
+    Arg::new("base-path")
+        .long("base-path")
+        .value_name("DIR")
+        .action(ArgAction::Append)
+        .help("Where a --base named without a directory is looked for, after the working directory and before $CHAINLINK_BASE_PATH (repeatable)")
+}
+
+fn base_paths(matches: &ArgMatches) -> Vec<PathBuf> {
+    matches.get_many::<String>("base-path").unwrap_or_default().map(PathBuf::from).collect()
 }
 
 fn cache_dir_arg() -> Arg {
@@ -293,6 +310,7 @@ fn config_from(matches: &ArgMatches) -> Result<Config, String> {
     config.cache_max_size = cache.cache_max_size;
     config.stats_json = matches.get_one::<String>("stats-json").map(PathBuf::from);
     config.bases = matches.get_many::<String>("base").unwrap_or_default().map(PathBuf::from).collect();
+    config.base_paths = base_paths(matches);
     config.strip_sections.extend(matches.get_many::<String>("strip-section").unwrap_or_default().cloned());
     config.data_members.extend(matches.get_many::<String>("data-member").unwrap_or_default().cloned());
     config.emit_archive = matches.get_one::<String>("emit-archive").map(PathBuf::from);
@@ -454,20 +472,27 @@ fn report_success(config: &Config, report: &chainlink_linker::report::LinkReport
 }
 
 fn inspect(matches: &ArgMatches) -> ExitCode {
+    use chainlink_linker::{base_check, base_search::BaseSearch, chain};
     let path = PathBuf::from(matches.get_one::<String>("file").expect("required"));
-    match chainlink_linker::chain::read_manifest(&path) {
-        Ok(manifest) if matches.get_flag("json") => {
-            print!("{}", manifest.to_json());
-            ExitCode::SUCCESS
-        }
-        Ok(manifest) => {
-            print!("{}", chainlink_linker::chain::describe(&manifest));
-            ExitCode::SUCCESS
-        }
+    let manifest = match chain::read_manifest(&path) {
+        Ok(manifest) => manifest,
         Err(error) => {
             eprintln!("chainlink: error: {error}");
-            ExitCode::from(1)
+            return ExitCode::from(1);
         }
+    };
+    let json = matches.get_flag("json");
+    if !matches.get_flag("check") {
+        print!("{}", if json { manifest.to_json() } else { chain::describe(&manifest) });
+        return ExitCode::SUCCESS;
+    }
+    let search = BaseSearch::new(&base_paths(matches));
+    let checks = base_check::check(&manifest, &search);
+    print!("{}", if json { base_check::to_json(&checks, &search) } else { base_check::describe(&checks) });
+    if base_check::all_identical(&checks) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 

@@ -90,10 +90,21 @@ fn unescape(field: &str) -> String {
     field.replace("%0A", "\n").replace("%20", " ").replace("%25", "%")
 }
 
+/// Where a generation came from: the simple file name of the `--base` archive the link
+/// that made this manifest read it from (never a path), and its number in that archive.
+/// `inspect --check` finds that archive again by name (`base_search`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    pub archive: String,
+    pub generation: u32,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Manifest {
     pub strip: Vec<String>,
     pub generations: Vec<Vec<ManifestMember>>,
+    /// One per generation: the base it came from (`None` for the link's own inputs).
+    pub origins: Vec<Option<Origin>>,
     pub units: Vec<UnitRecord>,
 }
 
@@ -104,7 +115,19 @@ impl Manifest {
             let _ = writeln!(text, "strip {section}");
         }
         for (generation, members) in self.generations.iter().enumerate() {
-            let _ = writeln!(text, "generation {generation}");
+            match self.origins.get(generation).and_then(Option::as_ref) {
+                Some(origin) => {
+                    let _ = writeln!(
+                        text,
+                        "generation {generation} from {} {}",
+                        escape(&origin.archive),
+                        origin.generation
+                    );
+                }
+                None => {
+                    let _ = writeln!(text, "generation {generation}");
+                }
+            }
             for member in members {
                 let _ = writeln!(
                     text,
@@ -143,11 +166,20 @@ impl Manifest {
             let bad = || Error::new(format!("manifest line {}: malformed: `{line}`", number + 2));
             match fields.as_slice() {
                 ["strip", section] => manifest.strip.push(section.to_string()),
-                ["generation", index] => {
+                ["generation", index, origin @ ..] => {
                     if index.parse::<usize>().ok() != Some(manifest.generations.len()) {
                         return Err(bad());
                     }
+                    let origin = match origin {
+                        [] => None,
+                        ["from", archive, generation] => Some(Origin {
+                            archive: unescape(archive),
+                            generation: generation.parse().map_err(|_| bad())?,
+                        }),
+                        _ => return Err(bad()),
+                    };
                     manifest.generations.push(Vec::new());
+                    manifest.origins.push(origin);
                 }
                 ["member", kind, name, hash, archive_name] => {
                     let kind = match *kind {
@@ -188,7 +220,17 @@ impl Manifest {
         json.push_str("],\n  \"generations\": [");
         for (generation, members) in self.generations.iter().enumerate() {
             json.push_str(if generation == 0 { "\n" } else { ",\n" });
-            let _ = write!(json, "    {{\"generation\": {generation}, \"members\": [");
+            let from = match self.origins.get(generation).and_then(Option::as_ref) {
+                Some(origin) => {
+                    format!(
+                        "{{\"archive\": {}, \"archive_generation\": {}}}",
+                        json_string(&origin.archive),
+                        origin.generation
+                    )
+                }
+                None => "null".to_string(),
+            };
+            let _ = write!(json, "    {{\"generation\": {generation}, \"from\": {from}, \"members\": [");
             for (i, member) in members.iter().enumerate() {
                 json.push_str(if i == 0 { "\n" } else { ",\n" });
                 let _ = write!(
@@ -467,14 +509,19 @@ fn archive_member_ranges(data: &[u8]) -> Option<Vec<(usize, usize)>> {
 }
 
 pub fn archive_members(input: &InputFile) -> Result<Vec<(String, &[u8])>> {
-    let archive = object::read::archive::ArchiveFile::parse(&*input.data)
-        .map_err(|e| Error::new(format!("{}: malformed archive: {e}", input.name)))?;
+    members_of(&input.name, &input.data)
+}
+
+/// Each member of the archive `data` (named `name` in messages): its name and bytes.
+pub fn members_of<'data>(name: &str, data: &'data [u8]) -> Result<Vec<(String, &'data [u8])>> {
+    let archive = object::read::archive::ArchiveFile::parse(data)
+        .map_err(|e| Error::new(format!("{name}: malformed archive: {e}")))?;
     let mut members = Vec::new();
     for member in archive.members() {
-        let member = member.map_err(|e| Error::new(format!("{}: malformed archive: {e}", input.name)))?;
-        let name = String::from_utf8_lossy(member.name()).into_owned();
-        let data = member.data(&*input.data).map_err(|e| Error::new(format!("{}({name}): {e}", input.name)))?;
-        members.push((name, data));
+        let member = member.map_err(|e| Error::new(format!("{name}: malformed archive: {e}")))?;
+        let member_name = String::from_utf8_lossy(member.name()).into_owned();
+        let bytes = member.data(data).map_err(|e| Error::new(format!("{name}({member_name}): {e}")))?;
+        members.push((member_name, bytes));
     }
     Ok(members)
 }
@@ -486,7 +533,7 @@ pub fn plan<'data>(config: &Config, bases: &'data [InputFile], inputs: &'data [I
     let mut plan = ChainPlan {
         base_objects: Vec::new(),
         newest: 0,
-        manifest: Manifest { strip: config.strip_sections.clone(), generations: Vec::new(), units: Vec::new() },
+        manifest: Manifest { strip: config.strip_sections.clone(), ..Manifest::default() },
         archive_members: Vec::new(),
         dropped_members: 0,
         unhashed: Vec::new(),
@@ -557,6 +604,8 @@ pub fn plan<'data>(config: &Config, bases: &'data [InputFile], inputs: &'data [I
                 }
             }
             plan.manifest.generations.push(recorded);
+            let archive = simple_name(&base.name).to_string();
+            plan.manifest.origins.push(Some(Origin { archive, generation: index as u32 }));
             plan.newest += 1;
         }
     }
@@ -586,6 +635,7 @@ pub fn plan<'data>(config: &Config, bases: &'data [InputFile], inputs: &'data [I
         }
     }
     plan.manifest.generations.push(newest);
+    plan.manifest.origins.push(None);
     let data = if newest_data.is_empty() { base_data } else { newest_data };
     plan.archive_members.extend(data);
     Ok(plan)
@@ -621,36 +671,58 @@ pub fn write_archive(path: &std::path::Path, plan: &ChainPlan, manifest: &str) -
 pub fn read_manifest(path: &std::path::Path) -> Result<Manifest> {
     let name = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| Error::new(format!("{name}: cannot read: {e}")))?;
-    let text: &[u8] = if bytes.starts_with(b"!<arch>\n") {
-        let archive = object::read::archive::ArchiveFile::parse(&*bytes)
-            .map_err(|e| Error::new(format!("{name}: malformed archive: {e}")))?;
-        let mut found = None;
-        for member in archive.members() {
-            let member = member.map_err(|e| Error::new(format!("{name}: malformed archive: {e}")))?;
-            if member.name() == MANIFEST_MEMBER.as_bytes() {
-                found = Some(member.data(&*bytes).map_err(|e| Error::new(format!("{name}: {e}")))?);
-            }
+    manifest_in(&name, &bytes)
+}
+
+/// The manifest recorded in `bytes`, an output library or emitted archive named `name`.
+pub fn manifest_in(name: &str, bytes: &[u8]) -> Result<Manifest> {
+    let text = match find_record(name, bytes, MANIFEST_SECTION, MANIFEST_MEMBER)? {
+        Some(text) => text,
+        None if bytes.starts_with(b"!<arch>\n") => {
+            return Err(Error::new(format!("{name}: no chainlink manifest (not emitted by chainlink)")))
         }
-        found.ok_or_else(|| Error::new(format!("{name}: no chainlink manifest (not emitted by chainlink)")))?
-    } else {
-        use object::read::elf::{FileHeader as _, SectionHeader as _};
-        let header = object::elf::FileHeader64::<object::LittleEndian>::parse(&*bytes)
-            .map_err(|_| Error::new(format!("{name}: not an ELF file or archive")))?;
-        let sections = header.sections(object::LittleEndian, &*bytes)?;
-        let (_, section) = sections
-            .section_by_name(object::LittleEndian, MANIFEST_SECTION.as_bytes())
-            .ok_or_else(|| Error::new(format!("{name}: no {MANIFEST_SECTION} section (not linked by chainlink)")))?;
-        section.data(object::LittleEndian, &*bytes)?
+        None => return Err(Error::new(format!("{name}: no {MANIFEST_SECTION} section (not linked by chainlink)"))),
     };
     let text = std::str::from_utf8(text).map_err(|_| Error::new(format!("{name}: manifest is not UTF-8")))?;
-    Manifest::parse(text).map_err(|e| e.context(name))
+    Manifest::parse(text).map_err(|e| e.context(name.to_string()))
+}
+
+/// What chainlink recorded in `bytes` (an output library or an emitted archive, named
+/// `name` in messages) under `section` (in an output) or `member` (in an archive); `None`
+/// when it has no such record.
+pub fn find_record<'a>(name: &str, bytes: &'a [u8], section: &str, member: &str) -> Result<Option<&'a [u8]>> {
+    if bytes.starts_with(b"!<arch>\n") {
+        let members = members_of(name, bytes)?;
+        return Ok(members.into_iter().find(|(found, _)| found == member).map(|(_, data)| data));
+    }
+    use object::read::elf::{FileHeader as _, SectionHeader as _};
+    let header = object::elf::FileHeader64::<object::LittleEndian>::parse(bytes)
+        .map_err(|_| Error::new(format!("{name}: not an ELF file or archive")))?;
+    let sections = header.sections(object::LittleEndian, bytes).map_err(|e| Error::new(format!("{name}: {e}")))?;
+    match sections.section_by_name(object::LittleEndian, section.as_bytes()) {
+        Some((_, header)) => {
+            Ok(Some(header.data(object::LittleEndian, bytes).map_err(|e| Error::new(format!("{name}: {e}")))?))
+        }
+        None => Ok(None),
+    }
 }
 
 /// A human-readable summary of a manifest.
 pub fn describe(manifest: &Manifest) -> String {
     let mut text = format!("strip: {}\n", manifest.strip.join(" "));
     for (generation, members) in manifest.generations.iter().enumerate() {
-        let _ = writeln!(text, "generation {generation}:");
+        match manifest.origins.get(generation).and_then(Option::as_ref) {
+            Some(origin) => {
+                let _ = writeln!(
+                    text,
+                    "generation {generation}: from {} (its generation {})",
+                    origin.archive, origin.generation
+                );
+            }
+            None => {
+                let _ = writeln!(text, "generation {generation}:");
+            }
+        }
         for member in members {
             let _ = writeln!(
                 text,
@@ -705,6 +777,7 @@ mod tests {
                 ],
                 vec![],
             ],
+            origins: vec![Some(Origin { archive: "sys o.a".into(), generation: 2 }), None],
             units: vec![UnitRecord {
                 generation: 0,
                 shard: 3,
@@ -728,15 +801,23 @@ mod tests {
         let json = sample().to_json();
         assert!(json.contains("\"name\": \"my data.o\""));
         assert!(json.contains("\"shard\": 3"));
+        assert!(json.contains("\"from\": {\"archive\": \"sys o.a\", \"archive_generation\": 2}"));
+        assert!(json.contains("\"from\": null"));
         assert_eq!(json.matches('{').count(), json.matches('}').count());
         assert_eq!(json.matches('[').count(), json.matches(']').count());
     }
 
     #[test]
     fn malformed_manifests_are_errors() {
-        for text in
-            ["", "nonsense", "chainlink-manifest 1\ngeneration 1\n", "chainlink-manifest 1\nmember text a b c\n"]
-        {
+        for text in [
+            "",
+            "nonsense",
+            "chainlink-manifest 1\ngeneration 1\n",
+            "chainlink-manifest 1\nmember text a b c\n",
+            "chainlink-manifest 1\ngeneration 0 from a.a\n",
+            "chainlink-manifest 1\ngeneration 0 from a.a x\n",
+            "chainlink-manifest 1\ngeneration 0 of a.a 1\n",
+        ] {
             assert!(Manifest::parse(text).is_err(), "{text:?}");
         }
     }

@@ -6,6 +6,8 @@
 
 pub mod arch;
 mod background;
+pub mod base_check;
+pub mod base_search;
 pub mod cache;
 pub mod chain;
 mod compress;

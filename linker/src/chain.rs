@@ -81,13 +81,41 @@ pub fn simple_name(name: &str) -> &str {
     }
 }
 
-/// Manifest fields are space separated; names escape the few bytes that would break that.
-fn escape(name: &str) -> String {
-    name.replace('%', "%25").replace(' ', "%20").replace('\n', "%0A")
+/// Manifest fields are space separated, one record a line; a name (a member's, a section's,
+/// a symbol's) is written with `%XX` for each byte that would break that or that an
+/// archive cannot hold in a member name: `%`, space, `/` and control characters (CR and
+/// LF among them). [`unescape`] is its exact inverse, so any name round-trips. Names
+/// without such bytes (`text#0.o`) are written as they are.
+pub fn escape(name: &str) -> String {
+    let mut escaped = String::with_capacity(name.len());
+    for c in name.chars() {
+        // Every byte escaped is ASCII: other characters are kept whole.
+        if matches!(c, '%' | ' ' | '/' | '\0'..='\x1f' | '\x7f') {
+            let _ = write!(escaped, "%{:02X}", c as u32);
+        } else {
+            escaped.push(c);
+        }
+    }
+    escaped
 }
 
-fn unescape(field: &str) -> String {
-    field.replace("%0A", "\n").replace("%20", " ").replace("%25", "%")
+/// The name an escaped field stands for; `None` when the field is not one [`escape`] writes
+/// (a `%` not followed by two hex digits, or bytes that are not UTF-8).
+pub fn unescape(field: &str) -> Option<String> {
+    let bytes = field.as_bytes();
+    let mut name = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        if bytes[at] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(at + 1..at + 3)?).ok()?;
+            name.push(u8::from_str_radix(hex, 16).ok()?);
+            at += 3;
+        } else {
+            name.push(bytes[at]);
+            at += 1;
+        }
+    }
+    String::from_utf8(name).ok()
 }
 
 /// Where a generation came from: the simple file name of the `--base` archive the link
@@ -112,7 +140,7 @@ impl Manifest {
     pub fn render(&self) -> String {
         let mut text = format!("{MANIFEST_MAGIC}\n");
         for section in &self.strip {
-            let _ = writeln!(text, "strip {section}");
+            let _ = writeln!(text, "strip {}", escape(section));
         }
         for (generation, members) in self.generations.iter().enumerate() {
             match self.origins.get(generation).and_then(Option::as_ref) {
@@ -163,9 +191,10 @@ impl Manifest {
         let mut manifest = Manifest::default();
         for (number, line) in lines.enumerate() {
             let fields: Vec<&str> = line.split(' ').collect();
-            let bad = || Error::new(format!("manifest line {}: malformed: `{line}`", number + 2));
+            let bad = || Error::new(format!("manifest line {}: malformed: `{}`", number + 2, line.escape_debug()));
+            let name = |field: &str| unescape(field).ok_or_else(bad);
             match fields.as_slice() {
-                ["strip", section] => manifest.strip.push(section.to_string()),
+                ["strip", section] => manifest.strip.push(name(section)?),
                 ["generation", index, origin @ ..] => {
                     if index.parse::<usize>().ok() != Some(manifest.generations.len()) {
                         return Err(bad());
@@ -173,7 +202,7 @@ impl Manifest {
                     let origin = match origin {
                         [] => None,
                         ["from", archive, generation] => Some(Origin {
-                            archive: unescape(archive),
+                            archive: name(archive)?,
                             generation: generation.parse().map_err(|_| bad())?,
                         }),
                         _ => return Err(bad()),
@@ -181,7 +210,7 @@ impl Manifest {
                     manifest.generations.push(Vec::new());
                     manifest.origins.push(origin);
                 }
-                ["member", kind, name, hash, archive_name] => {
+                ["member", kind, member_name, hash, archive_name] => {
                     let kind = match *kind {
                         "text" => MemberKind::Text,
                         "data" => MemberKind::Data,
@@ -190,9 +219,9 @@ impl Manifest {
                     let generation = manifest.generations.last_mut().ok_or_else(bad)?;
                     generation.push(ManifestMember {
                         kind,
-                        name: unescape(name),
+                        name: name(member_name)?,
                         blake3: hash.to_string(),
-                        archive_name: unescape(archive_name),
+                        archive_name: name(archive_name)?,
                     });
                 }
                 ["unit", generation, shard, nfvars, ngvars, fvars, gvars, member] => {
@@ -202,9 +231,9 @@ impl Manifest {
                         shard: number(shard)? as u32,
                         nfvars: number(nfvars)?,
                         ngvars: number(ngvars)?,
-                        fvars_symbol: unescape(fvars),
-                        gvars_symbol: unescape(gvars),
-                        member: unescape(member),
+                        fvars_symbol: name(fvars)?,
+                        gvars_symbol: name(gvars)?,
+                        member: name(member)?,
                     });
                 }
                 [""] => {}
@@ -305,9 +334,28 @@ pub struct ChainPlan<'data> {
     /// Manifest members whose blake3 is still to be computed: (generation, member, bytes).
     /// Hashing runs beside symbol resolution, which leaves cores idle.
     unhashed: Vec<(usize, usize, &'data [u8])>,
+    /// The names given to members of the emitted archive so far.
+    archive_names: std::collections::HashSet<String>,
 }
 
 impl ChainPlan<'_> {
+    /// A name for a text member of the emitted archive: `wanted` (escaped: see [`escape`]), or,
+    /// when an earlier member has that name already (an archive may hold two `util.o`),
+    /// `wanted` with `#2`, `#3`, ... before its extension, so that every member of the
+    /// emitted archive is found by its own name.
+    fn archive_name(&mut self, wanted: String) -> String {
+        let mut name = wanted.clone();
+        let mut count = 1;
+        while !self.archive_names.insert(name.clone()) {
+            count += 1;
+            name = match wanted.rsplit_once('.') {
+                Some((stem, extension)) => format!("{stem}#{count}.{extension}"),
+                None => format!("{wanted}#{count}"),
+            };
+        }
+        name
+    }
+
     pub fn is_chained(&self) -> bool {
         self.newest > 0
     }
@@ -537,6 +585,7 @@ pub fn plan<'data>(config: &Config, bases: &'data [InputFile], inputs: &'data [I
         archive_members: Vec::new(),
         dropped_members: 0,
         unhashed: Vec::new(),
+        archive_names: [MANIFEST_MEMBER.to_string()].into_iter().collect(),
     };
     let mut base_data: Vec<(String, &'data [u8])> = Vec::new();
     for base in bases {
@@ -585,7 +634,7 @@ pub fn plan<'data>(config: &Config, bases: &'data [InputFile], inputs: &'data [I
                             data,
                             generation,
                         });
-                        let archive_name = format!("g{generation}.{}", member.name);
+                        let archive_name = plan.archive_name(format!("g{generation}.{}", escape(&member.name)));
                         plan.archive_members.push((archive_name.clone(), data));
                         recorded.push(ManifestMember { archive_name, ..member });
                     }
@@ -594,8 +643,9 @@ pub fn plan<'data>(config: &Config, bases: &'data [InputFile], inputs: &'data [I
                         // Only the newest data travels on (and only until newer data arrives).
                         let carried = match data {
                             Some(data) if carries_data => {
-                                base_data.push((member.name.clone(), data));
-                                member.name.clone()
+                                let archive_name = escape(&member.name);
+                                base_data.push((archive_name.clone(), data));
+                                archive_name
                             }
                             _ => NOT_CARRIED.to_string(),
                         };
@@ -622,9 +672,11 @@ pub fn plan<'data>(config: &Config, bases: &'data [InputFile], inputs: &'data [I
         };
         for (name, data) in members {
             let kind = member_kind(config, &name);
+            // (Data members keep their names: only one generation's travel on, and no
+            // member is ever read from them.)
             let archive_name = match kind {
-                MemberKind::Text => format!("g{generation}.{name}"),
-                MemberKind::Data => name.clone(),
+                MemberKind::Text => plan.archive_name(format!("g{generation}.{}", escape(&name))),
+                MemberKind::Data => escape(&name),
             };
             match kind {
                 MemberKind::Text => plan.archive_members.push((archive_name.clone(), data)),
@@ -709,14 +761,17 @@ pub fn find_record<'a>(name: &str, bytes: &'a [u8], section: &str, member: &str)
 
 /// A human-readable summary of a manifest.
 pub fn describe(manifest: &Manifest) -> String {
-    let mut text = format!("strip: {}\n", manifest.strip.join(" "));
+    // Names as the manifest writes them: no control characters reach the terminal.
+    let strip: Vec<String> = manifest.strip.iter().map(|section| escape(section)).collect();
+    let mut text = format!("strip: {}\n", strip.join(" "));
     for (generation, members) in manifest.generations.iter().enumerate() {
         match manifest.origins.get(generation).and_then(Option::as_ref) {
             Some(origin) => {
                 let _ = writeln!(
                     text,
                     "generation {generation}: from {} (its generation {})",
-                    origin.archive, origin.generation
+                    escape(&origin.archive),
+                    origin.generation
                 );
             }
             None => {
@@ -728,9 +783,9 @@ pub fn describe(manifest: &Manifest) -> String {
                 text,
                 "  {} {:<16} {}  ({})",
                 member.kind.as_str(),
-                member.name,
-                &member.blake3,
-                member.archive_name
+                escape(&member.name),
+                escape(&member.blake3),
+                escape(&member.archive_name)
             );
         }
     }
@@ -743,10 +798,10 @@ pub fn describe(manifest: &Manifest) -> String {
                 unit.generation,
                 unit.shard,
                 unit.nfvars,
-                unit.fvars_symbol,
+                escape(&unit.fvars_symbol),
                 unit.ngvars,
-                unit.gvars_symbol,
-                unit.member
+                escape(&unit.gvars_symbol),
+                escape(&unit.member)
             );
         }
     }
@@ -820,6 +875,36 @@ mod tests {
         ] {
             assert!(Manifest::parse(text).is_err(), "{text:?}");
         }
+    }
+
+    #[test]
+    fn any_name_round_trips_through_escaping() {
+        let names = [
+            "text#0.o",
+            "my sec",
+            "text.o\r",
+            "line\nbreak",
+            "100%25 done %",
+            "../../etc/passwd",
+            "dir/text.o",
+            "\0\x01\x1f\x7f",
+            "naïve ü 名前.o",
+            "",
+        ];
+        for name in names {
+            let escaped = escape(name);
+            assert!(!escaped.contains([' ', '/', '\n', '\r', '\0']), "{escaped:?}");
+            assert_eq!(unescape(&escaped).as_deref(), Some(name), "{escaped:?}");
+        }
+        assert_eq!(escape("text#0.o"), "text#0.o");
+        for bad in ["%", "%2", "%zz", "%FF"] {
+            assert_eq!(unescape(bad), None, "{bad}");
+        }
+        let mut manifest = sample();
+        manifest.strip = names.iter().map(|n| n.to_string()).collect();
+        manifest.generations[0][0].name = "text.o\r".into();
+        manifest.units[0].fvars_symbol = "a b\nc".into();
+        assert_eq!(Manifest::parse(&manifest.render()).unwrap(), manifest);
     }
 
     #[test]

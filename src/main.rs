@@ -180,6 +180,19 @@ fn cli() -> Command {
             "Find the bases FILE was built on by name and say, per generation, whether each is present and identical, present but different, or missing (exit status 1 unless all are identical)",
         ))
         .arg(base_path_arg());
+    let explain = Command::new("explain")
+        .about("List the units of an output or emitted archive whose dependencies changed or disappeared on new bases")
+        .arg(Arg::new("file").value_name("FILE").required(true))
+        .arg(
+            Arg::new("base")
+                .long("base")
+                .value_name("ARCHIVE")
+                .action(ArgAction::Append)
+                .required(true)
+                .help("The new base archive(s), oldest first, as a link would take them"),
+        )
+        .arg(base_path_arg())
+        .arg(Arg::new("json").long("json").action(ArgAction::SetTrue).help("Print JSON"));
     let cache = Command::new("cache")
         .about("Inspect or trim the cache of finished outputs and prepared bases")
         .arg(Arg::new("action").value_name("ACTION").required(true).value_parser(["stats", "gc", "clear"]))
@@ -192,6 +205,7 @@ fn cli() -> Command {
         .arg_required_else_help(true)
         .subcommand(link)
         .subcommand(inspect)
+        .subcommand(explain)
         .subcommand(cache)
 }
 
@@ -381,6 +395,7 @@ fn main() -> ExitCode {
     let matches = match matches.subcommand() {
         Some(("link", matches)) => matches,
         Some(("inspect", matches)) => return inspect(matches),
+        Some(("explain", matches)) => return explain(matches),
         Some(("cache", matches)) => return cache_command(matches),
         _ => unreachable!("subcommand required"),
     };
@@ -490,6 +505,46 @@ fn inspect(matches: &ArgMatches) -> ExitCode {
     let checks = base_check::check(&manifest, &search);
     print!("{}", if json { base_check::to_json(&checks, &search) } else { base_check::describe(&checks) });
     if base_check::all_identical(&checks) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// `chainlink explain`: exit status 0 when no unit's dependencies changed, 1 when some did
+/// (or the files cannot be read).
+fn explain(matches: &ArgMatches) -> ExitCode {
+    use chainlink_linker::{chain::json_string, deps, rebase};
+    let path = PathBuf::from(matches.get_one::<String>("file").expect("required"));
+    let mut config = Config::new(PathBuf::new());
+    config.bases = matches.get_many::<String>("base").unwrap_or_default().map(PathBuf::from).collect();
+    config.base_paths = base_paths(matches);
+    let explanation = match rebase::explain(&path, &config) {
+        Ok(explanation) => explanation,
+        Err(error) => {
+            eprintln!("chainlink: error: {error}");
+            return ExitCode::from(if error.is_usage() { 2 } else { 1 });
+        }
+    };
+    let affected = &explanation.affected;
+    if matches.get_flag("json") {
+        println!(
+            "{{\n  \"file\": {},\n  \"base_generations\": {},\n  \"units_checked\": {},\n  \"affected\": {}\n}}",
+            json_string(&path.display().to_string()),
+            explanation.base_generations,
+            explanation.units_checked,
+            deps::to_json(affected)
+        );
+    } else {
+        println!(
+            "{} of {} unit(s) of generation {} and newer have dependencies that changed on the new base",
+            affected.len(),
+            explanation.units_checked,
+            explanation.base_generations
+        );
+        print!("{}", deps::describe(affected));
+    }
+    if affected.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -219,3 +219,156 @@ fn bases_are_found_by_name_and_checked() {
     succeeded(&link("cwd.so", &args!["--base-path", store], &[]));
     assert_eq!(c.probe(&elsewhere.join("cwd.so"), &["julia_g2"]), "julia_g2(1) = 29\n");
 }
+
+/// Three generations; the middle one is rebuilt with one function changed (and the others
+/// moved by it). `explain` names exactly the newest generation's units that call the
+/// changed function, on the output and on its emitted archive; a removed function is
+/// reported as gone; a relink onto the rebuilt base reports the same (`--verbose`,
+/// `--stats-json`), and a relink onto the same base reports nothing.
+#[test]
+fn explain_names_the_units_that_call_what_changed() {
+    let c = Chain::new();
+    let old = c.s.subdir("old");
+    let gen0 = c.object_in(&old, "gen0", "long julia_g0(long x) { return x + 1; }\n", &[]);
+    let noinline = "__attribute__((noinline))";
+    let middle = |dir: &Path, changed: bool, keep_c: bool| {
+        let a = if changed { "return x * 3 + julia_g0(x);" } else { "return x * 2;" };
+        let c_function =
+            if keep_c { format!("{noinline} long mid_c(long x) {{ return x - 9; }}\n") } else { String::new() };
+        c.object_in(
+            dir,
+            "gen1",
+            &format!(
+                "long julia_g0(long);\n\
+                 {noinline} long mid_a(long x) {{ {a} }}\n\
+                 {noinline} long mid_b(long x) {{ return mid_a(x) + julia_g0(x) + 100; }}\n\
+                 {c_function}"
+            ),
+            &[],
+        )
+    };
+    c.base(&old.join("sys-o.a"), &gen0);
+    let gen1 = middle(&old, false, true);
+    let gen1_archive = c.base(&old.join("gen1.a"), &gen1);
+    run_ok(chainlink().current_dir(&old).args(args![
+        "link",
+        "-o",
+        "one.so",
+        "--base",
+        "sys-o.a",
+        gen1_archive,
+        "--emit-archive",
+        "chained-o.a"
+    ]));
+    let units = [
+        ("u_calls_a", "long mid_a(long);\nlong julia_u1(long x) { return mid_a(x) + 1; }\n"),
+        ("u_calls_b", "long mid_b(long);\nlong julia_u2(long x) { return mid_b(x) + 2; }\n"),
+        (
+            "u_calls_a_too",
+            "long mid_a(long);\nlong julia_g0(long);\nlong julia_u3(long x) { return mid_a(x) * julia_g0(x); }\n",
+        ),
+        ("u_calls_c", "long mid_c(long);\nlong julia_u4(long x) { return mid_c(x); }\n"),
+        ("u_none", "long julia_u5(long x) { return x + 5; }\n"),
+    ];
+    let newest: Vec<PathBuf> = units.iter().map(|(name, source)| c.object_in(&old, name, source, &[])).collect();
+    let link = |dir: &Path, out: &str, extra: &[String]| {
+        let mut args = args!["link", "-o", out, "--base", "chained-o.a"];
+        args.extend(newest.iter().map(|unit| unit.display().to_string()));
+        args.extend_from_slice(extra);
+        run(chainlink().current_dir(dir).args(args))
+    };
+    succeeded(&link(&old, "three.so", &args!["--emit-archive", "three-o.a"]));
+    let image = old.join("three.so");
+    assert_eq!(
+        c.probe(&image, &["julia_u1", "julia_u2", "julia_u4"]),
+        "julia_u1(1) = 3\njulia_u2(1) = 106\njulia_u4(1) = -8\n"
+    );
+    let records = run_ok(Command::new("readelf").args(["-p", ".chainlink.deps"]).arg(&image));
+    assert!(records.contains("unit 2 u_calls_a.o") && records.contains("dep mid_a 1 "), "{records}");
+    assert!(records.contains("unit 1 text.o") && records.contains("dep julia_g0 0 "), "carried forward: {records}");
+
+    // Against the base it was built on: nothing changed (exit status 0).
+    let explain = |base: &Path, file: &Path, json: bool| {
+        let mut args = args!["explain", "--base", base, file];
+        if json {
+            args.push("--json".into());
+        }
+        run(chainlink().args(args))
+    };
+    let output = explain(&old.join("chained-o.a"), &image, false);
+    assert!(succeeded(&output).starts_with("0 of 5 unit(s) of generation 2 and newer"), "{}", describe(&output));
+
+    // The middle generation rebuilt with mid_a changed (mid_b and mid_c moved).
+    let new = c.s.subdir("new");
+    c.base(&new.join("sys-o.a"), &gen0);
+    let gen1 = middle(&new, true, true);
+    let gen1_archive = c.base(&new.join("gen1.a"), &gen1);
+    run_ok(chainlink().current_dir(&new).args(args![
+        "link",
+        "-o",
+        "one.so",
+        "--base",
+        "sys-o.a",
+        gen1_archive,
+        "--emit-archive",
+        "chained-o.a"
+    ]));
+    for file in [&image, &old.join("three-o.a")] {
+        let output = explain(&new.join("chained-o.a"), file, false);
+        assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(text.starts_with("2 of 5 unit(s) of generation 2 and newer"), "{text}");
+        let affected: Vec<&str> = text.lines().filter(|line| !line.starts_with(' ')).skip(1).collect();
+        assert_eq!(
+            affected,
+            [
+                "u_calls_a.o (generation 2): 1 dependency changed",
+                "u_calls_a_too.o (generation 2): 1 dependency changed"
+            ],
+            "{text}"
+        );
+        assert!(text.contains("  mid_a: was generation 1, now generation 1 with other contents"), "{text}");
+    }
+    let output = explain(&new.join("chained-o.a"), &image, true);
+    let json = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        json.contains("{\"generation\": 2, \"unit\": \"u_calls_a.o\", \"dependencies\": [{\"name\": \"mid_a\", \"reason\": \"changed\", \"old_generation\": 1, \"new_generation\": 1}]}"),
+        "{json}"
+    );
+
+    // A relink of the same units onto the rebuilt base reports them too.
+    fs::copy(&image, new.join("three.so")).unwrap();
+    let stats = new.join("stats.json");
+    let output = link(&new, "three.so", &args!["-v", "--stats-json", stats]);
+    succeeded(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("was built on other bases: 2 unit(s) of generation 2 and newer"), "{stderr}");
+    assert!(stderr.contains("chainlink:   u_calls_a_too.o (generation 2): 1 dependency changed"), "{stderr}");
+    let json = fs::read_to_string(&stats).unwrap();
+    assert!(json.contains("\"rebased_units\": [{\"generation\": 2, \"unit\": \"u_calls_a.o\""), "{json}");
+    assert_eq!(c.probe(&new.join("three.so"), &["julia_u1"]), "julia_u1(1) = 6\n");
+    // Relinked on the same base again: nothing to report.
+    let output = link(&new, "three.so", &args!["-v", "--stats-json", stats]);
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("other bases"), "{}", describe(&output));
+    assert!(fs::read_to_string(&stats).unwrap().contains("\"rebased_units\": null"));
+
+    // mid_c removed: its caller's dependency is gone.
+    let gone = c.s.subdir("gone");
+    c.base(&gone.join("sys-o.a"), &gen0);
+    let gen1 = middle(&gone, false, false);
+    let gen1_archive = c.base(&gone.join("gen1.a"), &gen1);
+    run_ok(chainlink().current_dir(&gone).args(args![
+        "link",
+        "-o",
+        "one.so",
+        "--base",
+        "sys-o.a",
+        gen1_archive,
+        "--emit-archive",
+        "chained-o.a"
+    ]));
+    let output = explain(&gone.join("chained-o.a"), &image, false);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.starts_with("1 of 5 unit(s)"), "{text}");
+    assert!(text.contains("u_calls_c.o (generation 2): 1 dependency changed\n  mid_c: was generation 1, now defined nowhere it can see"), "{text}");
+}

@@ -201,10 +201,9 @@ impl Manifest {
                     }
                     let origin = match origin {
                         [] => None,
-                        ["from", archive, generation] => Some(Origin {
-                            archive: name(archive)?,
-                            generation: generation.parse().map_err(|_| bad())?,
-                        }),
+                        ["from", archive, generation] => {
+                            Some(Origin { archive: name(archive)?, generation: generation.parse().map_err(|_| bad())? })
+                        }
                         _ => return Err(bad()),
                     };
                     manifest.generations.push(Vec::new());
@@ -336,6 +335,9 @@ pub struct ChainPlan<'data> {
     unhashed: Vec<(usize, usize, &'data [u8])>,
     /// The names given to members of the emitted archive so far.
     archive_names: std::collections::HashSet<String>,
+    /// The dependency records of emitted base archives (`deps`), each with the number its
+    /// first generation has in this link.
+    pub carried_deps: Vec<(u32, &'data [u8])>,
 }
 
 impl ChainPlan<'_> {
@@ -585,7 +587,8 @@ pub fn plan<'data>(config: &Config, bases: &'data [InputFile], inputs: &'data [I
         archive_members: Vec::new(),
         dropped_members: 0,
         unhashed: Vec::new(),
-        archive_names: [MANIFEST_MEMBER.to_string()].into_iter().collect(),
+        carried_deps: Vec::new(),
+        archive_names: [MANIFEST_MEMBER, crate::deps::DEPS_MEMBER].into_iter().map(String::from).collect(),
     };
     let mut base_data: Vec<(String, &'data [u8])> = Vec::new();
     for base in bases {
@@ -594,6 +597,9 @@ pub fn plan<'data>(config: &Config, bases: &'data [InputFile], inputs: &'data [I
         }
         let members = archive_members(base)?;
         let embedded = members.iter().find(|(name, _)| name == MANIFEST_MEMBER);
+        if let Some((_, records)) = members.iter().find(|(name, _)| name == crate::deps::DEPS_MEMBER) {
+            plan.carried_deps.push((plan.newest, records));
+        }
         let generations: Vec<Vec<ManifestMember>> = match embedded {
             Some((_, text)) => {
                 let text = std::str::from_utf8(text).map_err(|_| Error::new("manifest is not UTF-8"))?;
@@ -700,10 +706,16 @@ pub fn loads_archives_whole(config: &Config) -> bool {
 }
 
 /// Writes the archive that serves as `--base` for the next generation: every generation's
-/// text members, the newest data members, and the manifest. Deterministic: no timestamps,
+/// text members, the newest data members, the manifest and the dependency records. Deterministic: no timestamps,
 /// owners or modes from the machine.
-pub fn write_archive(path: &std::path::Path, plan: &ChainPlan, manifest: &str) -> Result<tempfile::NamedTempFile> {
+pub fn write_archive(
+    path: &std::path::Path,
+    plan: &ChainPlan,
+    manifest: &str,
+    deps: Option<&str>,
+) -> Result<tempfile::NamedTempFile> {
     let mut members: Vec<(&str, &[u8])> = vec![(MANIFEST_MEMBER, manifest.as_bytes())];
+    members.extend(deps.map(|deps| (crate::deps::DEPS_MEMBER, deps.as_bytes())));
     members.extend(plan.archive_members.iter().map(|(name, data)| (name.as_str(), *data)));
     let temp = crate::write::temporary_beside(path)?;
     let identifiers = members.iter().map(|(name, _)| name.as_bytes().to_vec()).collect();

@@ -13,6 +13,7 @@ pub mod chain;
 mod compress;
 pub mod config;
 pub mod defsym;
+pub mod deps;
 pub mod eh_frame;
 pub mod error;
 mod exec_stack;
@@ -26,6 +27,7 @@ pub mod libsearch;
 pub mod map_file;
 pub mod object_file;
 pub mod prepared;
+pub mod rebase;
 pub mod report;
 pub mod scan;
 pub mod sections;
@@ -98,7 +100,7 @@ fn cached_output(
     }
     let output_bytes = std::fs::metadata(&config.output).map_or(0, |m| m.len());
     let stats = report::Stats { output_bytes, threads: rayon::current_num_threads(), ..Default::default() };
-    Some(report::LinkReport { timer: std::mem::take(timer), stats, cache: cache.report.clone() })
+    Some(report::LinkReport { timer: std::mem::take(timer), stats, cache: cache.report.clone(), rebased: None })
 }
 
 /// Links again from scratch on one thread, without the cache, next to the output, and
@@ -315,6 +317,7 @@ fn link_with<A: Arch>(
         gc::strip_debug(&mut db);
     }
     let sections = sections::assign(&db)?;
+    let deps = deps::records(&chain, &db)?;
     timer.phase("sections");
     let facts = scan::SymbolFacts::new(&db, &sections, &exports);
     let keys = scan::Keys::new(&db);
@@ -343,6 +346,7 @@ fn link_with<A: Arch>(
         facts: &facts,
         inputs: &inputs,
         manifest: &manifest,
+        deps: deps.as_deref().unwrap_or_default(),
         directory: &directory,
         symtab: &symtab,
         exports: &exports,
@@ -395,12 +399,14 @@ fn link_with<A: Arch>(
         base_region: &base_region,
     };
     let written = writer.write::<A>(early_region)?;
+    // Before the output is replaced: what the bases it was built on differ in, if they do.
+    let rebased = rebase::after_relink(&config.output, &layout.manifest, &db);
     if let Some(path) = &config.gnu.map_file {
         map_file::write(&db, &layout, &config.output, path)?;
     }
     timer.phase("write");
     let archive = match &config.emit_archive {
-        Some(path) => Some((path, chain::write_archive(path, &chain, &layout.manifest)?)),
+        Some(path) => Some((path, chain::write_archive(path, &chain, &layout.manifest, deps.as_deref())?)),
         None => None,
     };
     // Both files are complete; only now do they replace what was there.
@@ -474,7 +480,18 @@ fn link_with<A: Arch>(
         eprintln!("chainlink: output cache: miss; {}", if cache.stored { "stored" } else { "not stored" });
         eprintln!("chainlink: {}", cache.describe_base());
     }
-    let report = report::LinkReport { timer, stats, cache };
+    if let (true, Some(affected)) = (config.verbose, &rebased) {
+        eprintln!(
+            "chainlink: {} was built on other bases: {} unit(s) of generation {} and newer have dependencies that changed",
+            config.output.display(),
+            affected.len(),
+            db.newest
+        );
+        for line in deps::describe(affected).lines() {
+            eprintln!("chainlink:   {line}");
+        }
+    }
+    let report = report::LinkReport { timer, stats, cache, rebased };
     // Everything the link mapped and built is released only after this.
     finished(&report);
     Ok(report)

@@ -89,6 +89,8 @@ pub struct LinkReport {
     pub timer: Timer,
     pub stats: Stats,
     pub cache: crate::cache::CacheReport,
+    /// A relink onto new bases: the units whose dependencies changed (`rebase`).
+    pub rebased: Option<Vec<crate::deps::Affected>>,
 }
 
 impl LinkReport {
@@ -155,6 +157,8 @@ impl LinkReport {
             c.region_patches,
             json_string(if c.symbols_restored { "restored" } else { "loaded" })
         );
+        let rebased = self.rebased.as_deref().map_or("null".to_string(), crate::deps::to_json);
+        let _ = writeln!(json, "  \"rebased_units\": {rebased},");
         let _ = writeln!(json, "  \"units\": {}", s.units);
         json.push_str("}\n");
         json

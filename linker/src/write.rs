@@ -375,6 +375,7 @@ impl<'data> Writer<'_, 'data> {
             Synthetic::SectionHeaderNames,
             Synthetic::SectionHeaders,
             Synthetic::Manifest,
+            Synthetic::Deps,
             Synthetic::SymTab,
         ] {
             let job = jobs.len();
@@ -1008,6 +1009,7 @@ impl<'data> Writer<'_, 'data> {
             Synthetic::Headers => self.write_headers::<A>(out),
             Synthetic::DynStr => out.copy_from_slice(&layout.dynstr.bytes),
             Synthetic::Manifest => out.copy_from_slice(layout.manifest.as_bytes()),
+            Synthetic::Deps => out.copy_from_slice(layout.deps.as_bytes()),
             Synthetic::SymTab => {
                 let [symtab, strtab] = slices else { unreachable!("two slots for the symbol table") };
                 crate::symtab::write(self.symtab, layout, db, self.config, symtab, strtab);

@@ -190,12 +190,15 @@ fn older_definition(db: &SymbolDb, id: GlobalId, generation: u32) -> Option<(u32
     }
 }
 
+/// A definition whose digest is wanted: (file, section, symbol, position in the request).
+type Wanted = (FileId, usize, u32, usize);
+
 /// The digest of each global's object definition (zero for any other, or none), computed
-/// in parallel, one section at a time: each section's relocations are put in offset order
-/// once, and each definition finds its own by binary search.
+/// in parallel: each section's relocations are put in offset order once (in parallel over
+/// sections), then every definition finds its own by binary search (in parallel over
+/// definitions).
 fn digests(db: &SymbolDb, globals: &[Option<GlobalId>]) -> Vec<Digest> {
-    // (file, section, symbol, position in `globals`)
-    let mut wanted: Vec<(FileId, usize, u32, usize)> = globals
+    let mut wanted: Vec<Wanted> = globals
         .iter()
         .enumerate()
         .filter_map(|(at, id)| Some((at, (*id)?)))
@@ -210,16 +213,21 @@ fn digests(db: &SymbolDb, globals: &[Option<GlobalId>]) -> Vec<Digest> {
         })
         .collect();
     wanted.sort_unstable();
-    let computed: Vec<Vec<(usize, Digest)>> = wanted
-        .par_chunk_by(|a, b| (a.0, a.1) == (b.0, b.1))
-        .map(|group| {
-            let object = &db.object(group[0].0).object;
-            let relocations = SectionRelocations::new(object, group[0].1);
-            group.iter().map(|&(_, section, symbol, at)| (at, digest(object, section, symbol, &relocations))).collect()
-        })
+    let groups: Vec<&[Wanted]> = wanted.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)).collect();
+    let relocations: Vec<SectionRelocations> =
+        groups.par_iter().map(|group| SectionRelocations::new(&db.object(group[0].0).object, group[0].1)).collect();
+    let work: Vec<(&Wanted, &SectionRelocations)> = groups
+        .iter()
+        .zip(&relocations)
+        .flat_map(|(group, relocations)| group.iter().map(move |wanted| (wanted, relocations)))
+        .collect();
+    let computed: Vec<(usize, Digest)> = work
+        .par_iter()
+        .with_min_len(64)
+        .map(|&(&(file, section, symbol, at), relocations)| (at, digest(db, file, section, symbol, relocations)))
         .collect();
     let mut digests = vec![0; globals.len()];
-    for (at, digest) in computed.into_iter().flatten() {
+    for (at, digest) in computed {
         digests[at] = digest;
     }
     digests
@@ -252,17 +260,19 @@ impl<'data> SectionRelocations<'data> {
     }
 }
 
-/// The digest of symbol `index` of `object`, defined in `section` (`usize::MAX`: none).
-fn digest(object: &ObjectFile, section: usize, index: u32, relocations: &SectionRelocations) -> Digest {
-    let mut hasher = twox_hash::XxHash3_128::new();
+/// The digest of symbol `index` of object `file`, defined in `section` (`usize::MAX`: none).
+/// What it covers is gathered into one buffer and hashed at once.
+fn digest(db: &SymbolDb, file: FileId, section: usize, index: u32, relocations: &SectionRelocations) -> Digest {
+    let loaded = db.object(file);
+    let object = &loaded.object;
     let Ok(symbol) = object.symbol(index as usize) else { return 0 };
     let (value, size) = (symbol.st_value(ENDIAN), symbol.st_size(ENDIAN));
-    hasher.write(&[symbol.st_type().0]);
+    let mut covered: Vec<u8> = vec![symbol.st_type().0];
     if section >= object.sections.len() {
         // Absolute or common: its value and size are all there is.
-        hasher.write(&value.to_le_bytes());
-        hasher.write(&size.to_le_bytes());
-        return hasher.finish_128();
+        covered.extend_from_slice(&value.to_le_bytes());
+        covered.extend_from_slice(&size.to_le_bytes());
+        return twox_hash::XxHash3_128::oneshot(&covered);
     }
     let header = object.section(section);
     let section_size = header.sh_size(ENDIAN);
@@ -270,18 +280,18 @@ fn digest(object: &ObjectFile, section: usize, index: u32, relocations: &Section
         Some(end) if size > 0 && end <= section_size => value..end,
         _ => 0..section_size,
     };
-    hasher.write(&(range.end - range.start).to_le_bytes());
+    covered.extend_from_slice(&(range.end - range.start).to_le_bytes());
     if header.sh_type(ENDIAN) != elf::SHT_NOBITS {
         if let Ok(data) = object.section_data(section) {
-            hasher.write(data.get(range.start as usize..range.end as usize).unwrap_or_default());
+            covered.extend_from_slice(data.get(range.start as usize..range.end as usize).unwrap_or_default());
         }
     }
     for rela in relocations.within(range.clone()) {
         let (offset, target, r_type, addend) = rela_parts(rela);
-        hasher.write(&(offset - range.start).to_le_bytes());
-        hasher.write(&r_type.0.to_le_bytes());
-        hasher.write(&addend.to_le_bytes());
+        // A global's name as resolution read it (no search for its end).
+        let global_name = loaded.global(target as usize).map(|id| db.global(id).name);
         let name = match object.symbol(target as usize) {
+            _ if global_name.is_some() => global_name.unwrap_or_default(),
             Ok(target_symbol) if target_symbol.st_type() == elf::STT_SECTION => {
                 match object.symbol_section(target_symbol, target as usize) {
                     Ok(Some(target_section)) => object.section_name(target_section),
@@ -291,10 +301,12 @@ fn digest(object: &ObjectFile, section: usize, index: u32, relocations: &Section
             Ok(target_symbol) => object.symbol_name(target_symbol),
             Err(_) => b"",
         };
-        hasher.write(&(name.len() as u64).to_le_bytes());
-        hasher.write(name);
+        for field in [offset - range.start, r_type.0 as u64, addend as u64, name.len() as u64] {
+            covered.extend_from_slice(&field.to_le_bytes());
+        }
+        covered.extend_from_slice(name);
     }
-    hasher.finish_128()
+    twox_hash::XxHash3_128::oneshot(&covered)
 }
 
 /// Why a unit's dependency no longer holds.

@@ -66,7 +66,6 @@ pub fn after_relink(output: &Path, manifest: &str, db: &SymbolDb) -> Option<Vec<
     let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
     let name = output.display().to_string();
     let previous = manifest_in(&name, &map).ok()?;
-    let records = records_in(&name, &map).ok()??;
     let current = Manifest::parse(manifest).ok()?;
     let newest = db.newest as usize;
     let members = |manifest: &Manifest, generation: usize| -> Option<Vec<(String, String)>> {
@@ -76,5 +75,6 @@ pub fn after_relink(output: &Path, manifest: &str, db: &SymbolDb) -> Option<Vec<
     if (0..newest).all(|generation| members(&previous, generation) == members(&current, generation)) {
         return None;
     }
+    let records = records_in(&name, &map).ok()??;
     Some(deps::affected(&records, db.newest, db))
 }

@@ -9,7 +9,9 @@
 //! `--no-fork` links in the one process.
 //!
 //! Must not: let the parent exit before the child has finished everything the caller can
-//! observe, or leave a child running when the parent is gone (it is killed with its parent).
+//! observe, or leave a child running when the parent is gone (it gets SIGTERM when its
+//! parent dies, and the signals the parent receives are passed on to it: either way it
+//! removes its temporaries and dies; see signals.rs).
 //! Known window: the child's writable mapping of the output lives until the kernel has torn
 //! it down, a few milliseconds after the parent exits; executing the output in that window
 //! fails with ETXTBSY (loading it, as `dlopen` and `ld.so` do, is unaffected).
@@ -22,8 +24,11 @@ pub struct Parent {
 }
 
 impl Parent {
-    /// Linking unforked: nobody to tell.
+    /// Linking unforked: nobody to tell; this process handles the signals (signals.rs).
+    /// Call before any thread starts.
     pub fn none() -> Parent {
+        crate::signals::block();
+        crate::signals::clean_up_on_signals();
         Parent { pipe: None }
     }
 
@@ -79,21 +84,55 @@ pub fn fork() -> Parent {
             Parent::none()
         }
         0 => {
+            // Signals go to a thread of the child's own, which removes its temporaries.
+            crate::signals::block();
             // SAFETY: descriptor and process calls with no memory arguments.
             unsafe {
                 libc::close(read_end);
-                // A child whose parent is gone (killed by a timeout, say) stops too.
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+                // A child whose parent is gone (killed by a timeout, say) stops too, and
+                // removes its temporaries as it goes (SIGTERM: see signals.rs).
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong);
                 if libc::getppid() != parent_pid {
                     libc::_exit(1);
                 }
             }
+            crate::signals::clean_up_on_signals();
             Parent { pipe: Some(write_end) }
         }
         child => {
             // SAFETY: closing our copy of the child's end, so that its death reads as EOF.
             unsafe { libc::close(write_end) };
+            forward_signals_to(child);
             wait_for(child, read_end)
+        }
+    }
+}
+
+/// The child a waiting parent passes its signals on to.
+static CHILD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+extern "C" fn forward(signal: libc::c_int) {
+    let child = CHILD.load(std::sync::atomic::Ordering::Relaxed);
+    if child > 0 {
+        // SAFETY: kill is async-signal-safe.
+        unsafe { libc::kill(child, signal) };
+    }
+}
+
+/// SIGINT, SIGTERM and SIGHUP (those not ignored) sent to the waiting parent go to the
+/// child, which removes its temporaries and dies of them; the parent then dies of the same
+/// signal (see `wait_for`). (A parent killed outright takes the child with it: SIGTERM,
+/// by `PR_SET_PDEATHSIG`.)
+fn forward_signals_to(child: libc::pid_t) {
+    CHILD.store(child, std::sync::atomic::Ordering::Relaxed);
+    for signal in crate::signals::forwarded() {
+        // SAFETY: installs a handler that only calls kill; SA_RESTART keeps the wait going.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = forward as *const () as libc::sighandler_t;
+            action.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(signal, &action, std::ptr::null_mut());
         }
     }
 }

@@ -5,11 +5,12 @@
 mod detach;
 mod huge_blocks;
 mod ld;
+mod signals;
 
 #[global_allocator]
 static ALLOCATOR: huge_blocks::HugeBlocks = huge_blocks::HugeBlocks;
 
-use chainlink_linker::{Config, InputArg};
+use chainlink_linker::{say, Config, InputArg};
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -72,8 +73,8 @@ fn cli() -> Command {
             Arg::new("threads")
                 .long("threads")
                 .value_name("N")
-                .value_parser(clap::value_parser!(usize))
-                .help("Worker threads (default: all cores)"),
+                .value_parser(clap::value_parser!(u64).range(1..=chainlink_linker::config::MAX_THREADS as u64))
+                .help("Worker threads, 1 to 1024, at most four per core started (default: all cores)"),
         )
         .arg(Arg::new("time").long("time").action(ArgAction::SetTrue).help("Print how long each phase took"))
         .arg(
@@ -313,7 +314,7 @@ fn config_from(matches: &ArgMatches) -> Result<Config, String> {
     config.rpaths = matches.get_many::<String>("rpath").unwrap_or_default().cloned().collect();
     config.nostdlib = matches.get_flag("nostdlib");
     config.symbolic = matches.get_flag("Bsymbolic");
-    config.threads = matches.get_one::<usize>("threads").copied();
+    config.threads = matches.get_one::<u64>("threads").map(|&n| n as usize);
     config.print_timing = matches.get_flag("time");
     config.verbose = matches.get_flag("verbose");
     config.strip_all = matches.get_flag("strip-all");
@@ -388,7 +389,7 @@ fn main() -> ExitCode {
             } else {
                 String::new()
             };
-            eprintln!("chainlink: error: {first}{detail} (see `chainlink link --help`)");
+            say!("chainlink: error: {first}{detail} (see `chainlink link --help`)");
             return ExitCode::from(2);
         }
     };
@@ -402,7 +403,7 @@ fn main() -> ExitCode {
     let config = match config_from(matches) {
         Ok(config) => config,
         Err(message) => {
-            eprintln!("chainlink: error: {message}");
+            say!("chainlink: error: {}", chainlink_linker::error::one_line(&message));
             return ExitCode::from(2);
         }
     };
@@ -411,7 +412,7 @@ fn main() -> ExitCode {
 
 /// Reports a usage error (exit code 2).
 pub(crate) fn usage_error(message: &str) -> ExitCode {
-    eprintln!("chainlink: error: {message}");
+    say!("chainlink: error: {}", chainlink_linker::error::one_line(message));
     ExitCode::from(2)
 }
 
@@ -420,13 +421,13 @@ pub(crate) fn run_link(config: &Config, no_fork: bool) -> ExitCode {
     let mut parent = if no_fork { detach::Parent::none() } else { detach::fork() };
     let mut code = 0u8;
     let result = chainlink_linker::link_then(config, &mut |report| {
-        code = report_success(config, report);
-        parent.release(code);
+        report_success(config, report);
+        parent.release(0);
     });
     if let Err(error) = result {
         // One line per message (several undefined symbols are several lines).
         for line in error.to_string().lines() {
-            eprintln!("chainlink: error: {line}");
+            say!("chainlink: error: {line}");
         }
         code = if error.is_usage() { 2 } else { 1 };
         parent.release(code);
@@ -458,12 +459,13 @@ fn unknown_single_dash(args: &[String]) -> Option<String> {
     None
 }
 
-/// Prints `--time` and writes `--stats-json`; returns the exit code.
-fn report_success(config: &Config, report: &chainlink_linker::report::LinkReport) -> u8 {
+/// Prints `--time` (`--stats-json` is the link's, written before its outputs are renamed
+/// into place).
+fn report_success(config: &Config, report: &chainlink_linker::report::LinkReport) {
     if config.print_timing {
-        eprint!("{}", report.timer.report());
+        say!("{}", report.timer.report().trim_end());
         let s = &report.stats;
-        eprintln!(
+        say!(
             "{} threads; {} input bytes; {} relocations; {} relative + {} symbolic dynamic relocations; output {} bytes",
             s.threads,
             s.input_bytes,
@@ -474,16 +476,16 @@ fn report_success(config: &Config, report: &chainlink_linker::report::LinkReport
         );
         let cache = &report.cache;
         if cache.enabled {
-            eprintln!("output cache: {}; {}", cache.outcome, cache.describe_base());
+            say!("output cache: {}; {}", cache.outcome, cache.describe_base());
         }
     }
-    if let Some(path) = &config.stats_json {
-        if let Err(error) = std::fs::write(path, report.to_json()) {
-            eprintln!("chainlink: error: cannot write {}: {error}", path.display());
-            return 1;
-        }
-    }
-    0
+}
+
+/// Prints `text`; a closed standard output (`| head`) is not an error worth a panic.
+fn write_stdout(text: &str) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
 }
 
 fn inspect(matches: &ArgMatches) -> ExitCode {
@@ -492,18 +494,18 @@ fn inspect(matches: &ArgMatches) -> ExitCode {
     let manifest = match chain::read_manifest(&path) {
         Ok(manifest) => manifest,
         Err(error) => {
-            eprintln!("chainlink: error: {error}");
+            say!("chainlink: error: {error}");
             return ExitCode::from(1);
         }
     };
     let json = matches.get_flag("json");
     if !matches.get_flag("check") {
-        print!("{}", if json { manifest.to_json() } else { chain::describe(&manifest) });
+        write_stdout(&if json { manifest.to_json() } else { chain::describe(&manifest) });
         return ExitCode::SUCCESS;
     }
     let search = BaseSearch::new(&base_paths(matches));
     let checks = base_check::check(&manifest, &search);
-    print!("{}", if json { base_check::to_json(&checks, &search) } else { base_check::describe(&checks) });
+    write_stdout(&if json { base_check::to_json(&checks, &search) } else { base_check::describe(&checks) });
     if base_check::all_identical(&checks) {
         ExitCode::SUCCESS
     } else {
@@ -522,27 +524,27 @@ fn explain(matches: &ArgMatches) -> ExitCode {
     let explanation = match rebase::explain(&path, &config) {
         Ok(explanation) => explanation,
         Err(error) => {
-            eprintln!("chainlink: error: {error}");
+            say!("chainlink: error: {error}");
             return ExitCode::from(if error.is_usage() { 2 } else { 1 });
         }
     };
     let affected = &explanation.affected;
     if matches.get_flag("json") {
-        println!(
-            "{{\n  \"file\": {},\n  \"base_generations\": {},\n  \"units_checked\": {},\n  \"affected\": {}\n}}",
+        write_stdout(&format!(
+            "{{\n  \"file\": {},\n  \"base_generations\": {},\n  \"units_checked\": {},\n  \"affected\": {}\n}}\n",
             json_string(&path.display().to_string()),
             explanation.base_generations,
             explanation.units_checked,
             deps::to_json(affected)
-        );
+        ));
     } else {
-        println!(
-            "{} of {} unit(s) of generation {} and newer have dependencies that changed on the new base",
+        write_stdout(&format!(
+            "{} of {} unit(s) of generation {} and newer have dependencies that changed on the new base\n{}",
             affected.len(),
             explanation.units_checked,
-            explanation.base_generations
-        );
-        print!("{}", deps::describe(affected));
+            explanation.base_generations,
+            deps::describe(affected)
+        ));
     }
     if affected.is_empty() {
         ExitCode::SUCCESS
@@ -561,11 +563,11 @@ fn cache_command(matches: &ArgMatches) -> ExitCode {
     };
     match result {
         Ok(text) => {
-            print!("{text}");
+            write_stdout(&text);
             ExitCode::SUCCESS
         }
         Err(error) => {
-            eprintln!("chainlink: error: {error}");
+            say!("chainlink: error: {error}");
             ExitCode::from(if error.is_usage() { 2 } else { 1 })
         }
     }

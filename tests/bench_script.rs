@@ -1,7 +1,8 @@
 //! `scripts/bench` end to end at its tiny scale: one run per contestant, no warm-up, no
 //! installs. Checks the shape of the JSON it writes (machine, versions, every contestant
 //! timed or skipped/failed with a reason, chainlink and cp timed, chainlink's phases),
-//! never how fast anything was.
+//! never how fast anything was. Likewise `scripts/bench-base-sizes` and
+//! `scripts/bench-scaling` at small sizes (and that the latter's verdict fails loudly).
 
 use std::path::Path;
 use std::process::Command;
@@ -122,6 +123,57 @@ fn base_size_sweep_writes_one_row_per_size() {
             assert!(row.get(key).and_then(json::Value::num).is_some_and(|v| v > 0.0), "{key} in {row:?}");
         }
     }
+}
+
+/// `scripts/bench-scaling` at small sizes of every series, chainlink alone: a point per
+/// series and size with chainlink's time and peak RSS per item. (The verdict is the
+/// script's: at these sizes fixed costs dominate, so the first run allows any ratio; the
+/// second, which allows none, must fail loudly.)
+#[test]
+fn scaling_bench_writes_a_point_per_series_and_size_and_fails_loudly() {
+    let args =
+        ["--sizes", "300,600", "--funcsection-sizes", "300", "--header-sizes", "2000", "--runs", "1", "--no-peers"];
+    let (stdout, doc) = run_script("bench-scaling", "bench_scaling", &[&args[..], &["--max-ratio", "1000"]].concat());
+    assert!(stdout.contains("ok: "), "{stdout}");
+    let points = doc.get("points").and_then(json::Value::arr).expect("points");
+    let series: Vec<(&str, f64)> = points
+        .iter()
+        .map(|p| {
+            (p.get("series").and_then(json::Value::str).unwrap(), p.get("items").and_then(json::Value::num).unwrap())
+        })
+        .collect();
+    let mut expected = Vec::new();
+    for name in ["sections", "symbols", "relocs", "members"] {
+        expected.extend([(name, 300.0), (name, 600.0)]);
+    }
+    expected.extend([("funcsections", 300.0), ("headers", 2000.0)]);
+    assert_eq!(series, expected);
+    for point in points {
+        let chainlink = point.get("linkers").and_then(|l| l.get("chainlink")).expect("chainlink row");
+        assert_eq!(chainlink.get("status").and_then(json::Value::str), Some("ok"), "{point:?}");
+        for key in ["median_s", "us_per_item", "median_rss_kib", "rss_bytes_per_item"] {
+            assert!(chainlink.get(key).and_then(json::Value::num).is_some_and(|v| v > 0.0), "{key}: {point:?}");
+        }
+    }
+    assert!(doc.get("failures").and_then(json::Value::arr).is_some_and(<[json::Value]>::is_empty));
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench_scaling");
+    let results = tempfile::tempdir().expect("temporary directory");
+    let out = Command::new("python3")
+        .arg(root.join("scripts").join("bench-scaling"))
+        .args(["--series", "symbols", "--sizes", "300,600", "--runs", "1", "--no-peers", "--max-ratio", "0.001"])
+        .arg("--chainlink")
+        .arg(env!("CARGO_BIN_EXE_chainlink"))
+        .arg("--out")
+        .arg(&work)
+        .arg("--json")
+        .arg(results.path().join("results.json"))
+        .output()
+        .expect("run scripts/bench-scaling");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("FAIL: symbols: time per symbol"), "{stderr}");
 }
 
 /// Just enough JSON to read the bench's results (the root package has no JSON crate).

@@ -34,12 +34,11 @@ fn forked_link_reports_before_exit_and_matches_unforked() {
     assert_link_fails(&s, &args![main, util, s.path("missing.o")], 1, &["missing.o"], None);
 }
 
-/// A link that cannot finish: its input is a FIFO nobody writes, so opening it blocks.
+/// A link stopped after reading its inputs (see `CHAINLINK_TEST_PAUSE` in timing.rs).
 fn blocked_link(s: &Scratch) -> (Child, i32) {
-    let fifo = s.path("blocked.o");
-    let status = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
-    assert!(status.success());
-    let parent = chainlink_command(s.dir(), &s.path("never.so"), &args![fifo])
+    let util = s.compile("calls_util.c", &["-O2"]);
+    let parent = chainlink_command(s.dir(), &s.path("never.so"), &args![util, "-nostdlib"])
+        .env("CHAINLINK_TEST_PAUSE", "inputs")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

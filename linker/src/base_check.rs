@@ -115,7 +115,7 @@ fn compare(recorded: &[ManifestMember], held: &[(String, String)]) -> Status {
 /// archive's one generation from its members.
 fn generations_in(path: &Path) -> Result<Generations> {
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| Error::new(format!("{name}: cannot read: {e}")))?;
+    let bytes = crate::chain::map_recorded(path)?;
     if !bytes.starts_with(b"!<arch>\n") {
         return Err(Error::new(format!("{name}: not an archive")));
     }

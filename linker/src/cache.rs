@@ -5,22 +5,24 @@
 //! hash of every input file. Content hashes are remembered per file fingerprint (device,
 //! inode, size, modification and change times), so an unchanged input is not read again.
 //! Entries are written to temporary files and renamed into place, the metadata last, and
-//! verified against their recorded hash when used; anything unreadable, truncated or
-//! corrupt is ignored (and replaced). The cache only ever speeds a link up: when it cannot
-//! be read or written the link goes on without it. It must never change an output's bytes.
+//! verified against their recorded hash when used; every record is sealed with a checksum
+//! (cache_files.rs); anything unreadable, truncated, corrupt or damaged is ignored (and
+//! replaced). The cache only ever speeds a link up: when it cannot be read or written the
+//! link goes on without it. It must never change an output's bytes, follow a symbolic link
+//! out of itself, or remove a file it did not make.
 
+use crate::cache_files::{self as files, Dir, Dirs, Own, Record, Sub, LAYOUT_VERSION};
 use crate::config::{Config, InputArg};
 use crate::error::{Error, Result};
+use crate::files::Temporary;
 use crate::inputs::InputFile;
 use crate::write::BuildIdRecord;
 use std::fs;
-use std::io::Write as _;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-const LAYOUT_VERSION: &str = "v1";
-const META_MAGIC: &str = "chainlink-cache-entry 4";
+const META_MAGIC: &str = "chainlink-cache-entry 5";
 /// Default bound on the cache's size.
 pub const DEFAULT_MAX_SIZE: u64 = 4 << 30;
 
@@ -112,8 +114,18 @@ impl CacheReport {
     }
 }
 
+/// How the cache satisfied a link (see [`Cache::satisfy`]).
+pub enum Satisfied {
+    /// The output already holds the result.
+    UpToDate,
+    /// A verified copy of the entry, beside the output.
+    Copied(Temporary),
+}
+
 pub struct Cache {
-    root: PathBuf,
+    /// The cache's directories; `None` when they cannot be opened or made (the link goes
+    /// on without the cache, having said so).
+    dirs: Option<Dirs>,
     pub report: CacheReport,
     /// Content hash of each file given to [`Cache::link_key`], in order.
     pub input_hashes: Vec<String>,
@@ -213,7 +225,7 @@ impl Meta {
 
     /// Whether the file at `path` holds exactly the bytes this record describes.
     fn verify(&self, path: &Path) -> bool {
-        let Ok(file) = fs::File::open(path) else { return false };
+        let Ok(file) = crate::files::open_regular(path, false) else { return false };
         if file.metadata().map_or(true, |m| m.len() != self.size) || self.size == 0 {
             return false;
         }
@@ -238,40 +250,68 @@ impl Meta {
 
 impl Cache {
     pub fn open(config: &Config) -> Option<Cache> {
-        let root = location(config)?.join(LAYOUT_VERSION);
-        Some(Cache {
-            root,
-            report: CacheReport { enabled: true, outcome: "miss", ..Default::default() },
-            input_hashes: Vec::new(),
-        })
+        let root = location(config)?;
+        let report = CacheReport { enabled: true, outcome: "miss", ..Default::default() };
+        let mut cache = Cache { dirs: None, report, input_hashes: Vec::new() };
+        match Dirs::open(&root, true) {
+            Ok(dirs) => {
+                if let Some(problem) = dirs.as_ref().and_then(|dirs| dirs.problems.first()) {
+                    cache.warn(format!("cannot write to the cache {problem}; linking without it"));
+                }
+                cache.dirs = dirs
+            }
+            Err(e) => cache.warn(format!("cannot write to the cache {}: {e}; linking without it", root.display())),
+        }
+        Some(cache)
     }
 
     /// Reports a problem the link works around; repeats of it stay in the report only.
     pub fn warn(&mut self, message: String) {
         if self.report.warnings.is_empty() {
-            eprintln!("chainlink: warning: {message}");
+            crate::say!("chainlink: warning: {}", crate::error::one_line(&message));
         }
         self.report.warnings.push(message);
     }
 
-    fn outputs(&self) -> PathBuf {
-        self.root.join("outputs")
+    fn dir(&self, sub: Sub) -> Option<&Dir> {
+        self.dirs.as_ref()?.sub(sub)
     }
 
-    fn fingerprints(&self) -> PathBuf {
-        self.root.join("fingerprints")
+    /// A path inside the cache as the user knows it, for messages.
+    pub fn shown(&self, path: &Path) -> String {
+        self.dirs.as_ref().map_or_else(|| path.display().to_string(), |dirs| dirs.shown(path))
+    }
+
+    /// Reads the record at `path`: its text when intact; a damaged one is reported (and
+    /// left for whoever writes it next to replace).
+    fn read_record(&mut self, path: &Path) -> Option<String> {
+        match files::read_record(path) {
+            Record::Intact(text) => Some(text),
+            Record::Damaged => {
+                let shown = self.shown(path);
+                self.warn(format!("ignoring damaged cache record {shown}; recomputing it"));
+                None
+            }
+            Record::Missing | Record::Unsealed => None,
+        }
+    }
+
+    /// Writes a record; failures are reported once.
+    fn write_record(&mut self, sub: Sub, name: &str, body: &str) {
+        let Some(dir) = self.dir(sub) else { return };
+        if let Err(e) = files::write_record(dir, name, body) {
+            let shown = dir.shown(name);
+            self.warn(format!("cannot write to the cache {}: {e}; linking without it", shown.display()));
+        }
     }
 
     /// Where the prepared base for `base_key` lives (see prepared.rs); marked as used (on
     /// its `.used` record: the file's own times are part of its fingerprint).
-    pub fn prepared_base(&self, base_key: &str) -> PathBuf {
-        let path = self.root.join("bases").join(format!("{base_key}.base"));
-        let used = path.with_extension("used");
-        if fs::metadata(&path).is_ok() && fs::metadata(&used).is_err() {
-            let _ = fs::write(&used, b"");
-        }
-        touch(&used);
-        path
+    pub fn prepared_base(&self, base_key: &str) -> Option<PathBuf> {
+        let dir = self.dir(Sub::Bases)?;
+        let path = dir.join(&format!("{base_key}.base"));
+        files::touch(&dir.join(&format!("{base_key}.used")), files::metadata(&path).is_ok());
+        Some(path)
     }
 
     /// The key of this link: version, options, and every input's content.
@@ -309,20 +349,20 @@ impl Cache {
     pub fn unremembered(&self, files: &[&InputFile]) -> Vec<usize> {
         let remembered = |file: &InputFile| {
             let record = file.file.metadata().ok().and_then(|m| self.fingerprint_record(&file.path, &m));
-            record.is_some_and(|record| fs::metadata(record).is_ok())
+            record.is_some_and(|record| files::metadata(&record).is_ok())
         };
         (0..files.len()).filter(|&index| !remembered(files[index])).collect()
     }
 
     /// A file's content hash if its fingerprint's record holds it (reading nothing of the
     /// file itself); its members' hashes go to `memo`.
-    pub fn remembered_hash(&self, file: &InputFile, memo: &crate::chain::HashMemo) -> Option<String> {
+    pub fn remembered_hash(&mut self, file: &InputFile, memo: &crate::chain::HashMemo) -> Option<String> {
         // The open file's own metadata (fstat): the path may already name a newer file.
         let record = file.file.metadata().ok().and_then(|m| self.fingerprint_record(&file.path, &m))?;
         // A record: the file's hash, then `offset length hash` per archive member (so the
         // manifest need not hash an unchanged base's members again).
+        let text = self.read_record(&record)?;
         let is_hash = |text: &str| text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit());
-        let text = fs::read_to_string(record).ok()?;
         let mut lines = text.lines();
         let hash = lines.next().filter(|h| is_hash(h))?;
         for line in lines {
@@ -385,10 +425,8 @@ impl Cache {
             None => memo.hash(sources, &file.data, false),
         };
         self.report.inputs_hashed += 1;
-        if let Some(record) = record {
-            if let Err(e) = write_atomically(&record, format!("{hash}{member_lines}").as_bytes()) {
-                self.warn(format!("cannot write to the cache {}: {e}; linking without it", self.root.display()));
-            }
+        if let Some(name) = record.as_deref().and_then(Path::file_name).and_then(|n| n.to_str()) {
+            self.write_record(Sub::Fingerprints, name, &format!("{hash}{member_lines}"));
         }
         hash
     }
@@ -398,13 +436,14 @@ impl Cache {
     /// timestamp tick, so its fingerprint is not trusted (neither read nor recorded).
     fn fingerprint_record(&self, path: &Path, metadata: &fs::Metadata) -> Option<PathBuf> {
         let settled = metadata.modified().is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() >= 2));
-        settled.then(|| self.fingerprints().join(fingerprint(path, metadata)))
+        let dir = self.dir(Sub::Fingerprints)?;
+        settled.then(|| dir.join(&fingerprint(path, metadata)))
     }
 
     /// The prepared base file for `base_key`, opened but not checked (hand it to
     /// [`Cache::open_prepared`]).
     pub fn prepared_file(&self, base_key: &str) -> Option<fs::File> {
-        fs::File::open(self.prepared_base(base_key)).ok()
+        crate::files::open_regular(&self.prepared_base(base_key)?, true).ok()
     }
 
     /// Opens the prepared base for `base_key` (see prepared.rs) and records the outcome.
@@ -418,21 +457,33 @@ impl Cache {
         opened: Option<fs::File>,
     ) -> Option<crate::prepared::PreparedBase> {
         use crate::prepared::{OpenError, PreparedBase};
-        let path = self.prepared_base(base_key);
-        let mut record = None;
+        let path = self.prepared_base(base_key)?;
+        // What an earlier link that verified the file now at `path` recorded: its checksum,
+        // by the file's fingerprint.
+        let known = crate::files::open_regular(&path, true)
+            .and_then(|file| file.metadata())
+            .ok()
+            .and_then(|metadata| self.fingerprint_record(&path, &metadata))
+            .and_then(|record| Some((self.read_record(&record)?, record)));
+        // The record of the file actually opened (`opened` may be older than `path`'s).
+        let mut opened_record = None;
         let trusted = |metadata: &fs::Metadata, checksum: &[u8; 32]| {
-            record = self.fingerprint_record(&path, metadata);
+            opened_record = self.fingerprint_record(&path, metadata);
             let hex = blake3::Hash::from_bytes(*checksum).to_hex();
-            record.as_ref().is_some_and(|r| fs::read_to_string(r).is_ok_and(|known| known == hex.as_str()))
+            known
+                .as_ref()
+                .is_some_and(|(text, record)| Some(record) == opened_record.as_ref() && text.trim_end() == hex.as_str())
         };
         let opened = match opened {
             Some(file) => PreparedBase::open_file(file, base_key, base_objects, trusted).map(Some),
             None => PreparedBase::open(&path, base_key, base_objects, trusted),
         };
+        let shown = self.shown(&path);
         match opened {
             Ok(Some((prepared, verified))) => {
-                if let (true, Some(record)) = (verified, &record) {
-                    let _ = write_atomically(record, blake3::Hash::from_bytes(prepared.checksum()).to_hex().as_bytes());
+                if let (true, Some(name)) = (verified, opened_record.as_deref().and_then(Path::file_name)) {
+                    let hex = blake3::Hash::from_bytes(prepared.checksum()).to_hex();
+                    self.write_record(Sub::Fingerprints, &name.to_string_lossy(), hex.as_str());
                 }
                 self.report.base = "hit";
                 Some(prepared)
@@ -442,67 +493,72 @@ impl Cache {
                 None
             }
             Err(OpenError::Corrupt(why, identity)) => {
-                self.warn(format!("ignoring corrupt prepared base {}: {why}; rebuilding it", path.display()));
-                if fs::metadata(&path).is_ok_and(|m| (m.dev(), m.ino()) == identity) {
+                self.warn(format!("ignoring corrupt prepared base {shown}: {why}; rebuilding it"));
+                if files::metadata(&path).is_ok_and(|m| (m.dev(), m.ino()) == identity) {
                     let _ = fs::remove_file(&path);
                 }
                 self.report.base = "corrupt";
                 None
             }
             Err(OpenError::Unreadable(why)) => {
-                self.warn(format!("cannot read the prepared base {}: {why}; linking without it", path.display()));
+                self.warn(format!("cannot read the prepared base {shown}: {why}; linking without it"));
                 self.report.base = "unreadable";
                 None
             }
         }
     }
 
-    fn read_meta(&self, key: &str) -> Option<Meta> {
-        Meta::parse(&fs::read_to_string(self.outputs().join(format!("{key}.meta"))).ok()?)
+    fn read_meta(&mut self, key: &str) -> Option<Meta> {
+        let path = self.dir(Sub::Outputs)?.join(&format!("{key}.meta"));
+        Meta::parse(&self.read_record(&path)?)
     }
 
     /// Whether a finished output is recorded under `key` (checked only by [`Cache::satisfy`]).
     pub fn has_entry(&self, key: &str) -> bool {
-        self.outputs().join(format!("{key}.meta")).exists()
+        self.dir(Sub::Outputs).is_some_and(|dir| files::metadata(&dir.join(&format!("{key}.meta"))).is_ok())
     }
 
-    /// Tries to satisfy the link from the cache. Returns true when `output` now holds the
-    /// linked result (it already did, or it was copied from a verified entry).
-    pub fn satisfy(&mut self, key: &str, output: &Path) -> bool {
-        let Some(meta) = self.read_meta(key) else { return false };
-        let entry = self.outputs().join(format!("{key}.so"));
+    /// Tries to satisfy the link from the cache: `output` already holds the linked result,
+    /// or a verified copy of the entry is ready to be renamed over it; `None` when there is
+    /// no usable entry.
+    pub fn satisfy(&mut self, key: &str, output: &Path) -> Option<Satisfied> {
+        let meta = self.read_meta(key)?;
+        let outputs = self.dir(Sub::Outputs)?;
+        let (entry, meta_path) = (outputs.join(&format!("{key}.so")), outputs.join(&format!("{key}.meta")));
         // Up to date: the output is the very file an earlier link wrote for this key (same
         // fingerprint), or, failing that, holds exactly the cached bytes.
         // (Not for an output changed in the last seconds: it may change again unseen.)
         let settled = fs::metadata(output)
             .and_then(|m| m.modified())
             .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() >= 2));
-        let remembered = settled
-            && self.output_record(output).is_some_and(|record| fs::read_to_string(record).is_ok_and(|k| k == key));
+        let record = self.output_record(output).filter(|_| settled);
+        let remembered = record.is_some_and(|record| self.read_record(&record).is_some_and(|k| k.trim_end() == key));
         if remembered || fs::metadata(output).is_ok_and(|m| m.len() == meta.size) && meta.verify(output) {
-            touch(&entry.with_extension("meta"));
+            files::touch(&meta_path, false);
             if !remembered {
                 self.remember_output(key, output);
             }
             self.report.outcome = "up-to-date";
-            return true;
+            return Some(Satisfied::UpToDate);
         }
         match copy_verified(&entry, output, &meta) {
-            Ok(()) => {
-                touch(&entry.with_extension("meta"));
-                self.remember_output(key, output);
+            Ok(copy) => {
+                files::touch(&meta_path, false);
                 self.report.outcome = "copied";
-                true
+                Some(Satisfied::Copied(copy))
             }
+            // Removed meanwhile (by `cache gc` or `clear`): simply not there.
+            Err(CopyError::Corrupt(why)) if why.kind() == std::io::ErrorKind::NotFound => None,
             Err(CopyError::Corrupt(why)) => {
-                self.warn(format!("ignoring corrupt cache entry {}: {why}; relinking", entry.display()));
-                let _ = fs::remove_file(self.outputs().join(format!("{key}.meta")));
+                let shown = self.shown(&entry);
+                self.warn(format!("ignoring corrupt cache entry {shown}: {why}; relinking"));
+                let _ = fs::remove_file(&meta_path);
                 let _ = fs::remove_file(&entry);
-                false
+                None
             }
             Err(CopyError::Output(e)) => {
                 self.warn(format!("cannot write {} from the cache: {e}; relinking", output.display()));
-                false
+                None
             }
         }
     }
@@ -510,20 +566,25 @@ impl Cache {
     /// Where the key of the output file currently at `output` is remembered.
     fn output_record(&self, output: &Path) -> Option<PathBuf> {
         let metadata = fs::metadata(output).ok()?;
-        Some(self.fingerprints().join(format!("out-{}", fingerprint(output, &metadata))))
+        Some(self.dir(Sub::Fingerprints)?.join(&format!("out-{}", fingerprint(output, &metadata))))
     }
 
     /// Remembers that the file now at `output` is the result for `key`, so the next
     /// unchanged link need not hash it.
+    /// (Only a shortcut for the next link: a cache that cannot take it, a read-only one
+    /// say, is not worth a warning.)
     pub fn remember_output(&mut self, key: &str, output: &Path) {
-        if let Some(record) = self.output_record(output) {
-            let _ = write_atomically(&record, key.as_bytes());
+        let name = self.output_record(output).and_then(|r| Some(r.file_name()?.to_string_lossy().into_owned()));
+        if let (Some(name), Some(dir)) = (name, self.dir(Sub::Fingerprints)) {
+            let _ = files::write_record(dir, &name, key);
         }
     }
 
     /// Trims the cache to `max_size` (least recently used first); failures only cost space.
     pub fn evict(&self, max_size: u64) {
-        let _ = evict(&self.root, max_size);
+        if let Some(dirs) = &self.dirs {
+            evict(dirs, max_size);
+        }
     }
 
     /// Records a finished output (still a temporary file) under `key`. Its build id
@@ -539,9 +600,11 @@ impl Cache {
         memo: &crate::chain::HashMemo,
         max_size: u64,
     ) {
+        let Some(outputs) = self.dir(Sub::Outputs) else {
+            self.warn("cannot write to the cache: it has no outputs directory; linking without it".to_string());
+            return;
+        };
         let result = (|| -> std::io::Result<()> {
-            let outputs = self.outputs();
-            fs::create_dir_all(&outputs)?;
             let file = fs::File::open(finished)?;
             let unreadable = || std::io::Error::other("cannot read the output back");
             use rayon::prelude::*;
@@ -566,27 +629,30 @@ impl Cache {
                 .ok_or_else(unreadable)?;
             let size = file.metadata()?.len();
             let meta = Meta { size, build_id: build_id.clone(), skipped_checks };
-            let entry = outputs.join(format!("{key}.so"));
+            let entry = outputs.join(&format!("{key}.so"));
             // A hard link when the cache is on the output's file system: no copy. The
             // output is only ever replaced by rename, so the entry's bytes stay as stored
             // (and are verified against their hash before any use).
-            let linked = outputs.join(format!(".entry-{key}-{}", std::process::id()));
-            let _ = fs::remove_file(&linked);
-            if fs::hard_link(finished, &linked).is_ok() {
-                fs::rename(&linked, &entry)?;
-            } else {
-                let temporary = tempfile::Builder::new().prefix(".entry-").tempfile_in(&outputs)?;
-                fs::copy(finished, temporary.path())?;
-                temporary.persist(&entry).map_err(|e| e.error)?;
-            }
-            write_atomically(&outputs.join(format!("{key}.meta")), meta.render().as_bytes())
+            let stored = match Temporary::link_in(outputs.path(), files::TEMPORARY_PREFIX, finished) {
+                Ok(linked) => linked,
+                Err(_) => {
+                    let mut copy = Temporary::create_in(outputs.path(), files::TEMPORARY_PREFIX, 0o644)?;
+                    std::io::copy(&mut fs::File::open(finished)?, copy.as_file_mut())?;
+                    copy
+                }
+            };
+            stored.persist(&entry)?;
+            files::write_record(outputs, &format!("{key}.meta"), &meta.render())
         })();
         match result {
             Ok(()) => {
                 self.report.stored = true;
-                let _ = evict(&self.root, max_size);
+                self.evict(max_size);
             }
-            Err(e) => self.warn(format!("cannot write to the cache {}: {e}; linking without it", self.root.display())),
+            Err(e) => {
+                let shown = outputs.shown(&format!("{key}.so"));
+                self.warn(format!("cannot write to the cache {}: {e}; linking without it", shown.display()))
+            }
         }
     }
 }
@@ -663,141 +729,132 @@ fn fingerprint(path: &Path, metadata: &fs::Metadata) -> String {
 }
 
 enum CopyError {
-    Corrupt(String),
+    Corrupt(std::io::Error),
     Output(std::io::Error),
 }
 
-/// Copies a cache entry over `output` (atomically) after checking it against its record.
-fn copy_verified(entry: &Path, output: &Path, meta: &Meta) -> std::result::Result<(), CopyError> {
-    let size = fs::metadata(entry).map_err(|e| CopyError::Corrupt(e.to_string()))?.len();
+/// A verified copy of a cache entry beside `output`, to be renamed over it.
+fn copy_verified(entry: &Path, output: &Path, meta: &Meta) -> std::result::Result<Temporary, CopyError> {
+    let mut source = crate::files::open_regular(entry, true).map_err(CopyError::Corrupt)?;
+    let size = source.metadata().map_err(CopyError::Corrupt)?.len();
     if size != meta.size {
-        return Err(CopyError::Corrupt(format!("{size} bytes, recorded {}", meta.size)));
+        return Err(CopyError::Corrupt(std::io::Error::other(format!("{size} bytes, recorded {}", meta.size))));
     }
-    let temporary =
+    let mut temporary =
         crate::write::temporary_beside(output).map_err(|e| CopyError::Output(std::io::Error::other(e.to_string())))?;
-    fs::copy(entry, temporary.path()).map_err(CopyError::Output)?;
+    // Only the bytes: the new file keeps the mode it was created with.
+    std::io::copy(&mut source, temporary.as_file_mut()).map_err(CopyError::Output)?;
     if !meta.verify(temporary.path()) {
-        return Err(CopyError::Corrupt("contents do not match the recorded hash".to_string()));
+        return Err(CopyError::Corrupt(std::io::Error::other("contents do not match the recorded hash")));
     }
-    set_mode_executable(temporary.path()).map_err(CopyError::Output)?;
-    temporary.persist(output).map_err(|e| CopyError::Output(e.error))?;
-    Ok(())
-}
-
-fn set_mode_executable(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(path, fs::Permissions::from_mode(0o755))
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
-    // Readable by everyone who shares the cache (tempfile's default is 0600).
-    let mut temporary = tempfile::Builder::new()
-        .prefix(".entry-")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
-        .tempfile_in(dir)?;
-    temporary.write_all(bytes)?;
-    temporary.persist(path).map(|_| ()).map_err(|e| e.error)
-}
-
-/// Marks an entry as recently used (eviction is least recently used first); called on an
-/// entry's record, never on the output bytes.
-fn touch(path: &Path) {
-    if let Ok(file) = fs::File::options().append(true).open(path) {
-        let _ = file.set_modified(SystemTime::now());
-    }
+    Ok(temporary)
 }
 
 /// The record whose time is an entry's last use, for entries whose own times are not ours
 /// to change: an output may share its inode with a user's file, and a prepared base's
 /// times are part of the fingerprint that lets it go unverified.
-fn use_record(path: &Path) -> Option<PathBuf> {
-    match path.extension()?.to_str()? {
-        "so" => Some(path.with_extension("meta")),
-        "base" => Some(path.with_extension("used")),
+fn use_record(name: &str) -> Option<String> {
+    let (stem, extension) = name.rsplit_once('.')?;
+    match extension {
+        "so" => Some(format!("{stem}.meta")),
+        "base" => Some(format!("{stem}.used")),
         _ => None,
     }
 }
 
 /// The file that goes with an entry: its use record, or the entry of a use record.
-fn partner(path: &Path) -> Option<PathBuf> {
-    match path.extension()?.to_str()? {
-        "meta" => Some(path.with_extension("so")),
-        "used" => Some(path.with_extension("base")),
-        _ => use_record(path),
+fn partner(name: &str) -> Option<String> {
+    let (stem, extension) = name.rsplit_once('.')?;
+    match extension {
+        "meta" => Some(format!("{stem}.so")),
+        "used" => Some(format!("{stem}.base")),
+        _ => use_record(name),
     }
 }
 
-/// Every file in the cache with its size and last use, oldest first.
-fn entries(root: &Path) -> Vec<(PathBuf, u64, SystemTime)> {
+/// One file of the cache's own naming.
+struct Entry {
+    sub: Sub,
+    name: String,
+    own: Own,
+    size: u64,
+    used: SystemTime,
+}
+
+/// Every file of the cache's own naming, with its size and last use, oldest first.
+fn entries(dirs: &Dirs) -> Vec<Entry> {
     let mut found = Vec::new();
-    for dir in ["outputs", "bases", "fingerprints"] {
-        let Ok(listing) = fs::read_dir(root.join(dir)) else { continue };
-        for entry in listing.flatten() {
-            if let Ok(metadata) = entry.metadata() {
-                let path = entry.path();
-                let clock = match use_record(&path) {
-                    Some(record) => fs::metadata(record).unwrap_or(metadata.clone()),
-                    None => metadata.clone(),
-                };
-                let used = clock.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-                found.push((path, metadata.len(), used));
+    for sub in Sub::ALL {
+        let Some(dir) = dirs.sub(sub) else { continue };
+        for (name, own) in dir.own_files(sub) {
+            let Ok(metadata) = files::metadata(&dir.join(&name)) else { continue };
+            if !metadata.is_file() {
+                continue;
             }
+            let clock = use_record(&name).and_then(|record| files::metadata(&dir.join(&record)).ok());
+            let used = clock.as_ref().unwrap_or(&metadata).modified().unwrap_or(SystemTime::UNIX_EPOCH);
+            found.push(Entry { sub, name, own, size: metadata.len(), used });
         }
     }
-    found.sort_by_key(|(path, _, used)| (*used, path.clone()));
+    found.sort_by(|a, b| (a.used, a.sub as usize, &a.name).cmp(&(b.used, b.sub as usize, &b.name)));
     found
 }
 
-/// Removes least recently used outputs until the cache fits in `max_size`; leftovers of
-/// interrupted writes (`.entry-*` older than a minute) go too. Returns (files, bytes) freed.
-pub fn evict(root: &Path, max_size: u64) -> std::io::Result<(usize, u64)> {
-    let mut all = entries(root);
-    let mut total: u64 = all.iter().map(|(_, size, _)| size).sum();
+/// Removes least recently used entries until the cache fits in `max_size`, and the
+/// temporary files of links that died writing them (`files::sweep_stale`). Only files of
+/// the cache's own naming are ever removed. Returns (files, bytes) freed.
+fn evict(dirs: &Dirs, max_size: u64) -> (usize, u64) {
     let mut freed = (0, 0);
-    let stale = SystemTime::now() - std::time::Duration::from_secs(60);
-    all.retain(|(path, size, used)| {
-        let leftover = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with(".entry-"));
-        if leftover && *used < stale && fs::remove_file(path).is_ok() {
-            total -= size;
-            freed = (freed.0 + 1, freed.1 + size);
-            return false;
+    for sub in Sub::ALL {
+        if let Some(dir) = dirs.sub(sub) {
+            let (count, bytes) = crate::files::sweep_stale(dir.path(), files::TEMPORARY_PREFIX);
+            freed = (freed.0 + count, freed.1 + bytes);
         }
-        !leftover
-    });
-    for (path, size, _) in all {
+    }
+    let all: Vec<Entry> = entries(dirs).into_iter().filter(|entry| entry.own != Own::Temporary).collect();
+    let mut total: u64 = all.iter().map(|entry| entry.size).sum();
+    for entry in &all {
         if total <= max_size {
             break;
         }
+        let Some(dir) = dirs.sub(entry.sub) else { continue };
         // An entry and its use record go together; a record goes alone only when its
         // entry is gone.
-        if use_record(&path).is_none() && partner(&path).is_some_and(|entry| entry.exists()) {
+        let partner = partner(&entry.name);
+        if entry.own == Own::UseRecord && partner.as_ref().is_some_and(|p| files::metadata(&dir.join(p)).is_ok()) {
             continue;
         }
-        if fs::remove_file(&path).is_ok() {
-            total -= size;
-            freed = (freed.0 + 1, freed.1 + size);
-            if let Some(record) = partner(&path) {
-                if let Ok(metadata) = fs::metadata(&record) {
-                    if fs::remove_file(&record).is_ok() {
-                        total -= metadata.len();
+        if fs::remove_file(dir.join(&entry.name)).is_ok() {
+            total = total.saturating_sub(entry.size);
+            freed = (freed.0 + 1, freed.1 + entry.size);
+            if let Some(record) = partner {
+                if let Ok(metadata) = files::metadata(&dir.join(&record)) {
+                    if fs::remove_file(dir.join(&record)).is_ok() {
+                        total = total.saturating_sub(metadata.len());
                         freed = (freed.0 + 1, freed.1 + metadata.len());
                     }
                 }
             }
         }
     }
-    Ok(freed)
+    freed
+}
+
+/// The cache's directories for `chainlink cache ...`; `None` when there is no cache yet.
+fn open_for_command(config: &Config) -> Result<(PathBuf, Option<Dirs>)> {
+    let root = location(config).ok_or_else(|| Error::usage("no cache directory (set --cache-dir or HOME)"))?;
+    let dirs =
+        Dirs::open(&root, false).map_err(|e| Error::new(format!("{}: {e}", root.join(LAYOUT_VERSION).display())))?;
+    Ok((root, dirs))
 }
 
 /// `chainlink cache stats`.
 pub fn stats(config: &Config) -> Result<String> {
-    let root = location(config).ok_or_else(|| Error::usage("no cache directory (set --cache-dir or HOME)"))?;
-    let all = entries(&root.join(LAYOUT_VERSION));
-    let count = |extension: &str| all.iter().filter(|(p, _, _)| p.extension().is_some_and(|e| e == extension)).count();
+    let (root, dirs) = open_for_command(config)?;
+    let all = dirs.as_ref().map(entries).unwrap_or_default();
+    let count = |extension: &str| all.iter().filter(|e| e.name.ends_with(&format!(".{extension}"))).count();
     let (outputs, bases) = (count("so"), count("base"));
-    let bytes: u64 = all.iter().map(|(_, size, _)| size).sum();
+    let bytes: u64 = all.iter().map(|entry| entry.size).sum();
     Ok(format!(
         "cache: {}\noutputs: {outputs}\nprepared bases: {bases}\nfiles: {}\nbytes: {bytes}\nmax bytes: {}\n",
         root.display(),
@@ -808,19 +865,34 @@ pub fn stats(config: &Config) -> Result<String> {
 
 /// `chainlink cache gc`: evict down to the size bound.
 pub fn gc(config: &Config) -> Result<String> {
-    let root = location(config).ok_or_else(|| Error::usage("no cache directory (set --cache-dir or HOME)"))?;
-    let (files, bytes) = evict(&root.join(LAYOUT_VERSION), config.cache_max_size)
-        .map_err(|e| Error::new(format!("{}: {e}", root.display())))?;
+    let (_, dirs) = open_for_command(config)?;
+    let (files, bytes) = dirs.as_ref().map_or((0, 0), |dirs| evict(dirs, config.cache_max_size));
     Ok(format!("removed {files} files, {bytes} bytes\n"))
 }
 
-/// `chainlink cache clear`: remove every entry.
+/// `chainlink cache clear`: remove every entry (every file of the cache's own naming but
+/// the temporaries of links still running), then the directories if that leaves them
+/// empty. Links running meanwhile may store new entries: clearing still succeeds.
 pub fn clear(config: &Config) -> Result<String> {
-    let root = location(config).ok_or_else(|| Error::usage("no cache directory (set --cache-dir or HOME)"))?;
-    let versioned = root.join(LAYOUT_VERSION);
-    match fs::remove_dir_all(&versioned) {
-        Ok(()) => Ok(format!("cleared {}\n", root.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(format!("cleared {}\n", root.display())),
-        Err(e) => Err(Error::new(format!("{}: {e}", versioned.display()))),
+    let (root, dirs) = open_for_command(config)?;
+    if let Some(dirs) = dirs {
+        evict(&dirs, 0);
+        for sub in Sub::ALL {
+            if let Some(dir) = dirs.sub(sub) {
+                for (name, own) in dir.own_files(sub) {
+                    if own != Own::Temporary {
+                        let _ = fs::remove_file(dir.join(&name));
+                    }
+                }
+            }
+        }
+        // Empty directories go too (a link storing meanwhile keeps its own).
+        for sub in Sub::ALL {
+            let _ = fs::remove_dir(dirs.v1().join(sub.name()));
+        }
+        let root_dir = root.join(LAYOUT_VERSION);
+        drop(dirs);
+        let _ = fs::remove_dir(root_dir);
     }
+    Ok(format!("cleared {}\n", root.display()))
 }

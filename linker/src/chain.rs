@@ -428,8 +428,11 @@ impl HashMemo {
         if let Some(hash) = known {
             return hash;
         }
-        let hash = match crate::inputs::source_of(sources, data) {
-            Some((input, offset)) if is_data && input.is_base && data.len() > HASH_BLOCK => {
+        // (Where `data` lies is asked only when it matters: for each of many inputs it is a
+        // search of the inputs.)
+        let source = (is_data && data.len() > HASH_BLOCK).then(|| crate::inputs::source_of(sources, data)).flatten();
+        let hash = match source {
+            Some((input, offset)) if input.is_base => {
                 hash_file_range(&input.file, offset, data.len()).unwrap_or_else(|| hash_hex(data))
             }
             _ if is_data => {
@@ -619,6 +622,11 @@ pub fn plan<'data>(config: &Config, bases: &'data [InputFile], inputs: &'data [I
                     .collect()]
             }
         };
+        // Each name's first member, found once (an archive may have tens of thousands).
+        let mut by_name: crate::hash::FxHashMap<&str, &'data [u8]> = Default::default();
+        for (name, data) in &members {
+            by_name.entry(name.as_str()).or_insert(*data);
+        }
         let is_last_base = std::ptr::eq(base, bases.last().expect("non-empty"));
         let generation_count = generations.len();
         for (index, generation_members) in generations.into_iter().enumerate() {
@@ -626,7 +634,7 @@ pub fn plan<'data>(config: &Config, bases: &'data [InputFile], inputs: &'data [I
             let mut recorded = Vec::new();
             let carries_data = is_last_base && index + 1 == generation_count;
             for member in generation_members {
-                let data = members.iter().find(|(name, _)| *name == member.archive_name).map(|(_, d)| *d);
+                let data = by_name.get(member.archive_name.as_str()).copied();
                 match member.kind {
                     MemberKind::Text => {
                         let data = data.ok_or_else(|| {
@@ -713,11 +721,12 @@ pub fn write_archive(
     plan: &ChainPlan,
     manifest: &str,
     deps: Option<&str>,
-) -> Result<tempfile::NamedTempFile> {
+) -> Result<crate::files::Temporary> {
     let mut members: Vec<(&str, &[u8])> = vec![(MANIFEST_MEMBER, manifest.as_bytes())];
     members.extend(deps.map(|deps| (crate::deps::DEPS_MEMBER, deps.as_bytes())));
     members.extend(plan.archive_members.iter().map(|(name, data)| (name.as_str(), *data)));
-    let temp = crate::write::temporary_beside(path)?;
+    // Created as any file the user makes (0666 less the umask).
+    let temp = crate::files::Temporary::beside(path, 0o666)?;
     let identifiers = members.iter().map(|(name, _)| name.as_bytes().to_vec()).collect();
     let file = std::io::BufWriter::new(temp.as_file().try_clone()?);
     let mut builder = ar::GnuBuilder::new(file, identifiers);
@@ -734,8 +743,21 @@ pub fn write_archive(
 /// Reads the manifest recorded in an output library or an emitted archive.
 pub fn read_manifest(path: &std::path::Path) -> Result<Manifest> {
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| Error::new(format!("{name}: cannot read: {e}")))?;
+    let bytes = map_recorded(path)?;
     manifest_in(&name, &bytes)
+}
+
+/// A read-only mapping of an output library or emitted archive, for what chainlink recorded
+/// in it (a big output is not read into memory whole for its manifest).
+pub fn map_recorded(path: &std::path::Path) -> Result<memmap2::Mmap> {
+    let name = path.display().to_string();
+    let cannot = |e: std::io::Error| Error::new(format!("{name}: cannot read: {e}"));
+    let file = crate::files::open_regular(path, false).map_err(cannot)?;
+    if file.metadata().map_err(cannot)?.len() == 0 {
+        return Err(Error::new(format!("{name}: not an ELF file or archive (empty)")));
+    }
+    // SAFETY: read-only view of a file we only read (see inputs.rs on concurrent changes).
+    unsafe { memmap2::Mmap::map(&file) }.map_err(cannot)
 }
 
 /// The manifest recorded in `bytes`, an output library or emitted archive named `name`.

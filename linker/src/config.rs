@@ -37,7 +37,8 @@ pub struct Config {
     pub bind_now: bool,
     /// Bind default-visibility definitions locally (`-Bsymbolic`).
     pub symbolic: bool,
-    /// Worker threads; `None` uses every available core.
+    /// Worker threads (1 to [`MAX_THREADS`], at most [`threads_worth_starting`] started);
+    /// `None` uses every available core.
     pub threads: Option<usize>,
     /// Print how long each phase took.
     pub print_timing: bool,
@@ -283,6 +284,16 @@ pub struct Defsym {
     pub name: String,
     pub symbol: Option<String>,
     pub offset: i64,
+}
+
+/// The most worker threads a link may ask for (more is a usage error).
+pub const MAX_THREADS: usize = 1024;
+
+/// The most worker threads a link starts: four per core. More only cost time to start and
+/// to keep fed (a thousand threads turn a 20 ms link into seconds); the output never
+/// depends on the count.
+pub fn threads_worth_starting() -> usize {
+    4 * std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// Julia's names for the section that ties old code to its old data.

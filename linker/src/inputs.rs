@@ -119,8 +119,11 @@ pub fn load_inputs(config: &Config) -> Result<Loaded> {
     Ok(Loaded { files: loader.files, scripts: loader.scripts })
 }
 
-/// Linker scripts may name each other; this bounds the nesting so a loop is an error.
+/// Linker scripts may name each other; this bounds the nesting, and the number of scripts
+/// read, so that a loop or a fan-out (scripts naming other scripts several times over) is
+/// an error rather than a hang.
 const MAX_SCRIPT_DEPTH: usize = 16;
+const MAX_SCRIPTS: usize = 1024;
 
 impl Loader {
     fn add_arg(&mut self, arg: &InputArg) -> Result<()> {
@@ -192,7 +195,14 @@ impl Loader {
 
     fn add_script(&mut self, path: &Path, data: &[u8], depth: usize) -> Result<()> {
         if depth >= MAX_SCRIPT_DEPTH {
-            return Err(Error::new("linker scripts nest too deeply"));
+            return Err(Error::new(format!(
+                "linker scripts nest more than {MAX_SCRIPT_DEPTH} deep (a script names itself?)"
+            )));
+        }
+        if self.scripts.len() >= MAX_SCRIPTS {
+            return Err(Error::new(format!(
+                "the link reads more than {MAX_SCRIPTS} linker scripts (scripts name each other in a loop?)"
+            )));
         }
         let text = std::str::from_utf8(data).map_err(|_| Error::new("not valid UTF-8"))?;
         self.scripts.push((path.to_string_lossy().into_owned(), data.to_vec()));
@@ -254,12 +264,22 @@ pub fn load_bases(config: &Config) -> Result<Vec<InputFile>> {
 }
 
 /// The input and offset that hold `bytes`, when they lie inside one of `files`' mappings.
+/// Found by halving when `files` are in address order (see [`by_address`]), else by a
+/// search of them all.
 pub fn source_of<'a>(files: &[&'a InputFile], bytes: &[u8]) -> Option<(&'a InputFile, u64)> {
     let start = bytes.as_ptr() as usize;
-    files.iter().find_map(|&input| {
+    let holds = |input: &'a InputFile| {
         let base = input.data.as_ptr() as usize;
         (start >= base && start + bytes.len() <= base + input.data.len()).then_some((input, (start - base) as u64))
-    })
+    };
+    let candidate = files.partition_point(|input| input.data.as_ptr() as usize <= start).checked_sub(1);
+    candidate.and_then(|at| holds(files[at])).or_else(|| files.iter().find_map(|&input| holds(input)))
+}
+
+/// Sorts inputs by the address of their mapping, for [`source_of`] (asked per chunk of
+/// the output and per member hashed).
+pub fn by_address(files: &mut [&InputFile]) {
+    files.sort_by_key(|input| input.data.as_ptr() as usize);
 }
 
 /// Maps in the pages of `bytes` (part of a file mapping) in bulk, for code about to read
@@ -295,7 +315,7 @@ fn display_dirs(dirs: &[PathBuf]) -> String {
 }
 
 fn map_file(path: &Path) -> Result<(File, Mmap)> {
-    let file = File::open(path).map_err(|e| Error::new(format!("cannot open: {e}")))?;
+    let file = crate::files::open_regular(path, false).map_err(|e| Error::new(format!("cannot open: {e}")))?;
     let len = file.metadata().map_err(|e| Error::new(format!("cannot stat: {e}")))?.len();
     if len == 0 {
         return Err(Error::new("file is empty"));

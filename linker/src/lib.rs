@@ -9,6 +9,7 @@ mod background;
 pub mod base_check;
 pub mod base_search;
 pub mod cache;
+mod cache_files;
 pub mod chain;
 mod compress;
 pub mod config;
@@ -18,6 +19,7 @@ pub mod eh_frame;
 pub mod error;
 mod exec_stack;
 pub mod exports;
+pub mod files;
 pub mod gc;
 pub mod gnu_hash;
 mod hash;
@@ -50,7 +52,7 @@ use timing::Timer;
 
 /// Links `config.inputs` into the shared library `config.output`.
 ///
-/// On error nothing is written: the output is only renamed into place once complete.
+/// On error nothing is written: the outputs are only renamed into place once complete.
 pub fn link(config: &Config) -> Result<report::LinkReport> {
     link_then(config, &mut |_| {})
 }
@@ -63,49 +65,89 @@ pub fn link_then(
     config: &Config,
     finished: &mut (dyn FnMut(&report::LinkReport) + Send),
 ) -> Result<report::LinkReport> {
+    if config.threads.is_some_and(|threads| !(1..=config::MAX_THREADS).contains(&threads)) {
+        return Err(Error::usage(format!("--threads must be between 1 and {}", config::MAX_THREADS)));
+    }
+    let targets = [Some(&config.output), config.emit_archive.as_ref(), config.stats_json.as_ref()];
+    for target in targets.into_iter().flatten() {
+        files::check_target(target)?;
+    }
     let mut pool = rayon::ThreadPoolBuilder::new();
     if let Some(threads) = config.threads {
-        pool = pool.num_threads(threads.max(1));
+        pool = pool.num_threads(threads.min(config::threads_worth_starting()));
     }
     let pool = pool.build().map_err(|e| Error::new(format!("cannot start worker threads: {e}")))?;
-    if !config.verify_determinism {
-        return pool.install(|| link_with::<arch::x86_64::X86_64>(config, finished));
-    }
-    let report = pool.install(|| link_with::<arch::x86_64::X86_64>(config, &mut |_| {}))?;
-    verify_determinism(config, &report)?;
-    finished(&report);
-    Ok(report)
+    pool.install(|| link_with::<arch::x86_64::X86_64>(config, finished))
 }
 
-/// The report of a link that `cache` satisfies (`config.output` now holds the entry for
-/// `key`); `None` when it has no usable entry.
+/// The report of a link that `cache` satisfies: `config.output` holds the entry for `key`
+/// already, or will once `pending` is committed; `None` when it has no usable entry.
 fn cached_output(
     config: &Config,
     cache: &mut cache::Cache,
     key: &str,
     timer: &mut Timer,
     early_region: &mut Option<write::EarlyRegion>,
+    pending: &mut files::Pending,
 ) -> Option<report::LinkReport> {
     if cache.has_entry(key) {
         // Most likely a hit: the early copy is not wanted (and nothing of this link may
         // outlive `finished`).
         drop(early_region.take());
     }
-    if !cache.satisfy(key, &config.output) {
-        return None;
-    }
+    let output_bytes = match cache.satisfy(key, &config.output)? {
+        cache::Satisfied::UpToDate => std::fs::metadata(&config.output).map_or(0, |m| m.len()),
+        cache::Satisfied::Copied(copy) => {
+            let bytes = copy.as_file().metadata().map_or(0, |m| m.len());
+            pending.add(copy, &config.output);
+            bytes
+        }
+    };
     timer.phase("cache");
     if config.verbose {
-        eprintln!("chainlink: output cache: {} ({})", cache.report.outcome, config.output.display());
+        crate::say!("chainlink: output cache: {} ({})", cache.report.outcome, config.output.display());
     }
-    let output_bytes = std::fs::metadata(&config.output).map_or(0, |m| m.len());
     let stats = report::Stats { output_bytes, threads: rayon::current_num_threads(), ..Default::default() };
     Some(report::LinkReport { timer: std::mem::take(timer), stats, cache: cache.report.clone(), rebased: None })
 }
 
+/// How every link ends, once all its files are written beside their targets (`pending`):
+/// checks determinism if asked, writes `--stats-json`, then renames everything into place
+/// together, remembers the output for the cache (`remember`: the cache and the key) and
+/// calls `finished`. Anything that fails fails before the renames, which leaves every
+/// target as it was.
+fn conclude(
+    config: &Config,
+    mut pending: files::Pending,
+    report: report::LinkReport,
+    remember: Option<(&mut cache::Cache, &str)>,
+    finished: &mut (dyn FnMut(&report::LinkReport) + Send),
+) -> Result<report::LinkReport> {
+    if config.verify_determinism {
+        let linked = pending.file_for(&config.output).map_or(config.output.as_path(), |file| file.path());
+        verify_determinism(config, linked, &report)?;
+    }
+    let mut all = files::Pending::default();
+    if let Some(path) = &config.stats_json {
+        let mut stats = files::Temporary::beside(path, 0o666)?;
+        std::io::Write::write_all(stats.as_file_mut(), report.to_json().as_bytes())
+            .map_err(|e| Error::new(format!("cannot write {}: {e}", path.display())))?;
+        all.add(stats, path);
+    }
+    // The output last: it is the one a failed rename must leave alone most of all.
+    all.append(&mut pending);
+    all.commit()?;
+    if let Some((cache, key)) = remember {
+        cache.remember_output(key, &config.output);
+    }
+    finished(&report);
+    Ok(report)
+}
+
 /// Links again from scratch on one thread, without the cache, next to the output, and
-/// fails if the bytes differ from what the first link produced (or from the cache's record).
-fn verify_determinism(config: &Config, report: &report::LinkReport) -> Result<()> {
+/// fails if the bytes differ from what the first link produced (`linked`, or the cache's
+/// record).
+fn verify_determinism(config: &Config, linked: &std::path::Path, report: &report::LinkReport) -> Result<()> {
     let check = write::temporary_beside(&config.output)?;
     let mut fresh = config.clone();
     fresh.output = check.path().to_path_buf();
@@ -116,7 +158,7 @@ fn verify_determinism(config: &Config, report: &report::LinkReport) -> Result<()
     fresh.stats_json = None;
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().map_err(|e| Error::new(e.to_string()))?;
     pool.install(|| link_with::<arch::x86_64::X86_64>(&fresh, &mut |_| {}))?;
-    let first = std::fs::read(&config.output)?;
+    let first = std::fs::read(linked)?;
     let second = std::fs::read(check.path())?;
     if first != second {
         let at = first.iter().zip(&second).position(|(a, b)| a != b).unwrap_or(first.len().min(second.len()));
@@ -154,7 +196,7 @@ fn link_with<A: Arch>(
     // newer is not. Its prepared base is opened before anything else: its region starts
     // copying into a new output beside everything up to the layout, and its record of the
     // base's symbols replaces loading them. (Used only if the link's base key is this one.)
-    let remembered_bases: Option<Vec<String>> = cache.as_ref().filter(|_| speculating).and_then(|cache| {
+    let remembered_bases: Option<Vec<String>> = cache.as_mut().filter(|_| speculating).and_then(|cache| {
         let hashes: Option<Vec<String>> = bases.iter().map(|base| cache.remembered_hash(base, &memo)).collect();
         hashes.filter(|hashes| !hashes.is_empty())
     });
@@ -200,9 +242,11 @@ fn link_with<A: Arch>(
         None => (None, None),
     };
     if let (Some(cache), Some(key)) = (cache.as_mut(), &key) {
-        if let Some(report) = cached_output(config, cache, key, &mut timer, &mut early_region) {
-            finished(&report);
-            return Ok(report);
+        let mut pending = files::Pending::default();
+        if let Some(report) = cached_output(config, cache, key, &mut timer, &mut early_region, &mut pending) {
+            // (A copy is remembered once in place; an up-to-date output already is.)
+            let remember = pending.file_for(&config.output).is_some().then_some((cache, key.as_str()));
+            return conclude(config, pending, report, remember, finished);
         }
         if !speculating {
             timer.phase("cache");
@@ -221,16 +265,19 @@ fn link_with<A: Arch>(
                 if remembered_bases.as_deref() != Some(&cache.input_hashes[..bases.len()]) {
                     return Err(Error::new("a base archive changed while it was being linked"));
                 }
-                if let Some(report) = cached_output(config, cache, &found, &mut timer, &mut early_region) {
-                    finished(&report);
-                    return Ok(report);
+                let mut pending = files::Pending::default();
+                if let Some(report) = cached_output(config, cache, &found, &mut timer, &mut early_region, &mut pending)
+                {
+                    let remember = pending.file_for(&config.output).is_some().then_some((cache, found.as_str()));
+                    return conclude(config, pending, report, remember, finished);
                 }
                 key = Some(found);
                 timer.phase("cache");
             }
         };
     }
-    let sources: Vec<&inputs::InputFile> = inputs.iter().chain(&bases).collect();
+    let mut sources: Vec<&inputs::InputFile> = inputs.iter().chain(&bases).collect();
+    inputs::by_address(&mut sources);
     // The manifest's member hashes: known from the key when there is one (the memo), else
     // computed beside symbol resolution; a key looked up after the layout brings them then.
     let (hashes, resolved) = match resolved.take() {
@@ -277,7 +324,7 @@ fn link_with<A: Arch>(
         _ => None,
     };
     if config.verbose {
-        eprintln!(
+        crate::say!(
             "chainlink: {} generation(s); {} base text object(s); {} data member(s) dropped; {} definition(s) shadowed by newer generations",
             chain.newest + 1,
             chain.base_objects.len(),
@@ -398,6 +445,8 @@ fn link_with<A: Arch>(
         sources: &sources,
         base_region: &base_region,
     };
+    // What links killed beside these outputs left (a SIGKILL leaves its temporaries).
+    files::sweep_beside(&[Some(&config.output), config.emit_archive.as_ref(), config.stats_json.as_ref()]);
     let written = writer.write::<A>(early_region)?;
     // Before the output is replaced: what the bases it was built on differ in, if they do.
     let rebased = rebase::after_relink(&config.output, &layout.manifest, &db);
@@ -405,13 +454,9 @@ fn link_with<A: Arch>(
         map_file::write(&db, &layout, &config.output, path)?;
     }
     timer.phase("write");
-    let archive = match &config.emit_archive {
-        Some(path) => Some((path, chain::write_archive(path, &chain, &layout.manifest, deps.as_deref())?)),
-        None => None,
-    };
-    // Both files are complete; only now do they replace what was there.
-    if let Some((path, archive)) = archive {
-        write::persist(archive, path)?;
+    let mut pending = files::Pending::default();
+    if let Some(path) = &config.emit_archive {
+        pending.add(chain::write_archive(path, &chain, &layout.manifest, deps.as_deref())?, path);
     }
     if let (Some(cache), Some(key)) = (cache.as_mut(), &key) {
         let members = &written.skipped_members;
@@ -431,8 +476,7 @@ fn link_with<A: Arch>(
             write::BaseRegion::Record => "recorded",
             write::BaseRegion::Write => "none",
         };
-        if store_prepared {
-            let path = cache.prepared_base(base_key);
+        if let (true, Some(path)) = (store_prepared, cache.prepared_base(base_key)) {
             let region = match (&base_region, &layout.base_region, signature) {
                 (write::BaseRegion::Record, Some(range), Some(signature)) => Some((
                     prepared::RegionSource {
@@ -461,38 +505,37 @@ fn link_with<A: Arch>(
                     cache.evict(config.cache_max_size);
                 }
                 Err(e) => {
-                    cache.warn(format!("cannot write the prepared base {}: {e}; linking without it", path.display()))
+                    let shown = cache.shown(&path);
+                    cache.warn(format!("cannot write the prepared base {shown}: {e}; linking without it"))
                 }
             }
         }
     }
-    write::persist(written.file, &config.output)?;
-    if let (Some(cache), Some(key)) = (cache.as_mut(), &key) {
-        if cache.report.stored {
-            cache.remember_output(key, &config.output);
-        }
-    }
+    pending.add(written.file, &config.output);
     timer.phase("store");
     let input_bytes = inputs.iter().chain(&bases).map(|f| f.data.len() as u64).sum();
     let stats = report::Stats::collect::<A>(&db, &plan, &layout, input_bytes, inputs.len() + bases.len());
-    let cache = cache.map(|c| c.report).unwrap_or_default();
-    if config.verbose && cache.enabled {
-        eprintln!("chainlink: output cache: miss; {}", if cache.stored { "stored" } else { "not stored" });
-        eprintln!("chainlink: {}", cache.describe_base());
+    let cache_report = cache.as_ref().map(|c| c.report.clone()).unwrap_or_default();
+    if config.verbose && cache_report.enabled {
+        crate::say!("chainlink: output cache: miss; {}", if cache_report.stored { "stored" } else { "not stored" });
+        crate::say!("chainlink: {}", cache_report.describe_base());
     }
     if let (true, Some(affected)) = (config.verbose, &rebased) {
-        eprintln!(
+        crate::say!(
             "chainlink: {} was built on other bases: {} unit(s) of generation {} and newer have dependencies that changed",
             config.output.display(),
             affected.len(),
             db.newest
         );
         for line in deps::describe(affected).lines() {
-            eprintln!("chainlink:   {line}");
+            crate::say!("chainlink:   {line}");
         }
     }
-    let report = report::LinkReport { timer, stats, cache, rebased };
+    let report = report::LinkReport { timer, stats, cache: cache_report, rebased };
+    let remember = match (cache.as_mut(), &key) {
+        (Some(cache), Some(key)) if cache.report.stored => Some((cache, key.as_str())),
+        _ => None,
+    };
     // Everything the link mapped and built is released only after this.
-    finished(&report);
-    Ok(report)
+    conclude(config, pending, report, remember, finished)
 }

@@ -273,7 +273,7 @@ impl Parser<'_> {
             match command.as_str() {
                 "GROUP" | "INPUT" => {
                     self.expect_open(&command)?;
-                    self.input_list(&command, false)?;
+                    self.input_list(&command)?;
                 }
                 "OUTPUT_FORMAT" | "OUTPUT_ARCH" | "SEARCH_DIR" => {
                     self.expect_open(&command)?;
@@ -285,22 +285,29 @@ impl Parser<'_> {
         Ok(())
     }
 
-    /// Reads inputs up to the `)` that closes `command`.
-    fn input_list(&mut self, command: &str, as_needed: bool) -> Result<()> {
-        loop {
+    /// Reads inputs up to the `)` that closes `command`, with `AS_NEEDED (...)` lists
+    /// nested in it to any depth (kept on a stack of their own, not the call stack: a
+    /// script is input, and its nesting must not overflow anything).
+    fn input_list(&mut self, command: &str) -> Result<()> {
+        // The commands whose lists are open, innermost last.
+        let mut open: Vec<&str> = vec![command];
+        while let Some(&innermost) = open.last() {
             let last_line = self.last_line();
             let Some(token) = self.next() else {
-                bail!("line {last_line}: missing `)` to close {command}");
+                bail!("line {last_line}: missing `)` to close {innermost}");
             };
             let line = token.line;
             let word = match &token.kind {
-                TokenKind::Close => return Ok(()),
-                TokenKind::Open => bail!("line {line}: unexpected `(` in {command}"),
+                TokenKind::Close => {
+                    open.pop();
+                    continue;
+                }
+                TokenKind::Open => bail!("line {line}: unexpected `(` in {innermost}"),
                 TokenKind::Word(word) => word.clone(),
             };
             if word == "AS_NEEDED" && matches!(self.tokens.get(self.pos), Some(Token { kind: TokenKind::Open, .. })) {
                 self.pos += 1;
-                self.input_list("AS_NEEDED", true)?;
+                open.push("AS_NEEDED");
                 continue;
             }
             let input = match word.strip_prefix("-l") {
@@ -308,8 +315,9 @@ impl Parser<'_> {
                 Some(library) => ScriptInput::Library(library.to_string()),
                 None => ScriptInput::Path(self.resolve(&word)),
             };
-            self.entries.push(ScriptEntry { input, as_needed });
+            self.entries.push(ScriptEntry { input, as_needed: open.len() > 1 });
         }
+        Ok(())
     }
 
     /// Skips the arguments of a command we accept but ignore.
@@ -450,6 +458,18 @@ GROUP ( libgcc_s.so.1 -lgcc )
             let error = result.expect_err(bad).to_string();
             assert!(error.contains("libweird.so"), "{error}");
         }
+    }
+
+    #[test]
+    fn deeply_nested_as_needed_lists_parse_without_recursion() {
+        let depth = 100_000;
+        let text = format!("GROUP ( a.so {} b.so {} c.so )", "AS_NEEDED ( ".repeat(depth), ") ".repeat(depth));
+        let entries = parse_linker_script(&text, Path::new("/nonexistent/libx.so")).unwrap();
+        assert_eq!(entries.len(), 3);
+        assert!(!entries[0].as_needed && entries[1].as_needed && !entries[2].as_needed, "{entries:?}");
+        let unclosed = format!("GROUP ( {}", "AS_NEEDED ( ".repeat(depth));
+        let error = parse_linker_script(&unclosed, Path::new("/nonexistent/libx.so")).unwrap_err().to_string();
+        assert!(error.contains("missing `)` to close AS_NEEDED"), "{error}");
     }
 
     #[test]

@@ -168,6 +168,26 @@ impl<'data> ObjectFile<'data> {
     }
 }
 
+/// The bytes a relocation touches, as a range of `within` (a section's or a chunk's bytes,
+/// by section offset) counted from its start: `before` bytes ahead of the field (an
+/// instruction a relaxation reads or rewrites) and the field's `size` bytes at `offset`.
+/// `None` when any of them lies outside `within`. Every phase that reads or writes the
+/// bytes of a relocation gets them here: each sum is checked, so an offset near 2^64
+/// cannot wrap round into range.
+#[inline]
+pub fn reloc_bytes(
+    within: &std::ops::Range<u64>,
+    offset: u64,
+    before: u64,
+    size: u64,
+) -> Option<std::ops::Range<usize>> {
+    let (start, end) = (offset.checked_sub(before)?, offset.checked_add(size)?);
+    if start < within.start || end > within.end {
+        return None;
+    }
+    Some(usize::try_from(start - within.start).ok()?..usize::try_from(end - within.start).ok()?)
+}
+
 /// Reads a relocation's fields in one place so every phase decodes them alike.
 #[inline]
 pub fn rela_parts(rela: &Rela64<LE>) -> (u64, u32, elf::RelocationType, i64) {

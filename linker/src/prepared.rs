@@ -16,7 +16,7 @@
 //! never be the reason an output differs: anything doubtful is rescanned.
 
 use crate::config::Config;
-use crate::scan::{Chunk, TargetRecord, COUNTED_TYPES};
+use crate::scan::{Chunk, TargetRecord};
 use crate::sections::InputSectionId;
 use crate::symbols::{FileId, SymbolDb};
 use crate::tables::{ImageDirectory, Place, Table, Unit};
@@ -25,14 +25,14 @@ use std::ops::Range;
 use std::path::Path;
 
 const MAGIC: &[u8; 8] = b"CLNKPREP";
-const FORMAT: u32 = 5;
+const FORMAT: u32 = 6;
 const HEADER: usize = 256;
-const CHUNK_RECORD: usize = 88;
+const CHUNK_RECORD: usize = 96;
 const TARGET_RECORD: usize = 8;
 const UNIT_RECORD: usize = 40;
 const ENTRY_RECORD: usize = 16;
-const TYPE_ROW: usize = COUNTED_TYPES * 8;
-const NO_TYPE_ROW: u32 = u32::MAX;
+/// A chunk's relocations of one type: the type's slot (`scan::type_slot`), the count.
+const TYPE_RECORD: usize = 12;
 const USES_TLS_LD: u32 = 1;
 /// The chunk lies in the base region and its patch and binding lists are recorded.
 const IN_REGION: u32 = 2;
@@ -49,6 +49,17 @@ const UNITS_NOT_RECORDED: u32 = 1;
 /// start in the file.
 fn region_fields(header: &[u8]) -> (Range<u64>, u64) {
     (u64_at(header, 152)..u64_at(header, 160), u64_at(header, 168))
+}
+
+/// The checksum of a prepared base file: blake3 of all of it, its checksum field (bytes
+/// 48..80 of the header) read as zeros.
+pub fn checksum_of(file: &[u8]) -> [u8; 32] {
+    let mut checksum = blake3::Hasher::new();
+    checksum.update(&file[..48]);
+    checksum.update(&[0; 32]);
+    checksum.update(&file[80..HEADER]);
+    checksum.update_rayon(&file[HEADER..]);
+    *checksum.finalize().as_bytes()
 }
 
 /// The key of a base: which prepared base a link may use.
@@ -75,7 +86,7 @@ pub struct PreparedBase {
     chunks: usize,
     targets: usize,
     relr: usize,
-    type_rows: usize,
+    type_records: usize,
     units: usize,
     entries: usize,
     names: usize,
@@ -144,15 +155,6 @@ pub struct ChunkRecord<'a> {
     at: usize,
 }
 
-/// The checksum's hasher, fed with the header but for the checksum itself (bytes 48..80):
-/// every field that says how to read the file is covered.
-fn header_checksum(header: &[u8]) -> blake3::Hasher {
-    let mut checksum = blake3::Hasher::new();
-    checksum.update(&header[..48]);
-    checksum.update(&header[80..HEADER]);
-    checksum
-}
-
 fn u32_at(bytes: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(bytes[at..at + 4].try_into().expect("four bytes"))
 }
@@ -173,7 +175,7 @@ impl PreparedBase {
         base_objects: usize,
         trusted: impl FnOnce(&std::fs::Metadata, &[u8; 32]) -> bool,
     ) -> Result<Option<(PreparedBase, bool)>, OpenError> {
-        let file = match std::fs::File::open(path) {
+        let file = match crate::files::open_regular(path, true) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(OpenError::Unreadable(e.to_string())),
@@ -236,7 +238,7 @@ impl PreparedBase {
             return Err("recorded for another key".to_string());
         }
         let count = |at: usize| usize::try_from(u64_at(&map, at)).unwrap_or(usize::MAX);
-        let (chunks, targets, relr, type_rows) = (count(80), count(88), count(96), count(104));
+        let (chunks, targets, relr, type_records) = (count(80), count(88), count(96), count(104));
         let (units, entries, names) = (count(112), count(120), count(128));
         let (patches, bindings) = (count(136), count(144));
         let symbols_len = count(176);
@@ -244,7 +246,7 @@ impl PreparedBase {
             (chunks, CHUNK_RECORD),
             (targets, TARGET_RECORD),
             (relr, 8),
-            (type_rows, TYPE_ROW),
+            (type_records, TYPE_RECORD),
             (units, UNIT_RECORD),
             (entries, ENTRY_RECORD),
             (names, 1),
@@ -267,12 +269,8 @@ impl PreparedBase {
         if expected != Some(map.len()) {
             return Err(format!("{} bytes, but its header describes {:?}", map.len(), expected));
         }
-        if verify {
-            let mut checksum = header_checksum(&map[..HEADER]);
-            checksum.update_rayon(&map[HEADER..]);
-            if map[48..80] != *checksum.finalize().as_bytes() {
-                return Err("its contents do not match their checksum".to_string());
-            }
+        if verify && map[48..80] != checksum_of(&map) {
+            return Err("its contents do not match their checksum".to_string());
         }
         let recorded_objects = u32_at(&map, 12) as usize;
         if recorded_objects != base_objects {
@@ -285,7 +283,7 @@ impl PreparedBase {
             chunks,
             targets,
             relr,
-            type_rows,
+            type_records,
             units,
             entries,
             names,
@@ -297,10 +295,10 @@ impl PreparedBase {
         for index in 0..chunks {
             let record = prepared.chunk(index);
             let end = |at: usize| record.field32(at) as usize + record.field32(at + 4) as usize;
-            let row = record.field32(64);
+            let types_end = record.field32(64) as usize + record.field32(88) as usize;
             if end(48) > targets
                 || end(56) > relr
-                || (row != NO_TYPE_ROW && row as usize >= type_rows)
+                || types_end > type_records
                 || end(72) > patches
                 || end(80) > bindings
             {
@@ -324,7 +322,7 @@ impl PreparedBase {
     }
 
     fn units_at(&self) -> usize {
-        self.type_rows_at() + self.type_rows * TYPE_ROW
+        self.type_records_at() + self.type_records * TYPE_RECORD
     }
 
     fn entries_at(&self) -> usize {
@@ -373,7 +371,7 @@ impl PreparedBase {
         chunks
             .par_iter()
             .map(|chunk| {
-                let (patches, mut bindings) = self.chunk(chunk.prepared?).patches()?;
+                let (patches, mut bindings) = self.chunk(chunk.prepared? as usize).patches()?;
                 let loaded = db.object(chunk.input.file);
                 let holds = bindings.all(|binding| {
                     loaded.global(binding.symbol as usize).is_some_and(|id| {
@@ -433,7 +431,7 @@ impl PreparedBase {
         self.targets_at() + self.targets * TARGET_RECORD
     }
 
-    fn type_rows_at(&self) -> usize {
+    fn type_records_at(&self) -> usize {
         self.relr_at() + self.relr * 8
     }
 
@@ -480,7 +478,7 @@ impl PreparedBase {
             }
             (next_reloc, next_byte) = (relocs.end, bytes.end);
             let mut chunk = Chunk::new(input, relocs, bytes);
-            chunk.prepared = Some(index);
+            chunk.prepared = Some(u32::try_from(index).ok()?);
             chunks.push(chunk);
         }
         (!chunks.is_empty() && next_reloc == relocations && next_byte == size).then_some(chunks)
@@ -530,14 +528,12 @@ impl<'a> ChunkRecord<'a> {
         map[start..start + self.field32(60) as usize * 8].chunks_exact(8).map(|word| u64_at(word, 0))
     }
 
-    pub fn type_counts(&self) -> Vec<u64> {
-        match self.field32(64) {
-            NO_TYPE_ROW => Vec::new(),
-            row => {
-                let start = self.base.type_rows_at() + row as usize * TYPE_ROW;
-                self.base.map[start..start + TYPE_ROW].chunks_exact(8).map(|word| u64_at(word, 0)).collect()
-            }
-        }
+    /// The chunk's relocations by type: (type slot, count) for the types present.
+    pub fn type_counts(&self) -> impl Iterator<Item = (u32, u64)> + Clone + 'a {
+        let map: &'a [u8] = &self.base.map;
+        let start = self.base.type_records_at() + self.field32(64) as usize * TYPE_RECORD;
+        let records = &map[start..start + self.field32(88) as usize * TYPE_RECORD];
+        records.chunks_exact(TYPE_RECORD).map(|record| (u32_at(record, 0), u64_at(record, 4)))
     }
 
     pub fn uses_tls_ld(&self) -> bool {
@@ -594,26 +590,25 @@ pub fn store(
     let mut base: Vec<(usize, &Chunk)> =
         recorded.chunks.iter().enumerate().filter(|(_, c)| (c.input.file.0 as usize) < base_objects).collect();
     base.sort_by_key(|(_, c)| (c.input.file.0, c.input.section, c.relocs.start, c.bytes.start));
-    let (mut records, mut targets, mut relr, mut rows) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut target_count, mut relr_count, mut row_count) = (0u32, 0u32, 0u32);
+    let (mut records, mut targets, mut relr, mut types) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut target_count, mut relr_count, mut type_count) = (0u32, 0u32, 0u32);
     let (mut patches, mut bindings) = (Vec::new(), Vec::new());
     let (mut patch_count, mut binding_count) = (0u32, 0u32);
     let chunk_count = base.len() as u64;
     let chunk_patches = |index: usize| recorded.region.as_ref().and_then(|(_, all)| all.get(index)?.as_ref());
     for (index, chunk) in base {
-        let chunk_targets: Vec<TargetRecord> = match (chunk.prepared, previous) {
-            (Some(index), Some(previous)) => previous.chunk(index).targets().collect(),
-            _ => chunk.recorded.clone(),
-        };
-        let row = if chunk.type_counts.is_empty() {
-            NO_TYPE_ROW
-        } else {
-            for slot in 0..COUNTED_TYPES {
-                rows.extend_from_slice(&chunk.type_counts.get(slot).copied().unwrap_or(0).to_le_bytes());
+        let (chunk_targets, chunk_types): (Vec<TargetRecord>, Vec<(u32, u64)>) = match (chunk.prepared, previous) {
+            (Some(index), Some(previous)) => {
+                let record = previous.chunk(index as usize);
+                (record.targets().collect(), record.type_counts().collect())
             }
-            row_count += 1;
-            row_count - 1
+            _ => chunk.recorded.as_deref().map(|r| (r.targets.clone(), r.type_counts.clone())).unwrap_or_default(),
         };
+        let types_len = u32::try_from(chunk_types.len()).map_err(|_| overflow())?;
+        for (slot, count) in chunk_types {
+            types.extend_from_slice(&slot.to_le_bytes());
+            types.extend_from_slice(&count.to_le_bytes());
+        }
         records.extend_from_slice(&chunk.input.file.0.to_le_bytes());
         records.extend_from_slice(&chunk.input.section.to_le_bytes());
         for value in [chunk.relocs.start as u64, chunk.relocs.end as u64, chunk.bytes.start, chunk.bytes.end] {
@@ -638,15 +633,18 @@ pub fn store(
             targets_len,
             relr_count,
             relr_len,
-            row,
+            type_count,
             chunk_flags,
             patch_count,
             patch_len,
             binding_count,
             binding_len,
+            types_len,
+            0,
         ] {
             records.extend_from_slice(&value.to_le_bytes());
         }
+        type_count = type_count.checked_add(types_len).ok_or_else(overflow)?;
         if let Some(region) = region {
             for index in &region.relocations {
                 patches.extend_from_slice(&index.to_le_bytes());
@@ -711,7 +709,7 @@ pub fn store(
     let mut payload = records;
     payload.extend_from_slice(&targets);
     payload.extend_from_slice(&relr);
-    payload.extend_from_slice(&rows);
+    payload.extend_from_slice(&types);
     payload.extend_from_slice(&units);
     payload.extend_from_slice(&entries);
     payload.extend_from_slice(&names);
@@ -729,7 +727,7 @@ pub fn store(
         chunk_count,
         u64::from(target_count),
         u64::from(relr_count),
-        u64::from(row_count),
+        u64::from(type_count),
         unit_count,
         u64::from(entry_count),
         names.len() as u64,
@@ -757,19 +755,17 @@ pub fn store(
     }
     header.resize(HEADER, 0);
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mut temporary = tempfile::Builder::new()
-        .prefix(".entry-")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
-        .tempfile_in(dir)?;
-    let mut checksum = header_checksum(&header);
+    let mut temporary = crate::files::Temporary::create_in(dir, crate::cache_files::TEMPORARY_PREFIX, 0o644)?;
+    let mut checksum = blake3::Hasher::new();
+    // The header too (its checksum field read as zeros): every byte is covered.
+    checksum.update(&header);
     checksum.update(&payload);
-    temporary.write_all(&header)?;
-    temporary.write_all(&payload)?;
+    temporary.as_file_mut().write_all(&header)?;
+    temporary.as_file_mut().write_all(&payload)?;
     if let Some((region, _)) = &recorded.region {
         let padding = vec![0u8; region_at - HEADER - payload.len()];
         checksum.update(&padding);
-        temporary.write_all(&padding)?;
+        temporary.as_file_mut().write_all(&padding)?;
         // One read of the region, hashed and written as it goes.
         use std::os::unix::fs::FileExt;
         let range = &region.record.range;
@@ -779,12 +775,12 @@ pub fn store(
             let block = &mut buffer[..(range.end - at).min(8 << 20) as usize];
             region.output.read_exact_at(block, at)?;
             checksum.update_rayon(block);
-            temporary.write_all(block)?;
+            temporary.as_file_mut().write_all(block)?;
             at += block.len() as u64;
         }
     }
     // The header last, now that the checksum is known.
     header[48..80].copy_from_slice(checksum.finalize().as_bytes());
     std::os::unix::fs::FileExt::write_all_at(temporary.as_file(), &header, 0)?;
-    temporary.persist(path).map(|_| ()).map_err(|e| e.error)
+    temporary.persist(path)
 }

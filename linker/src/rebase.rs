@@ -28,7 +28,7 @@ pub struct Explanation {
 /// them, with the strip list `file` was linked with.
 pub fn explain(file: &Path, config: &Config) -> Result<Explanation> {
     let name = file.display().to_string();
-    let bytes = std::fs::read(file).map_err(|e| Error::new(format!("{name}: cannot read: {e}")))?;
+    let bytes = crate::chain::map_recorded(file)?;
     let manifest = manifest_in(&name, &bytes)?;
     let records = records_in(&name, &bytes)?
         .ok_or_else(|| Error::new(format!("{name}: no dependency records (linked without them)")))?;
@@ -60,10 +60,7 @@ pub fn after_relink(output: &Path, manifest: &str, db: &SymbolDb) -> Option<Vec<
     if db.newest == 0 {
         return None;
     }
-    let file = std::fs::File::open(output).ok()?;
-    // SAFETY: a read-only view of the previous output for the length of this call; it is
-    // replaced by rename, not written in place.
-    let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
+    let map = crate::chain::map_recorded(output).ok()?;
     let name = output.display().to_string();
     let previous = manifest_in(&name, &map).ok()?;
     let current = Manifest::parse(manifest).ok()?;

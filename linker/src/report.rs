@@ -43,13 +43,8 @@ impl Stats {
         input_bytes: u64,
         input_files: usize,
     ) -> Stats {
-        let mut counts = vec![0u64; COUNTED_TYPES];
-        for chunk in &plan.chunks {
-            for (count, add) in counts.iter_mut().zip(&chunk.type_counts) {
-                *count += add;
-            }
-        }
-        let relocations_by_type = counts
+        let relocations_by_type = plan
+            .type_counts
             .iter()
             .enumerate()
             .filter(|(_, &n)| n > 0)

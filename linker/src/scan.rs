@@ -12,7 +12,7 @@
 
 use crate::arch::{Arch, RelocExpr};
 use crate::error::{Error, Result};
-use crate::object_file::{rela_parts, ENDIAN};
+use crate::object_file::{rela_parts, reloc_bytes, ENDIAN};
 use crate::prepared::PreparedBase;
 use crate::sections::{InputSectionId, SectionMap};
 use crate::symbols::{Definition, FileId, GlobalId, LoadedObject, SymbolDb};
@@ -21,7 +21,7 @@ use object::elf;
 use object::read::elf::{SectionHeader as _, Sym as _};
 use rayon::prelude::*;
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 pub const NEEDS_GOT: u8 = 1;
@@ -85,21 +85,35 @@ pub struct Chunk {
     pub symbolic_base: u32,
     /// Section offsets of the relative relocations, when they are packed as RELR.
     pub relr_offsets: Vec<u64>,
-    /// How many relocations of each type (index = type number; the last slot counts
-    /// types beyond the table).
-    pub type_counts: Vec<u64>,
     /// Some relocation is local-dynamic TLS (the module needs its TLS_LD GOT entry).
     pub uses_tls_ld: bool,
     /// Some dynamic relocation of this chunk applies to a read-only section.
     pub text_relocations: bool,
-    /// The symbols this chunk names, when its scan is being recorded for a prepared base.
-    pub recorded: Vec<TargetRecord>,
+    /// What its scan recorded, when that is being recorded for a prepared base (boxed:
+    /// an object may have a million chunks, and most links record none).
+    pub recorded: Option<Box<ScanRecord>>,
     /// Index of this chunk's record in the prepared base, when it has one.
-    pub prepared: Option<usize>,
+    pub prepared: Option<u32>,
+}
+
+/// What a chunk's scan records for a prepared base.
+#[derive(Clone, Debug, Default)]
+pub struct ScanRecord {
+    /// The symbols the chunk names.
+    pub targets: Vec<TargetRecord>,
+    /// Its relocations by type: (type slot, see [`type_slot`], count) for the types
+    /// present (the plan keeps the link's totals).
+    pub type_counts: Vec<(u32, u64)>,
 }
 
 /// Relocation types counted individually in statistics.
 pub const COUNTED_TYPES: usize = 64;
+
+/// The slot a relocation type is counted in: its number, the last slot for types beyond.
+#[inline]
+pub fn type_slot(r_type: u32) -> usize {
+    (r_type as usize).min(COUNTED_TYPES - 1)
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GotKind {
@@ -168,6 +182,8 @@ pub struct Plan {
     pub replayed_chunks: usize,
     pub rescanned_chunks: usize,
     pub rescan_reason: Option<String>,
+    /// Relocations of every chunk by type (index: [`type_slot`]).
+    pub type_counts: Vec<u64>,
 }
 
 /// Dense numbering of every symbol that a relocation can name: globals first, then each
@@ -353,10 +369,9 @@ impl Chunk {
             relative_base: 0,
             symbolic_base: 0,
             relr_offsets: Vec::new(),
-            type_counts: Vec::new(),
             uses_tls_ld: false,
             text_relocations: false,
-            recorded: Vec::new(),
+            recorded: None,
             prepared: None,
         }
     }
@@ -451,55 +466,61 @@ impl Scanner<'_, '_> {
         facts
     }
 
-    fn scan_chunk<A: Arch>(&self, chunk: &mut Chunk, flags: &[AtomicU8], static_tls: &AtomicBool) -> Result<()> {
+    fn scan_chunk<A: Arch>(&self, chunk: &mut Chunk, marks: &Marks) -> Result<()> {
         let input = chunk.input;
         let loaded = self.db.object(input.file);
         let object = &loaded.object;
         let header = object.section(input.section as usize);
         let relocations = &object.relocations(input.section as usize)[chunk.relocs.clone()];
+        let from_base = self.db.is_base(input.file);
+        let mut recorded = (self.record_base && from_base).then(Box::<ScanRecord>::default);
         chunk.uses_tls_ld = relocations
             .iter()
             .any(|rela| A::reloc_info(rela_parts(rela).2).is_some_and(|info| info.expr == RelocExpr::TlsLocalDynamic));
         if !relocations.is_empty() {
-            chunk.type_counts = vec![0; COUNTED_TYPES];
+            let mut counts = [0u64; COUNTED_TYPES];
             for rela in relocations {
-                let r_type = rela_parts(rela).2 .0 as usize;
-                chunk.type_counts[r_type.min(COUNTED_TYPES - 1)] += 1;
+                counts[type_slot(rela_parts(rela).2 .0)] += 1;
+            }
+            let present = counts.iter().enumerate().filter(|(_, &n)| n > 0).map(|(slot, &n)| (slot as u32, n));
+            marks.count_types(present.clone());
+            if let Some(recorded) = recorded.as_mut() {
+                recorded.type_counts = present.collect();
             }
         }
         if header.sh_flags(ENDIAN).0 & elf::SHF_ALLOC.0 == 0 {
+            chunk.recorded = recorded;
             return Ok(());
         }
-        let strips_here = loaded.stripped.iter().any(|&s| s);
-        let from_base = self.db.is_base(input.file);
-        let recording = self.record_base && from_base;
+        let strips_here = loaded.strips_any;
         for rela in relocations {
             let (_, symbol, _, _) = rela_parts(rela);
             let bits = self.scan_reloc::<A>(chunk, rela, strips_here)?;
             if bits != 0 {
-                flags[self.keys.of(target_of(loaded, input.file, symbol))]
+                marks.flags[self.keys.of(target_of(loaded, input.file, symbol))]
                     .fetch_or(marked(bits, from_base), Ordering::Relaxed);
                 if bits & NEEDS_TLS_IE != 0 {
-                    static_tls.store(true, Ordering::Relaxed);
+                    marks.static_tls.store(true, Ordering::Relaxed);
                 }
             }
-            if recording {
-                chunk.recorded.push(TargetRecord { symbol, facts: 0, bits });
+            if let Some(recorded) = recorded.as_mut() {
+                recorded.targets.push(TargetRecord { symbol, facts: 0, bits });
             }
         }
-        if recording {
-            chunk.recorded.sort_unstable_by_key(|record| record.symbol);
-            chunk.recorded.dedup_by(|later, kept| {
+        if let Some(recorded) = recorded.as_mut() {
+            recorded.targets.sort_unstable_by_key(|record| record.symbol);
+            recorded.targets.dedup_by(|later, kept| {
                 let same = later.symbol == kept.symbol;
                 if same {
                     kept.bits |= later.bits;
                 }
                 same
             });
-            for record in &mut chunk.recorded {
+            for record in &mut recorded.targets {
                 record.facts = self.target_facts(target_of(loaded, input.file, record.symbol), strips_here);
             }
         }
+        chunk.recorded = recorded;
         Ok(())
     }
 
@@ -524,8 +545,7 @@ impl Scanner<'_, '_> {
         let Some(info) = A::reloc_info(r_type) else {
             return Err(error("unsupported relocation type"));
         };
-        let size = header.sh_size(ENDIAN);
-        if offset.checked_add(info.size as u64).is_none_or(|end| end > size) {
+        if reloc_bytes(&(0..header.sh_size(ENDIAN)), offset, 0, info.size as u64).is_none() {
             return Err(error("relocation offset is outside its section"));
         }
         if symbol as usize >= object.symbols.len() {
@@ -632,8 +652,7 @@ impl Scanner<'_, '_> {
         prepared: &PreparedBase,
         record: usize,
         global_facts: &[u8],
-        flags: &[AtomicU8],
-        static_tls: &AtomicBool,
+        marks: &Marks,
     ) -> std::result::Result<(), u32> {
         let loaded = self.db.object(chunk.input.file);
         let record = prepared.chunk(record);
@@ -656,18 +675,35 @@ impl Scanner<'_, '_> {
             }
         }
         for target in targets.filter(|target| target.bits != 0) {
-            flags[self.keys.of(target_of(loaded, chunk.input.file, target.symbol))]
+            marks.flags[self.keys.of(target_of(loaded, chunk.input.file, target.symbol))]
                 .fetch_or(marked(target.bits, true), Ordering::Relaxed);
             if target.bits & NEEDS_TLS_IE != 0 {
-                static_tls.store(true, Ordering::Relaxed);
+                marks.static_tls.store(true, Ordering::Relaxed);
             }
         }
         chunk.relative = record.relative();
         chunk.symbolic = record.symbolic();
         chunk.relr_offsets = relr_offsets;
-        chunk.type_counts = record.type_counts();
+        marks.count_types(record.type_counts());
         chunk.uses_tls_ld = record.uses_tls_ld();
         Ok(())
+    }
+}
+
+/// What the chunks' scans mark, from every thread at once: per symbol key the `NEEDS_*`
+/// flags, whether initial-exec TLS is used, and relocations by type.
+struct Marks {
+    flags: Vec<AtomicU8>,
+    static_tls: AtomicBool,
+    type_counts: Vec<AtomicU64>,
+}
+
+impl Marks {
+    /// Adds one chunk's (type slot, count) pairs to the totals.
+    fn count_types(&self, counts: impl Iterator<Item = (u32, u64)>) {
+        for (slot, count) in counts {
+            self.type_counts[type_slot(slot)].fetch_add(count, Ordering::Relaxed);
+        }
     }
 }
 
@@ -681,8 +717,11 @@ pub fn scan<A: Arch>(
     let db = scanner.db;
     let keys = scanner.keys;
     let mut chunks = make_chunks::<A>(db, sections, prepared);
-    let flags: Vec<AtomicU8> = (0..keys.total).map(|_| AtomicU8::new(0)).collect();
-    let static_tls = AtomicBool::new(false);
+    let marks = Marks {
+        flags: (0..keys.total).map(|_| AtomicU8::new(0)).collect(),
+        static_tls: AtomicBool::new(false),
+        type_counts: (0..COUNTED_TYPES).map(|_| AtomicU64::new(0)).collect(),
+    };
     let (replayed, rescanned) = (AtomicUsize::new(0), AtomicUsize::new(0));
     let rescan_reason = Mutex::new(None);
     let base = |chunk: &Chunk| scanner.record_base && db.is_base(chunk.input.file);
@@ -692,11 +731,11 @@ pub fn scan<A: Arch>(
     };
     chunks.par_iter_mut().try_for_each(|chunk| {
         let Some(prepared) = prepared.filter(|_| base(chunk)) else {
-            return scanner.scan_chunk::<A>(chunk, &flags, &static_tls);
+            return scanner.scan_chunk::<A>(chunk, &marks);
         };
         let object = &db.object(chunk.input.file).object;
         let why = match chunk.prepared {
-            Some(record) => match scanner.replay_chunk(chunk, prepared, record, &global_facts, &flags, &static_tls) {
+            Some(record) => match scanner.replay_chunk(chunk, prepared, record as usize, &global_facts, &marks) {
                 Ok(()) => {
                     replayed.fetch_add(1, Ordering::Relaxed);
                     return Ok(());
@@ -731,9 +770,11 @@ pub fn scan<A: Arch>(
             *first = Some((place, why));
         }
         drop(first);
-        scanner.scan_chunk::<A>(chunk, &flags, &static_tls)
+        scanner.scan_chunk::<A>(chunk, &marks)
     })?;
-    let flags: Vec<u8> = flags.into_iter().map(AtomicU8::into_inner).collect();
+    let flags: Vec<u8> = marks.flags.into_iter().map(AtomicU8::into_inner).collect();
+    let static_tls = marks.static_tls;
+    let type_counts = marks.type_counts.into_iter().map(AtomicU64::into_inner).collect();
     let (replayed_chunks, rescanned_chunks) = (replayed.into_inner(), rescanned.into_inner());
     let uses_tls_ld = chunks.iter().any(|chunk| chunk.uses_tls_ld);
     let text_relocations = chunks.iter().any(|chunk| chunk.text_relocations);
@@ -840,6 +881,7 @@ pub fn scan<A: Arch>(
         replayed_chunks,
         rescanned_chunks,
         rescan_reason: rescan_reason.into_inner().unwrap_or_else(|e| e.into_inner()).map(|(_, why)| why),
+        type_counts,
     })
 }
 
@@ -856,7 +898,8 @@ pub fn got_dynamic_relocs(kind: GotKind, preemptible: bool, absolute: bool, pack
 
 /// Whether a GOT load at `offset` is rewritten to address its symbol directly: the symbol
 /// binds here to an address, the instruction allows it, and the bytes the rewrite touches
-/// (from three before the field) lie in the same chunk. Scan and write both ask this.
+/// (`Arch::GOT_LOAD_PREFIX` before the field) lie in the same chunk. Scan and write both
+/// ask this.
 #[allow(clippy::too_many_arguments)]
 pub fn relaxes_got_load<A: Arch>(
     facts: &SymbolFacts,
@@ -869,9 +912,18 @@ pub fn relaxes_got_load<A: Arch>(
     chunk: &Range<u64>,
 ) -> bool {
     !preemptible
-        && offset >= chunk.start + 3
         && !facts.is_absolute(db, target)
-        && A::can_relax_got_load(r_type, section, offset as usize)
+        && got_load_instruction::<A>(section, offset, chunk)
+            .is_some_and(|at| A::can_relax_got_load(r_type, &section[at]))
+}
+
+/// Where in `section` the instruction of a relaxable GOT load at `offset` lies, when all
+/// of it is inside `chunk`.
+pub fn got_load_instruction<A: Arch>(section: &[u8], offset: u64, chunk: &Range<u64>) -> Option<Range<usize>> {
+    let within = chunk.start..chunk.end.min(section.len() as u64);
+    let at = reloc_bytes(&within, offset, A::GOT_LOAD_PREFIX, 4)?;
+    let start = usize::try_from(chunk.start).ok()?;
+    Some(start + at.start..start + at.end)
 }
 
 /// Whether a relative relocation at `offset` of a section is packed into `.relr.dyn`

@@ -10,6 +10,7 @@ use crate::object_file::ENDIAN;
 use crate::symbols::{FileId, SymbolDb};
 use object::elf;
 use object::read::elf::SectionHeader as _;
+use std::borrow::Cow;
 
 /// Where an output section lives. Order matters: it is the segment order in the file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -118,15 +119,36 @@ pub struct SectionMap {
     pub outputs: Vec<OutputSection>,
     /// `placements[file][section]`.
     pub placements: Vec<Vec<Placement>>,
+    /// Index in `outputs` of each synthetic section (by `Synthetic as usize`), and of the
+    /// input-backed ones sorted by (name, index): asked per chunk and per symbol, so never
+    /// a search of every output (an object may have a million orphan sections).
+    synthetic: Vec<usize>,
+    by_name: Vec<u32>,
 }
 
 impl SectionMap {
-    pub fn find(&self, synthetic: Synthetic) -> usize {
-        self.outputs.iter().position(|o| o.synthetic == Some(synthetic)).expect("every synthetic section exists")
+    fn new(outputs: Vec<OutputSection>, placements: Vec<Vec<Placement>>) -> SectionMap {
+        let mut synthetic = vec![usize::MAX; SYNTHETIC.len()];
+        for (index, output) in outputs.iter().enumerate() {
+            if let Some(kind) = output.synthetic {
+                synthetic[kind as usize] = index;
+            }
+        }
+        let mut by_name: Vec<u32> =
+            (0..outputs.len() as u32).filter(|&i| outputs[i as usize].synthetic.is_none()).collect();
+        by_name.sort_by(|&a, &b| outputs[a as usize].name.cmp(&outputs[b as usize].name).then(a.cmp(&b)));
+        SectionMap { outputs, placements, synthetic, by_name }
     }
 
+    pub fn find(&self, synthetic: Synthetic) -> usize {
+        self.synthetic[synthetic as usize]
+    }
+
+    /// The first input-backed output section called `name`.
     pub fn by_name(&self, name: &str) -> Option<&OutputSection> {
-        self.outputs.iter().find(|o| o.name == name && o.synthetic.is_none())
+        let first = self.by_name.partition_point(|&i| self.outputs[i as usize].name.as_str() < name);
+        let index = *self.by_name.get(first)? as usize;
+        (self.outputs[index].name == name).then(|| &self.outputs[index])
     }
 }
 
@@ -140,10 +162,11 @@ const SHF_EXCLUDE: u64 = 0x8000_0000;
 const SHF_X86_64_LARGE: u64 = 0x1000_0000;
 
 /// The output name, rank and segment of an input section, or `None` when it is not output.
-fn classify(name: &[u8], sh_type: u32, flags: u64) -> Option<(String, u32, SegmentClass)> {
+/// (Asked once per input section: the usual names cost no allocation.)
+fn classify(name: &[u8], sh_type: u32, flags: u64) -> Option<(Cow<'static, str>, u32, SegmentClass)> {
     use SegmentClass::*;
-    let has_prefix = |prefix: &[u8]| name == prefix || name.starts_with(&[prefix, b"."].concat());
-    let own_name = || String::from_utf8_lossy(name).into_owned();
+    let has_prefix = |prefix: &[u8]| name.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest[0] == b'.');
+    let own_name = || Cow::Owned(String::from_utf8_lossy(name).into_owned());
     if matches!(sh_type, 2 | 3 | 4 | 9 | 17 | 18) {
         // SYMTAB, STRTAB, RELA, REL, GROUP, SYMTAB_SHNDX: consumed by the linker.
         return None;
@@ -206,7 +229,7 @@ fn classify(name: &[u8], sh_type: u32, flags: u64) -> Option<(String, u32, Segme
         other => other,
     };
     if let Some((name, rank)) = known {
-        return Some((name.to_string(), rank, class_of_rank(rank)));
+        return Some((Cow::Borrowed(name), rank, class_of_rank(rank)));
     }
     // An orphan keeps its own name and goes where its flags say.
     let rank = if nobits {
@@ -288,9 +311,9 @@ fn init_priority(name: &[u8]) -> u32 {
     std::str::from_utf8(digits).ok().and_then(|d| d.parse().ok()).unwrap_or(65536)
 }
 
-/// Assigns input sections to output sections and fixes each output section's size.
-pub fn assign(db: &SymbolDb) -> Result<SectionMap> {
-    let mut outputs: Vec<OutputSection> = SYNTHETIC
+/// The synthetic output sections, empty, in `SYNTHETIC` order.
+fn synthetic_outputs() -> Vec<OutputSection> {
+    SYNTHETIC
         .iter()
         .map(|&(synthetic, name, rank, sh_type, flags, align)| OutputSection {
             name: name.to_string(),
@@ -307,8 +330,13 @@ pub fn assign(db: &SymbolDb) -> Result<SectionMap> {
             addr: 0,
             header_index: 0,
         })
-        .collect();
-    let mut by_key: crate::hash::FxHashMap<(String, u32, u64, bool), usize> = Default::default();
+        .collect()
+}
+
+/// Assigns input sections to output sections and fixes each output section's size.
+pub fn assign(db: &SymbolDb) -> Result<SectionMap> {
+    let mut outputs = synthetic_outputs();
+    let mut by_key: crate::hash::FxHashMap<(Cow<'static, str>, u32, u64, bool), usize> = Default::default();
     let mut placements = Vec::with_capacity(db.objects.len());
     // (output, priority, input) in input order, sorted per output below.
     let mut members: Vec<(usize, u32, InputSectionId)> = Vec::new();
@@ -344,24 +372,29 @@ pub fn assign(db: &SymbolDb) -> Result<SectionMap> {
             let out_type = if keeps_type { sh_type } else { elf::SHT_PROGBITS.0 };
             let key_flags = flags & (ALLOC | WRITE | EXEC | TLS);
             let base = in_base_region(db.is_base(FileId(file_index as u32)), rank, out_type, flags);
-            let output = *by_key.entry((out_name.clone(), out_type, key_flags, base)).or_insert_with(|| {
-                outputs.push(OutputSection {
-                    name: out_name,
-                    sh_type: out_type,
-                    flags: key_flags | (flags & SHF_X86_64_LARGE),
-                    align: 1,
-                    class,
-                    rank,
-                    base,
-                    inputs: Vec::new(),
-                    synthetic: None,
-                    size: 0,
-                    offset: 0,
-                    addr: 0,
-                    header_index: 0,
-                });
-                outputs.len() - 1
-            });
+            let key = (out_name, out_type, key_flags, base);
+            let output = match by_key.get(&key) {
+                Some(&output) => output,
+                None => {
+                    outputs.push(OutputSection {
+                        name: key.0.clone().into_owned(),
+                        sh_type: out_type,
+                        flags: key_flags | (flags & SHF_X86_64_LARGE),
+                        align: 1,
+                        class,
+                        rank,
+                        base,
+                        inputs: Vec::new(),
+                        synthetic: None,
+                        size: 0,
+                        offset: 0,
+                        addr: 0,
+                        header_index: 0,
+                    });
+                    by_key.insert(key, outputs.len() - 1);
+                    outputs.len() - 1
+                }
+            };
             let priority = if rank == 430 || rank == 440 || rank == 420 { init_priority(name) } else { 0 };
             members.push((
                 output,
@@ -406,5 +439,19 @@ pub fn assign(db: &SymbolDb) -> Result<SectionMap> {
             placement.output = new_index[placement.output as usize];
         }
     }
-    Ok(SectionMap { outputs, placements })
+    Ok(SectionMap::new(outputs, placements))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_synthetic_section_is_found_by_its_kind() {
+        let map = SectionMap::new(synthetic_outputs().into_iter().rev().collect(), Vec::new());
+        for &(synthetic, ..) in SYNTHETIC {
+            assert_eq!(map.outputs[map.find(synthetic)].synthetic, Some(synthetic));
+        }
+        assert!(map.by_name(".bss").is_none(), "synthetic sections are not found by name");
+    }
 }

@@ -155,6 +155,8 @@ pub struct LoadedObject<'data> {
     pub discarded: Vec<bool>,
     /// Sections removed by chain policy (a base generation's uniqueness section).
     pub stripped: Vec<bool>,
+    /// Some section is in `stripped` (asked per relocation chunk: computed once).
+    pub strips_any: bool,
     /// Section and value of every local symbol, decoded once for the per-relocation paths.
     pub locals: Vec<LocalSymbol>,
     /// Some local symbol is a GNU indirect function.
@@ -751,6 +753,7 @@ impl<'data> Resolver<'data> {
             image_code,
             global_ids,
             discarded,
+            strips_any: stripped.contains(&true),
             stripped,
             locals,
             has_local_ifunc,

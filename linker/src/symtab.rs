@@ -164,8 +164,36 @@ fn put(out: &mut [u8], at: usize, entry: &Entry) {
     out[at + 16..at + 24].copy_from_slice(&entry.size.to_le_bytes());
 }
 
+/// The section header index a symbol gets for each output section it may be in, and for
+/// a COMMON symbol; worked out once, not per symbol.
+struct Shndx {
+    /// Per output section: its own header index, or (not emitted, being empty) the
+    /// nearest emitted section's before it, where its address lies.
+    of_output: Vec<u16>,
+    common: u16,
+}
+
+impl Shndx {
+    fn new(layout: &Layout) -> Shndx {
+        let mut last = 0;
+        let of_output = layout
+            .sections
+            .outputs
+            .iter()
+            .map(|output| {
+                if output.header_index != 0 {
+                    last = output.header_index.min(0xfeff) as u16;
+                }
+                last
+            })
+            .collect();
+        let bss = layout.sections.outputs.iter().find(|o| o.name == ".bss" && o.header_index != 0);
+        Shndx { of_output, common: bss.map_or(0, |o| o.header_index as u16) }
+    }
+}
+
 /// Section header index and value of a symbol as placed (TLS symbols: offset in the block).
-fn placed(layout: &Layout, db: &SymbolDb, file: FileId, index: usize, target: SymRef) -> (u16, u64) {
+fn placed(layout: &Layout, shndx_of: &Shndx, db: &SymbolDb, file: FileId, index: usize, target: SymRef) -> (u16, u64) {
     let object = &db.object(file).object;
     let Ok(symbol) = object.symbol(index) else { return (0, 0) };
     if symbol.st_shndx(ENDIAN) == elf::SHN_ABS {
@@ -180,22 +208,26 @@ fn placed(layout: &Layout, db: &SymbolDb, file: FileId, index: usize, target: Sy
             // A symbol in an empty output section (not emitted) is given the nearest
             // emitted section before it, as its address lies there.
             let placement = layout.sections.placements[file.0 as usize][section];
-            let outputs = &layout.sections.outputs;
-            let upto = (placement.output as usize).min(outputs.len().saturating_sub(1));
-            outputs[..=upto].iter().rev().find(|o| o.header_index != 0).map_or(0, |o| o.header_index.min(0xfeff) as u16)
+            let last = shndx_of.of_output.len().saturating_sub(1);
+            shndx_of.of_output.get((placement.output as usize).min(last)).copied().unwrap_or(0)
         }
-        _ if db.objects[file.0 as usize].global(index).is_some_and(|id| db.global(id).common.is_some()) => layout
-            .sections
-            .outputs
-            .iter()
-            .find(|o| o.name == ".bss" && o.header_index != 0)
-            .map_or(0, |o| o.header_index as u16),
+        _ if db.objects[file.0 as usize].global(index).is_some_and(|id| db.global(id).common.is_some()) => {
+            shndx_of.common
+        }
         _ => 0,
     };
     (shndx, value)
 }
 
-fn global_entry(layout: &Layout, db: &SymbolDb, config: &Config, id: GlobalId, name: u32, local: bool) -> Entry {
+fn global_entry(
+    layout: &Layout,
+    shndx_of: &Shndx,
+    db: &SymbolDb,
+    config: &Config,
+    id: GlobalId,
+    name: u32,
+    local: bool,
+) -> Entry {
     let global = db.global(id);
     let bind = |weak: bool| {
         if local {
@@ -210,7 +242,7 @@ fn global_entry(layout: &Layout, db: &SymbolDb, config: &Config, id: GlobalId, n
         Definition::Object { file, index } => {
             let object = &db.object(file).object;
             let symbol = object.symbol(index as usize).ok();
-            let (shndx, value) = placed(layout, db, file, index as usize, SymRef::Global(id));
+            let (shndx, value) = placed(layout, shndx_of, db, file, index as usize, SymRef::Global(id));
             let sym_type = if global.common.is_some() {
                 elf::STT_OBJECT.0
             } else {
@@ -246,6 +278,7 @@ pub fn write(plan: &SymtabPlan, layout: &Layout, db: &SymbolDb, config: &Config,
     if plan.symbols == 0 {
         return;
     }
+    let shndx_of = &Shndx::new(layout);
     // Carve per-object slices so objects are written in parallel.
     let mut jobs = Vec::with_capacity(plan.parts.len());
     let (mut symbols_rest, mut names_rest) = (&mut symtab[SYMBOL_SIZE as usize..], &mut strtab[1..]);
@@ -264,8 +297,14 @@ pub fn write(plan: &SymtabPlan, layout: &Layout, db: &SymbolDb, config: &Config,
             let Ok(symbol) = object.symbol(index as usize) else { continue };
             let name = object.symbol_name(symbol);
             name_bytes[name_at..name_at + name.len()].copy_from_slice(name);
-            let (shndx, value) =
-                placed(layout, db, FileId(file as u32), index as usize, SymRef::Local(FileId(file as u32), index));
+            let (shndx, value) = placed(
+                layout,
+                shndx_of,
+                db,
+                FileId(file as u32),
+                index as usize,
+                SymRef::Local(FileId(file as u32), index),
+            );
             let entry = Entry {
                 name: (part.first_name as usize + name_at) as u32,
                 info: (elf::STB_LOCAL.0 << 4) | symbol.st_type().0,
@@ -283,7 +322,7 @@ pub fn write(plan: &SymtabPlan, layout: &Layout, db: &SymbolDb, config: &Config,
         for &id in ids {
             let bytes = db.global(id).name;
             strtab[name as usize..name as usize + bytes.len()].copy_from_slice(bytes);
-            let entry = global_entry(layout, db, config, id, name as u32, local);
+            let entry = global_entry(layout, shndx_of, db, config, id, name as u32, local);
             put(symtab, (symbol * SYMBOL_SIZE) as usize, &entry);
             symbol += 1;
             name += bytes.len() as u64 + 1;

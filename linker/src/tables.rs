@@ -14,6 +14,9 @@ use crate::symbols::{Definition, FileId, SymbolDb};
 use object::elf;
 use object::read::elf::Sym as _;
 use rayon::prelude::*;
+use std::ops::Range;
+
+type Rela = elf::Rela64<object::LittleEndian>;
 
 /// `"CLNK"` read as a little-endian `u32`.
 pub const IMAGE_MAGIC: u32 = 0x4b4e_4c43;
@@ -178,13 +181,15 @@ fn shard_index(rest: &[u8], suffix: &[u8]) -> Option<u32> {
 /// The table symbols one object defines, by (shard, role).
 #[derive(Default)]
 struct Found {
-    /// (shard, kind 0 = fvars / 1 = gvars, role 0 base / 1 offsets / 2 ptrs / 3 count) → symbol index
+    /// (shard, kind 0 = fvars / 1 = gvars, role 0 base / 1 offsets / 2 ptrs / 3 count) → symbol index,
+    /// sorted by key (stably: among equal keys, the first symbol first).
     symbols: Vec<((u32, usize, usize), usize)>,
 }
 
 impl Found {
     fn get(&self, shard: u32, kind: usize, role: usize) -> Option<usize> {
-        self.symbols.iter().find(|(key, _)| *key == (shard, kind, role)).map(|(_, index)| *index)
+        let first = self.symbols.partition_point(|(key, _)| *key < (shard, kind, role));
+        self.symbols.get(first).filter(|(key, _)| *key == (shard, kind, role)).map(|(_, index)| *index)
     }
 }
 
@@ -243,6 +248,8 @@ fn find_table_symbols(object: &ObjectFile, patterns: &[Pattern]) -> Found {
             left.append(&mut right);
             left
         });
+    let mut symbols = symbols;
+    symbols.sort_by_key(|(key, _)| *key);
     Found { symbols }
 }
 
@@ -283,9 +290,8 @@ fn decode_objects<A: Arch>(db: &SymbolDb, names: &TableNames, first_object: usiz
             let object = &loaded.object;
             let found = find_table_symbols(object, &patterns);
             let mut shards: Vec<u32> = found.symbols.iter().map(|((shard, _, _), _)| *shard).collect();
-            shards.sort_unstable();
             shards.dedup();
-            let decoder = Decoder { db, object, file: FileId(file as u32), symbols: Default::default() };
+            let decoder = Decoder::new(db, object, FileId(file as u32), &found);
             shards
                 .into_iter()
                 .map(|shard| {
@@ -304,15 +310,52 @@ fn decode_objects<A: Arch>(db: &SymbolDb, names: &TableNames, first_object: usiz
         .collect()
 }
 
+/// Decodes one object's tables. What several tables of an object may ask (where its
+/// symbols are, the relocations of the sections holding tables) is indexed once per
+/// object, not read again per table or per entry.
 struct Decoder<'a, 'data> {
     db: &'a SymbolDb<'data>,
     object: &'a ObjectFile<'data>,
     file: FileId,
     /// Where the symbols of each object an entry lands in are, built when first needed.
     symbols: std::sync::Mutex<crate::hash::FxHashMap<FileId, std::sync::Arc<SymbolPlaces>>>,
+    /// For each section holding an offsets or pointer table: its relocations as (offset,
+    /// index), sorted by offset (stably).
+    table_relocations: crate::hash::FxHashMap<usize, Vec<(u64, u32)>>,
 }
 
-impl Decoder<'_, '_> {
+impl<'a, 'data> Decoder<'a, 'data> {
+    fn new(db: &'a SymbolDb<'data>, object: &'a ObjectFile<'data>, file: FileId, found: &Found) -> Decoder<'a, 'data> {
+        let mut table_relocations = crate::hash::FxHashMap::default();
+        for &((_, _, role), index) in &found.symbols {
+            let section = object.symbol(index).ok().and_then(|symbol| object.symbol_section(symbol, index).ok()?);
+            if let (1 | 2, Some(section)) = (role, section) {
+                table_relocations.entry(section).or_insert_with(|| {
+                    let mut relocations: Vec<(u64, u32)> = object
+                        .relocations(section)
+                        .iter()
+                        .enumerate()
+                        .map(|(index, rela)| (rela_parts(rela).0, index as u32))
+                        .collect();
+                    relocations.sort_by_key(|&(offset, _)| offset);
+                    relocations
+                });
+            }
+        }
+        Decoder { db, object, file, symbols: Default::default(), table_relocations }
+    }
+
+    /// The relocations of a table's section at offsets in `range`, in offset order.
+    fn relocations_in(&self, section: usize, range: Range<u64>) -> impl Iterator<Item = &'data Rela> + '_ {
+        let sorted = self.table_relocations.get(&section).map_or(&[][..], Vec::as_slice);
+        let first = sorted.partition_point(|&(offset, _)| offset < range.start);
+        let relocations = self.object.relocations(section);
+        sorted[first..]
+            .iter()
+            .take_while(move |&&(offset, _)| offset < range.end)
+            .map(move |&(_, i)| &relocations[i as usize])
+    }
+
     fn fail(&self, what: String) -> Error {
         Error::new(format!("{}: {what}", self.object.name))
     }
@@ -370,7 +413,7 @@ impl Decoder<'_, '_> {
         let table_end = table_value + 4 * (count as u64 + 1);
         // The relocations at the table's words, by entry (0 is the count).
         let mut relocated: Vec<Option<(u32, i64)>> = vec![None; count as usize + 1];
-        for rela in self.object.relocations(table_section) {
+        for rela in self.relocations_in(table_section, table_value..table_end) {
             let (offset, target, r_type, addend) = rela_parts(rela);
             if !(table_value..table_end).contains(&offset) {
                 continue;
@@ -444,11 +487,8 @@ impl Decoder<'_, '_> {
         }
         // Entries are the absolute relocations at each slot.
         let mut by_slot: Vec<Option<(u32, i64)>> = vec![None; count as usize];
-        for rela in self.object.relocations(table_section) {
+        for rela in self.relocations_in(table_section, table_value..table_value + 8 * count) {
             let (offset, target, r_type, addend) = rela_parts(rela);
-            if offset < table_value || offset >= table_value + 8 * count {
-                continue;
-            }
             let slot = (offset - table_value) / 8;
             let absolute = A::reloc_info(r_type).is_some_and(|i| i.expr == RelocExpr::Absolute && i.size == 8);
             if (offset - table_value) % 8 != 0 || !absolute {

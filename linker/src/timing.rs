@@ -42,6 +42,7 @@ impl Timer {
         let (now, cpu) = (Instant::now(), process_cpu_time());
         self.phases.push(Phase { name, wall: now - self.last, cpu: cpu.saturating_sub(self.last_cpu) });
         (self.last, self.last_cpu) = (now, cpu);
+        pause_point(name);
     }
 
     pub fn total(&self) -> Duration {
@@ -61,6 +62,24 @@ impl Timer {
         }
         text.push_str(&format!("{:>10}  {:9.3} ms  {:9.3} ms\n", "total", ms(self.total()), ms(self.total_cpu())));
         text
+    }
+}
+
+/// Fault injection, for the tests that stop a link at a known point (signals, full disks,
+/// vanished directories): with `CHAINLINK_TEST_PAUSE=<phase>` in the environment, the link
+/// says `chainlink: paused after <phase>` on stderr at the end of that phase and waits
+/// there until the file named by `CHAINLINK_TEST_RESUME` exists, for a minute at most (or
+/// until a signal ends it). Nothing else reads those variables.
+fn pause_point(phase: &str) {
+    static PAUSE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    if PAUSE.get_or_init(|| std::env::var("CHAINLINK_TEST_PAUSE").ok()).as_deref() != Some(phase) {
+        return;
+    }
+    crate::say!("chainlink: paused after {phase}");
+    let resume = std::env::var_os("CHAINLINK_TEST_RESUME").map(std::path::PathBuf::from);
+    let until = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < until && !resume.as_ref().is_some_and(|path| path.exists()) {
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 

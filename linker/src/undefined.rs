@@ -86,7 +86,7 @@ pub fn error(db: &SymbolDb, undefined: &[(GlobalId, &str, String)], limit: usize
             undefined.len() - shown
         ));
     }
-    Error::new(lines.join("\n"))
+    Error::several(lines)
 }
 
 /// The first object whose symbol table names `id` as undefined.
@@ -133,6 +133,6 @@ pub fn check_required(db: &SymbolDb, config: &crate::config::Config) -> crate::e
         .collect();
     match missing.is_empty() {
         true => Ok(()),
-        false => Err(Error::new(missing.join("\n"))),
+        false => Err(Error::several(missing)),
     }
 }

@@ -12,8 +12,9 @@ use crate::config::BuildId;
 use crate::config::Config;
 use crate::eh_frame;
 use crate::error::{Error, Result};
+use crate::files::Temporary;
 use crate::layout::{self, Layout, SECTION_HEADER_SIZE};
-use crate::object_file::{rela_parts, ENDIAN};
+use crate::object_file::{rela_parts, reloc_bytes, ENDIAN};
 use crate::prepared::{Binding, ChunkPatches, Patches};
 use crate::scan::{self, Chunk, GotKind, Plan, Scanner, SymRef, SymbolFacts};
 use crate::sections::Synthetic;
@@ -53,7 +54,7 @@ fn write_region(stored: &[u8], output: &std::fs::File, start: u64, at_low_priori
 /// copy (cut short: it goes in blocks and stops at the next) and removes the file.
 pub struct EarlyRegion {
     range: Range<u64>,
-    copier: Background<Result<tempfile::NamedTempFile>>,
+    copier: Background<Result<Temporary>>,
 }
 
 impl EarlyRegion {
@@ -85,7 +86,7 @@ impl EarlyRegion {
     }
 
     /// Waits for the copy; the file holding it.
-    fn finish(self) -> Result<tempfile::NamedTempFile> {
+    fn finish(self) -> Result<Temporary> {
         self.copier.finish().unwrap_or_else(|| Err(Error::new("the base region copier panicked")))
     }
 }
@@ -166,8 +167,14 @@ pub enum BaseRegion<'a> {
     Reuse { stored: &'a [u8], range: Range<u64>, patches: Vec<Option<Patches<'a>>> },
 }
 
-/// A job's index and, for a chunk being recorded, its patches.
-type JobPatches = (usize, Option<ChunkPatches>);
+/// A chunk being recorded (its index in the plan) and its patches.
+type JobPatches = (usize, ChunkPatches);
+
+/// What one writer job may take on at most when it writes several consecutive chunks of
+/// one output section (see [`Writer::batches`]): bytes, relocations and chunks.
+const BATCH_BYTES: u64 = 256 << 10;
+const BATCH_RELOCS: usize = 4096;
+const BATCH_CHUNKS: usize = 1024;
 
 /// What a relocation's value depends on, when a base-region chunk is recorded.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -192,7 +199,7 @@ enum ChunkMode<'a> {
 
 /// What the writer produced besides the file.
 pub struct Written<'data> {
-    pub file: tempfile::NamedTempFile,
+    pub file: Temporary,
     /// The file's mapping, kept until the link is over: unmapping it costs time, which the
     /// caller may not have to wait for (see `link_then`).
     pub map: Option<memmap2::MmapMut>,
@@ -200,7 +207,8 @@ pub struct Written<'data> {
     /// For each range the build id leaves out: the member it copies, and where it starts.
     pub skipped_members: Vec<(&'data [u8], u64)>,
     /// With [`BaseRegion::Record`]: each base-region chunk's patches, indexed like the plan's
-    /// chunks (`None` for other chunks, and for a chunk whose relocations overlap).
+    /// chunks (`None` for other chunks, and for a chunk whose relocations overlap); empty
+    /// when no chunk was recorded.
     pub patches: Vec<Option<ChunkPatches>>,
 }
 
@@ -217,7 +225,8 @@ struct OutputFile<'a> {
 const VERBATIM_WRITE_MIN: u64 = 256 << 10;
 
 enum Job {
-    Chunk(usize),
+    /// Consecutive chunks of one output section.
+    Chunks(Range<usize>),
     Synthetic(Synthetic),
     GotRelocs,
     ImageDirectory,
@@ -313,7 +322,6 @@ impl<'data> Writer<'_, 'data> {
             temp.as_file().set_len(length).map_err(|e| Error::new(format!("cannot shorten the output: {e}")))?;
         }
         temp.as_file_mut().flush()?;
-        set_executable(temp.as_file())?;
         Ok(Written { file: temp, map: kept_map, build_id: record, skipped_members, patches })
     }
 
@@ -332,22 +340,24 @@ impl<'data> Writer<'_, 'data> {
     ) -> Result<(Vec<Option<ChunkPatches>>, Vec<PieceDigest>)> {
         let layout = self.layout;
         let plan = self.plan;
-        let mut jobs: Vec<Job> = (0..plan.chunks.len()).map(Job::Chunk).collect();
+        let mut jobs: Vec<Job> = self.batches().into_iter().map(Job::Chunks).collect();
         let mut regions = Regions { list: Vec::new() };
         let rela_dyn = layout.section(Synthetic::RelaDyn).offset;
         let relative_total = plan.chunk_relative + plan.got_relative + plan.image_relative;
         let symbolic_base = rela_dyn + 24 * relative_total as u64;
-        for (index, chunk) in plan.chunks.iter().enumerate() {
-            let placement = layout.sections.placements[chunk.input.file.0 as usize][chunk.input.section as usize];
-            let output = &layout.sections.outputs[placement.output as usize];
-            let (start, len) = if output.is_nobits() {
-                (output.offset, 0)
-            } else {
-                (output.offset + placement.offset + chunk.bytes.start, chunk.bytes.end - chunk.bytes.start)
-            };
-            regions.add(index, 0, start, len);
-            regions.add(index, 1, rela_dyn + 24 * chunk.relative_base as u64, 24 * chunk.relative as u64);
-            regions.add(index, 2, symbolic_base + 24 * chunk.symbolic_base as u64, 24 * chunk.symbolic as u64);
+        for (index, job) in jobs.iter().enumerate() {
+            let Job::Chunks(batch) = job else { continue };
+            // Consecutive chunks of one output section: their bytes, and their dynamic
+            // relocations, follow each other (in that order), so each slot is one span.
+            let (first, last) = (&plan.chunks[batch.start], &plan.chunks[batch.end - 1]);
+            let (start, _) = self.chunk_region(first);
+            let (last_start, last_len) = self.chunk_region(last);
+            let chunks = &plan.chunks[batch.clone()];
+            let relative: u64 = chunks.iter().map(|chunk| chunk.relative as u64).sum();
+            let symbolic: u64 = chunks.iter().map(|chunk| chunk.symbolic as u64).sum();
+            regions.add(index, 0, start, last_start + last_len - start);
+            regions.add(index, 1, rela_dyn + 24 * first.relative_base as u64, 24 * relative);
+            regions.add(index, 2, symbolic_base + 24 * first.symbolic_base as u64, 24 * symbolic);
         }
         let got_job = jobs.len();
         jobs.push(Job::GotRelocs);
@@ -394,38 +404,38 @@ impl<'data> Writer<'_, 'data> {
             }
         }
         let slices = regions.carve(buffer, jobs.len());
-        let mut work: Vec<(usize, &Job, Vec<&mut [u8]>)> =
-            jobs.iter().zip(slices).enumerate().map(|(index, (job, slices))| (index, job, slices)).collect();
+        let mut work: Vec<(&Job, Vec<&mut [u8]>)> = jobs.iter().zip(slices).collect();
         // Chunks over the stored region go on top of it, whether patched or written anew.
         let reusing = matches!(self.base_region, BaseRegion::Reuse { .. });
-        let (over_region, rest): (Vec<_>, Vec<_>) = work.drain(..).partition(
-            |(_, job, _)| matches!(job, Job::Chunk(i) if reusing && self.layout.in_base_region(plan.chunks[*i].input)),
-        );
-        let (copies, mut rest): (Vec<_>, Vec<_>) = rest
-            .into_iter()
-            .partition(|(_, job, _)| matches!(job, Job::Chunk(i) if self.writes_verbatim(&plan.chunks[*i])));
+        let first_chunk = |job: &Job| match job {
+            Job::Chunks(batch) => Some(&plan.chunks[batch.start]),
+            _ => None,
+        };
+        let (over_region, rest): (Vec<_>, Vec<_>) = work.drain(..).partition(|(job, _)| {
+            first_chunk(job).is_some_and(|chunk| reusing && self.layout.in_base_region(chunk.input))
+        });
+        let (copies, mut rest): (Vec<_>, Vec<_>) =
+            rest.into_iter().partition(|(job, _)| first_chunk(job).is_some_and(|chunk| self.writes_verbatim(chunk)));
         // The linker's own sections are the biggest single jobs (.symtab, .dynsym, .gnu.hash
         // are each one): they go first, and the chunks (at most about 1 MiB each) fill in
         // behind them, so that no thread is left alone with one of them at the end.
-        rest.sort_by_key(|(_, job, _)| matches!(job, Job::Chunk(_)));
-        let run = |(index, job, mut slices): (usize, &Job, Vec<&mut [u8]>)| {
-            let result = match job {
-                Job::Chunk(i) => {
-                    let [out, relative, symbolic] = &mut slices[..] else { unreachable!("three slots per chunk") };
-                    let chunk = &plan.chunks[*i];
-                    self.write_chunk::<A>(chunk, self.chunk_mode(*i, chunk), out, relative, symbolic, output)
+        rest.sort_by_key(|(job, _)| matches!(job, Job::Chunks(_)));
+        let run = |(job, mut slices): (&Job, Vec<&mut [u8]>)| -> Result<Vec<JobPatches>> {
+            match job {
+                Job::Chunks(batch) => {
+                    let [out, relative, symbolic] = &mut slices[..] else { unreachable!("three slots per batch") };
+                    self.write_batch::<A>(batch.clone(), out, relative, symbolic, output)
                 }
                 Job::GotRelocs => {
                     let [got, relative, symbolic] = &mut slices[..] else { unreachable!("three slots for the GOT") };
-                    self.write_got::<A>(got, relative, symbolic).map(|()| None)
+                    self.write_got::<A>(got, relative, symbolic).map(|()| Vec::new())
                 }
-                Job::Synthetic(synthetic) => self.write_synthetic::<A>(*synthetic, &mut slices).map(|()| None),
+                Job::Synthetic(synthetic) => self.write_synthetic::<A>(*synthetic, &mut slices).map(|()| Vec::new()),
                 Job::ImageDirectory => {
                     let [out, relative] = &mut slices[..] else { unreachable!("two slots for the directory") };
-                    self.write_image_directory::<A>(out, relative).map(|()| None)
+                    self.write_image_directory::<A>(out, relative).map(|()| Vec::new())
                 }
-            };
-            result.map(|patches| (index, patches))
+            }
         };
         // One arm writes the region (unless that is done already), then the verbatim runs
         // while the chunks over the region are written and the region's build-id pieces
@@ -433,7 +443,7 @@ impl<'data> Writer<'_, 'data> {
         // region that cannot be written fails the link.)
         let mut region_digests = Vec::new();
         let (copied, filled) = rayon::join(
-            || -> Result<Vec<JobPatches>> {
+            || -> Result<Vec<Vec<JobPatches>>> {
                 match self.base_region {
                     BaseRegion::Reuse { stored, range, .. } if !region_copied => {
                         write_region(stored, output.file, range.start, false)?
@@ -455,7 +465,7 @@ impl<'data> Writer<'_, 'data> {
                 done.extend(patched?);
                 Ok(done)
             },
-            || -> Result<Vec<JobPatches>> {
+            || -> Result<Vec<Vec<JobPatches>>> {
                 self.prefault(output, region_copied);
                 // One job per task: any of them can be taken by a thread that is free.
                 rest.into_par_iter().with_max_len(1).map(&run).collect()
@@ -463,13 +473,95 @@ impl<'data> Writer<'_, 'data> {
         );
         let mut done = copied?;
         done.extend(filled?);
-        let mut patches: Vec<Option<ChunkPatches>> = (0..plan.chunks.len()).map(|_| None).collect();
-        for (index, recorded) in done {
-            if index < patches.len() {
-                patches[index] = recorded;
+        // (Only a recording link has any: the others need no list as long as the plan.)
+        let mut patches: Vec<Option<ChunkPatches>> = Vec::new();
+        for (index, recorded) in done.into_iter().flatten() {
+            if patches.is_empty() {
+                patches.resize_with(plan.chunks.len(), || None);
             }
+            patches[index] = Some(recorded);
         }
         Ok((patches, region_digests))
+    }
+
+    /// The writer's jobs for the plan's chunks: runs of consecutive chunks of one output
+    /// section, each at most about `BATCH_BYTES`, `BATCH_RELOCS` and `BATCH_CHUNKS` (a
+    /// chunk written from its input's file, `writes_verbatim`, alone), so that objects of
+    /// many small sections do not cost a job, and its slices, per section.
+    fn batches(&self) -> Vec<Range<usize>> {
+        let chunks = &self.plan.chunks;
+        let placements = &self.layout.sections.placements;
+        let output_of = |chunk: &Chunk| placements[chunk.input.file.0 as usize][chunk.input.section as usize].output;
+        let mut batches: Vec<Range<usize>> = Vec::new();
+        let (mut bytes, mut relocs, mut alone) = (0u64, 0usize, false);
+        for (index, chunk) in chunks.iter().enumerate() {
+            let (len, count) = (chunk.bytes.end - chunk.bytes.start, chunk.relocs.len());
+            let verbatim = self.writes_verbatim(chunk);
+            match batches.last_mut() {
+                Some(batch)
+                    if !alone
+                        && !verbatim
+                        && output_of(&chunks[batch.start]) == output_of(chunk)
+                        && bytes + len <= BATCH_BYTES
+                        && relocs + count <= BATCH_RELOCS
+                        && batch.len() < BATCH_CHUNKS =>
+                {
+                    batch.end = index + 1;
+                    (bytes, relocs) = (bytes + len, relocs + count);
+                }
+                _ => {
+                    batches.push(index..index + 1);
+                    (bytes, relocs, alone) = (len, count, verbatim);
+                }
+            }
+        }
+        batches
+    }
+
+    /// Where a chunk's bytes go in the output: (file offset, length); nothing for a chunk
+    /// of a `SHT_NOBITS` section.
+    fn chunk_region(&self, chunk: &Chunk) -> (u64, u64) {
+        let layout = self.layout;
+        let placement = layout.sections.placements[chunk.input.file.0 as usize][chunk.input.section as usize];
+        let output = &layout.sections.outputs[placement.output as usize];
+        if output.is_nobits() {
+            (output.offset, 0)
+        } else {
+            (output.offset + placement.offset + chunk.bytes.start, chunk.bytes.end - chunk.bytes.start)
+        }
+    }
+
+    /// Writes a batch of chunks (see [`Writer::batches`]) into its slices: `out` from the
+    /// first chunk's bytes to the last's, the dynamic relocations of all of them. Returns
+    /// the patches of the chunks being recorded.
+    fn write_batch<A: Arch>(
+        &self,
+        batch: Range<usize>,
+        out: &mut [u8],
+        relative: &mut [u8],
+        symbolic: &mut [u8],
+        output: &OutputFile,
+    ) -> Result<Vec<JobPatches>> {
+        let mut recorded = Vec::new();
+        let (mut out, mut relative, mut symbolic) = (out, relative, symbolic);
+        let mut at = self.chunk_region(&self.plan.chunks[batch.start]).0;
+        for index in batch {
+            let chunk = &self.plan.chunks[index];
+            let (start, len) = self.chunk_region(chunk);
+            let gap = start.checked_sub(at).ok_or_else(|| Error::new("internal error: chunks out of order"))?;
+            let (_, rest) = std::mem::take(&mut out).split_at_mut(gap as usize);
+            let (bytes, rest) = rest.split_at_mut(len as usize);
+            (out, at) = (rest, start + len);
+            let (chunk_relative, rest) = std::mem::take(&mut relative).split_at_mut(24 * chunk.relative as usize);
+            relative = rest;
+            let (chunk_symbolic, rest) = std::mem::take(&mut symbolic).split_at_mut(24 * chunk.symbolic as usize);
+            symbolic = rest;
+            let mode = self.chunk_mode(index, chunk);
+            if let Some(patches) = self.write_chunk::<A>(chunk, mode, bytes, chunk_relative, chunk_symbolic, output)? {
+                recorded.push((index, patches));
+            }
+        }
+        Ok(recorded)
     }
 
     /// The build-id pieces wholly inside the (reused, now patched) base region at `range`,
@@ -552,7 +644,7 @@ impl<'data> Writer<'_, 'data> {
         let (mut relative, mut symbolic) = (RelaWriter::new(relative_out), RelaWriter::new(symbolic_out));
         let relocations = &object.relocations(input.section as usize)[chunk.relocs.clone()];
         // Applies one relocation; says what its value depends on.
-        let mut apply = |rela: &elf::Rela64<object::LittleEndian>, patching: bool| -> Result<Depends> {
+        let mut apply = |rela: &elf::Rela64<object::LittleEndian>| -> Result<Depends> {
             let (offset, symbol, r_type, addend) = rela_parts(rela);
             let target = scan::target_of(loaded, input.file, symbol);
             let fail = |what: &str| {
@@ -565,11 +657,10 @@ impl<'data> Writer<'_, 'data> {
             if symbol as usize >= object.symbols.len() {
                 return Err(fail("invalid symbol index"));
             }
-            let field = offset
-                .checked_sub(chunk.bytes.start)
-                .map(|f| f as usize)
-                .filter(|&f| f + info.size as usize <= out.len())
-                .ok_or_else(|| fail("relocation offset is outside its section"))?;
+            let written = chunk.bytes.start..chunk.bytes.start + out.len() as u64;
+            let field = reloc_bytes(&written, offset, 0, info.size as u64)
+                .ok_or_else(|| fail("relocation offset is outside its section"))?
+                .start;
             let place = section_addr + offset;
             let a = addend;
             let Some(s) = layout.symbol_address(db, target) else {
@@ -663,13 +754,16 @@ impl<'data> Writer<'_, 'data> {
                         if i32::try_from(direct).is_err() {
                             return Err(fail("relaxed GOT load is out of range"));
                         }
-                        if patching {
-                            // The stored bytes hold an earlier rewrite of this instruction
-                            // (its opcode, ModRM and field): start again from the input's.
-                            out[field - 2..field + 4]
-                                .copy_from_slice(&input_data[(offset - 2) as usize..offset as usize + 4]);
-                        }
-                        A::relax_got_load(out, field, direct);
+                        // The chunk holds the whole instruction (`relaxes_got_load` checked).
+                        // It is rewritten from the input's bytes: over a stored base region,
+                        // the output holds an earlier rewrite.
+                        let inside = || fail("internal error: the relaxed instruction left its chunk");
+                        let instruction =
+                            scan::got_load_instruction::<A>(input_data, offset, &chunk.bytes).ok_or_else(inside)?;
+                        let skip = chunk.bytes.start as usize;
+                        let out_instruction =
+                            out.get_mut(instruction.start - skip..instruction.end - skip).ok_or_else(inside)?;
+                        A::relax_got_load(&input_data[instruction], out_instruction, direct);
                         return Ok(if region.contains(&s) { Depends::Region } else { Depends::Link });
                     }
                     depends = Depends::Link;
@@ -729,7 +823,7 @@ impl<'data> Writer<'_, 'data> {
         let recorded = match mode {
             ChunkMode::Full => {
                 for rela in relocations {
-                    apply(rela, false)?;
+                    apply(rela)?;
                 }
                 None
             }
@@ -741,7 +835,7 @@ impl<'data> Writer<'_, 'data> {
                             object.locate(input.section as usize, chunk.bytes.start)
                         ))
                     })?;
-                    apply(rela, true)?;
+                    apply(rela)?;
                 }
                 None
             }
@@ -755,8 +849,8 @@ impl<'data> Writer<'_, 'data> {
                     let (offset, symbol, r_type, _) = rela_parts(rela);
                     let size = A::reloc_info(r_type).map_or(0, |info| info.size as u64);
                     overlapping |= size > 0 && offset < field_end;
-                    field_end = field_end.max(offset + size);
-                    let depends = apply(rela, false)?;
+                    field_end = field_end.max(offset.saturating_add(size));
+                    let depends = apply(rela)?;
                     let definition = loaded.global(symbol as usize).map(|id| db.global(id).definition);
                     match (depends, definition) {
                         (Depends::Nothing | Depends::BasePlt, _) => {}
@@ -849,10 +943,8 @@ impl<'data> Writer<'_, 'data> {
 
     /// The file range a chunk's bytes occupy in the output.
     fn output_range(&self, chunk: &Chunk) -> (u64, u64) {
-        let layout = self.layout;
-        let placement = layout.sections.placements[chunk.input.file.0 as usize][chunk.input.section as usize];
-        let start = layout.sections.outputs[placement.output as usize].offset + placement.offset + chunk.bytes.start;
-        (start, start + chunk.bytes.end - chunk.bytes.start)
+        let (start, len) = self.chunk_region(chunk);
+        (start, start + len)
     }
 
     /// Faults in, in one go per range, the pages this process writes through the mapping,
@@ -1108,6 +1200,7 @@ impl<'data> Writer<'_, 'data> {
     fn write_dynsym(&self, out: &mut [u8]) -> Result<()> {
         let layout = self.layout;
         let db = self.db;
+        let bss = layout.sections.outputs.iter().find(|o| o.name == ".bss" && o.header_index != 0);
         for (i, &id) in layout.dynsym.iter().enumerate() {
             let at = 24 * (i + 1);
             let global = db.global(id);
@@ -1117,7 +1210,6 @@ impl<'data> Writer<'_, 'data> {
                     let symbol = object.symbol(index as usize)?;
                     let bind = if global.weak_definition { elf::STB_WEAK } else { symbol.st_bind() };
                     let (sym_type, shndx, size) = if let Some((size, _)) = global.common {
-                        let bss = layout.sections.outputs.iter().find(|o| o.name == ".bss" && o.header_index != 0);
                         (elf::STT_OBJECT.0, bss.map_or(0, |o| o.header_index as u16), size)
                     } else if symbol.st_shndx(ENDIAN) == elf::SHN_ABS {
                         (symbol.st_type().0, elf::SHN_ABS.0, symbol.st_size(ENDIAN))
@@ -1481,21 +1573,10 @@ fn fits(value: u64, size: u8, overflow: Overflow) -> bool {
     }
 }
 
-/// A temporary file in the directory of `target`, so that renaming it there is atomic.
-pub fn temporary_beside(target: &Path) -> Result<tempfile::NamedTempFile> {
-    let dir = match target.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    tempfile::Builder::new()
-        .prefix(".chainlink-")
-        .tempfile_in(dir)
-        .map_err(|e| Error::new(format!("cannot create a temporary file in {}: {e}", dir.display())))
-}
-
-/// Renames a finished temporary file over `target`.
-pub fn persist(temp: tempfile::NamedTempFile, target: &Path) -> Result<()> {
-    temp.persist(target).map(|_| ()).map_err(|e| Error::new(format!("cannot write {}: {}", target.display(), e.error)))
+/// A new file beside `target` for a shared library to be renamed over it: executable, as
+/// ld makes them (0777 less the umask).
+pub fn temporary_beside(target: &Path) -> Result<Temporary> {
+    Temporary::beside(target, 0o777)
 }
 
 /// Sizes the output with its blocks allocated: writing through the mapping then cannot
@@ -1516,12 +1597,6 @@ fn allocate(file: &std::fs::File, size: u64) -> Result<()> {
         }
     }
     file.set_len(size).map_err(no_space)
-}
-
-fn set_executable(file: &std::fs::File) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    file.set_permissions(std::fs::Permissions::from_mode(0o755))
-        .map_err(|e| Error::new(format!("cannot set permissions on the output: {e}")))
 }
 
 #[cfg(test)]

@@ -12,6 +12,8 @@
 // Every test binary includes this module but uses only part of it.
 #![allow(dead_code)]
 
+pub mod elf;
+
 use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::fs;
@@ -576,4 +578,96 @@ pub fn assert_warm_equals_cold(s: &Scratch, name: &str, bases: &[&Path], newest:
         );
     }
     cold
+}
+
+/// Runs a command, killing it (and failing the test) if it takes longer than `seconds`:
+/// for inputs that used to hang.
+pub fn run_with_timeout(command: &mut Command, seconds: u64) -> Output {
+    use std::io::Read as _;
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run `{}`: {e}", command_line(command)));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("`{}` did not finish within {seconds} s", command_line(command));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    child.stdout.take().unwrap().read_to_end(&mut stdout).unwrap();
+    child.stderr.take().unwrap().read_to_end(&mut stderr).unwrap();
+    Output { status, stdout, stderr }
+}
+
+/// A link stopped at the end of a phase (`CHAINLINK_TEST_PAUSE`, see linker/src/timing.rs)
+/// until [`Paused::resume`] (or a signal).
+pub struct Paused {
+    pub child: std::process::Child,
+    resume: PathBuf,
+    stderr: std::sync::mpsc::Receiver<String>,
+}
+
+impl Paused {
+    /// Starts `command` (a `chainlink link`) and waits until it has paused after `phase`;
+    /// `None` if it finished (or failed) first.
+    pub fn start(command: &mut Command, phase: &str, resume: &Path) -> Option<Paused> {
+        use std::io::BufRead as _;
+        let mut child = command
+            .env("CHAINLINK_TEST_PAUSE", phase)
+            .env("CHAINLINK_TEST_RESUME", resume)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start chainlink");
+        let (send, lines) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = send.send(line);
+            }
+        });
+        let marker = format!("chainlink: paused after {phase}");
+        loop {
+            match lines.recv_timeout(std::time::Duration::from_secs(30)) {
+                Ok(line) if line == marker => {
+                    return Some(Paused { child, resume: resume.to_path_buf(), stderr: lines })
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Lets the link go on; its exit status and the rest of its stderr.
+    pub fn resume(mut self) -> (std::process::ExitStatus, String) {
+        fs::write(&self.resume, b"").unwrap();
+        let status = self.child.wait().unwrap();
+        let rest: Vec<String> = self.stderr.iter().collect();
+        let _ = fs::remove_file(&self.resume);
+        (status, rest.join("\n"))
+    }
+
+    /// Sends `signal` to the command's process and waits for it to end.
+    pub fn signal(mut self, signal: i32) -> std::process::ExitStatus {
+        send_signal(self.child.id() as i32, signal);
+        self.child.wait().unwrap()
+    }
+}
+
+/// Sends `signal` to `pid`.
+pub fn send_signal(pid: i32, signal: i32) {
+    // SAFETY: kill takes two integers.
+    unsafe { libc::kill(pid, signal) };
 }

@@ -96,13 +96,19 @@ pub trait Arch: Sync + Send + 'static {
     /// The dynamic relocation type number.
     fn dyn_reloc_type(kind: DynReloc) -> RelocationType;
 
-    /// Whether the GOT-indirect instruction whose displacement is at `offset` of `section`
-    /// may be rewritten to reach a local symbol directly.
-    fn can_relax_got_load(r_type: RelocationType, section: &[u8], offset: usize) -> bool;
+    /// How many bytes before its 4-byte displacement a GOT load's relaxation reads and
+    /// rewrites: a relaxable load's instruction is those bytes and the displacement
+    /// (`object_file::reloc_bytes(.., offset, GOT_LOAD_PREFIX, 4)`).
+    const GOT_LOAD_PREFIX: u64;
 
-    /// Rewrites the instruction around `field` (the displacement, at `field_offset` in
-    /// `bytes`) to a direct form and writes `value` (S + A - P) into it.
-    fn relax_got_load(bytes: &mut [u8], field_offset: usize, value: i64);
+    /// Whether the GOT-indirect instruction `instruction` (`GOT_LOAD_PREFIX` bytes, then
+    /// the displacement) may be rewritten to reach a local symbol directly.
+    fn can_relax_got_load(r_type: RelocationType, instruction: &[u8]) -> bool;
+
+    /// Writes into `out` the direct form of the input's instruction `input` (both as
+    /// above), with `value` (S + A - P) as its displacement. It reads only the input's
+    /// bytes, so a rewrite written before (over a stored base region) does not matter.
+    fn relax_got_load(input: &[u8], out: &mut [u8], value: i64);
 
     /// Writes the PLT header into `out` given the addresses of the PLT and `.got.plt`.
     fn write_plt_header(out: &mut [u8], plt_addr: u64, got_plt_addr: u64);

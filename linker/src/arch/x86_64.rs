@@ -15,6 +15,7 @@ impl Arch for X86_64 {
     const NAME: &'static str = "x86-64";
     const PLT_HEADER_SIZE: usize = 16;
     const PLT_ENTRY_SIZE: usize = 16;
+    const GOT_LOAD_PREFIX: u64 = 3;
 
     fn reloc_info(r_type: RelocationType) -> Option<RelocInfo> {
         use Overflow::*;
@@ -123,18 +124,16 @@ impl Arch for X86_64 {
         }
     }
 
-    fn can_relax_got_load(r_type: RelocationType, section: &[u8], offset: usize) -> bool {
-        if offset < 2 || offset + 4 > section.len() {
-            return false;
-        }
-        let (opcode_prefix, opcode) = (section[offset - 2], section[offset - 1]);
+    fn can_relax_got_load(r_type: RelocationType, instruction: &[u8]) -> bool {
+        // REX prefix, opcode, ModRM, then the displacement.
+        let &[rex, opcode_prefix, opcode, _, _, _, _] = instruction else { return false };
         // ModRM must be RIP-relative (mod 00, r/m 101) for the rewrite to keep its meaning.
         if opcode & 0xc7 != 0x05 {
             return false;
         }
         match r_type {
             // mov foo@GOTPCREL(%rip), %reg  →  lea foo(%rip), %reg
-            elf::R_X86_64_REX_GOTPCRELX => opcode_prefix == 0x8b && offset >= 3 && section[offset - 3] & 0xf0 == 0x40,
+            elf::R_X86_64_REX_GOTPCRELX => opcode_prefix == 0x8b && rex & 0xf0 == 0x40,
             // call/jmp *foo@GOTPCREL(%rip)  →  call/jmp foo ; mov without REX  →  lea
             elf::R_X86_64_GOTPCRELX => {
                 opcode_prefix == 0x8b || (opcode_prefix == 0xff && (opcode == 0x15 || opcode == 0x25))
@@ -143,24 +142,29 @@ impl Arch for X86_64 {
         }
     }
 
-    fn relax_got_load(bytes: &mut [u8], field_offset: usize, value: i64) {
-        let at = field_offset;
-        match (bytes[at - 2], bytes[at - 1]) {
+    fn relax_got_load(input: &[u8], out: &mut [u8], value: i64) {
+        // The REX prefix (`out[0]`) stays as it is: it may not even belong to this
+        // instruction, and another relocation may have written it.
+        let (&[_, opcode_prefix, opcode, ..], [_, out_prefix, out_opcode, field @ ..]) = (input, out) else { return };
+        let Ok(field): std::result::Result<&mut [u8; 4], _> = field.try_into() else { return };
+        match (opcode_prefix, opcode) {
             (0xff, 0x15) => {
                 // addr32 call rel32: the prefix keeps the instruction 6 bytes long.
-                bytes[at - 2] = 0x67;
-                bytes[at - 1] = 0xe8;
-                bytes[at..at + 4].copy_from_slice(&(value as i32).to_le_bytes());
+                *out_prefix = 0x67;
+                *out_opcode = 0xe8;
+                *field = (value as i32).to_le_bytes();
             }
             (0xff, 0x25) => {
                 // jmp rel32; nop. The displacement starts one byte earlier, so it is one larger.
-                bytes[at - 2] = 0xe9;
-                bytes[at - 1..at + 3].copy_from_slice(&((value + 1) as i32).to_le_bytes());
-                bytes[at + 3] = 0x90;
+                let [a, b, c, d] = ((value + 1) as i32).to_le_bytes();
+                *out_prefix = 0xe9;
+                *out_opcode = a;
+                *field = [b, c, d, 0x90];
             }
             _ => {
-                bytes[at - 2] = 0x8d;
-                bytes[at..at + 4].copy_from_slice(&(value as i32).to_le_bytes());
+                *out_prefix = 0x8d;
+                *out_opcode = opcode;
+                *field = (value as i32).to_le_bytes();
             }
         }
     }

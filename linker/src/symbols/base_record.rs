@@ -70,14 +70,20 @@ pub fn encode(db: &SymbolDb, base_objects: usize, base: &BaseGlobals) -> Option<
             put64(&mut out, local.value);
         }
     }
-    // A global's name lies in some base object's data: (object, offset, length).
+    // A global's name lies in some base object's data: (object, offset, length). The
+    // objects' data by address (the first object of each), searched by halving.
+    let mut by_address: Vec<(usize, u32)> = objects
+        .iter()
+        .enumerate()
+        .map(|(index, loaded)| (loaded.object.data.as_ptr() as usize, index as u32))
+        .collect();
+    by_address.sort_unstable();
+    by_address.dedup_by_key(|&mut (start, _)| start);
     let home_of = |name: &[u8]| {
         let at = name.as_ptr() as usize;
-        objects.iter().enumerate().find_map(|(index, loaded)| {
-            let data = loaded.object.data;
-            let start = data.as_ptr() as usize;
-            (at >= start && at + name.len() <= start + data.len()).then(|| (index as u32, (at - start) as u64))
-        })
+        let &(start, index) = by_address.get(by_address.partition_point(|&(start, _)| start <= at).checked_sub(1)?)?;
+        let data = objects[index as usize].object.data;
+        (at + name.len() <= start + data.len()).then(|| (index, (at - start) as u64))
     };
     let mut last_home: Option<(u32, usize, usize)> = None;
     for global in &base.globals {
@@ -184,7 +190,7 @@ pub fn restore<'data>(record: &[u8], objects: Vec<(ObjectFile<'data>, u32)>) -> 
         }
         let has_local_ifunc = reader.take(1)?[0] != 0;
         let discarded = reader.take(sections)?.iter().map(|&d| d != 0).collect();
-        let stripped = reader.take(sections)?.iter().map(|&s| s != 0).collect();
+        let stripped: Vec<bool> = reader.take(sections)?.iter().map(|&s| s != 0).collect();
         let ids = reader.take((symbols - first_global).checked_mul(4)?)?;
         let global_ids: Vec<GlobalId> =
             ids.chunks_exact(4).map(|id| GlobalId(u32::from_le_bytes(id.try_into().expect("4 bytes")))).collect();
@@ -210,6 +216,7 @@ pub fn restore<'data>(record: &[u8], objects: Vec<(ObjectFile<'data>, u32)>) -> 
             image_code: true,
             global_ids,
             discarded,
+            strips_any: stripped.contains(&true),
             stripped,
             locals,
             has_local_ifunc,

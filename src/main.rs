@@ -105,6 +105,7 @@ fn cli() -> Command {
                 .action(ArgAction::Append)
                 .help("A previous image's archive whose text is reused (repeatable, oldest first)"),
         )
+        .arg(base_path_arg())
         .arg(
             Arg::new("strip-section")
                 .long("strip-section")
@@ -175,6 +176,23 @@ fn cli() -> Command {
     let inspect = Command::new("inspect")
         .about("Print the chain manifest of a chainlink output library or emitted archive")
         .arg(Arg::new("file").value_name("FILE").required(true))
+        .arg(Arg::new("json").long("json").action(ArgAction::SetTrue).help("Print JSON"))
+        .arg(Arg::new("check").long("check").action(ArgAction::SetTrue).help(
+            "Find the bases FILE was built on by name and say, per generation, whether each is present and identical, present but different, or missing (exit status 1 unless all are identical)",
+        ))
+        .arg(base_path_arg());
+    let explain = Command::new("explain")
+        .about("List the units of an output or emitted archive whose dependencies changed or disappeared on new bases")
+        .arg(Arg::new("file").value_name("FILE").required(true))
+        .arg(
+            Arg::new("base")
+                .long("base")
+                .value_name("ARCHIVE")
+                .action(ArgAction::Append)
+                .required(true)
+                .help("The new base archive(s), oldest first, as a link would take them"),
+        )
+        .arg(base_path_arg())
         .arg(Arg::new("json").long("json").action(ArgAction::SetTrue).help("Print JSON"));
     let cache = Command::new("cache")
         .about("Inspect or trim the cache of finished outputs and prepared bases")
@@ -188,7 +206,20 @@ fn cli() -> Command {
         .arg_required_else_help(true)
         .subcommand(link)
         .subcommand(inspect)
+        .subcommand(explain)
         .subcommand(cache)
+}
+
+fn base_path_arg() -> Arg {
+    Arg::new("base-path")
+        .long("base-path")
+        .value_name("DIR")
+        .action(ArgAction::Append)
+        .help("Where a --base named without a directory is looked for, after the working directory and before $CHAINLINK_BASE_PATH (repeatable)")
+}
+
+fn base_paths(matches: &ArgMatches) -> Vec<PathBuf> {
+    matches.get_many::<String>("base-path").unwrap_or_default().map(PathBuf::from).collect()
 }
 
 fn cache_dir_arg() -> Arg {
@@ -294,6 +325,7 @@ fn config_from(matches: &ArgMatches) -> Result<Config, String> {
     config.cache_max_size = cache.cache_max_size;
     config.stats_json = matches.get_one::<String>("stats-json").map(PathBuf::from);
     config.bases = matches.get_many::<String>("base").unwrap_or_default().map(PathBuf::from).collect();
+    config.base_paths = base_paths(matches);
     config.strip_sections.extend(matches.get_many::<String>("strip-section").unwrap_or_default().cloned());
     config.data_members.extend(matches.get_many::<String>("data-member").unwrap_or_default().cloned());
     config.emit_archive = matches.get_one::<String>("emit-archive").map(PathBuf::from);
@@ -364,6 +396,7 @@ fn main() -> ExitCode {
     let matches = match matches.subcommand() {
         Some(("link", matches)) => matches,
         Some(("inspect", matches)) => return inspect(matches),
+        Some(("explain", matches)) => return explain(matches),
         Some(("cache", matches)) => return cache_command(matches),
         _ => unreachable!("subcommand required"),
     };
@@ -456,20 +489,67 @@ fn write_stdout(text: &str) {
 }
 
 fn inspect(matches: &ArgMatches) -> ExitCode {
+    use chainlink_linker::chain::{self, base_check, base_search::BaseSearch};
     let path = PathBuf::from(matches.get_one::<String>("file").expect("required"));
-    match chainlink_linker::chain::read_manifest(&path) {
-        Ok(manifest) if matches.get_flag("json") => {
-            write_stdout(&manifest.to_json());
-            ExitCode::SUCCESS
-        }
-        Ok(manifest) => {
-            write_stdout(&chainlink_linker::chain::describe(&manifest));
-            ExitCode::SUCCESS
-        }
+    let manifest = match chain::read_manifest(&path) {
+        Ok(manifest) => manifest,
         Err(error) => {
             say!("chainlink: error: {error}");
-            ExitCode::from(1)
+            return ExitCode::from(1);
         }
+    };
+    let json = matches.get_flag("json");
+    if !matches.get_flag("check") {
+        write_stdout(&if json { manifest.to_json() } else { chain::describe(&manifest) });
+        return ExitCode::SUCCESS;
+    }
+    let search = BaseSearch::new(&base_paths(matches));
+    let checks = base_check::check(&manifest, &search);
+    write_stdout(&if json { base_check::to_json(&checks, &search) } else { base_check::describe(&checks) });
+    if base_check::all_identical(&checks) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// `chainlink explain`: exit status 0 when no unit's dependencies changed, 1 when some did
+/// (or the files cannot be read).
+fn explain(matches: &ArgMatches) -> ExitCode {
+    use chainlink_linker::{chain::json_string, report::rebase, resolve::deps};
+    let path = PathBuf::from(matches.get_one::<String>("file").expect("required"));
+    let mut config = Config::new(PathBuf::new());
+    config.bases = matches.get_many::<String>("base").unwrap_or_default().map(PathBuf::from).collect();
+    config.base_paths = base_paths(matches);
+    let explanation = match rebase::explain(&path, &config) {
+        Ok(explanation) => explanation,
+        Err(error) => {
+            say!("chainlink: error: {error}");
+            return ExitCode::from(if error.is_usage() { 2 } else { 1 });
+        }
+    };
+    let affected = &explanation.affected;
+    if matches.get_flag("json") {
+        write_stdout(&format!(
+            "{{\n  \"file\": {},\n  \"base_generations\": {},\n  \"units_checked\": {},\n  \"affected\": {}\n}}\n",
+            json_string(&path.display().to_string()),
+            explanation.base_generations,
+            explanation.units_checked,
+            deps::to_json(affected)
+        ));
+    } else {
+        write_stdout(&format!(
+            "{} of {} unit(s) of generation {} and newer have dependencies that changed on the new base\n{}",
+            affected.len(),
+            explanation.units_checked,
+            explanation.base_generations,
+            deps::describe(affected)
+        ));
+    }
+    if affected.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 

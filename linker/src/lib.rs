@@ -82,7 +82,7 @@ fn cached_output(
         crate::say!("chainlink: output cache: {} ({})", cache.report.outcome, config.output.display());
     }
     let stats = report::Stats { output_bytes, threads: rayon::current_num_threads(), ..Default::default() };
-    Some(report::LinkReport { timer: std::mem::take(timer), stats, cache: cache.report.clone() })
+    Some(report::LinkReport { timer: std::mem::take(timer), stats, cache: cache.report.clone(), rebased: None })
 }
 
 /// How every link ends, once all its files are written beside their targets (`pending`):
@@ -348,6 +348,7 @@ fn link_with<A: Arch>(
         sections::gc::strip_debug(&mut db);
     }
     let sections = sections::assign(&db)?;
+    let deps = resolve::deps::records(&chain, &db)?;
     timer.phase("sections");
     let facts = scan::SymbolFacts::new(&db, &sections, &exports);
     let keys = scan::Keys::new(&db);
@@ -376,6 +377,7 @@ fn link_with<A: Arch>(
         facts: &facts,
         inputs: &inputs,
         manifest: &manifest,
+        deps: deps.as_deref().unwrap_or_default(),
         directory: &directory,
         symtab: &symtab,
         exports: &exports,
@@ -430,13 +432,15 @@ fn link_with<A: Arch>(
     // What links killed beside these outputs left (a SIGKILL leaves its temporaries).
     util::files::sweep_beside(&[Some(&config.output), config.emit_archive.as_ref(), config.stats_json.as_ref()]);
     let written = writer.write::<A>(early_region)?;
+    // Before the output is replaced: what the bases it was built on differ in, if they do.
+    let rebased = report::rebase::after_relink(&config.output, &layout.manifest, &db);
     if let Some(path) = &config.gnu.map_file {
         write::map_file::write(&db, &layout, &config.output, path)?;
     }
     timer.phase("write");
     let mut pending = util::files::Pending::default();
     if let Some(path) = &config.emit_archive {
-        pending.add(chain::write_archive(path, &chain, &layout.manifest)?, path);
+        pending.add(chain::write_archive(path, &chain, &layout.manifest, deps.as_deref())?, path);
     }
     if let (Some(cache), Some(key)) = (cache.as_mut(), &key) {
         let members = &written.skipped_members;
@@ -500,7 +504,18 @@ fn link_with<A: Arch>(
         crate::say!("chainlink: output cache: miss; {}", if cache_report.stored { "stored" } else { "not stored" });
         crate::say!("chainlink: {}", cache_report.describe_base());
     }
-    let report = report::LinkReport { timer, stats, cache: cache_report };
+    if let (true, Some(affected)) = (config.verbose, &rebased) {
+        crate::say!(
+            "chainlink: {} was built on other bases: {} unit(s) of generation {} and newer have dependencies that changed",
+            config.output.display(),
+            affected.len(),
+            db.newest
+        );
+        for line in resolve::deps::describe(affected).lines() {
+            crate::say!("chainlink:   {line}");
+        }
+    }
+    let report = report::LinkReport { timer, stats, cache: cache_report, rebased };
     let remember = match (cache.as_mut(), &key) {
         (Some(cache), Some(key)) if cache.report.stored => Some((cache, key.as_str())),
         _ => None,

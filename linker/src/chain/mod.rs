@@ -12,10 +12,17 @@ use crate::util::background::Background;
 use crate::util::error::{Error, Result};
 use std::fmt::Write as _;
 
+pub mod base_check;
+pub mod base_search;
+
 /// Name of the manifest member in an emitted archive and of the manifest section in an
 /// output library.
 pub const MANIFEST_MEMBER: &str = "chainlink.manifest";
 pub const MANIFEST_SECTION: &str = ".chainlink.manifest";
+/// Where the dependency records (`resolve::deps`) are kept: a section of the output, a
+/// member of the emitted archive.
+pub const DEPS_SECTION: &str = ".chainlink.deps";
+pub const DEPS_MEMBER: &str = "chainlink.deps";
 const MANIFEST_MAGIC: &str = "chainlink-manifest 1";
 /// The archive name recorded for a data member an emitted archive does not carry.
 const NOT_CARRIED: &str = "-";
@@ -105,10 +112,21 @@ pub fn unescape(field: &str) -> Option<String> {
     String::from_utf8(name).ok()
 }
 
+/// Where a generation came from: the simple file name of the `--base` archive the link
+/// that made this manifest read it from (never a path), and its number in that archive.
+/// `inspect --check` finds that archive again by name (`base_search`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    pub archive: String,
+    pub generation: u32,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Manifest {
     pub strip: Vec<String>,
     pub generations: Vec<Vec<ManifestMember>>,
+    /// One per generation: the base it came from (`None` for the link's own inputs).
+    pub origins: Vec<Option<Origin>>,
     pub units: Vec<UnitRecord>,
 }
 
@@ -119,7 +137,19 @@ impl Manifest {
             let _ = writeln!(text, "strip {}", escape(section));
         }
         for (generation, members) in self.generations.iter().enumerate() {
-            let _ = writeln!(text, "generation {generation}");
+            match self.origins.get(generation).and_then(Option::as_ref) {
+                Some(origin) => {
+                    let _ = writeln!(
+                        text,
+                        "generation {generation} from {} {}",
+                        escape(&origin.archive),
+                        origin.generation
+                    );
+                }
+                None => {
+                    let _ = writeln!(text, "generation {generation}");
+                }
+            }
             for member in members {
                 let _ = writeln!(
                     text,
@@ -159,11 +189,19 @@ impl Manifest {
             let name = |field: &str| unescape(field).ok_or_else(bad);
             match fields.as_slice() {
                 ["strip", section] => manifest.strip.push(name(section)?),
-                ["generation", index] => {
+                ["generation", index, origin @ ..] => {
                     if index.parse::<usize>().ok() != Some(manifest.generations.len()) {
                         return Err(bad());
                     }
+                    let origin = match origin {
+                        [] => None,
+                        ["from", archive, generation] => {
+                            Some(Origin { archive: name(archive)?, generation: generation.parse().map_err(|_| bad())? })
+                        }
+                        _ => return Err(bad()),
+                    };
                     manifest.generations.push(Vec::new());
+                    manifest.origins.push(origin);
                 }
                 ["member", kind, member_name, hash, archive_name] => {
                     let kind = match *kind {
@@ -204,7 +242,17 @@ impl Manifest {
         json.push_str("],\n  \"generations\": [");
         for (generation, members) in self.generations.iter().enumerate() {
             json.push_str(if generation == 0 { "\n" } else { ",\n" });
-            let _ = write!(json, "    {{\"generation\": {generation}, \"members\": [");
+            let from = match self.origins.get(generation).and_then(Option::as_ref) {
+                Some(origin) => {
+                    format!(
+                        "{{\"archive\": {}, \"archive_generation\": {}}}",
+                        json_string(&origin.archive),
+                        origin.generation
+                    )
+                }
+                None => "null".to_string(),
+            };
+            let _ = write!(json, "    {{\"generation\": {generation}, \"from\": {from}, \"members\": [");
             for (i, member) in members.iter().enumerate() {
                 json.push_str(if i == 0 { "\n" } else { ",\n" });
                 let _ = write!(
@@ -281,6 +329,9 @@ pub struct ChainPlan<'data> {
     unhashed: Vec<(usize, usize, &'data [u8])>,
     /// The names given to members of the emitted archive so far.
     archive_names: std::collections::HashSet<String>,
+    /// The dependency records of emitted base archives (`deps`), each with the number its
+    /// first generation has in this link.
+    pub carried_deps: Vec<(u32, &'data [u8])>,
 }
 
 impl ChainPlan<'_> {
@@ -505,14 +556,19 @@ fn archive_member_ranges(data: &[u8]) -> Option<Vec<(usize, usize)>> {
 }
 
 pub fn archive_members(input: &InputFile) -> Result<Vec<(String, &[u8])>> {
-    let archive = object::read::archive::ArchiveFile::parse(&*input.data)
-        .map_err(|e| Error::new(format!("{}: malformed archive: {e}", input.name)))?;
+    members_of(&input.name, &input.data)
+}
+
+/// Each member of the archive `data` (named `name` in messages): its name and bytes.
+pub fn members_of<'data>(name: &str, data: &'data [u8]) -> Result<Vec<(String, &'data [u8])>> {
+    let archive = object::read::archive::ArchiveFile::parse(data)
+        .map_err(|e| Error::new(format!("{name}: malformed archive: {e}")))?;
     let mut members = Vec::new();
     for member in archive.members() {
-        let member = member.map_err(|e| Error::new(format!("{}: malformed archive: {e}", input.name)))?;
-        let name = String::from_utf8_lossy(member.name()).into_owned();
-        let data = member.data(&*input.data).map_err(|e| Error::new(format!("{}({name}): {e}", input.name)))?;
-        members.push((name, data));
+        let member = member.map_err(|e| Error::new(format!("{name}: malformed archive: {e}")))?;
+        let member_name = String::from_utf8_lossy(member.name()).into_owned();
+        let bytes = member.data(data).map_err(|e| Error::new(format!("{name}({member_name}): {e}")))?;
+        members.push((member_name, bytes));
     }
     Ok(members)
 }
@@ -524,11 +580,12 @@ pub fn plan<'data>(config: &Config, bases: &'data [InputFile], inputs: &'data [I
     let mut plan = ChainPlan {
         base_objects: Vec::new(),
         newest: 0,
-        manifest: Manifest { strip: config.strip_sections.clone(), generations: Vec::new(), units: Vec::new() },
+        manifest: Manifest { strip: config.strip_sections.clone(), ..Manifest::default() },
         archive_members: Vec::new(),
         dropped_members: 0,
         unhashed: Vec::new(),
-        archive_names: [MANIFEST_MEMBER.to_string()].into_iter().collect(),
+        carried_deps: Vec::new(),
+        archive_names: [MANIFEST_MEMBER, DEPS_MEMBER].into_iter().map(String::from).collect(),
     };
     let mut base_data: Vec<(String, &'data [u8])> = Vec::new();
     for base in bases {
@@ -537,6 +594,9 @@ pub fn plan<'data>(config: &Config, bases: &'data [InputFile], inputs: &'data [I
         }
         let members = archive_members(base)?;
         let embedded = members.iter().find(|(name, _)| name == MANIFEST_MEMBER);
+        if let Some((_, records)) = members.iter().find(|(name, _)| name == DEPS_MEMBER) {
+            plan.carried_deps.push((plan.newest, records));
+        }
         let generations: Vec<Vec<ManifestMember>> = match embedded {
             Some((_, text)) => {
                 let text = std::str::from_utf8(text).map_err(|_| Error::new("manifest is not UTF-8"))?;
@@ -602,6 +662,8 @@ pub fn plan<'data>(config: &Config, bases: &'data [InputFile], inputs: &'data [I
                 }
             }
             plan.manifest.generations.push(recorded);
+            let archive = simple_name(&base.name).to_string();
+            plan.manifest.origins.push(Some(Origin { archive, generation: index as u32 }));
             plan.newest += 1;
         }
     }
@@ -633,6 +695,7 @@ pub fn plan<'data>(config: &Config, bases: &'data [InputFile], inputs: &'data [I
         }
     }
     plan.manifest.generations.push(newest);
+    plan.manifest.origins.push(None);
     let data = if newest_data.is_empty() { base_data } else { newest_data };
     plan.archive_members.extend(data);
     Ok(plan)
@@ -640,14 +703,16 @@ pub fn plan<'data>(config: &Config, bases: &'data [InputFile], inputs: &'data [I
 
 
 /// Writes the archive that serves as `--base` for the next generation: every generation's
-/// text members, the newest data members, and the manifest. Deterministic: no timestamps,
+/// text members, the newest data members, the manifest and the dependency records. Deterministic: no timestamps,
 /// owners or modes from the machine.
 pub fn write_archive(
     path: &std::path::Path,
     plan: &ChainPlan,
     manifest: &str,
+    deps: Option<&str>,
 ) -> Result<crate::util::files::Temporary> {
     let mut members: Vec<(&str, &[u8])> = vec![(MANIFEST_MEMBER, manifest.as_bytes())];
+    members.extend(deps.map(|deps| (DEPS_MEMBER, deps.as_bytes())));
     members.extend(plan.archive_members.iter().map(|(name, data)| (name.as_str(), *data)));
     // Created as any file the user makes (0666 less the umask).
     let temp = crate::util::files::Temporary::beside(path, 0o666)?;
@@ -667,37 +732,54 @@ pub fn write_archive(
 /// Reads the manifest recorded in an output library or an emitted archive.
 pub fn read_manifest(path: &std::path::Path) -> Result<Manifest> {
     let name = path.display().to_string();
+    let bytes = map_recorded(path)?;
+    manifest_in(&name, &bytes)
+}
+
+/// A read-only mapping of an output library or emitted archive, for what chainlink recorded
+/// in it (a big output is not read into memory whole for its manifest).
+pub fn map_recorded(path: &std::path::Path) -> Result<memmap2::Mmap> {
+    let name = path.display().to_string();
     let cannot = |e: std::io::Error| Error::new(format!("{name}: cannot read: {e}"));
     let file = crate::util::files::open_regular(path, false).map_err(cannot)?;
     if file.metadata().map_err(cannot)?.len() == 0 {
         return Err(Error::new(format!("{name}: not an ELF file or archive (empty)")));
     }
-    // SAFETY: read-only view of a file we only read (see inputs.rs on concurrent changes);
-    // a big output is not read into memory whole for its manifest.
-    let bytes = unsafe { memmap2::Mmap::map(&file) }.map_err(cannot)?;
-    let text: &[u8] = if bytes.starts_with(b"!<arch>\n") {
-        let archive = object::read::archive::ArchiveFile::parse(&*bytes)
-            .map_err(|e| Error::new(format!("{name}: malformed archive: {e}")))?;
-        let mut found = None;
-        for member in archive.members() {
-            let member = member.map_err(|e| Error::new(format!("{name}: malformed archive: {e}")))?;
-            if member.name() == MANIFEST_MEMBER.as_bytes() {
-                found = Some(member.data(&*bytes).map_err(|e| Error::new(format!("{name}: {e}")))?);
-            }
+    // SAFETY: read-only view of a file we only read (see inputs.rs on concurrent changes).
+    unsafe { memmap2::Mmap::map(&file) }.map_err(cannot)
+}
+
+/// The manifest recorded in `bytes`, an output library or emitted archive named `name`.
+pub fn manifest_in(name: &str, bytes: &[u8]) -> Result<Manifest> {
+    let text = match find_record(name, bytes, MANIFEST_SECTION, MANIFEST_MEMBER)? {
+        Some(text) => text,
+        None if bytes.starts_with(b"!<arch>\n") => {
+            return Err(Error::new(format!("{name}: no chainlink manifest (not emitted by chainlink)")))
         }
-        found.ok_or_else(|| Error::new(format!("{name}: no chainlink manifest (not emitted by chainlink)")))?
-    } else {
-        use object::read::elf::{FileHeader as _, SectionHeader as _};
-        let header = object::elf::FileHeader64::<object::LittleEndian>::parse(&*bytes)
-            .map_err(|_| Error::new(format!("{name}: not an ELF file or archive")))?;
-        let sections = header.sections(object::LittleEndian, &*bytes)?;
-        let (_, section) = sections
-            .section_by_name(object::LittleEndian, MANIFEST_SECTION.as_bytes())
-            .ok_or_else(|| Error::new(format!("{name}: no {MANIFEST_SECTION} section (not linked by chainlink)")))?;
-        section.data(object::LittleEndian, &*bytes)?
+        None => return Err(Error::new(format!("{name}: no {MANIFEST_SECTION} section (not linked by chainlink)"))),
     };
     let text = std::str::from_utf8(text).map_err(|_| Error::new(format!("{name}: manifest is not UTF-8")))?;
-    Manifest::parse(text).map_err(|e| e.context(name))
+    Manifest::parse(text).map_err(|e| e.context(name.to_string()))
+}
+
+/// What chainlink recorded in `bytes` (an output library or an emitted archive, named
+/// `name` in messages) under `section` (in an output) or `member` (in an archive); `None`
+/// when it has no such record.
+pub fn find_record<'a>(name: &str, bytes: &'a [u8], section: &str, member: &str) -> Result<Option<&'a [u8]>> {
+    if bytes.starts_with(b"!<arch>\n") {
+        let members = members_of(name, bytes)?;
+        return Ok(members.into_iter().find(|(found, _)| found == member).map(|(_, data)| data));
+    }
+    use object::read::elf::{FileHeader as _, SectionHeader as _};
+    let header = object::elf::FileHeader64::<object::LittleEndian>::parse(bytes)
+        .map_err(|_| Error::new(format!("{name}: not an ELF file or archive")))?;
+    let sections = header.sections(object::LittleEndian, bytes).map_err(|e| Error::new(format!("{name}: {e}")))?;
+    match sections.section_by_name(object::LittleEndian, section.as_bytes()) {
+        Some((_, header)) => {
+            Ok(Some(header.data(object::LittleEndian, bytes).map_err(|e| Error::new(format!("{name}: {e}")))?))
+        }
+        None => Ok(None),
+    }
 }
 
 /// A human-readable summary of a manifest.
@@ -706,7 +788,19 @@ pub fn describe(manifest: &Manifest) -> String {
     let strip: Vec<String> = manifest.strip.iter().map(|section| escape(section)).collect();
     let mut text = format!("strip: {}\n", strip.join(" "));
     for (generation, members) in manifest.generations.iter().enumerate() {
-        let _ = writeln!(text, "generation {generation}:");
+        match manifest.origins.get(generation).and_then(Option::as_ref) {
+            Some(origin) => {
+                let _ = writeln!(
+                    text,
+                    "generation {generation}: from {} (its generation {})",
+                    escape(&origin.archive),
+                    origin.generation
+                );
+            }
+            None => {
+                let _ = writeln!(text, "generation {generation}:");
+            }
+        }
         for member in members {
             let _ = writeln!(
                 text,
@@ -761,6 +855,7 @@ mod tests {
                 ],
                 vec![],
             ],
+            origins: vec![Some(Origin { archive: "sys o.a".into(), generation: 2 }), None],
             units: vec![UnitRecord {
                 generation: 0,
                 shard: 3,
@@ -784,15 +879,23 @@ mod tests {
         let json = sample().to_json();
         assert!(json.contains("\"name\": \"my data.o\""));
         assert!(json.contains("\"shard\": 3"));
+        assert!(json.contains("\"from\": {\"archive\": \"sys o.a\", \"archive_generation\": 2}"));
+        assert!(json.contains("\"from\": null"));
         assert_eq!(json.matches('{').count(), json.matches('}').count());
         assert_eq!(json.matches('[').count(), json.matches(']').count());
     }
 
     #[test]
     fn malformed_manifests_are_errors() {
-        for text in
-            ["", "nonsense", "chainlink-manifest 1\ngeneration 1\n", "chainlink-manifest 1\nmember text a b c\n"]
-        {
+        for text in [
+            "",
+            "nonsense",
+            "chainlink-manifest 1\ngeneration 1\n",
+            "chainlink-manifest 1\nmember text a b c\n",
+            "chainlink-manifest 1\ngeneration 0 from a.a\n",
+            "chainlink-manifest 1\ngeneration 0 from a.a x\n",
+            "chainlink-manifest 1\ngeneration 0 of a.a 1\n",
+        ] {
             assert!(Manifest::parse(text).is_err(), "{text:?}");
         }
     }

@@ -62,6 +62,9 @@ pub struct Config {
     pub verify_determinism: bool,
     /// Previous images' archives, oldest first. Each holds one or more generations.
     pub bases: Vec<PathBuf>,
+    /// Directories where a base named without a directory is looked for, after the working
+    /// directory and before `$CHAINLINK_BASE_PATH` (`--base-path`; see `base_search`).
+    pub base_paths: Vec<PathBuf>,
     /// Sections removed from every base generation's text (the uniqueness sections).
     pub strip_sections: Vec<String>,
     /// Archive members that hold an image's data rather than its code; dropped from bases.
@@ -334,6 +337,7 @@ impl Config {
             cache_max_size: DEFAULT_CACHE_MAX_SIZE,
             verify_determinism: false,
             bases: Vec::new(),
+            base_paths: Vec::new(),
             strip_sections: DEFAULT_STRIP_SECTIONS.iter().map(|s| s.to_string()).collect(),
             data_members: DEFAULT_DATA_MEMBERS.iter().map(|s| s.to_string()).collect(),
             emit_archive: None,

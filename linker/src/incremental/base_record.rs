@@ -207,6 +207,7 @@ pub fn restore<'data>(record: &[u8], objects: Vec<(ObjectFile<'data>, u32)>) -> 
         loaded_objects.push(LoadedObject {
             object,
             generation,
+            image_code: true,
             global_ids,
             discarded,
             strips_any: stripped.contains(&true),

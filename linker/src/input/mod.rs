@@ -245,12 +245,14 @@ impl Loader {
     }
 }
 
-/// Maps the `--base` archives, oldest first.
+/// Maps the `--base` archives, oldest first (a bare name found by `base_search`).
 pub fn load_bases(config: &Config) -> Result<Vec<InputFile>> {
+    let search = crate::chain::base_search::BaseSearch::new(&config.base_paths);
     config
         .bases
         .iter()
-        .map(|path| {
+        .map(|named| {
+            let path = &search.find(named)?;
             let name = path.to_string_lossy().into_owned();
             let (file, data) = mapping::map_file(path).context(|| name.clone())?;
             if !data.starts_with(b"!<arch>\n") {

@@ -175,6 +175,8 @@ pub struct Layout {
     pub canonical_plt: FxHashMap<SymRef, u64>,
     /// The chain manifest recorded in the output.
     pub manifest: String,
+    /// The dependency records recorded in the output (empty: none).
+    pub deps: String,
     /// The addresses (and file offsets) the base region spans, when there is one.
     pub base_region: Option<std::ops::Range<u64>>,
 }
@@ -432,13 +434,14 @@ pub struct Decisions<'a, 'data> {
     pub facts: &'a SymbolFacts,
     pub inputs: &'a [crate::input::InputFile],
     pub manifest: &'a str,
+    pub deps: &'a str,
     pub directory: &'a ImageDirectory,
     pub symtab: &'a crate::layout::symtab::SymtabPlan,
     pub exports: &'a resolve::exports::Exports,
 }
 
 pub fn layout<A: Arch>(decisions: &Decisions, mut sections: SectionMap) -> Result<Layout> {
-    let Decisions { config, db, plan, facts, inputs, manifest, directory, symtab, exports } = *decisions;
+    let Decisions { config, db, plan, facts, inputs, manifest, deps, directory, symtab, exports } = *decisions;
     let mut dynstr = StringTable::new();
 
     // Libraries: DT_NEEDED for every shared input that is not as-needed or supplies an
@@ -593,6 +596,7 @@ pub fn layout<A: Arch>(decisions: &Decisions, mut sections: SectionMap) -> Resul
         (Synthetic::Got, 8 * plan.got_slots as u64),
         (Synthetic::GotPlt, 8 * (3 + plan.plt.len() as u64)),
         (Synthetic::Manifest, manifest.len() as u64),
+        (Synthetic::Deps, deps.len() as u64),
         (Synthetic::ImageDirectory, directory.size()),
         (Synthetic::SymTab, symtab.symtab_size()),
         (Synthetic::StrTab, symtab.strtab_size),
@@ -656,6 +660,7 @@ pub fn layout<A: Arch>(decisions: &Decisions, mut sections: SectionMap) -> Resul
         static_tls: plan.static_tls,
         canonical_plt: FxHashMap::default(),
         manifest: manifest.to_string(),
+        deps: deps.to_string(),
         base_region: None,
     };
     // The init/fini entry points and the tag count are known before addresses are.

@@ -85,10 +85,7 @@ pub(super) fn bind_references(db: &mut SymbolDb) {
         loaded.global_ids.par_chunks_mut(4096).enumerate().for_each(|(chunk, ids)| {
             for (i, id) in ids.iter_mut().enumerate() {
                 let index = first + chunk * 4096 + i;
-                let Ok(symbol) = object.symbol(index) else { continue };
-                let reference = symbol.is_undefined(ENDIAN)
-                    || object.symbol_section(symbol, index).ok().flatten().is_some_and(|s| discarded[s]);
-                if reference {
+                if is_reference_in(object, discarded, index) {
                     if let Some(target) = rules.bind(globals[id.0 as usize].key(), generation) {
                         *id = target;
                     }
@@ -96,6 +93,42 @@ pub(super) fn bind_references(db: &mut SymbolDb) {
             }
         });
     });
+}
+
+/// Whether symbol `index` of an object is a reference the rules bind: undefined, or
+/// defined in a section that is not output.
+pub fn is_reference(loaded: &super::LoadedObject, index: usize) -> bool {
+    is_reference_in(&loaded.object, &loaded.discarded, index)
+}
+
+fn is_reference_in(object: &crate::input::object_file::ObjectFile, discarded: &[bool], index: usize) -> bool {
+    let Ok(symbol) = object.symbol(index) else { return false };
+    symbol.is_undefined(ENDIAN) || object.symbol_section(symbol, index).ok().flatten().is_some_and(|s| discarded[s])
+}
+
+/// The rules applied to a name after resolution, for whoever asks what a reference of some
+/// generation would bind to (dependency records: the same name on a new base).
+pub struct Binder<'a, 'data> {
+    generations: Vec<u32>,
+    db: &'a SymbolDb<'data>,
+}
+
+impl<'a, 'data> Binder<'a, 'data> {
+    pub fn new(db: &'a SymbolDb<'data>) -> Binder<'a, 'data> {
+        Binder { generations: db.objects.iter().map(|loaded| loaded.generation).collect(), db }
+    }
+
+    /// The global a reference to `name` from `generation` binds to; `None` when nothing
+    /// it can see defines the name.
+    pub fn bind(&self, name: &[u8], generation: u32) -> Option<GlobalId> {
+        let rules = Rules {
+            names: &self.db.names,
+            globals: &self.db.globals,
+            generations: &self.generations,
+            newest: self.db.newest,
+        };
+        rules.bind(NameKey::new(name, GLOBAL_SCOPE), generation)
+    }
 }
 
 struct Rules<'a, 'data> {

@@ -141,6 +141,7 @@ impl<'data> Global<'data> {
 
 pub mod binding;
 pub mod defsym;
+pub mod deps;
 pub mod exports;
 pub mod undefined;
 
@@ -148,6 +149,9 @@ pub struct LoadedObject<'data> {
     pub object: ObjectFile<'data>,
     /// 0 = the oldest base; the link's own inputs are the newest generation.
     pub generation: u32,
+    /// Part of its generation's image (a base's text, or named on the command line) rather
+    /// than a support file (C runtime files, `-l` libraries).
+    pub image_code: bool,
     /// `GlobalId` of each symbol from `first_global` on.
     pub global_ids: Vec<GlobalId>,
     /// Sections not output: COMDAT duplicates, group sections and stripped sections.
@@ -775,6 +779,7 @@ impl<'data> Resolver<'data> {
         self.db.objects.push(LoadedObject {
             object,
             generation,
+            image_code,
             global_ids,
             discarded,
             strips_any: stripped.contains(&true),

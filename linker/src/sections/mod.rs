@@ -50,6 +50,8 @@ pub enum Synthetic {
     Commons,
     /// The chain manifest (non-allocated): generations, members, strip list.
     Manifest,
+    /// The dependency records of a chained link (non-allocated; `deps`).
+    Deps,
     /// `chainlink_image`: every unit's uncompressed dispatch tables.
     ImageDirectory,
     /// The static symbol table and its names.
@@ -280,6 +282,7 @@ const SYNTHETIC: &[(Synthetic, &str, u32, u32, u64, u64)] = &[
     (Synthetic::GotPlt, ".got.plt", 500, elf::SHT_PROGBITS.0, ALLOC | WRITE, 8),
     (Synthetic::Commons, ".bss", 541, elf::SHT_NOBITS.0, ALLOC | WRITE, 1),
     (Synthetic::Manifest, crate::chain::MANIFEST_SECTION, 680, elf::SHT_PROGBITS.0, 0, 1),
+    (Synthetic::Deps, crate::resolve::deps::DEPS_SECTION, 681, elf::SHT_PROGBITS.0, 0, 1),
     (Synthetic::SymTab, ".symtab", 685, elf::SHT_SYMTAB.0, 0, 8),
     (Synthetic::StrTab, ".strtab", 686, elf::SHT_STRTAB.0, 0, 1),
     (Synthetic::SectionHeaderNames, ".shstrtab", 690, elf::SHT_STRTAB.0, 0, 1),

@@ -388,6 +388,7 @@ impl<'data> Writer<'_, 'data> {
             Synthetic::SectionHeaderNames,
             Synthetic::SectionHeaders,
             Synthetic::Manifest,
+            Synthetic::Deps,
             Synthetic::SymTab,
         ] {
             let job = jobs.len();
@@ -1103,6 +1104,7 @@ impl<'data> Writer<'_, 'data> {
             Synthetic::Headers => self.write_headers::<A>(out),
             Synthetic::DynStr => out.copy_from_slice(&layout.dynstr.bytes),
             Synthetic::Manifest => out.copy_from_slice(layout.manifest.as_bytes()),
+            Synthetic::Deps => out.copy_from_slice(layout.deps.as_bytes()),
             Synthetic::SymTab => {
                 let [symtab, strtab] = slices else { unreachable!("two slots for the symbol table") };
                 layout::symtab::write(self.symtab, layout, db, self.config, symtab, strtab);

@@ -9,6 +9,8 @@ use crate::scan::{Plan, COUNTED_TYPES};
 use crate::util::timing::Timer;
 use std::fmt::Write as _;
 
+pub mod rebase;
+
 #[derive(Default, Clone, Debug)]
 pub struct Stats {
     pub threads: usize,
@@ -84,6 +86,8 @@ pub struct LinkReport {
     pub timer: Timer,
     pub stats: Stats,
     pub cache: crate::incremental::cache::CacheReport,
+    /// A relink onto new bases: the units whose dependencies changed (`rebase`).
+    pub rebased: Option<Vec<crate::resolve::deps::Affected>>,
 }
 
 impl LinkReport {
@@ -150,6 +154,8 @@ impl LinkReport {
             c.region_patches,
             json_string(if c.symbols_restored { "restored" } else { "loaded" })
         );
+        let rebased = self.rebased.as_deref().map_or("null".to_string(), crate::resolve::deps::to_json);
+        let _ = writeln!(json, "  \"rebased_units\": {rebased},");
         let _ = writeln!(json, "  \"units\": {}", s.units);
         json.push_str("}\n");
         json

@@ -476,7 +476,7 @@ fn report_success(config: &Config, report: &chainlink_linker::report::LinkReport
         );
         let cache = &report.cache;
         if cache.enabled {
-            say!("output cache: {}; {}", cache.outcome, cache.describe_base());
+            say!("output cache: {}; {}", cache.outcome.as_str(), cache.describe_base());
         }
     }
 }
@@ -489,7 +489,8 @@ fn write_stdout(text: &str) {
 }
 
 fn inspect(matches: &ArgMatches) -> ExitCode {
-    use chainlink_linker::chain::{self, base_check, base_search::BaseSearch};
+    use chainlink_linker::chain::{self, base_check};
+    use chainlink_linker::input::base_search::BaseSearch;
     let path = PathBuf::from(matches.get_one::<String>("file").expect("required"));
     let manifest = match chain::read_manifest(&path) {
         Ok(manifest) => manifest,

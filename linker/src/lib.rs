@@ -51,7 +51,7 @@ pub fn link_then(
         pool = pool.num_threads(threads.min(config::threads_worth_starting()));
     }
     let pool = pool.build().map_err(|e| Error::new(format!("cannot start worker threads: {e}")))?;
-    pool.install(|| link_with::<arch::x86_64::X86_64>(config, finished))
+    pool.install(|| link_with::<arch::Target>(config, finished))
 }
 
 /// The report of a link that `cache` satisfies: `config.output` holds the entry for `key`
@@ -79,7 +79,7 @@ fn cached_output(
     };
     timer.phase("cache");
     if config.verbose {
-        crate::say!("chainlink: output cache: {} ({})", cache.report.outcome, config.output.display());
+        crate::say!("chainlink: output cache: {} ({})", cache.report.outcome.as_str(), config.output.display());
     }
     let stats = report::Stats { output_bytes, threads: rayon::current_num_threads(), ..Default::default() };
     Some(report::LinkReport { timer: std::mem::take(timer), stats, cache: cache.report.clone(), rebased: None })
@@ -131,7 +131,7 @@ fn verify_determinism(config: &Config, linked: &std::path::Path, report: &report
     fresh.verify_determinism = false;
     fresh.stats_json = None;
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().map_err(|e| Error::new(e.to_string()))?;
-    pool.install(|| link_with::<arch::x86_64::X86_64>(&fresh, &mut |_| {}))?;
+    pool.install(|| link_with::<arch::Target>(&fresh, &mut |_| {}))?;
     let first = std::fs::read(linked)?;
     let second = std::fs::read(check.path())?;
     if first != second {
@@ -139,7 +139,7 @@ fn verify_determinism(config: &Config, linked: &std::path::Path, report: &report
         return Err(Error::new(format!(
             "determinism check failed: {} ({}) and a fresh single-threaded link differ at byte {at:#x} ({} vs {} bytes)",
             config.output.display(),
-            report.cache.outcome,
+            report.cache.outcome.as_str(),
             first.len(),
             second.len()
         )));
@@ -293,7 +293,7 @@ fn link_with<A: Arch>(
         _ => None,
     };
     if let (Some(cache), None) = (cache.as_mut(), &base_key) {
-        cache.report.base = "none";
+        cache.report.base = report::cache::BaseOutcome::NoBase;
     }
     let early_fits = early_key.is_some() && early_key == base_key;
     if db.base_restored && !early_fits {
@@ -325,7 +325,7 @@ fn link_with<A: Arch>(
     }
     timer.phase("symbols");
     look_up_key_when_hashed!(false);
-    let directory = tables::decode::<A>(&db, &config.table_names, prepared.as_ref())?;
+    let directory = tables::decode::<A>(&db, &config.table_names, prepared.as_ref().map(|p| p as &dyn tables::RecordedUnits))?;
     if !directory.is_empty() {
         db.define_synthetic(config.table_names.image.as_bytes(), resolve::Synthetic::ImageDirectory)?;
     }
@@ -347,7 +347,7 @@ fn link_with<A: Arch>(
     if config.gnu.strip_debug {
         sections::gc::strip_debug(&mut db);
     }
-    let sections = sections::assign(&db)?;
+    let sections = sections::assign::<A>(&db)?;
     let deps = resolve::deps::records(&chain, &db)?;
     timer.phase("sections");
     let facts = scan::SymbolFacts::new(&db, &sections, &exports);
@@ -360,7 +360,7 @@ fn link_with<A: Arch>(
         record_base: base_key.is_some(),
         text_relocations: config.gnu.text_relocations,
     };
-    let plan = scan::scan::<A>(&scanner, &sections, &directory, prepared.as_ref())?;
+    let plan = scan::scan::<A>(&scanner, &sections, &directory, prepared.as_ref().map(|p| p as &dyn scan::ScanRecords))?;
     timer.phase("scan");
     look_up_key_when_hashed!(false);
     let symtab = if config.strip_all {
@@ -404,7 +404,7 @@ fn link_with<A: Arch>(
     let region_fits = region.as_ref().is_some_and(|(_, record, _)| {
         Some(&record.range) == layout.base_region.as_ref() && Some(record.signature) == signature
     });
-    let store_prepared = cache.as_ref().is_some_and(|c| c.report.base != "unreadable")
+    let store_prepared = cache.as_ref().is_some_and(|c| c.report.base != report::cache::BaseOutcome::Unreadable)
         && base_key.is_some()
         && (prepared.is_none() || stale || !region_fits);
     // A link that stores the prepared base records the region afresh (a refreshed one
@@ -455,10 +455,10 @@ fn link_with<A: Arch>(
             write::BaseRegion::Reuse { patches, .. } => {
                 cache.report.region_chunks = patches.iter().flatten().count();
                 cache.report.region_patches = patches.iter().flatten().map(|p| p.len()).sum();
-                "reused"
+                report::cache::RegionOutcome::Reused
             }
-            write::BaseRegion::Record => "recorded",
-            write::BaseRegion::Write => "none",
+            write::BaseRegion::Record => report::cache::RegionOutcome::Recorded,
+            write::BaseRegion::Write => report::cache::RegionOutcome::NoRegion,
         };
         if let (true, Some(path)) = (store_prepared, cache.prepared_base(base_key)) {
             let region = match (&base_region, &layout.base_region, signature) {

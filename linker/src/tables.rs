@@ -7,7 +7,6 @@
 //! (object, section, offset); it does not assign addresses or write the directory.
 
 use crate::arch::{Arch, RelocExpr};
-use crate::incremental::prepared::PreparedBase;
 use crate::input::object_file::{rela_parts, ObjectFile, ENDIAN};
 use crate::resolve::{Definition, FileId, SymbolDb};
 use crate::util::error::{Error, Result};
@@ -195,11 +194,21 @@ fn find_table_symbols(object: &ObjectFile, patterns: &[Pattern]) -> Found {
     Found { symbols }
 }
 
-/// Decodes the tables of every unit of every generation.
-/// Decodes every object's tables; a prepared base's recorded units stand in for its base
-/// objects' (which are then not read).
-pub fn decode<A: Arch>(db: &SymbolDb, names: &TableNames, prepared: Option<&PreparedBase>) -> Result<ImageDirectory> {
-    // The base's units, when the prepared base has them, are read beside the others.
+/// Dispatch-table units an earlier link decoded from the base generations' objects (the
+/// prepared base keeps them), to stand in for decoding those objects again.
+pub trait RecordedUnits: Sync {
+    /// Whether units are recorded for this link's base objects.
+    fn has_units_for(&self, db: &SymbolDb) -> bool;
+    /// How many objects, the first ones, the recorded units stand for.
+    fn base_objects(&self) -> usize;
+    /// The recorded units (object names from `db`), when `has_units_for`.
+    fn units(&self, db: &SymbolDb) -> Option<Vec<Unit>>;
+}
+
+/// Decodes the tables of every unit of every generation; recorded units stand in for
+/// the base objects' (which are then not read).
+pub fn decode<A: Arch>(db: &SymbolDb, names: &TableNames, prepared: Option<&dyn RecordedUnits>) -> Result<ImageDirectory> {
+    // The base's units, when recorded, are read beside the others.
     let prepared = prepared.filter(|prepared| prepared.has_units_for(db));
     let recorded_objects = prepared.map_or(0, |prepared| prepared.base_objects());
     let (recorded, per_object) = rayon::join(

@@ -6,6 +6,9 @@
 
 pub mod x86_64;
 
+/// The architecture chainlink links for (the only one so far).
+pub type Target = x86_64::X86_64;
+
 use object::elf::{Machine, RelocationType};
 
 /// What a relocation computes, in the psABI's notation: S symbol address, A addend, P place,
@@ -84,6 +87,9 @@ pub trait Arch: Sync + Send + 'static {
     /// ELF `e_machine` value.
     const MACHINE: Machine;
     const NAME: &'static str;
+    /// The section flag of the medium and large code models' large data (`.ldata`,
+    /// `.lbss`), kept on output sections and out of the base region; 0 when there is none.
+    const LARGE_SECTION_FLAG: u64;
     const PLT_HEADER_SIZE: usize;
     const PLT_ENTRY_SIZE: usize;
 

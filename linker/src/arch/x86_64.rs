@@ -13,6 +13,8 @@ const fn info(expr: RelocExpr, size: u8, overflow: Overflow) -> Option<RelocInfo
 impl Arch for X86_64 {
     const MACHINE: Machine = elf::EM_X86_64;
     const NAME: &'static str = "x86-64";
+    /// `SHF_X86_64_LARGE` (psABI: sections of the medium and large code models).
+    const LARGE_SECTION_FLAG: u64 = 0x1000_0000;
     const PLT_HEADER_SIZE: usize = 16;
     const PLT_ENTRY_SIZE: usize = 16;
     const GOT_LOAD_PREFIX: u64 = 3;

@@ -10,7 +10,7 @@
 //!
 //! Must not change anything: it reads the output and the archives it finds.
 
-use crate::chain::base_search::BaseSearch;
+use crate::input::base_search::BaseSearch;
 use crate::chain::{hash_hex, json_string, members_of, Manifest, ManifestMember, MANIFEST_MEMBER};
 use crate::util::error::{Error, Result};
 use std::fmt::Write as _;

@@ -13,7 +13,6 @@ use crate::util::error::{Error, Result};
 use std::fmt::Write as _;
 
 pub mod base_check;
-pub mod base_search;
 
 /// Name of the manifest member in an emitted archive and of the manifest section in an
 /// output library.

@@ -16,6 +16,7 @@ use crate::incremental::cache_files::{self as files, Dir, Dirs, Own, Record, Sub
 use crate::input::InputFile;
 use crate::util::error::{Error, Result};
 use crate::util::files::Temporary;
+use crate::report::cache::{BaseOutcome, CacheReport, OutputOutcome};
 use crate::write::BuildIdRecord;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
@@ -41,77 +42,6 @@ pub fn location(config: &Config) -> Option<PathBuf> {
         .or_else(|| env("CHAINLINK_CACHE_DIR"))
         .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("chainlink")))
         .or_else(|| env("HOME").map(|d| d.join(".cache/chainlink")))
-}
-
-/// What the cache did for one link, for `--verbose`, `--time` and `--stats-json`.
-#[derive(Clone, Debug, Default)]
-pub struct CacheReport {
-    pub enabled: bool,
-    /// `"up-to-date"` (the output already held the cached result), `"copied"` (written
-    /// from the cache), or `"miss"`.
-    pub outcome: &'static str,
-    pub stored: bool,
-    /// Inputs whose content hash was remembered rather than recomputed.
-    pub fingerprints_reused: usize,
-    pub inputs_hashed: usize,
-    /// Problems met and worked around (an unwritable directory, a corrupt entry).
-    pub warnings: Vec<String>,
-    /// The prepared base: `""` (not consulted: the output cache had the output), `"none"`
-    /// (no base generation), `"miss"` (none yet for this base), `"hit"`, `"corrupt"`
-    /// (ignored and rebuilt) or `"unreadable"` (left alone; the link goes on without it).
-    pub base: &'static str,
-    /// A prepared base was written (new, or refreshed after rescans).
-    pub base_stored: bool,
-    /// Base chunks whose scan was replayed from the prepared base, and rescanned.
-    pub chunks_replayed: usize,
-    pub chunks_rescanned: usize,
-    /// Why the first rescanned chunk could not be replayed.
-    pub rescan_reason: Option<String>,
-    /// The base region's stored bytes: `"reused"` (copied into the output, then patched),
-    /// `"recorded"` (stored with the prepared base) or `"none"`; `""` when no prepared base
-    /// was consulted.
-    pub region: &'static str,
-    /// With `"reused"`: chunks patched over the copy, and the relocations applied to them.
-    pub region_chunks: usize,
-    pub region_patches: usize,
-    /// The base's resolved symbols were restored from the prepared base's record rather
-    /// than loaded from the base objects.
-    pub symbols_restored: bool,
-}
-
-impl CacheReport {
-    /// One line on the prepared base, for `--verbose`.
-    pub fn describe_base(&self) -> String {
-        let reason = self.rescan_reason.as_deref().map(|why| format!(" (first: {why})")).unwrap_or_default();
-        match self.base {
-            "" => "prepared base: not needed".to_string(),
-            "none" => "prepared base: none (no base generation)".to_string(),
-            "hit" => format!(
-                "prepared base: hit; base symbols {}; {} base chunk scan(s) reused, {} rescanned{reason}; {}{}",
-                if self.symbols_restored { "restored" } else { "loaded" },
-                self.chunks_replayed,
-                self.chunks_rescanned,
-                self.describe_region(),
-                if self.base_stored { "; refreshed" } else { "" }
-            ),
-            outcome => format!(
-                "prepared base: {outcome}; {}",
-                if self.base_stored { "stored for the next link" } else { "not stored" }
-            ),
-        }
-    }
-
-    /// What happened to the base region's stored bytes, for `--verbose`.
-    pub fn describe_region(&self) -> String {
-        match self.region {
-            "reused" => format!(
-                "base region copied from it, {} relocation(s) in {} chunk(s) applied again",
-                self.region_patches, self.region_chunks
-            ),
-            "recorded" => "base region recorded".to_string(),
-            _ => "no base region".to_string(),
-        }
-    }
 }
 
 /// How the cache satisfied a link (see [`Cache::satisfy`]).
@@ -251,7 +181,7 @@ impl Meta {
 impl Cache {
     pub fn open(config: &Config) -> Option<Cache> {
         let root = location(config)?;
-        let report = CacheReport { enabled: true, outcome: "miss", ..Default::default() };
+        let report = CacheReport { enabled: true, outcome: OutputOutcome::Miss, ..Default::default() };
         let mut cache = Cache { dirs: None, report, input_hashes: Vec::new() };
         match Dirs::open(&root, true) {
             Ok(dirs) => {
@@ -485,11 +415,11 @@ impl Cache {
                     let hex = blake3::Hash::from_bytes(prepared.checksum()).to_hex();
                     self.write_record(Sub::Fingerprints, &name.to_string_lossy(), hex.as_str());
                 }
-                self.report.base = "hit";
+                self.report.base = BaseOutcome::Hit;
                 Some(prepared)
             }
             Ok(None) => {
-                self.report.base = "miss";
+                self.report.base = BaseOutcome::Miss;
                 None
             }
             Err(OpenError::Corrupt(why, identity)) => {
@@ -497,12 +427,12 @@ impl Cache {
                 if files::metadata(&path).is_ok_and(|m| (m.dev(), m.ino()) == identity) {
                     let _ = fs::remove_file(&path);
                 }
-                self.report.base = "corrupt";
+                self.report.base = BaseOutcome::Corrupt;
                 None
             }
             Err(OpenError::Unreadable(why)) => {
                 self.warn(format!("cannot read the prepared base {shown}: {why}; linking without it"));
-                self.report.base = "unreadable";
+                self.report.base = BaseOutcome::Unreadable;
                 None
             }
         }
@@ -538,13 +468,13 @@ impl Cache {
             if !remembered {
                 self.remember_output(key, output);
             }
-            self.report.outcome = "up-to-date";
+            self.report.outcome = OutputOutcome::UpToDate;
             return Some(Satisfied::UpToDate);
         }
         match copy_verified(&entry, output, &meta) {
             Ok(copy) => {
                 files::touch(&meta_path, false);
-                self.report.outcome = "copied";
+                self.report.outcome = OutputOutcome::Copied;
                 Some(Satisfied::Copied(copy))
             }
             // Removed meanwhile (by `cache gc` or `clear`): simply not there.

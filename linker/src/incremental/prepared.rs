@@ -17,7 +17,9 @@
 
 use crate::config::Config;
 use crate::resolve::{FileId, SymbolDb};
-use crate::scan::{Chunk, TargetRecord};
+use crate::scan::record::{encode_targets, encode_type_counts, TARGET_RECORD, TYPE_RECORD};
+use crate::scan::{Chunk, RecordedScan, ScanRecords, TargetRecord};
+use crate::tables::RecordedUnits;
 use crate::sections::InputSectionId;
 use crate::tables::{ImageDirectory, Place, Table, Unit};
 use std::io::Write as _;
@@ -28,11 +30,9 @@ const MAGIC: &[u8; 8] = b"CLNKPREP";
 const FORMAT: u32 = 6;
 const HEADER: usize = 256;
 const CHUNK_RECORD: usize = 96;
-const TARGET_RECORD: usize = 8;
 const UNIT_RECORD: usize = 40;
 const ENTRY_RECORD: usize = 16;
 /// A chunk's relocations of one type: the type's slot (`scan::type_slot`), the count.
-const TYPE_RECORD: usize = 12;
 const USES_TLS_LD: u32 = 1;
 /// The chunk lies in the base region and its patch and binding lists are recorded.
 const IN_REGION: u32 = 2;
@@ -384,13 +384,37 @@ impl PreparedBase {
             .collect()
     }
 
-    /// Whether [`PreparedBase::units`] can describe `db`'s base objects.
-    pub fn has_units_for(&self, db: &SymbolDb) -> bool {
+    fn targets_at(&self) -> usize {
+        HEADER + self.chunks * CHUNK_RECORD
+    }
+
+    fn relr_at(&self) -> usize {
+        self.targets_at() + self.targets * TARGET_RECORD
+    }
+
+    fn type_records_at(&self) -> usize {
+        self.relr_at() + self.relr * 8
+    }
+
+    pub fn chunk(&self, index: usize) -> ChunkRecord<'_> {
+        ChunkRecord { base: self, at: HEADER + index * CHUNK_RECORD }
+    }
+
+    pub fn chunk_count(&self) -> usize {
+        self.chunks
+    }
+}
+
+impl RecordedUnits for PreparedBase {
+    fn base_objects(&self) -> usize {
+        self.base_objects
+    }
+
+    fn has_units_for(&self, db: &SymbolDb) -> bool {
         self.base_objects <= db.objects.len() && u32_at(&self.map, 184) & UNITS_NOT_RECORDED == 0
     }
 
-    /// The base's dispatch-table units as decoded when recorded (object names from `db`).
-    pub fn units(&self, db: &SymbolDb) -> Option<Vec<Unit>> {
+    fn units(&self, db: &SymbolDb) -> Option<Vec<Unit>> {
         if !self.has_units_for(db) {
             return None;
         }
@@ -422,30 +446,10 @@ impl PreparedBase {
         });
         Some(units.collect())
     }
+}
 
-    fn targets_at(&self) -> usize {
-        HEADER + self.chunks * CHUNK_RECORD
-    }
-
-    fn relr_at(&self) -> usize {
-        self.targets_at() + self.targets * TARGET_RECORD
-    }
-
-    fn type_records_at(&self) -> usize {
-        self.relr_at() + self.relr * 8
-    }
-
-    pub fn chunk(&self, index: usize) -> ChunkRecord<'_> {
-        ChunkRecord { base: self, at: HEADER + index * CHUNK_RECORD }
-    }
-
-    pub fn chunk_count(&self) -> usize {
-        self.chunks
-    }
-
-    /// The recorded chunks of one input section, ready to be replayed, if they cover the
-    /// section exactly (`relocations` relocations, `size` bytes).
-    pub fn chunks_of(&self, input: InputSectionId, relocations: usize, size: u64) -> Option<Vec<Chunk>> {
+impl ScanRecords for PreparedBase {
+    fn chunks_of(&self, input: InputSectionId, relocations: usize, size: u64) -> Option<Vec<Chunk>> {
         let file = input.file.0;
         if file as usize >= self.base_objects {
             return None;
@@ -483,6 +487,10 @@ impl PreparedBase {
         }
         (!chunks.is_empty() && next_reloc == relocations && next_byte == size).then_some(chunks)
     }
+
+    fn scan_of(&self, index: usize) -> RecordedScan<'_> {
+        self.chunk(index).scan()
+    }
 }
 
 impl<'a> ChunkRecord<'a> {
@@ -503,41 +511,21 @@ impl<'a> ChunkRecord<'a> {
         self.field64(24)..self.field64(32)
     }
 
-    pub fn relative(&self) -> u32 {
-        self.field32(40)
-    }
-
-    pub fn symbolic(&self) -> u32 {
-        self.field32(44)
-    }
-
-    pub fn targets(&self) -> impl Iterator<Item = TargetRecord> + Clone + 'a {
+    /// The chunk's recorded scan, read in place.
+    pub fn scan(&self) -> RecordedScan<'a> {
         let map: &'a [u8] = &self.base.map;
-        let start = self.base.targets_at() + self.field32(48) as usize * TARGET_RECORD;
-        let count = self.field32(52) as usize;
-        map[start..start + count * TARGET_RECORD].chunks_exact(TARGET_RECORD).map(|record| TargetRecord {
-            symbol: u32_at(record, 0),
-            facts: record[4],
-            bits: record[5],
-        })
-    }
-
-    pub fn relr_offsets(&self) -> impl Iterator<Item = u64> + 'a {
-        let map: &'a [u8] = &self.base.map;
-        let start = self.base.relr_at() + self.field32(56) as usize * 8;
-        map[start..start + self.field32(60) as usize * 8].chunks_exact(8).map(|word| u64_at(word, 0))
-    }
-
-    /// The chunk's relocations by type: (type slot, count) for the types present.
-    pub fn type_counts(&self) -> impl Iterator<Item = (u32, u64)> + Clone + 'a {
-        let map: &'a [u8] = &self.base.map;
-        let start = self.base.type_records_at() + self.field32(64) as usize * TYPE_RECORD;
-        let records = &map[start..start + self.field32(88) as usize * TYPE_RECORD];
-        records.chunks_exact(TYPE_RECORD).map(|record| (u32_at(record, 0), u64_at(record, 4)))
-    }
-
-    pub fn uses_tls_ld(&self) -> bool {
-        self.field32(68) & USES_TLS_LD != 0
+        let slice = |at: usize, first: u32, count: u32, size: usize| {
+            let start = at + first as usize * size;
+            &map[start..start + count as usize * size]
+        };
+        RecordedScan {
+            relative: self.field32(40),
+            symbolic: self.field32(44),
+            uses_tls_ld: self.field32(68) & USES_TLS_LD != 0,
+            targets: slice(self.base.targets_at(), self.field32(48), self.field32(52), TARGET_RECORD),
+            relr_offsets: slice(self.base.relr_at(), self.field32(56), self.field32(60), 8),
+            type_counts: slice(self.base.type_records_at(), self.field32(64), self.field32(88), TYPE_RECORD),
+        }
     }
 
     /// For a chunk of the base region: its patch list, and the bindings the rest of its
@@ -599,16 +587,13 @@ pub fn store(
     for (index, chunk) in base {
         let (chunk_targets, chunk_types): (Vec<TargetRecord>, Vec<(u32, u64)>) = match (chunk.prepared, previous) {
             (Some(index), Some(previous)) => {
-                let record = previous.chunk(index as usize);
-                (record.targets().collect(), record.type_counts().collect())
+                let scan = previous.chunk(index as usize).scan();
+                (scan.targets().collect(), scan.type_counts().collect())
             }
             _ => chunk.recorded.as_deref().map(|r| (r.targets.clone(), r.type_counts.clone())).unwrap_or_default(),
         };
         let types_len = u32::try_from(chunk_types.len()).map_err(|_| overflow())?;
-        for (slot, count) in chunk_types {
-            types.extend_from_slice(&slot.to_le_bytes());
-            types.extend_from_slice(&count.to_le_bytes());
-        }
+        encode_type_counts(chunk_types, &mut types);
         records.extend_from_slice(&chunk.input.file.0.to_le_bytes());
         records.extend_from_slice(&chunk.input.section.to_le_bytes());
         for value in [chunk.relocs.start as u64, chunk.relocs.end as u64, chunk.bytes.start, chunk.bytes.end] {
@@ -657,10 +642,7 @@ pub fn store(
         }
         patch_count = patch_count.checked_add(patch_len).ok_or_else(overflow)?;
         binding_count = binding_count.checked_add(binding_len).ok_or_else(overflow)?;
-        for target in &chunk_targets {
-            targets.extend_from_slice(&target.symbol.to_le_bytes());
-            targets.extend_from_slice(&[target.facts, target.bits, 0, 0]);
-        }
+        encode_targets(chunk_targets, &mut targets);
         for offset in &chunk.relr_offsets {
             relr.extend_from_slice(&offset.to_le_bytes());
         }

@@ -4,6 +4,7 @@
 //! C runtime files `cc -shared` would add. Produces mapped bytes only; parsing ELF and
 //! archive contents is for the phases that use them.
 
+pub mod base_search;
 pub mod eh_frame;
 pub mod libsearch;
 pub mod object_file;
@@ -247,7 +248,7 @@ impl Loader {
 
 /// Maps the `--base` archives, oldest first (a bare name found by `base_search`).
 pub fn load_bases(config: &Config) -> Result<Vec<InputFile>> {
-    let search = crate::chain::base_search::BaseSearch::new(&config.base_paths);
+    let search = crate::input::base_search::BaseSearch::new(&config.base_paths);
     config
         .bases
         .iter()

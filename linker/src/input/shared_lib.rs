@@ -58,7 +58,7 @@ pub enum SharedSymbolKind {
 }
 
 /// Parses a shared library's soname, dependencies and exported symbols.
-pub fn parse_shared_library(data: &[u8]) -> Result<SharedLibrary<'_>> {
+pub fn parse_shared_library(data: &[u8], machine: elf::Machine) -> Result<SharedLibrary<'_>> {
     check_identity(data)?;
     let header = Elf::parse(data).context(|| "reading the ELF header")?;
     let endian = LittleEndian;
@@ -66,9 +66,9 @@ pub fn parse_shared_library(data: &[u8]) -> Result<SharedLibrary<'_>> {
     if file_type != elf::ET_DYN {
         bail!("not a shared library (ELF type {}, expected ET_DYN)", file_type.0);
     }
-    let machine = header.e_machine(endian);
-    if machine != elf::EM_X86_64 {
-        bail!("not an x86-64 file (ELF machine {}, expected EM_X86_64)", machine.0);
+    let file_machine = header.e_machine(endian);
+    if file_machine != machine {
+        bail!("wrong architecture: e_machine {} but the link is for e_machine {}", file_machine.0, machine.0);
     }
     let sections = header.sections(endian, data).context(|| "reading section headers")?;
 
@@ -220,7 +220,7 @@ mod tests {
     #[test]
     fn parses_system_libc() {
         let data = std::fs::read("/lib/x86_64-linux-gnu/libc.so.6").unwrap();
-        let libc = parse_shared_library(&data).unwrap();
+        let libc = parse_shared_library(&data, MACHINE).unwrap();
         assert_eq!(libc.soname, Some(&b"libc.so.6"[..]));
         assert!(libc.needed.contains(&&b"ld-linux-x86-64.so.2"[..]));
 
@@ -253,7 +253,7 @@ mod tests {
     #[test]
     fn parses_system_libm() {
         let data = std::fs::read("/lib/x86_64-linux-gnu/libm.so.6").unwrap();
-        let libm = parse_shared_library(&data).unwrap();
+        let libm = parse_shared_library(&data, MACHINE).unwrap();
         assert_eq!(libm.soname, Some(&b"libm.so.6"[..]));
         let sin = find(&libm, "sin").unwrap();
         assert_eq!(sin.kind, SharedSymbolKind::Function);
@@ -308,7 +308,7 @@ VERS_2 { } VERS_1;
     #[test]
     fn parses_versioned_tiny_library() {
         let data = tiny_so();
-        let tiny = parse_shared_library(&data).unwrap();
+        let tiny = parse_shared_library(&data, MACHINE).unwrap();
         assert_eq!(tiny.soname, Some(&b"libtiny.so.1"[..]));
 
         let foo: Vec<_> = tiny.symbols.iter().filter(|s| s.name == b"foo").collect();
@@ -335,7 +335,7 @@ VERS_2 { } VERS_1;
     #[test]
     fn parses_unversioned_library_without_soname() {
         let data = build_so("int plain(void) { return 0; }\nint plain_data = 1;\n", None, &[]);
-        let library = parse_shared_library(&data).unwrap();
+        let library = parse_shared_library(&data, MACHINE).unwrap();
         assert_eq!(library.soname, None);
         let plain = find(&library, "plain").unwrap();
         assert_eq!(plain.version, None);
@@ -345,7 +345,7 @@ VERS_2 { } VERS_1;
 
     #[test]
     fn rejects_wrong_files() {
-        let error = |data: &[u8]| parse_shared_library(data).unwrap_err().to_string();
+        let error = |data: &[u8]| parse_shared_library(data, MACHINE).unwrap_err().to_string();
         assert!(error(b"").contains("too small"));
         assert!(error(b"hello, this is not an ELF file at all").contains("not an ELF"));
         let so = tiny_so();
@@ -361,7 +361,7 @@ VERS_2 { } VERS_1;
         assert!(error(&relocatable).contains("ET_DYN"));
         let mut aarch64 = so.clone();
         aarch64[18] = 183; // e_machine = EM_AARCH64
-        assert!(error(&aarch64).contains("x86-64"));
+        assert!(error(&aarch64).contains("wrong architecture: e_machine 183"));
     }
 
     #[test]
@@ -371,7 +371,7 @@ VERS_2 { } VERS_1;
         for length in (0..so.len()).step_by(7).chain(0..256) {
             let truncated = &so[..length];
             // Section headers sit at the end, so any real truncation loses them.
-            assert!(parse_shared_library(truncated).is_err(), "length {length}");
+            assert!(parse_shared_library(truncated, MACHINE).is_err(), "length {length}");
         }
         // Deterministic pseudo-random byte corruption: any result is fine, panics are not.
         let mut state = 0x2545_f491_4f6c_dd1du64;

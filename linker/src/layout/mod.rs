@@ -5,6 +5,7 @@
 //! loaded sections, each segment on its own page), and computes every global's address.
 //! After this phase nothing moves; the writer only fills in bytes.
 
+pub mod defsym;
 pub mod exec_stack;
 pub mod gnu_hash;
 pub mod symtab;
@@ -731,7 +732,7 @@ pub fn layout<A: Arch>(decisions: &Decisions, mut sections: SectionMap) -> Resul
         })
         .collect();
     layout.global_addr = global_addr;
-    resolve::defsym::assign_addresses(&mut layout.global_addr, db, config);
+    defsym::assign_addresses(&mut layout.global_addr, db, config);
     let local_addr = db
         .objects
         .par_iter()

@@ -259,7 +259,7 @@ fn global_entry(
             }
         }
         Definition::Synthetic(resolve::Synthetic::Defsym { .. }) => {
-            let (sym_type, shndx, value) = resolve::defsym::symbol_fields(layout, db, id, config);
+            let (sym_type, shndx, value) = crate::layout::defsym::symbol_fields(layout, db, id, config);
             Entry { name, info: (bind(false) << 4) | sym_type, other: global.visibility, shndx, value, size: 0 }
         }
         _ => Entry {

@@ -9,6 +9,7 @@ use crate::scan::{Plan, COUNTED_TYPES};
 use crate::util::timing::Timer;
 use std::fmt::Write as _;
 
+pub mod cache;
 pub mod rebase;
 
 #[derive(Default, Clone, Debug)]
@@ -85,7 +86,7 @@ impl Stats {
 pub struct LinkReport {
     pub timer: Timer,
     pub stats: Stats,
-    pub cache: crate::incremental::cache::CacheReport,
+    pub cache: cache::CacheReport,
     /// A relink onto new bases: the units whose dependencies changed (`rebase`).
     pub rebased: Option<Vec<crate::resolve::deps::Affected>>,
 }
@@ -135,7 +136,7 @@ impl LinkReport {
             json,
             "  \"cache\": {{\"enabled\": {}, \"outcome\": {}, \"stored\": {}, \"fingerprints_reused\": {}, \"inputs_hashed\": {}, \"warnings\": {}}},",
             c.enabled,
-            json_string(if c.enabled { c.outcome } else { "disabled" }),
+            json_string(if c.enabled { c.outcome.as_str() } else { "disabled" }),
             c.stored,
             c.fingerprints_reused,
             c.inputs_hashed,
@@ -144,12 +145,12 @@ impl LinkReport {
         let _ = writeln!(
             json,
             "  \"prepared_base\": {{\"outcome\": {}, \"stored\": {}, \"chunks_replayed\": {}, \"chunks_rescanned\": {}, \"rescan_reason\": {}, \"region\": {}, \"region_chunks\": {}, \"region_patches\": {}, \"symbols\": {}}},",
-            json_string(if c.base.is_empty() { "not-needed" } else { c.base }),
+            json_string(c.base.as_str()),
             c.base_stored,
             c.chunks_replayed,
             c.chunks_rescanned,
             c.rescan_reason.as_deref().map_or("null".to_string(), json_string),
-            json_string(if c.region.is_empty() { "none" } else { c.region }),
+            json_string(c.region.as_str()),
             c.region_chunks,
             c.region_patches,
             json_string(if c.symbols_restored { "restored" } else { "loaded" })

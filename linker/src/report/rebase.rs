@@ -36,7 +36,7 @@ pub fn explain(file: &Path, config: &Config) -> Result<Explanation> {
     config.strip_sections = manifest.strip.clone();
     let bases = crate::input::load_bases(&config)?;
     let chain = crate::chain::plan(&config, &bases, &[])?;
-    let machine = <crate::arch::x86_64::X86_64 as crate::arch::Arch>::MACHINE;
+    let machine = <crate::arch::Target as crate::arch::Arch>::MACHINE;
     let db = crate::resolve::resolve(&[], &chain, &config, machine, None, false)?;
     let base_generations = chain.newest;
     let units_checked = records.iter().filter(|unit| unit.generation >= base_generations).count();

@@ -6,12 +6,11 @@
 //! in a deterministic order. Must not assign addresses or write bytes.
 //!
 //! A base generation's chunks may instead be *replayed* from a prepared base (see
-//! `prepared.rs`): a chunk's scan depends only on its bytes, its relocations and a few facts
+//! `record.rs`): a chunk's scan depends only on its bytes, its relocations and a few facts
 //! about each symbol it names, so when every one of those facts is what it was when the
 //! chunk was recorded, the recorded result is the result. Any difference rescans the chunk.
 
 use crate::arch::{Arch, RelocExpr};
-use crate::incremental::prepared::PreparedBase;
 use crate::input::object_file::{rela_parts, reloc_bytes, ENDIAN};
 use crate::resolve::{Definition, FileId, GlobalId, LoadedObject, SymbolDb};
 use crate::sections::{InputSectionId, SectionMap};
@@ -23,6 +22,10 @@ use rayon::prelude::*;
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Mutex;
+
+pub mod record;
+
+pub use record::{RecordedScan, ScanRecords};
 
 pub const NEEDS_GOT: u8 = 1;
 pub const NEEDS_PLT: u8 = 2;
@@ -315,7 +318,7 @@ const CHUNK_BYTES: u64 = 1 << 20;
 
 /// Splits every placed input section into chunks at relocation boundaries; a base
 /// section the prepared base recorded keeps its recorded chunks.
-fn make_chunks<A: Arch>(db: &SymbolDb, sections: &SectionMap, prepared: Option<&PreparedBase>) -> Vec<Chunk> {
+fn make_chunks<A: Arch>(db: &SymbolDb, sections: &SectionMap, prepared: Option<&dyn ScanRecords>) -> Vec<Chunk> {
     let mut chunks = Vec::new();
     for output in &sections.outputs {
         for &(input, _) in &output.inputs {
@@ -649,13 +652,13 @@ impl Scanner<'_, '_> {
     fn replay_chunk(
         &self,
         chunk: &mut Chunk,
-        prepared: &PreparedBase,
+        prepared: &dyn ScanRecords,
         record: usize,
         global_facts: &[u8],
         marks: &Marks,
     ) -> std::result::Result<(), u32> {
         let loaded = self.db.object(chunk.input.file);
-        let record = prepared.chunk(record);
+        let record = prepared.scan_of(record);
         let targets = record.targets();
         let relr_offsets: Vec<u64> = record.relr_offsets().collect();
         if relr_offsets.iter().any(|offset| !chunk.bytes.contains(offset)) {
@@ -681,11 +684,11 @@ impl Scanner<'_, '_> {
                 marks.static_tls.store(true, Ordering::Relaxed);
             }
         }
-        chunk.relative = record.relative();
-        chunk.symbolic = record.symbolic();
+        chunk.relative = record.relative;
+        chunk.symbolic = record.symbolic;
         chunk.relr_offsets = relr_offsets;
         marks.count_types(record.type_counts());
-        chunk.uses_tls_ld = record.uses_tls_ld();
+        chunk.uses_tls_ld = record.uses_tls_ld;
         Ok(())
     }
 }
@@ -712,7 +715,7 @@ pub fn scan<A: Arch>(
     scanner: &Scanner,
     sections: &SectionMap,
     directory: &ImageDirectory,
-    prepared: Option<&PreparedBase>,
+    prepared: Option<&dyn ScanRecords>,
 ) -> Result<Plan> {
     let db = scanner.db;
     let keys = scanner.keys;

@@ -7,6 +7,7 @@
 
 pub mod gc;
 
+use crate::arch::Arch;
 use crate::input::object_file::ENDIAN;
 use crate::resolve::{FileId, SymbolDb};
 use crate::util::error::Result;
@@ -160,8 +161,6 @@ const EXEC: u64 = elf::SHF_EXECINSTR.0;
 const TLS: u64 = elf::SHF_TLS.0;
 /// Sections that exist only for the link (`SHF_EXCLUDE`).
 const SHF_EXCLUDE: u64 = 0x8000_0000;
-/// Sections of the medium and large code models' large data (`.ldata`, `.lbss`).
-const SHF_X86_64_LARGE: u64 = 0x1000_0000;
 
 /// The output name, rank and segment of an input section, or `None` when it is not output.
 /// (Asked once per input section: the usual names cost no allocation.)
@@ -297,11 +296,11 @@ const SYNTHETIC: &[(Synthetic, &str, u32, u32, u64, u64)] = &[
 /// base keeps). Sections that must be one block with the newest generation's (`.eh_frame`
 /// for `.eh_frame_hdr`, TLS, RELRO, `.bss`, arrays, `__start_`/`__stop_` orphans) and the
 /// large code model's sections stay in the usual order.
-fn in_base_region(is_base: bool, rank: u32, out_type: u32, flags: u64) -> bool {
+fn in_base_region<A: Arch>(is_base: bool, rank: u32, out_type: u32, flags: u64) -> bool {
     is_base
         && matches!(rank, 110 | 290 | 340 | 510)
         && out_type == elf::SHT_PROGBITS.0
-        && flags & (TLS | SHF_X86_64_LARGE) == 0
+        && flags & (TLS | A::LARGE_SECTION_FLAG) == 0
 }
 
 /// `.init_array.00101` → 101; sections without a priority run after all prioritised ones.
@@ -336,7 +335,7 @@ fn synthetic_outputs() -> Vec<OutputSection> {
 }
 
 /// Assigns input sections to output sections and fixes each output section's size.
-pub fn assign(db: &SymbolDb) -> Result<SectionMap> {
+pub fn assign<A: Arch>(db: &SymbolDb) -> Result<SectionMap> {
     let mut outputs = synthetic_outputs();
     let mut by_key: crate::util::hash::FxHashMap<(Cow<'static, str>, u32, u64, bool), usize> = Default::default();
     let mut placements = Vec::with_capacity(db.objects.len());
@@ -373,7 +372,7 @@ pub fn assign(db: &SymbolDb) -> Result<SectionMap> {
                     .any(|t| t.0 == sh_type);
             let out_type = if keeps_type { sh_type } else { elf::SHT_PROGBITS.0 };
             let key_flags = flags & (ALLOC | WRITE | EXEC | TLS);
-            let base = in_base_region(db.is_base(FileId(file_index as u32)), rank, out_type, flags);
+            let base = in_base_region::<A>(db.is_base(FileId(file_index as u32)), rank, out_type, flags);
             let key = (out_name, out_type, key_flags, base);
             let output = match by_key.get(&key) {
                 Some(&output) => output,
@@ -381,7 +380,7 @@ pub fn assign(db: &SymbolDb) -> Result<SectionMap> {
                     outputs.push(OutputSection {
                         name: key.0.clone().into_owned(),
                         sh_type: out_type,
-                        flags: key_flags | (flags & SHF_X86_64_LARGE),
+                        flags: key_flags | (flags & A::LARGE_SECTION_FLAG),
                         align: 1,
                         class,
                         rank,

@@ -1233,7 +1233,7 @@ impl<'data> Writer<'_, 'data> {
                     ((import_binding(global).0 << 4) | db.import_type(id), elf::STV_DEFAULT.0, 0, 0, 0)
                 }
                 Definition::Synthetic(crate::resolve::Synthetic::Defsym { .. }) => {
-                    let (sym_type, shndx, value) = crate::resolve::defsym::symbol_fields(layout, db, id, self.config);
+                    let (sym_type, shndx, value) = crate::layout::defsym::symbol_fields(layout, db, id, self.config);
                     ((elf::STB_GLOBAL.0 << 4) | sym_type, global.visibility, shndx, value, 0)
                 }
                 Definition::Synthetic(crate::resolve::Synthetic::ImageDirectory) => {

@@ -325,7 +325,8 @@ fn link_with<A: Arch>(
     }
     timer.phase("symbols");
     look_up_key_when_hashed!(false);
-    let directory = tables::decode::<A>(&db, &config.table_names, prepared.as_ref().map(|p| p as &dyn tables::RecordedUnits))?;
+    let directory =
+        tables::decode::<A>(&db, &config.table_names, prepared.as_ref().map(|p| p as &dyn tables::RecordedUnits))?;
     if !directory.is_empty() {
         db.define_synthetic(config.table_names.image.as_bytes(), resolve::Synthetic::ImageDirectory)?;
     }
@@ -360,7 +361,8 @@ fn link_with<A: Arch>(
         record_base: base_key.is_some(),
         text_relocations: config.gnu.text_relocations,
     };
-    let plan = scan::scan::<A>(&scanner, &sections, &directory, prepared.as_ref().map(|p| p as &dyn scan::ScanRecords))?;
+    let plan =
+        scan::scan::<A>(&scanner, &sections, &directory, prepared.as_ref().map(|p| p as &dyn scan::ScanRecords))?;
     timer.phase("scan");
     look_up_key_when_hashed!(false);
     let symtab = if config.strip_all {

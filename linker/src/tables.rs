@@ -207,7 +207,11 @@ pub trait RecordedUnits: Sync {
 
 /// Decodes the tables of every unit of every generation; recorded units stand in for
 /// the base objects' (which are then not read).
-pub fn decode<A: Arch>(db: &SymbolDb, names: &TableNames, prepared: Option<&dyn RecordedUnits>) -> Result<ImageDirectory> {
+pub fn decode<A: Arch>(
+    db: &SymbolDb,
+    names: &TableNames,
+    prepared: Option<&dyn RecordedUnits>,
+) -> Result<ImageDirectory> {
     // The base's units, when recorded, are read beside the others.
     let prepared = prepared.filter(|prepared| prepared.has_units_for(db));
     let recorded_objects = prepared.map_or(0, |prepared| prepared.base_objects());

@@ -10,8 +10,8 @@
 //!
 //! Must not change anything: it reads the output and the archives it finds.
 
-use crate::input::base_search::BaseSearch;
 use crate::chain::{hash_hex, json_string, members_of, Manifest, ManifestMember, MANIFEST_MEMBER};
+use crate::input::base_search::BaseSearch;
 use crate::util::error::{Error, Result};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

@@ -14,9 +14,9 @@
 use crate::config::{Config, InputArg};
 use crate::incremental::cache_files::{self as files, Dir, Dirs, Own, Record, Sub, LAYOUT_VERSION};
 use crate::input::InputFile;
+use crate::report::cache::{BaseOutcome, CacheReport, OutputOutcome};
 use crate::util::error::{Error, Result};
 use crate::util::files::Temporary;
-use crate::report::cache::{BaseOutcome, CacheReport, OutputOutcome};
 use crate::write::BuildIdRecord;
 use std::fs;
 use std::os::unix::fs::MetadataExt;

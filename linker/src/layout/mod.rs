@@ -6,8 +6,10 @@
 //! After this phase nothing moves; the writer only fills in bytes.
 
 pub mod defsym;
+mod dynamic;
 pub mod exec_stack;
 pub mod gnu_hash;
+mod segments;
 pub mod symtab;
 pub mod sysv_hash;
 pub mod verdef;
@@ -22,6 +24,7 @@ use crate::sections::{SectionMap, SegmentClass, Synthetic};
 use crate::tables::{self, ImageDirectory};
 use crate::util::error::{Error, Result};
 use crate::util::hash::FxHashMap;
+use dynamic::DynamicPlan;
 use gnu_hash::GnuHashPlan;
 use object::elf;
 use object::read::elf::Sym as _;
@@ -441,135 +444,98 @@ pub struct Decisions<'a, 'data> {
     pub exports: &'a resolve::exports::Exports,
 }
 
-pub fn layout<A: Arch>(decisions: &Decisions, mut sections: SectionMap) -> Result<Layout> {
-    let Decisions { config, db, plan, facts, inputs, manifest, deps, directory, symtab, exports } = *decisions;
-    let mut dynstr = StringTable::new();
-
-    // Libraries: DT_NEEDED for every shared input that is not as-needed or supplies an
-    // import some reference needs (as GNU ld says: a weak reference needs no library).
-    let mut used_libs = vec![false; db.shared.len()];
-    for &id in &plan.dynamic_imports {
-        if let (Definition::Shared { lib, .. }, true) = (db.global(id).definition, db.global(id).strong_reference) {
-            used_libs[lib as usize] = true;
-        }
-    }
-    let mut needed: Vec<Needed> = Vec::new();
-    let mut lib_needed_index = vec![usize::MAX; db.shared.len()];
-    let mut seen_names: FxHashMap<Vec<u8>, usize> = Default::default();
-    for (lib, shared) in db.shared.iter().enumerate() {
-        if shared.as_needed && !used_libs[lib] {
-            continue;
-        }
-        let name = match shared.library.soname {
-            Some(soname) => soname.to_vec(),
-            None => inputs[shared.input].file_name().as_bytes().to_vec(),
-        };
-        let index = *seen_names.entry(name.clone()).or_insert_with(|| {
-            needed.push(Needed { name_offset: dynstr.add(&name), versions: Vec::new() });
-            needed.len() - 1
-        });
-        lib_needed_index[lib] = index;
-    }
-    let soname = config.soname.as_ref().map(|s| dynstr.add(s.as_bytes()));
-    let runpath = (!config.rpaths.is_empty()).then(|| dynstr.add(config.rpaths.join(":").as_bytes()));
-
-    // .dynsym: imports, then exports ordered for .gnu.hash.
-    let export_hashes: Vec<u32> =
-        plan.dynamic_exports.par_iter().map(|&id| gnu_hash::gnu_hash(db.global(id).name)).collect();
-    let gnu_hash = GnuHashPlan::new(plan.dynamic_exports.len());
-    let order = gnu_hash.order(&export_hashes);
-    let mut dynsym: Vec<GlobalId> = plan.dynamic_imports.clone();
-    dynsym.extend(order.iter().map(|&i| plan.dynamic_exports[i as usize]));
-    let mut dynsym_index = vec![0u32; db.globals.len()];
-    for (i, &id) in dynsym.iter().enumerate() {
-        dynsym_index[id.0 as usize] = i as u32 + 1;
-    }
-    // Each name and definition read once, in parallel: the globals are read at random.
-    let (names, definitions): (Vec<&[u8]>, Vec<Definition>) = dynsym
-        .par_iter()
-        .map(|&id| {
-            let global = db.global(id);
-            (global.name, global.definition)
-        })
-        .unzip();
-    // Dynamic symbol names are distinct: no need to look for an earlier copy.
-    let dynsym_name = dynstr.append_all(&names);
-
-    // The versions this library defines (indices from 2), then those it needs.
-    let base_name = config.soname.clone().unwrap_or_else(|| {
-        config.output.file_name().map_or_else(String::new, |name| name.to_string_lossy().into_owned())
-    });
-    let verdef = crate::layout::verdef::VerdefPlan::new(&exports.definitions, &base_name, &mut dynstr);
-    let first_needed_version = 2 + exports.definitions.len() as u16;
-    let mut version_index: FxHashMap<(usize, &[u8]), u16> = Default::default();
-    let mut versym = vec![1u16; dynsym.len()];
-    let mut next_version = first_needed_version;
-    for (i, definition) in definitions.into_iter().enumerate() {
-        match definition {
-            Definition::Shared { lib, index } => {
-                let Some(version) = db.shared[lib as usize].library.symbols[index as usize].version else {
-                    continue;
-                };
-                let needed_index = lib_needed_index[lib as usize];
-                if needed_index == usize::MAX {
-                    continue;
-                }
-                let v = *version_index.entry((needed_index, version)).or_insert_with(|| {
-                    let v = next_version;
-                    next_version += 1;
-                    needed[needed_index].versions.push((dynstr.add(version), gnu_hash::sysv_hash(version), v));
-                    v
-                });
-                versym[i] = v;
-            }
-            Definition::Object { .. } => versym[i] = exports.version_of(dynsym[i]),
-            _ => {}
-        }
-    }
-    // glibc refuses DT_RELR unless the object asks for the version that promises support.
-    if config.pack_relative_relocs {
-        const RELR_VERSION: &[u8] = b"GLIBC_ABI_DT_RELR";
-        let provider = db.shared.iter().enumerate().find(|(lib, shared)| {
-            lib_needed_index[*lib] != usize::MAX && shared.library.version_definitions.contains(&RELR_VERSION)
-        });
-        if let Some((lib, _)) = provider {
-            let needed_index = lib_needed_index[lib];
-            if !version_index.contains_key(&(needed_index, RELR_VERSION)) {
-                needed[needed_index].versions.push((
-                    dynstr.add(RELR_VERSION),
-                    gnu_hash::sysv_hash(RELR_VERSION),
-                    next_version,
-                ));
-                next_version += 1;
-            }
-        }
-    }
-    if next_version == 2 {
-        versym.clear();
-    }
-    let has_verneed = next_version > first_needed_version;
-
-    // COMMON symbols go after .bss.
-    let common_addr = FxHashMap::default();
-    let mut commons: Vec<(GlobalId, u64)> = Vec::new();
-    let mut commons_size = 0u64;
-    let mut commons_align = 1u64;
-    for (id, global) in db.globals.iter().enumerate() {
-        if let (Definition::Object { .. }, Some((size, align))) = (global.definition, global.common) {
-            let align = align.max(1).next_power_of_two();
-            commons_size = commons_size.next_multiple_of(align);
-            commons.push((GlobalId(id as u32), commons_size));
-            commons_size += size;
-            commons_align = commons_align.max(align);
-        }
-    }
-
+pub fn layout<A: Arch>(decisions: &Decisions, sections: SectionMap) -> Result<Layout> {
+    let Decisions { config, db, plan, inputs, manifest, deps, exports, .. } = *decisions;
+    let DynamicPlan {
+        dynstr,
+        needed,
+        soname,
+        runpath,
+        dynsym,
+        dynsym_index,
+        dynsym_name,
+        versym,
+        verdef,
+        has_verneed,
+        gnu_hash,
+    } = dynamic::plan(db, plan, inputs, config, exports);
     let eh_frame_fdes = count_fdes(db, &sections)?;
+    let mut layout = Layout {
+        sections,
+        dynsym,
+        dynsym_index,
+        dynsym_name,
+        versym,
+        verdef,
+        has_verneed,
+        import_count: plan.dynamic_imports.len(),
+        gnu_hash,
+        dynstr,
+        needed,
+        soname,
+        runpath,
+        segments: Vec::new(),
+        tls: None,
+        global_addr: vec![0; db.globals.len()],
+        local_addr: Vec::new(),
+        common_addr: FxHashMap::default(),
+        relr: Vec::new(),
+        relr_enabled: config.pack_relative_relocs,
+        eh_frame_fdes,
+        shstrtab: StringTable::new(),
+        section_names: Vec::new(),
+        file_size: 0,
+        init: None,
+        fini: None,
+        entry: 0,
+        segment_options: SegmentOptions {
+            page_size: config.gnu.max_page_size,
+            relro: config.gnu.relro,
+            exec_stack: crate::layout::exec_stack::executable_stack(db, config),
+            stack_size: config.gnu.stack_size,
+        },
+        static_tls: plan.static_tls,
+        canonical_plt: FxHashMap::default(),
+        manifest: manifest.to_string(),
+        deps: deps.to_string(),
+        base_region: None,
+    };
+    size_synthetics::<A>(&mut layout, decisions);
+    let commons = place_commons(&mut layout.sections, db);
+    // The init/fini entry points and the tag count are known before addresses are.
+    let defined = |name: &str| db.lookup(name.as_bytes()).is_some_and(|id| db.global(id).is_defined_locally());
+    let (has_init, has_fini) = (defined(&config.gnu.init), defined(&config.gnu.fini));
+    layout.init = has_init.then_some(0);
+    layout.fini = has_fini.then_some(0);
+    settle_addresses(&mut layout, decisions)?;
+    let mut base_sections = layout.sections.outputs.iter().filter(|o| o.base && o.size > 0);
+    layout.base_region = base_sections.next().map(|first| {
+        let end = base_sections.next_back().unwrap_or(first).end();
+        first.addr..end
+    });
+    let commons_start = layout.sections.outputs[commons.output].addr + commons.offset;
+    for &(id, offset) in &commons.symbols {
+        layout.common_addr.insert(id, commons_start + offset);
+    }
+    assign_symbol_addresses::<A>(&mut layout, decisions);
+    let address_of = |name: &[u8]| db.lookup(name).map(|id| layout.global_addr[id.0 as usize]);
+    layout.init = if has_init { address_of(config.gnu.init.as_bytes()) } else { None };
+    layout.fini = if has_fini { address_of(config.gnu.fini.as_bytes()) } else { None };
+    layout.entry = config.gnu.entry.as_ref().and_then(|name| address_of(name.as_bytes())).unwrap_or(0);
+    Ok(layout)
+}
+
+/// Gives every linker-made section its size (`.dynstr` is complete by now). `.dynamic`
+/// and `.relr.dyn` are sized by `settle_addresses`, the commons by `place_commons`.
+fn size_synthetics<A: Arch>(layout: &mut Layout, decisions: &Decisions) {
+    let Decisions { config, plan, manifest, deps, directory, symtab, .. } = *decisions;
+    let (dynsym, versym, verdef, needed, gnu_hash) =
+        (&layout.dynsym, &layout.versym, &layout.verdef, &layout.needed, &layout.gnu_hash);
+    let sections = &layout.sections;
+    let eh_frame_fdes = layout.eh_frame_fdes;
     let hash_style = config.gnu.hash_style;
-    let relr_enabled = config.pack_relative_relocs;
     let rela_dyn_entries =
         plan.chunk_symbolic + plan.got_symbolic + plan.chunk_relative + plan.got_relative + plan.image_relative;
-
     let section_sizes: Vec<(Synthetic, u64)> = vec![
         (Synthetic::BuildId, build_id_note_size(&config.gnu.build_id)),
         (Synthetic::Hash, if hash_style.sysv() { crate::layout::sysv_hash::section_size(dynsym.len() + 1) } else { 0 }),
@@ -601,95 +567,74 @@ pub fn layout<A: Arch>(decisions: &Decisions, mut sections: SectionMap) -> Resul
         (Synthetic::ImageDirectory, directory.size()),
         (Synthetic::SymTab, symtab.symtab_size()),
         (Synthetic::StrTab, symtab.strtab_size),
+        (Synthetic::DynStr, layout.dynstr.bytes.len() as u64),
     ];
     for (synthetic, size) in section_sizes {
-        let index = sections.find(synthetic);
-        sections.outputs[index].size = size;
+        let index = layout.sections.find(synthetic);
+        layout.sections.outputs[index].size = size;
     }
-    // Commons extend an existing .bss, or become it.
-    let commons_base = match sections.outputs.iter().position(|o| o.name == ".bss" && o.synthetic.is_none()) {
+}
+
+/// COMMON symbols, laid out one after another.
+struct Commons {
+    /// Each symbol's offset from the start of the commons.
+    symbols: Vec<(GlobalId, u64)>,
+    /// The output section that holds them, and their offset in it.
+    output: usize,
+    offset: u64,
+}
+
+/// Places the COMMON symbols after an existing `.bss`, or makes them a `.bss`.
+fn place_commons(sections: &mut SectionMap, db: &SymbolDb) -> Commons {
+    let mut symbols: Vec<(GlobalId, u64)> = Vec::new();
+    let (mut size, mut commons_align) = (0u64, 1u64);
+    for (id, global) in db.globals.iter().enumerate() {
+        if let (Definition::Object { .. }, Some((symbol_size, align))) = (global.definition, global.common) {
+            let align = align.max(1).next_power_of_two();
+            size = size.next_multiple_of(align);
+            symbols.push((GlobalId(id as u32), size));
+            size += symbol_size;
+            commons_align = commons_align.max(align);
+        }
+    }
+    let (output, offset) = match sections.outputs.iter().position(|o| o.name == ".bss" && o.synthetic.is_none()) {
         Some(bss) => {
             let out = &mut sections.outputs[bss];
             out.align = out.align.max(commons_align);
-            let base = out.size.next_multiple_of(commons_align);
-            out.size = base + commons_size;
-            (bss, base)
+            let offset = out.size.next_multiple_of(commons_align);
+            out.size = offset + size;
+            (bss, offset)
         }
         None => {
             let index = sections.find(Synthetic::Commons);
             let out = &mut sections.outputs[index];
             out.align = commons_align;
-            out.size = commons_size;
+            out.size = size;
             (index, 0)
         }
     };
+    Commons { symbols, output, offset }
+}
 
-    let mut layout = Layout {
-        sections,
-        dynsym,
-        dynsym_index,
-        dynsym_name,
-        versym,
-        verdef,
-        has_verneed,
-        import_count: plan.dynamic_imports.len(),
-        gnu_hash,
-        dynstr,
-        needed,
-        soname,
-        runpath,
-        segments: Vec::new(),
-        tls: None,
-        global_addr: vec![0; db.globals.len()],
-        local_addr: Vec::new(),
-        common_addr,
-        relr: Vec::new(),
-        relr_enabled,
-        eh_frame_fdes,
-        shstrtab: StringTable::new(),
-        section_names: Vec::new(),
-        file_size: 0,
-        init: None,
-        fini: None,
-        entry: 0,
-        segment_options: SegmentOptions {
-            page_size: config.gnu.max_page_size,
-            relro: config.gnu.relro,
-            exec_stack: crate::layout::exec_stack::executable_stack(db, config),
-            stack_size: config.gnu.stack_size,
-        },
-        static_tls: plan.static_tls,
-        canonical_plt: FxHashMap::default(),
-        manifest: manifest.to_string(),
-        deps: deps.to_string(),
-        base_region: None,
-    };
-    // The init/fini entry points and the tag count are known before addresses are.
-    let defined = |name: &str| db.lookup(name.as_bytes()).is_some_and(|id| db.global(id).is_defined_locally());
-    let (has_init, has_fini) = (defined(&config.gnu.init), defined(&config.gnu.fini));
-    layout.init = has_init.then_some(0);
-    layout.fini = has_fini.then_some(0);
-    // .dynstr must be complete before sizing; .dynamic's entry count must be fixed too.
-    {
-        let dynstr_index = layout.sections.find(Synthetic::DynStr);
-        layout.sections.outputs[dynstr_index].size = layout.dynstr.bytes.len() as u64;
-    }
-    // RELR's size depends on addresses: lay out until the size it was given is the size it
-    // needs. A new RELR size moves later segments by whole pages (which its encoding
-    // ignores), but its first words also add `.dynamic` tags, which moves the GOT after it.
+/// Assigns addresses until `.relr.dyn` has the size its encoding of them needs. A new RELR
+/// size moves later segments by whole pages (which its encoding ignores), but its first
+/// words also add `.dynamic` tags, which moves the GOT after it.
+fn settle_addresses(layout: &mut Layout, decisions: &Decisions) -> Result<()> {
+    let Decisions { config, db, plan, facts, directory, .. } = *decisions;
+    let relr_enabled = layout.relr_enabled;
     for pass in 0.. {
         if relr_enabled {
             let index = layout.sections.find(Synthetic::RelrDyn);
             layout.sections.outputs[index].size = 8 * layout.relr.len() as u64;
         }
-        let tags = dynamic_entries(&layout, plan, config).len() as u64;
+        let tags = dynamic_entries(layout, plan, config).len() as u64;
         let dynamic_index = layout.sections.find(Synthetic::Dynamic);
         layout.sections.outputs[dynamic_index].size = 16 * tags;
-        assign_addresses(&mut layout);
+        segments::assign_addresses(layout);
         if !relr_enabled {
             break;
         }
-        let relr = encode_relr(&relative_addresses(&layout, db, plan, facts, directory));
+        let relr = encode_relr(&relative_addresses(layout, db, plan, facts, directory));
         let settled = relr.len() == layout.relr.len();
         layout.relr = relr;
         if settled {
@@ -700,34 +645,30 @@ pub fn layout<A: Arch>(decisions: &Decisions, mut sections: SectionMap) -> Resul
         }
     }
 
-    let mut base_sections = layout.sections.outputs.iter().filter(|o| o.base && o.size > 0);
-    layout.base_region = base_sections.next().map(|first| {
-        let end = base_sections.next_back().unwrap_or(first).end();
-        first.addr..end
-    });
+    Ok(())
+}
 
-    // Global addresses.
-    let (bss_index, base) = commons_base;
-    let commons_start = layout.sections.outputs[bss_index].addr + base;
-    for (id, offset) in commons {
-        layout.common_addr.insert(id, commons_start + offset);
-    }
+/// Every symbol's address: globals (the commons placed already; then `--defsym`), locals,
+/// and the canonical PLT entries of IFUNCs.
+fn assign_symbol_addresses<A: Arch>(layout: &mut Layout, decisions: &Decisions) {
+    let Decisions { config, db, plan, .. } = *decisions;
+    let layout_ref: &Layout = layout;
     let global_addr: Vec<u64> = db
         .globals
         .par_iter()
         .enumerate()
         .map(|(id, global)| match global.definition {
-            Definition::Object { file, index } => match layout.common_addr.get(&GlobalId(id as u32)) {
+            Definition::Object { file, index } => match layout_ref.common_addr.get(&GlobalId(id as u32)) {
                 Some(&addr) => addr,
                 None => db
                     .object(file)
                     .object
                     .symbol(index as usize)
                     .ok()
-                    .and_then(|symbol| layout.defined_address(db, file, index as usize, symbol))
+                    .and_then(|symbol| layout_ref.defined_address(db, file, index as usize, symbol))
                     .unwrap_or(0),
             },
-            Definition::Synthetic(synthetic) => synthetic_address(&layout, synthetic, global.name),
+            Definition::Synthetic(synthetic) => synthetic_address(layout_ref, synthetic, global.name),
             _ => 0,
         })
         .collect();
@@ -744,11 +685,6 @@ pub fn layout<A: Arch>(decisions: &Decisions, mut sections: SectionMap) -> Resul
         let address = layout.plt_entry_address::<A>(index as u32);
         layout.canonical_plt.insert(target, address);
     }
-    let address_of = |name: &[u8]| db.lookup(name).map(|id| layout.global_addr[id.0 as usize]);
-    layout.init = if has_init { address_of(config.gnu.init.as_bytes()) } else { None };
-    layout.fini = if has_fini { address_of(config.gnu.fini.as_bytes()) } else { None };
-    layout.entry = config.gnu.entry.as_ref().and_then(|name| address_of(name.as_bytes())).unwrap_or(0);
-    Ok(layout)
 }
 
 fn synthetic_address(layout: &Layout, synthetic: resolve::Synthetic, name: &[u8]) -> u64 {
@@ -809,212 +745,6 @@ fn count_fdes(db: &SymbolDb, sections: &SectionMap) -> Result<usize> {
             eh_frame::count_fdes(data).map_err(|e| e.context(format!("{}: section .eh_frame", object.name)))
         })
         .sum()
-}
-
-/// Whether a section appears in the output at all (and gets a section header).
-fn is_emitted(section: &crate::sections::OutputSection) -> bool {
-    match section.synthetic {
-        Some(Synthetic::Headers | Synthetic::SectionHeaders) => false,
-        Some(Synthetic::DynSym | Synthetic::DynStr | Synthetic::Dynamic) => true,
-        Some(Synthetic::SectionHeaderNames) => true,
-        _ => section.size > 0,
-    }
-}
-
-fn segment_flags(class: SegmentClass) -> u32 {
-    let (r, w, x) = (elf::PF_R.0, elf::PF_W.0, elf::PF_X.0);
-    match class {
-        SegmentClass::Headers | SegmentClass::ReadOnly => r,
-        SegmentClass::Text => r | x,
-        SegmentClass::Relro | SegmentClass::Writable => r | w,
-        SegmentClass::NotLoaded => 0,
-    }
-}
-
-fn program_header_count(layout: &Layout) -> u64 {
-    let mut classes: Vec<SegmentClass> = layout
-        .sections
-        .outputs
-        .iter()
-        .filter(|s| s.class != SegmentClass::NotLoaded && (is_emitted(s) || s.synthetic == Some(Synthetic::Headers)))
-        .map(|s| s.class)
-        .collect();
-    classes.dedup();
-    let loads = classes.len() as u64;
-    let tls = layout.sections.outputs.iter().any(|s| s.is_tls() && s.size > 0) as u64;
-    let eh = (layout.section(Synthetic::EhFrameHdr).size > 0) as u64;
-    let note = (layout.section(Synthetic::BuildId).size > 0) as u64;
-    let relro = (layout.segment_options.relro && classes.contains(&SegmentClass::Relro)) as u64;
-    // PT_DYNAMIC and PT_GNU_STACK are always present.
-    loads + tls + eh + note + relro + 2
-}
-
-/// Assigns offsets and addresses to every section and builds the program headers.
-fn assign_addresses(layout: &mut Layout) {
-    let phdrs = program_header_count(layout);
-    let headers = layout.sections.find(Synthetic::Headers);
-    layout.sections.outputs[headers].size = ELF_HEADER_SIZE + PROGRAM_HEADER_SIZE * phdrs;
-
-    // Section header names and indices.
-    let mut shstrtab = StringTable::new();
-    let mut names = Vec::new();
-    let mut next_header = 1u32;
-    for section in layout.sections.outputs.iter_mut() {
-        section.header_index = 0;
-        if is_emitted(section) {
-            section.header_index = next_header;
-            next_header += 1;
-            names.push(shstrtab.add(section.name.as_bytes()));
-        }
-    }
-    let shstrtab_index = layout.sections.find(Synthetic::SectionHeaderNames);
-    layout.sections.outputs[shstrtab_index].size = shstrtab.bytes.len() as u64;
-    let section_headers = layout.sections.find(Synthetic::SectionHeaders);
-    layout.sections.outputs[section_headers].size = SECTION_HEADER_SIZE * next_header as u64;
-    layout.shstrtab = shstrtab;
-    layout.section_names = names;
-
-    let mut offset = 0u64;
-    let mut addr = 0u64;
-    let mut current: Option<SegmentClass> = None;
-    let mut segments: Vec<Segment> = Vec::new();
-    let mut tls: Option<Tls> = None;
-    let mut relro_segment = None;
-    for section in layout.sections.outputs.iter_mut() {
-        let placed =
-            is_emitted(section) || matches!(section.synthetic, Some(Synthetic::Headers | Synthetic::SectionHeaders));
-        if !placed {
-            // Keep empty sections at a sensible address for __start_/__stop_ symbols.
-            section.addr = if section.class == SegmentClass::NotLoaded { 0 } else { addr };
-            section.offset = offset;
-            continue;
-        }
-        if section.class == SegmentClass::NotLoaded {
-            offset = offset.next_multiple_of(section.align);
-            section.offset = offset;
-            section.addr = 0;
-            offset += section.size;
-            current = Some(SegmentClass::NotLoaded);
-            continue;
-        }
-        if current != Some(section.class) {
-            // Each segment starts on a fresh page, at address == file offset.
-            offset = offset.max(addr).next_multiple_of(layout.segment_options.page_size);
-            addr = offset;
-            current = Some(section.class);
-            if section.class == SegmentClass::Relro {
-                relro_segment = Some(segments.len());
-            }
-            segments.push(Segment {
-                p_type: elf::PT_LOAD.0,
-                flags: segment_flags(section.class),
-                offset,
-                addr,
-                file_size: 0,
-                mem_size: 0,
-                align: layout.segment_options.page_size,
-            });
-        }
-        let segment = segments.last_mut().expect("pushed above");
-        if section.is_nobits() {
-            let start = addr.next_multiple_of(section.align);
-            section.addr = start;
-            section.offset = offset;
-            if section.is_tls() {
-                extend_tls(&mut tls, section.addr, section.end(), section.align);
-                // .tbss takes no room in the image; the sections after it overlap it.
-            } else {
-                addr = start + section.size;
-                segment.mem_size = addr - segment.addr;
-            }
-            continue;
-        }
-        offset = offset.next_multiple_of(section.align);
-        addr = offset;
-        section.offset = offset;
-        section.addr = addr;
-        offset += section.size;
-        addr = offset;
-        if section.is_tls() {
-            extend_tls(&mut tls, section.addr, section.end(), section.align);
-        }
-        segment.file_size = offset - segment.offset;
-        segment.mem_size = addr - segment.addr;
-    }
-    layout.file_size = offset;
-
-    let find = |layout: &Layout, s: Synthetic| {
-        let section = layout.section(s);
-        (section.offset, section.addr, section.size)
-    };
-    let mut extra = Vec::new();
-    extra.push(Segment::covering(elf::PT_DYNAMIC, elf::PF_R.0 | elf::PF_W.0, find(layout, Synthetic::Dynamic), 8));
-    if layout.section(Synthetic::BuildId).size > 0 {
-        extra.push(Segment::covering(elf::PT_NOTE, elf::PF_R.0, find(layout, Synthetic::BuildId), 4));
-    }
-    if layout.section(Synthetic::EhFrameHdr).size > 0 {
-        extra.push(Segment::covering(elf::PT_GNU_EH_FRAME, elf::PF_R.0, find(layout, Synthetic::EhFrameHdr), 4));
-    }
-    if let Some(tls) = &tls {
-        let tdata_end = layout
-            .sections
-            .outputs
-            .iter()
-            .filter(|s| s.is_tls() && !s.is_nobits() && s.size > 0)
-            .map(|s| s.end())
-            .max()
-            .unwrap_or(tls.start);
-        let offset = layout.sections.outputs.iter().find(|s| s.is_tls() && s.size > 0).map_or(0, |s| s.offset);
-        extra.push(Segment {
-            p_type: elf::PT_TLS.0,
-            flags: elf::PF_R.0,
-            offset,
-            addr: tls.start,
-            file_size: tdata_end - tls.start,
-            mem_size: tls.end - tls.start,
-            align: tls.align,
-        });
-    }
-    let options = layout.segment_options;
-    extra.push(Segment {
-        p_type: elf::PT_GNU_STACK.0,
-        flags: elf::PF_R.0 | elf::PF_W.0 | if options.exec_stack { elf::PF_X.0 } else { 0 },
-        offset: 0,
-        addr: 0,
-        file_size: 0,
-        mem_size: options.stack_size,
-        align: 16,
-    });
-    // The RELRO segment is padded to its page end (the writable segment starts on the next
-    // page), so the loader's page-granular mprotect covers all of it and nothing else.
-    if let Some(relro) = relro_segment.filter(|_| options.relro).map(|index| &mut segments[index]) {
-        let size = relro.mem_size.next_multiple_of(options.page_size);
-        relro.file_size = size;
-        relro.mem_size = size;
-        extra.push(Segment {
-            p_type: elf::PT_GNU_RELRO.0,
-            flags: elf::PF_R.0,
-            offset: relro.offset,
-            addr: relro.addr,
-            file_size: size,
-            mem_size: size,
-            align: 1,
-        });
-    }
-    segments.extend(extra);
-    debug_assert_eq!(segments.len() as u64, phdrs);
-    layout.segments = segments;
-    layout.tls = tls;
-}
-
-fn extend_tls(tls: &mut Option<Tls>, start: u64, end: u64, align: u64) {
-    match tls {
-        Some(tls) => {
-            tls.end = tls.end.max(end);
-            tls.align = tls.align.max(align);
-        }
-        None => *tls = Some(Tls { start, end, align }),
-    }
 }
 
 /// Every address that needs a relative relocation, sorted (for RELR).

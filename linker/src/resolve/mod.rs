@@ -602,7 +602,8 @@ impl<'data> Resolver<'data> {
     }
 
     fn add_shared(&mut self, input_index: usize, input: &'data InputFile) -> Result<()> {
-        let library = shared_lib::parse_shared_library(&input.data, self.machine).map_err(|e| e.context(input.name.clone()))?;
+        let library =
+            shared_lib::parse_shared_library(&input.data, self.machine).map_err(|e| e.context(input.name.clone()))?;
         let lib = self.db.shared.len() as u32;
         for (index, symbol) in library.symbols.iter().enumerate() {
             let id = self.intern(symbol.name);

@@ -6,7 +6,7 @@
 //!
 //! - success: an output (and, for a share of them, the same bytes linked through the
 //!   cache, cold and warm, as `--no-cache` gives);
-//! - a one-line error, with the previous output (and emitted archive) exactly as it was
+//! - one-line errors (a line per error), with the previous output (and emitted archive) exactly as it was
 //!   and no file left beside it.
 //!
 //! A damaged cache must never fail a link nor change its bytes. Anything else — a panic,
@@ -586,8 +586,8 @@ impl Worker {
         use std::os::unix::process::ExitStatusExt as _;
         match (status.code(), status.signal()) {
             (Some(0), _) => Ok(()),
-            (Some(1), _) if stderr.trim_end().lines().count() == 1 => Err(Outcome::Refused),
-            (Some(1), _) => Err(Outcome::Bug(format!("exit 1 without a one-line error: {stderr:?}"))),
+            (Some(1), _) if one_line_errors(&stderr) => Err(Outcome::Refused),
+            (Some(1), _) => Err(Outcome::Bug(format!("exit 1 without one-line errors: {stderr:?}"))),
             (Some(101), _) => Err(Outcome::Bug(format!("panic (exit 101): {}", stderr.trim_end()))),
             (Some(code), _) => Err(Outcome::Bug(format!("exit {code}: {}", stderr.trim_end()))),
             (None, Some(signal)) => Err(Outcome::Bug(format!("killed by signal {signal}: {}", stderr.trim_end()))),
@@ -1049,4 +1049,12 @@ fn report(settings: &Settings, tally: &Tally, elapsed: f64) -> String {
 fn fuzz() {
     let tally = run(Settings::from_env(3000));
     assert!(tally.bugs.is_empty(), "the fuzzer found {} bug(s):\n{}", tally.bugs.len(), tally.bugs.join("\n"));
+}
+
+/// Whether a refused command's standard error is one line per error (a link reports every
+/// undefined symbol, say), each a complete `chainlink: error:` line, warnings aside.
+fn one_line_errors(stderr: &str) -> bool {
+    let lines: Vec<&str> = stderr.trim_end().lines().collect();
+    lines.iter().any(|line| line.starts_with("chainlink: error: "))
+        && lines.iter().all(|line| line.starts_with("chainlink: error: ") || line.starts_with("chainlink: warning: "))
 }

@@ -9,3 +9,4 @@ pub mod base_record;
 pub mod cache;
 pub mod cache_files;
 pub mod prepared;
+pub mod session;

@@ -649,11 +649,76 @@ pub fn store(
         target_count = target_count.checked_add(targets_len).ok_or_else(overflow)?;
         relr_count = relr_count.checked_add(relr_len).ok_or_else(overflow)?;
     }
-    // Every base unit (those of objects below `base_objects`), when all their entries lie
-    // in their own objects.
+    let units = encode_units(recorded.directory, base_objects)?;
+    let mut payload = records;
+    payload.extend_from_slice(&targets);
+    payload.extend_from_slice(&relr);
+    payload.extend_from_slice(&types);
+    payload.extend_from_slice(&units.units);
+    payload.extend_from_slice(&units.entries);
+    payload.extend_from_slice(&units.names);
+    payload.extend_from_slice(&patches);
+    payload.extend_from_slice(&bindings);
+    let base_symbols = recorded.base_symbols.or_else(|| previous.and_then(|p| p.base_symbols())).unwrap_or_default();
+    payload.extend_from_slice(base_symbols);
+    let mut header = Vec::with_capacity(HEADER);
+    header.extend_from_slice(MAGIC);
+    header.extend_from_slice(&FORMAT.to_le_bytes());
+    header.extend_from_slice(&(base_objects as u32).to_le_bytes());
+    header.extend_from_slice(blake3::hash(key.as_bytes()).as_bytes());
+    header.extend_from_slice(&[0; 32]);
+    for count in [
+        chunk_count,
+        u64::from(target_count),
+        u64::from(relr_count),
+        u64::from(type_count),
+        units.count,
+        u64::from(units.entry_count),
+        units.names.len() as u64,
+        u64::from(patch_count),
+        u64::from(binding_count),
+    ] {
+        header.extend_from_slice(&count.to_le_bytes());
+    }
+    // The region's bytes go on the first page boundary after the records.
+    let region_at = (HEADER + payload.len()).next_multiple_of(REGION_ALIGN);
+    let region_fields = match &recorded.region {
+        Some((region, _)) => [region.record.range.start, region.record.range.end, region_at as u64],
+        None => [0; 3],
+    };
+    for value in region_fields {
+        header.extend_from_slice(&value.to_le_bytes());
+    }
+    header.extend_from_slice(&(base_symbols.len() as u64).to_le_bytes());
+    let flags = if units.recorded { 0 } else { UNITS_NOT_RECORDED };
+    header.extend_from_slice(&flags.to_le_bytes());
+    header.resize(200, 0);
+    match &recorded.region {
+        Some((region, _)) => header.extend_from_slice(&region.record.signature),
+        None => header.resize(232, 0),
+    }
+    header.resize(HEADER, 0);
+    write_file(path, header, &payload, recorded.region.as_ref().map(|(region, _)| region))
+}
+
+/// The base's dispatch-table units, encoded for the prepared base.
+struct EncodedUnits {
+    units: Vec<u8>,
+    entries: Vec<u8>,
+    names: Vec<u8>,
+    count: u64,
+    entry_count: u32,
+    /// Whether they are recorded (see `UNITS_NOT_RECORDED`).
+    recorded: bool,
+}
+
+/// Every base unit (those of objects below `base_objects`), when all their entries lie in
+/// their own objects (else none, and `recorded` is false).
+fn encode_units(directory: &ImageDirectory, base_objects: usize) -> std::io::Result<EncodedUnits> {
+    let overflow = || std::io::Error::other("prepared base too large");
     let (mut units, mut entries, mut names) = (Vec::new(), Vec::new(), Vec::new());
     let (mut unit_count, mut entry_count) = (0u64, 0u32);
-    let base_units = || recorded.directory.units.iter().filter(|unit| (unit.file.0 as usize) < base_objects);
+    let base_units = || directory.units.iter().filter(|unit| (unit.file.0 as usize) < base_objects);
     let units_recorded = base_units()
         .all(|unit| unit.fvars.entries.iter().chain(&unit.gvars.entries).all(|place| place.file == unit.file));
     for unit in base_units().filter(|_| units_recorded) {
@@ -688,64 +753,23 @@ pub fn store(
         entry_count = entry_count.checked_add(nfvars).and_then(|n| n.checked_add(ngvars)).ok_or_else(overflow)?;
         unit_count += 1;
     }
-    let mut payload = records;
-    payload.extend_from_slice(&targets);
-    payload.extend_from_slice(&relr);
-    payload.extend_from_slice(&types);
-    payload.extend_from_slice(&units);
-    payload.extend_from_slice(&entries);
-    payload.extend_from_slice(&names);
-    payload.extend_from_slice(&patches);
-    payload.extend_from_slice(&bindings);
-    let base_symbols = recorded.base_symbols.or_else(|| previous.and_then(|p| p.base_symbols())).unwrap_or_default();
-    payload.extend_from_slice(base_symbols);
-    let mut header = Vec::with_capacity(HEADER);
-    header.extend_from_slice(MAGIC);
-    header.extend_from_slice(&FORMAT.to_le_bytes());
-    header.extend_from_slice(&(base_objects as u32).to_le_bytes());
-    header.extend_from_slice(blake3::hash(key.as_bytes()).as_bytes());
-    header.extend_from_slice(&[0; 32]);
-    for count in [
-        chunk_count,
-        u64::from(target_count),
-        u64::from(relr_count),
-        u64::from(type_count),
-        unit_count,
-        u64::from(entry_count),
-        names.len() as u64,
-        u64::from(patch_count),
-        u64::from(binding_count),
-    ] {
-        header.extend_from_slice(&count.to_le_bytes());
-    }
-    // The region's bytes go on the first page boundary after the records.
-    let region_at = (HEADER + payload.len()).next_multiple_of(REGION_ALIGN);
-    let region_fields = match &recorded.region {
-        Some((region, _)) => [region.record.range.start, region.record.range.end, region_at as u64],
-        None => [0; 3],
-    };
-    for value in region_fields {
-        header.extend_from_slice(&value.to_le_bytes());
-    }
-    header.extend_from_slice(&(base_symbols.len() as u64).to_le_bytes());
-    let flags = if units_recorded { 0 } else { UNITS_NOT_RECORDED };
-    header.extend_from_slice(&flags.to_le_bytes());
-    header.resize(200, 0);
-    match &recorded.region {
-        Some((region, _)) => header.extend_from_slice(&region.record.signature),
-        None => header.resize(232, 0),
-    }
-    header.resize(HEADER, 0);
+    Ok(EncodedUnits { units, entries, names, count: unit_count, entry_count, recorded: units_recorded })
+}
+
+/// Writes `header` (its checksum filled in last), `payload` and, when recorded, the base
+/// region's bytes on the next page boundary, to a temporary file renamed to `path`.
+fn write_file(path: &Path, mut header: Vec<u8>, payload: &[u8], region: Option<&RegionSource>) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut temporary =
         crate::util::files::Temporary::create_in(dir, crate::incremental::cache_files::TEMPORARY_PREFIX, 0o644)?;
     let mut checksum = blake3::Hasher::new();
     // The header too (its checksum field read as zeros): every byte is covered.
     checksum.update(&header);
-    checksum.update(&payload);
+    checksum.update(payload);
     temporary.as_file_mut().write_all(&header)?;
-    temporary.as_file_mut().write_all(&payload)?;
-    if let Some((region, _)) = &recorded.region {
+    temporary.as_file_mut().write_all(payload)?;
+    if let Some(region) = region {
+        let region_at = (HEADER + payload.len()).next_multiple_of(REGION_ALIGN);
         let padding = vec![0u8; region_at - HEADER - payload.len()];
         checksum.update(&padding);
         temporary.as_file_mut().write_all(&padding)?;

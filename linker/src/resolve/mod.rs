@@ -638,17 +638,7 @@ impl<'data> Resolver<'data> {
         let file = FileId(self.db.objects.len() as u32);
         let scoped = image_code && self.db.newest > 0;
         let mut discarded = self.claim_comdat_groups(&object, file, generation)?;
-        let mut stripped = vec![false; object.sections.len()];
-        let is_base = generation < self.db.newest;
-        if is_base {
-            for (index, strip) in stripped.iter_mut().enumerate().skip(1) {
-                let name = object.section_name(index);
-                if self.strip_sections.iter().any(|s| s.as_bytes() == name) {
-                    *strip = true;
-                    discarded[index] = true;
-                }
-            }
-        }
+        let stripped = self.strip_sections_of(&object, generation, &mut discarded);
         let mut global_ids = Vec::with_capacity(object.symbols.len().saturating_sub(object.first_global));
         // Decode and hash every global first, in parallel: big objects have hundreds of
         // thousands; the loop below then only does what must be sequential.
@@ -770,13 +760,7 @@ impl<'data> Resolver<'data> {
                 }
             }
         }
-        let decoded: Vec<(LocalSymbol, bool)> = (0..object.first_global)
-            .into_par_iter()
-            .with_min_len(4096)
-            .map(|i| LocalSymbol::decode(&object, i))
-            .collect();
-        let has_local_ifunc = decoded.iter().any(|(_, ifunc)| *ifunc);
-        let locals = decoded.into_iter().map(|(local, _)| local).collect();
+        let (locals, has_local_ifunc) = decode_locals(&object);
         self.db.objects.push(LoadedObject {
             object,
             generation,
@@ -789,6 +773,22 @@ impl<'data> Resolver<'data> {
             has_local_ifunc,
         });
         Ok(())
+    }
+
+    /// Which sections of a base generation's object are stripped (`--strip-section`, the
+    /// uniqueness section); they are discarded too. A newest-generation object keeps all.
+    fn strip_sections_of(&self, object: &ObjectFile, generation: u32, discarded: &mut [bool]) -> Vec<bool> {
+        let mut stripped = vec![false; object.sections.len()];
+        if generation < self.db.newest {
+            for (index, strip) in stripped.iter_mut().enumerate().skip(1) {
+                let name = object.section_name(index);
+                if self.strip_sections.iter().any(|s| s.as_bytes() == name) {
+                    *strip = true;
+                    discarded[index] = true;
+                }
+            }
+        }
+        stripped
     }
 
     /// Keeps the first object's copy of each COMDAT group; returns which sections of this
@@ -981,4 +981,12 @@ pub fn is_c_identifier(name: &[u8]) -> bool {
 /// The section a `__start_`/`__stop_` symbol brackets.
 pub fn bracketed_section(name: &[u8]) -> &[u8] {
     name.strip_prefix(b"__start_").or_else(|| name.strip_prefix(b"__stop_")).unwrap_or(name)
+}
+
+/// An object's local symbols, decoded in parallel, and whether one is an IFUNC.
+fn decode_locals(object: &ObjectFile) -> (Vec<LocalSymbol>, bool) {
+    let decoded: Vec<(LocalSymbol, bool)> =
+        (0..object.first_global).into_par_iter().with_min_len(4096).map(|i| LocalSymbol::decode(object, i)).collect();
+    let has_local_ifunc = decoded.iter().any(|(_, ifunc)| *ifunc);
+    (decoded.into_iter().map(|(local, _)| local).collect(), has_local_ifunc)
 }

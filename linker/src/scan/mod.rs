@@ -736,33 +736,13 @@ pub fn scan<A: Arch>(
         let Some(prepared) = prepared.filter(|_| base(chunk)) else {
             return scanner.scan_chunk::<A>(chunk, &marks);
         };
-        let object = &db.object(chunk.input.file).object;
-        let why = match chunk.prepared {
-            Some(record) => match scanner.replay_chunk(chunk, prepared, record as usize, &global_facts, &marks) {
-                Ok(()) => {
-                    replayed.fetch_add(1, Ordering::Relaxed);
-                    return Ok(());
-                }
-                Err(symbol) => {
-                    let relocations = &object.relocations(chunk.input.section as usize)[chunk.relocs.clone()];
-                    let offset = relocations
-                        .iter()
-                        .map(rela_parts)
-                        .find(|parts| parts.1 == symbol)
-                        .map_or(chunk.bytes.start, |parts| parts.0);
-                    format!(
-                        "`{}` (named at {}) binds differently now",
-                        object.describe_symbol(symbol as usize),
-                        object.locate(chunk.input.section as usize, offset)
-                    )
-                }
-            },
-            None => format!(
-                "section {} of {} has no record",
-                object.section_name_str(chunk.input.section as usize),
-                object.name
-            ),
-        };
+        let replay =
+            chunk.prepared.map(|record| scanner.replay_chunk(chunk, prepared, record as usize, &global_facts, &marks));
+        if let Some(Ok(())) = replay {
+            replayed.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        let why = why_rescanned(&db.object(chunk.input.file).object, chunk, replay.and_then(|r| r.err()));
         // Rescanned, and recorded afresh. The reason reported is the first chunk's, in
         // input order, whichever thread gets there first.
         chunk.prepared = None;
@@ -850,16 +830,7 @@ pub fn scan<A: Arch>(
         slot - 2
     });
 
-    let mut dynamic_imports = Vec::new();
-    let mut dynamic_exports = Vec::new();
-    for (id, global) in db.globals.iter().enumerate() {
-        if scanner.facts.exported[id] {
-            dynamic_exports.push(GlobalId(id as u32));
-        } else if scanner.facts.preemptible[id] && flags[id] & REFERENCED != 0 {
-            let _ = global;
-            dynamic_imports.push(GlobalId(id as u32));
-        }
-    }
+    let (dynamic_imports, dynamic_exports) = dynamic_symbols(db, scanner.facts, &flags);
 
     Ok(Plan {
         chunks,
@@ -886,6 +857,36 @@ pub fn scan<A: Arch>(
         rescan_reason: rescan_reason.into_inner().unwrap_or_else(|e| e.into_inner()).map(|(_, why)| why),
         type_counts,
     })
+}
+
+/// Why a base chunk is rescanned: the symbol its record names that binds differently now
+/// (0: the record does not fit the chunk), or, with no symbol, it has no record.
+fn why_rescanned(object: &crate::input::object_file::ObjectFile, chunk: &Chunk, symbol: Option<u32>) -> String {
+    let section = chunk.input.section as usize;
+    let Some(symbol) = symbol else {
+        return format!("section {} of {} has no record", object.section_name_str(section), object.name);
+    };
+    let relocations = &object.relocations(section)[chunk.relocs.clone()];
+    let offset =
+        relocations.iter().map(rela_parts).find(|parts| parts.1 == symbol).map_or(chunk.bytes.start, |parts| parts.0);
+    format!(
+        "`{}` (named at {}) binds differently now",
+        object.describe_symbol(symbol as usize),
+        object.locate(section, offset)
+    )
+}
+
+/// The dynamic symbol table's two parts: imports (preemptible and referenced) and exports.
+fn dynamic_symbols(db: &SymbolDb, facts: &SymbolFacts, flags: &[u8]) -> (Vec<GlobalId>, Vec<GlobalId>) {
+    let (mut imports, mut exports) = (Vec::new(), Vec::new());
+    for id in 0..db.globals.len() {
+        if facts.exported[id] {
+            exports.push(GlobalId(id as u32));
+        } else if facts.preemptible[id] && flags[id] & REFERENCED != 0 {
+            imports.push(GlobalId(id as u32));
+        }
+    }
+    (imports, exports)
 }
 
 /// How many (relative, symbolic) dynamic relocations a GOT entry needs.

@@ -133,7 +133,7 @@ fn link_with<A: Arch>(
     input::by_address(&mut sources);
     let resolved = match session.resolve::<A>(&sources, &mut timer)? {
         Step::Go(resolved) => resolved,
-        Step::Served(served) => return conclude_served(config, served, &mut session, finished),
+        Step::Served(served) => return conclude_served(config, *served, &mut session, finished),
     };
     let incremental::session::Resolved { chain, mut db, hashes, prepared } = resolved;
     describe_resolution(config, &chain, &db, &inputs);

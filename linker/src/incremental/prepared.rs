@@ -791,3 +791,89 @@ fn write_file(path: &Path, mut header: Vec<u8>, payload: &[u8], region: Option<&
     std::os::unix::fs::FileExt::write_all_at(temporary.as_file(), &header, 0)?;
     temporary.persist(path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scan::ScanRecord;
+
+    fn chunk(file: u32, section: u32, relocs: Range<usize>, bytes: Range<u64>, symbol: u32) -> Chunk {
+        let mut chunk = Chunk::new(InputSectionId { file: FileId(file), section }, relocs, bytes);
+        chunk.relative = symbol + 1;
+        chunk.symbolic = symbol + 2;
+        chunk.relr_offsets = vec![bytes_start(&chunk) + 8];
+        chunk.uses_tls_ld = symbol % 2 == 1;
+        chunk.recorded = Some(Box::new(ScanRecord {
+            targets: vec![TargetRecord { symbol, facts: 3, bits: 5 }],
+            type_counts: vec![(7, u64::from(symbol) + 10)],
+        }));
+        chunk
+    }
+
+    fn bytes_start(chunk: &Chunk) -> u64 {
+        chunk.bytes.start
+    }
+
+    /// What `store` writes, `open` reads back: every base chunk's record (found by
+    /// section, in order), nothing of the newest generation's, and no other key.
+    #[test]
+    fn a_stored_prepared_base_reads_back_as_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("prepared");
+        // Two base objects (files 0 and 1) and a newest one (file 2), out of order.
+        let chunks = vec![
+            chunk(1, 4, 0..3, 0..64, 11),
+            chunk(0, 2, 2..5, 32..100, 22),
+            chunk(0, 2, 0..2, 0..32, 33),
+            chunk(2, 1, 0..1, 0..8, 44),
+        ];
+        let directory = ImageDirectory { units: Vec::new() };
+        let recorded =
+            Recorded { chunks: &chunks, directory: &directory, region: None, base_symbols: Some(b"symbols") };
+        store(&path, "the key", 2, recorded, None).unwrap();
+
+        let Ok(Some((base, verified))) = PreparedBase::open(&path, "the key", 2, |_, _| false) else {
+            panic!("the prepared base does not open")
+        };
+        assert!(verified);
+        assert_eq!(base.chunk_count(), 3);
+        assert_eq!(base.base_symbols(), Some(&b"symbols"[..]));
+        let section = InputSectionId { file: FileId(0), section: 2 };
+        let replayed = base.chunks_of(section, 5, 100).expect("section 2 of file 0 is recorded");
+        assert_eq!(
+            replayed.iter().map(|c| (c.relocs.clone(), c.bytes.clone())).collect::<Vec<_>>(),
+            [(0..2, 0..32), (2..5, 32..100)]
+        );
+        for (replayed, symbol) in replayed.iter().zip([33, 22]) {
+            let scan = base.scan_of(replayed.prepared.unwrap() as usize);
+            assert_eq!((scan.relative, scan.symbolic, scan.uses_tls_ld), (symbol + 1, symbol + 2, symbol % 2 == 1));
+            assert_eq!(scan.targets().collect::<Vec<_>>(), [TargetRecord { symbol, facts: 3, bits: 5 }]);
+            assert_eq!(scan.type_counts().collect::<Vec<_>>(), [(7, u64::from(symbol) + 10)]);
+            assert_eq!(scan.relr_offsets().collect::<Vec<_>>(), [replayed.bytes.start + 8]);
+        }
+        // Records that do not cover the section exactly are not offered.
+        assert!(base.chunks_of(section, 4, 100).is_none());
+        assert!(base.chunks_of(InputSectionId { file: FileId(2), section: 1 }, 1, 8).is_none());
+        // Another key, or another number of base objects, is not this prepared base.
+        assert!(matches!(PreparedBase::open(&path, "another key", 2, |_, _| false), Err(OpenError::Corrupt(..))));
+        assert!(matches!(PreparedBase::open(&path, "the key", 3, |_, _| false), Err(OpenError::Corrupt(..))));
+    }
+
+    /// A byte changed anywhere is found by the checksum (a file not trusted is verified).
+    #[test]
+    fn any_damaged_byte_makes_it_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("prepared");
+        let chunks = vec![chunk(0, 1, 0..1, 0..16, 1)];
+        let directory = ImageDirectory { units: Vec::new() };
+        let recorded = Recorded { chunks: &chunks, directory: &directory, region: None, base_symbols: None };
+        store(&path, "k", 1, recorded, None).unwrap();
+        let good = std::fs::read(&path).unwrap();
+        for at in (0..good.len()).step_by(7) {
+            let mut bad = good.clone();
+            bad[at] ^= 0x40;
+            std::fs::write(&path, &bad).unwrap();
+            assert!(PreparedBase::open(&path, "k", 1, |_, _| false).is_err(), "byte {at}");
+        }
+    }
+}

@@ -33,7 +33,7 @@ pub struct Served {
 /// The next step of a link: go on with `T`, or end with what the cache served.
 pub enum Step<T> {
     Go(T),
-    Served(Served),
+    Served(Box<Served>),
 }
 
 /// What symbol resolution gives the rest of the link.
@@ -168,7 +168,7 @@ impl<'a> Session<'a> {
         };
         if let Some(key) = self.key.clone() {
             if let Some(served) = self.serve(&key, timer) {
-                return Ok(Step::Served(served));
+                return Ok(Step::Served(Box::new(served)));
             }
             if !self.speculating {
                 timer.phase("cache");

@@ -213,6 +213,9 @@ mod tests {
     use super::*;
     use std::process::Command;
 
+    /// The machine chainlink links for.
+    const MACHINE: elf::Machine = <crate::arch::Target as crate::arch::Arch>::MACHINE;
+
     fn find<'a>(library: &'a SharedLibrary<'_>, name: &str) -> Option<&'a SharedSymbol<'a>> {
         library.symbols.iter().find(|symbol| symbol.name == name.as_bytes())
     }
@@ -387,9 +390,9 @@ VERS_2 { } VERS_1;
                 let position = (next() % corrupted.len() as u64) as usize;
                 corrupted[position] = next() as u8;
             }
-            let _ = parse_shared_library(&corrupted);
+            let _ = parse_shared_library(&corrupted, MACHINE);
         }
         let garbage: Vec<u8> = (0..4096).map(|_| next() as u8).collect();
-        assert!(parse_shared_library(&garbage).is_err());
+        assert!(parse_shared_library(&garbage, MACHINE).is_err());
     }
 }

@@ -879,10 +879,10 @@ fn why_rescanned(object: &crate::input::object_file::ObjectFile, chunk: &Chunk, 
 /// The dynamic symbol table's two parts: imports (preemptible and referenced) and exports.
 fn dynamic_symbols(db: &SymbolDb, facts: &SymbolFacts, flags: &[u8]) -> (Vec<GlobalId>, Vec<GlobalId>) {
     let (mut imports, mut exports) = (Vec::new(), Vec::new());
-    for id in 0..db.globals.len() {
+    for (id, &bits) in flags.iter().enumerate().take(db.globals.len()) {
         if facts.exported[id] {
             exports.push(GlobalId(id as u32));
-        } else if facts.preemptible[id] && flags[id] & REFERENCED != 0 {
+        } else if facts.preemptible[id] && bits & REFERENCED != 0 {
             imports.push(GlobalId(id as u32));
         }
     }

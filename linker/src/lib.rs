@@ -123,7 +123,7 @@ fn link_with<A: Arch>(
     config: &Config,
     finished: &mut (dyn FnMut(&report::LinkReport) + Send),
 ) -> Result<report::LinkReport> {
-    use incremental::session::{Session, Step};
+    use incremental::session::{Linked, Resolved, Session, Step};
     let mut timer = Timer::new();
     let input::Loaded { files: inputs, scripts } = input::load_inputs(config)?;
     let bases = input::load_bases(config)?;
@@ -131,11 +131,10 @@ fn link_with<A: Arch>(
     let mut session = Session::open(config, &bases, &inputs, &scripts)?;
     let mut sources: Vec<&input::InputFile> = inputs.iter().chain(&bases).collect();
     input::by_address(&mut sources);
-    let resolved = match session.resolve::<A>(&sources, &mut timer)? {
+    let Resolved { chain, mut db, hashes, prepared } = match session.resolve::<A>(&sources, &mut timer)? {
         Step::Go(resolved) => resolved,
         Step::Served(served) => return conclude_served(config, *served, &mut session, finished),
     };
-    let incremental::session::Resolved { chain, mut db, hashes, prepared } = resolved;
     describe_resolution(config, &chain, &db, &inputs);
     timer.phase("symbols");
     macro_rules! checkpoint {
@@ -146,43 +145,21 @@ fn link_with<A: Arch>(
         };
     }
     checkpoint!(false);
-    let directory =
-        tables::decode::<A>(&db, &config.table_names, prepared.as_ref().map(|p| p as &dyn tables::RecordedUnits))?;
-    if !directory.is_empty() {
-        db.define_synthetic(config.table_names.image.as_bytes(), resolve::Synthetic::ImageDirectory)?;
-    }
-    resolve::undefined::check_required(&db, config)?;
-    let units: Vec<chain::UnitRecord> = directory.units.iter().map(chain::UnitRecord::from).collect();
-    let render_manifest = |hashes: Vec<String>| {
-        let mut manifest = chain.manifest_with(hashes);
-        manifest.units = units.clone();
-        manifest.render()
-    };
-    let manifest = render_manifest(hashes);
+    let directory = decode_tables::<A>(config, &mut db, prepared.as_ref().map(|p| p as &dyn tables::RecordedUnits))?;
+    let manifest = render_manifest(&chain, &directory, hashes);
     timer.phase("tables");
     checkpoint!(false);
     let exports = resolve::exports::Exports::decide(config, &db, &inputs)?;
     let sections = assign_sections::<A>(config, &mut db, &exports)?;
     let deps = resolve::deps::records(&chain, &db)?;
     timer.phase("sections");
-    let facts = scan::SymbolFacts::new(&db, &sections, &exports);
-    let keys = scan::Keys::new(&db);
-    let scanner = scan::Scanner {
-        db: &db,
-        facts: &facts,
-        keys: &keys,
-        pack_relative: config.pack_relative_relocs,
-        record_base: session.records_base(),
-        text_relocations: config.gnu.text_relocations,
-    };
+    let (facts, keys) = (scan::SymbolFacts::new(&db, &sections, &exports), scan::Keys::new(&db));
+    let scanner = scan::Scanner::new(config, &db, &facts, &keys, session.records_base());
     let recorded_scans = prepared.as_ref().map(|p| p as &dyn scan::ScanRecords);
     let plan = scan::scan::<A>(&scanner, &sections, &directory, recorded_scans)?;
     timer.phase("scan");
     checkpoint!(false);
-    let symtab = match config.strip_all {
-        true => layout::symtab::SymtabPlan::none(),
-        false => layout::symtab::plan(&db, &sections, &facts, &plan, config.gnu.discard_locals),
-    };
+    let symtab = layout::symtab::plan(config, &db, &sections, &facts, &plan);
     timer.phase("symtab");
     checkpoint!(false);
     let decisions = layout::Decisions {
@@ -202,39 +179,18 @@ fn link_with<A: Arch>(
     checkpoint!(true);
     if let Some(hashes) = session.final_hashes(&chain, &sources) {
         // The layout sized the manifest with stand-ins for the hashes it now has.
-        let manifest = render_manifest(hashes);
-        if manifest.len() != layout.manifest.len() {
-            return Err(Error::new("internal error: the manifest's size changed after the layout"));
-        }
-        layout.manifest = manifest;
+        layout.replace_manifest(render_manifest(&chain, &directory, hashes))?;
     }
     let region = session.plan_region(prepared.as_ref(), &layout, &db, &plan);
-    let writer = write::Writer {
-        config,
-        db: &db,
-        plan: &plan,
-        layout: &layout,
-        facts: &facts,
-        scanner: &scanner,
-        directory: &directory,
-        symtab: &symtab,
-        sources: &sources,
-        base_region: &region.mode,
-    };
+    let writer = write::Writer::new(&decisions, &layout, &scanner, &sources, &region.mode);
     // What links killed beside these outputs left (a SIGKILL leaves its temporaries).
     util::files::sweep_beside(&[Some(&config.output), config.emit_archive.as_ref(), config.stats_json.as_ref()]);
     let written = writer.write::<A>(session.take_early_region())?;
     // Before the output is replaced: what the bases it was built on differ in, if they do.
     let rebased = report::rebase::after_relink(&config.output, &layout.manifest, &db);
-    if let Some(path) = &config.gnu.map_file {
-        write::map_file::write(&db, &layout, &config.output, path)?;
-    }
+    let mut pending = side_outputs(config, &chain, &db, &layout, deps.as_deref())?;
     timer.phase("write");
-    let mut pending = util::files::Pending::default();
-    if let Some(path) = &config.emit_archive {
-        pending.add(chain::write_archive(path, &chain, &layout.manifest, deps.as_deref())?, path);
-    }
-    let linked = incremental::session::Linked {
+    let linked = Linked {
         chain: &chain,
         db: &db,
         plan: &plan,
@@ -245,12 +201,54 @@ fn link_with<A: Arch>(
     let cache_report = session.store(&written, &linked, &region);
     pending.add(written.file, &config.output);
     timer.phase("store");
+    describe_caches(config, &cache_report, rebased.as_deref(), db.newest);
     let input_bytes = inputs.iter().chain(&bases).map(|f| f.data.len() as u64).sum();
     let stats = report::Stats::collect::<A>(&db, &plan, &layout, input_bytes, inputs.len() + bases.len());
-    describe_caches(config, &cache_report, rebased.as_deref(), db.newest);
     let report = report::LinkReport { timer, stats, cache: cache_report, rebased };
     // Everything the link mapped and built is released only after this.
     conclude(config, pending, report, session.remember(), finished)
+}
+
+/// The dispatch tables of every generation (recorded ones for the base when there are),
+/// and the image directory's symbol when there are any; then every `--undefined` name
+/// must be defined.
+fn decode_tables<'data, A: Arch>(
+    config: &'data Config,
+    db: &mut resolve::SymbolDb<'data>,
+    recorded: Option<&dyn tables::RecordedUnits>,
+) -> Result<tables::ImageDirectory> {
+    let directory = tables::decode::<A>(db, &config.table_names, recorded)?;
+    if !directory.is_empty() {
+        db.define_synthetic(config.table_names.image.as_bytes(), resolve::Synthetic::ImageDirectory)?;
+    }
+    resolve::undefined::check_required(db, config)?;
+    Ok(directory)
+}
+
+/// The manifest with these member hashes and the directory's units.
+fn render_manifest(chain: &chain::ChainPlan, directory: &tables::ImageDirectory, hashes: Vec<String>) -> String {
+    let mut manifest = chain.manifest_with(hashes);
+    manifest.units = directory.units.iter().map(chain::UnitRecord::from).collect();
+    manifest.render()
+}
+
+/// The files a link writes besides its output: the map file (in place at once, as GNU
+/// ld writes it) and the emitted archive (pending, renamed with the output).
+fn side_outputs(
+    config: &Config,
+    chain: &chain::ChainPlan,
+    db: &resolve::SymbolDb,
+    layout: &layout::Layout,
+    deps: Option<&str>,
+) -> Result<util::files::Pending> {
+    if let Some(path) = &config.gnu.map_file {
+        write::map_file::write(db, layout, &config.output, path)?;
+    }
+    let mut pending = util::files::Pending::default();
+    if let Some(path) = &config.emit_archive {
+        pending.add(chain::write_archive(path, chain, &layout.manifest, deps)?, path);
+    }
+    Ok(pending)
 }
 
 /// Ends a link the cache served.

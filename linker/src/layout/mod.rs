@@ -196,6 +196,16 @@ impl Layout {
         self.sections.outputs.get(placement.output as usize).is_some_and(|output| output.base)
     }
 
+    /// Puts in the manifest that the layout sized with stand-in hashes: it must have the
+    /// same length.
+    pub fn replace_manifest(&mut self, manifest: String) -> Result<()> {
+        if manifest.len() != self.manifest.len() {
+            return Err(Error::new("internal error: the manifest's size changed after the layout"));
+        }
+        self.manifest = manifest;
+        Ok(())
+    }
+
     /// A digest of where the base region's sections and their inputs lie, and of the PLT
     /// entries base code calls through (where the PLT is, which symbols come first): equal
     /// digests mean a stored copy of the region's bytes fits this layout.

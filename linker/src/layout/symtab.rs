@@ -76,14 +76,19 @@ fn keeps_local(db: &SymbolDb, sections: &SectionMap, file: usize, index: usize) 
     placed.then_some(name.len() as u64 + 1)
 }
 
-/// `discard_locals` (`-x`) leaves the objects' own local symbols out.
+/// The symbol table this link writes: none with `--strip-all` (`-s`); `-x`
+/// (`--discard-locals`) leaves the objects' own local symbols out.
 pub fn plan(
+    config: &crate::config::Config,
     db: &SymbolDb,
     sections: &SectionMap,
     facts: &SymbolFacts,
     scan: &Plan,
-    discard_locals: bool,
 ) -> SymtabPlan {
+    if config.strip_all {
+        return SymtabPlan::none();
+    }
+    let discard_locals = config.gnu.discard_locals;
     // A base object alone has tens of thousands of locals: split within objects too.
     let per_object: Vec<(Vec<u32>, u64)> = (0..db.objects.len())
         .into_par_iter()

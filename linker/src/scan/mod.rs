@@ -400,6 +400,20 @@ pub struct Scanner<'a, 'data> {
     pub text_relocations: bool,
 }
 
+impl<'a, 'data> Scanner<'a, 'data> {
+    /// A scanner for this link's options; `record_base`: see the field.
+    pub fn new(
+        config: &crate::config::Config,
+        db: &'a SymbolDb<'data>,
+        facts: &'a SymbolFacts,
+        keys: &'a Keys,
+        record_base: bool,
+    ) -> Self {
+        let (pack_relative, text_relocations) = (config.pack_relative_relocs, config.gnu.text_relocations);
+        Scanner { db, facts, keys, pack_relative, record_base, text_relocations }
+    }
+}
+
 impl Scanner<'_, '_> {
     pub fn is_preemptible(&self, target: SymRef) -> bool {
         match target {

@@ -156,6 +156,19 @@ pub struct Writer<'a, 'data> {
     pub base_region: &'a BaseRegion<'a>,
 }
 
+impl<'a, 'data> Writer<'a, 'data> {
+    pub fn new(
+        decisions: &layout::Decisions<'a, 'data>,
+        layout: &'a Layout,
+        scanner: &'a Scanner<'a, 'data>,
+        sources: &'a [&'a crate::input::InputFile],
+        base_region: &'a BaseRegion<'a>,
+    ) -> Self {
+        let layout::Decisions { config, db, plan, facts, directory, symtab, .. } = *decisions;
+        Writer { config, db, plan, layout, facts, scanner, directory, symtab, sources, base_region }
+    }
+}
+
 /// What the writer does with the base region (see `sections::in_base_region` and
 /// `prepared.rs`).
 pub enum BaseRegion<'a> {

@@ -1,8 +1,11 @@
 //! chainlink's linking library: everything the `chainlink` command does, testable without it.
 //!
-//! The link is a pipeline of phases, each borrowing immutably from the one before:
-//! inputs → symbols → sections → scan → layout → write. Architecture specifics live behind
-//! [`arch::Arch`]; the generic phases never name an architecture's constants.
+//! The link is a pipeline of phases (`link_with` reads as it): input → chain → resolve →
+//! tables → sections → scan → layout → write → report. Each phase's folder imports only
+//! the ones before it and `util`; `incremental` (the caches, prepared bases, replay, the
+//! base region) comes last and plugs into the phases through hooks they define
+//! (`scan::ScanRecords`, `tables::RecordedUnits`, `write::BaseRegion`); no phase imports
+//! it. Architecture specifics live behind [`arch::Arch`]. `tests/tidy.rs` keeps it so.
 
 pub mod arch;
 pub mod chain;

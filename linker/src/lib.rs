@@ -347,6 +347,7 @@ fn link_with<A: Arch>(
     if config.gnu.strip_debug {
         sections::gc::strip_debug(&mut db);
     }
+    sections::debug_remap::remap_paths(&mut db, &config.remap_path_prefix);
     let sections = sections::assign(&db)?;
     let deps = resolve::deps::records(&chain, &db)?;
     timer.phase("sections");

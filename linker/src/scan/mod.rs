@@ -321,7 +321,8 @@ fn make_chunks<A: Arch>(db: &SymbolDb, sections: &SectionMap, prepared: Option<&
         for &(input, _) in &output.inputs {
             let object = &db.object(input.file).object;
             let header = object.section(input.section as usize);
-            let size = if header.sh_type(ENDIAN) == elf::SHT_NOBITS { 0 } else { object.section_size(input.section as usize) };
+            let size =
+                if header.sh_type(ENDIAN) == elf::SHT_NOBITS { 0 } else { object.section_size(input.section as usize) };
             let relocs = object.relocations(input.section as usize);
             if let Some(recorded) = prepared.and_then(|p| p.chunks_of(input, relocs.len(), size)) {
                 chunks.extend(recorded);

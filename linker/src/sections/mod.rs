@@ -5,6 +5,7 @@
 //! file has one read-only header page, then text, read-only data, RELRO data and writable
 //! data. Sizes of input-backed sections are fixed here; addresses are not.
 
+pub mod debug_remap;
 pub mod gc;
 
 use crate::input::object_file::ENDIAN;

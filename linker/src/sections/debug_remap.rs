@@ -320,7 +320,7 @@ impl UnitReader<'_> {
             if let (Some(base), Some(section)) = (offsets_base, sections.str_offsets) {
                 let size = header.format().word_size() as u64;
                 for index in indexed {
-                    let offset = base + index * size;
+                    let offset = base.wrapping_add(index.wrapping_mul(size));
                     if let Some(reloc) = self.offsets.at(offset) {
                         let (relocation, string) = (reloc.index, reloc.value);
                         found.fields.push(PathField { table: Table::Str, section, relocation, string });
@@ -629,5 +629,19 @@ impl LineMap {
     fn inside(&self, offset: u64) -> bool {
         let i = self.splices.partition_point(|(range, _)| range.end <= offset);
         self.splices.get(i).is_some_and(|(range, _)| range.start < offset)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LineMap;
+
+    #[test]
+    fn line_offsets_follow_the_splices() {
+        let mut map = LineMap::default();
+        map.push(10..20, -6); // a 10-byte path became 4 bytes
+        map.push(30..32, 5); // a 2-byte path became 7 bytes
+        assert_eq!([0, 10, 20, 29, 30, 32, 40].map(|o| map.map(o)), [0, 10, 14, 23, 24, 31, 39]);
+        assert!(!map.inside(10) && map.inside(11) && map.inside(19) && !map.inside(20) && map.inside(31));
     }
 }

@@ -154,6 +154,13 @@ fn cli() -> Command {
                 .help("Exit only after releasing everything the link used (by default a child links and the command exits as soon as the output is in place)"),
         )
         .arg(
+            Arg::new("remap-path-prefix")
+                .long("remap-path-prefix")
+                .value_name("FROM=TO")
+                .action(ArgAction::Append)
+                .help("Rewrite source paths starting with FROM in every generation's debug information (repeatable; the last matching rule wins)"),
+        )
+        .arg(
             Arg::new("verify-determinism")
                 .long("verify-determinism")
                 .action(ArgAction::SetTrue)
@@ -333,6 +340,9 @@ fn config_from(matches: &ArgMatches) -> Result<Config, String> {
         let (key, name) =
             setting.split_once('=').ok_or_else(|| format!("--table-name wants KEY=NAME, got `{setting}`"))?;
         config.table_names.set(key, name).map_err(|e| e.to_string())?;
+    }
+    for rule in matches.get_many::<String>("remap-path-prefix").unwrap_or_default() {
+        config.remap_path_prefix.push(chainlink_linker::config::remap::PathRemap::parse(rule)?);
     }
     for keyword in matches.get_many::<String>("z").unwrap_or_default() {
         match keyword.as_str() {

@@ -265,7 +265,8 @@ fn conclude_served(
     conclude(config, served.pending, served.report, remember, finished)
 }
 
-/// Input sections into output sections, after `--gc-sections` and `--strip-debug`.
+/// Input sections into output sections, after `--gc-sections`, `--strip-debug` and
+/// `--remap-path-prefix`.
 fn assign_sections<A: Arch>(
     config: &Config,
     db: &mut resolve::SymbolDb,
@@ -280,6 +281,7 @@ fn assign_sections<A: Arch>(
     if config.gnu.strip_debug {
         sections::gc::strip_debug(db);
     }
+    sections::debug_remap::remap_paths(db, &config.remap_path_prefix);
     sections::assign::<A>(db)
 }
 

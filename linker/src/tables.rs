@@ -287,7 +287,7 @@ impl<'a, 'data> Decoder<'a, 'data> {
             if let (1 | 2, Some(section)) = (role, section) {
                 table_relocations.entry(section).or_insert_with(|| {
                     let mut relocations: Vec<(u64, u32)> = object
-                        .relocations(section)
+                        .file_relocations(section)
                         .iter()
                         .enumerate()
                         .map(|(index, rela)| (rela_parts(rela).0, index as u32))
@@ -304,7 +304,7 @@ impl<'a, 'data> Decoder<'a, 'data> {
     fn relocations_in(&self, section: usize, range: Range<u64>) -> impl Iterator<Item = &'data Rela> + '_ {
         let sorted = self.table_relocations.get(&section).map_or(&[][..], Vec::as_slice);
         let first = sorted.partition_point(|&(offset, _)| offset < range.start);
-        let relocations = self.object.relocations(section);
+        let relocations = self.object.file_relocations(section);
         sorted[first..]
             .iter()
             .take_while(move |&&(offset, _)| offset < range.end)

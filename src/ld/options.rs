@@ -8,6 +8,7 @@
 //! `Config`, and every error names the whole option it is about.
 
 use super::table::{Arity, Opt, Spec, LONG, SHORT};
+use chainlink_linker::config::remap::PathRemap;
 use chainlink_linker::config::version_script::{self, Language, Pattern, VersionScript};
 use chainlink_linker::config::{BuildId, Compression, Defsym, ExcludeLibs, HashStyle};
 use chainlink_linker::{Config, InputArg};
@@ -289,6 +290,7 @@ impl Line {
             }
             Opt::NoThreads => self.config.threads = Some(1),
             Opt::Trace => self.config.gnu.trace = true,
+            Opt::RemapPathPrefix => self.config.remap_path_prefix.push(PathRemap::parse(&value_text)?),
             Opt::Version => self.version = true,
             Opt::ShortVersion => self.print_version = true,
             Opt::Help => self.help = true,

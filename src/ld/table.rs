@@ -66,6 +66,8 @@ pub enum Opt {
     Threads,
     NoThreads,
     Trace,
+    /// chainlink's own (rustc's spelling): not a GNU ld option.
+    RemapPathPrefix,
     Version,
     ShortVersion,
     Help,
@@ -196,6 +198,7 @@ pub const LONG: &[Spec] = &[
     spec(&["threads", "thread-count"], Value, Opt::Threads),
     spec(&["no-threads"], Flag, Opt::NoThreads),
     spec(&["trace"], Flag, Opt::Trace),
+    spec(&["remap-path-prefix"], Value, Opt::RemapPathPrefix),
     spec(&["version"], Flag, Opt::Version),
     spec(&["help"], Flag, Opt::Help),
     spec(&["verbose"], Flag, Opt::Verbose),

@@ -298,6 +298,8 @@ struct Case {
     soname: u8,
     threads: usize,
     pack_relative: bool,
+    /// `--remap-path-prefix /=/fuzz/`: every absolute path in the inputs' DWARF rewritten.
+    remap: bool,
 }
 
 impl Worker {
@@ -376,6 +378,8 @@ impl Worker {
             soname: rng.below(2) as u8,
             threads: 1 + rng.below(2),
             pack_relative: rng.one_in(4),
+            // (From the number, not the generator: the other draws stay as they were.)
+            remap: number % 5 == 2,
         };
         let by_command = number % self.settings.command_share == self.settings.command_share - 1
             && !matches!(target, Target::Inspect | Target::CacheCommand);
@@ -432,6 +436,9 @@ impl Worker {
         config.nostdlib = true;
         config.threads = Some(case.threads);
         config.pack_relative_relocs = case.pack_relative;
+        if case.remap {
+            config.remap_path_prefix.push(chainlink_linker::config::remap::PathRemap::parse("/=/fuzz/").unwrap());
+        }
         config.soname = Some(format!("libfuzz{}.so", case.soname));
         config.library_paths = vec![dir.to_path_buf()];
         config.inputs = scenario
@@ -551,6 +558,9 @@ impl Worker {
         if config.pack_relative_relocs {
             command.args(["-z", "pack-relative-relocs"]);
         }
+        for rule in &config.remap_path_prefix {
+            command.arg(format!("--remap-path-prefix={}={}", rule.from, rule.to));
+        }
         for dir in &config.library_paths {
             command.arg("-L").arg(dir);
         }
@@ -639,6 +649,7 @@ impl Worker {
         config.emit_archive = None;
         config.threads = Some(1);
         config.pack_relative_relocs = false;
+        config.remap_path_prefix.clear();
         self.link_in_process(&config)?;
         let bytes = fs::read(out.join("o.so")).unwrap();
         self.cold.insert((case.scenario, case.soname), bytes.clone());
@@ -651,6 +662,7 @@ impl Worker {
     fn cache_case(&mut self, rng: &mut Rng, case: &mut Case, by_command: bool) -> Outcome {
         let dir = self.stable_dir(case);
         case.pack_relative = false;
+        case.remap = false;
         let expected = match self.cold_bytes(case, &dir) {
             Ok(bytes) => bytes,
             Err(outcome) => return Outcome::Bug(format!("an unchanged scenario does not link: {outcome:?}")),
@@ -806,7 +818,7 @@ impl Worker {
     fn record_bug(&mut self, case: &Case, by_command: bool, what: &str) {
         let scenario = &self.scenarios[case.scenario];
         let description = format!(
-            "case {} (seed {:#x}{}): scenario {}, target {:?}, threads {}, pack-relative {}, soname {}\n  {}\n  mutations:\n    {}\n",
+            "case {} (seed {:#x}{}): scenario {}, target {:?}, threads {}, pack-relative {}, remap {}, soname {}\n  {}\n  mutations:\n    {}\n",
             case.number,
             self.settings.seed,
             if by_command { ", by the command" } else { "" },
@@ -814,6 +826,7 @@ impl Worker {
             case.target,
             case.threads,
             case.pack_relative,
+            case.remap,
             case.soname,
             what,
             case.mutations.join("\n    ")

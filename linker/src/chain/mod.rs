@@ -119,9 +119,26 @@ pub struct Origin {
     pub generation: u32,
 }
 
+/// A `--remap-path-prefix` rule as a manifest records it: the blake3 of `FROM` (a build
+/// path, which must not reach the output; a known prefix can be checked against it) and
+/// `TO`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemapRecord {
+    pub from_blake3: String,
+    pub to: String,
+}
+
+impl RemapRecord {
+    pub fn of(rule: &crate::config::remap::PathRemap) -> RemapRecord {
+        RemapRecord { from_blake3: blake3::hash(rule.from.as_bytes()).to_hex().to_string(), to: rule.to.clone() }
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Manifest {
     pub strip: Vec<String>,
+    /// The link's `--remap-path-prefix` rules, in order (none: no `remap` lines).
+    pub remap: Vec<RemapRecord>,
     pub generations: Vec<Vec<ManifestMember>>,
     /// One per generation: the base it came from (`None` for the link's own inputs).
     pub origins: Vec<Option<Origin>>,
@@ -133,6 +150,9 @@ impl Manifest {
         let mut text = format!("{MANIFEST_MAGIC}\n");
         for section in &self.strip {
             let _ = writeln!(text, "strip {}", escape(section));
+        }
+        for rule in &self.remap {
+            let _ = writeln!(text, "remap {} {}", rule.from_blake3, escape(&rule.to));
         }
         for (generation, members) in self.generations.iter().enumerate() {
             match self.origins.get(generation).and_then(Option::as_ref) {
@@ -187,6 +207,9 @@ impl Manifest {
             let name = |field: &str| unescape(field).ok_or_else(bad);
             match fields.as_slice() {
                 ["strip", section] => manifest.strip.push(name(section)?),
+                ["remap", from_blake3, to] => {
+                    manifest.remap.push(RemapRecord { from_blake3: from_blake3.to_string(), to: name(to)? })
+                }
                 ["generation", index, origin @ ..] => {
                     if index.parse::<usize>().ok() != Some(manifest.generations.len()) {
                         return Err(bad());
@@ -237,6 +260,11 @@ impl Manifest {
     pub fn to_json(&self) -> String {
         let mut json = String::from("{\n  \"format\": \"chainlink-manifest\",\n  \"version\": 1,\n  \"strip\": [");
         json.push_str(&self.strip.iter().map(|s| json_string(s)).collect::<Vec<_>>().join(", "));
+        json.push_str("],\n  \"remap\": [");
+        let remap = self.remap.iter().map(|rule| {
+            format!("{{\"from_blake3\": {}, \"to\": {}}}", json_string(&rule.from_blake3), json_string(&rule.to))
+        });
+        json.push_str(&remap.collect::<Vec<_>>().join(", "));
         json.push_str("],\n  \"generations\": [");
         for (generation, members) in self.generations.iter().enumerate() {
             json.push_str(if generation == 0 { "\n" } else { ",\n" });
@@ -578,7 +606,11 @@ pub fn plan<'data>(config: &Config, bases: &'data [InputFile], inputs: &'data [I
     let mut plan = ChainPlan {
         base_objects: Vec::new(),
         newest: 0,
-        manifest: Manifest { strip: config.strip_sections.clone(), ..Manifest::default() },
+        manifest: Manifest {
+            strip: config.strip_sections.clone(),
+            remap: config.remap_path_prefix.iter().map(RemapRecord::of).collect(),
+            ..Manifest::default()
+        },
         archive_members: Vec::new(),
         dropped_members: 0,
         unhashed: Vec::new(),
@@ -784,6 +816,9 @@ pub fn describe(manifest: &Manifest) -> String {
     // Names as the manifest writes them: no control characters reach the terminal.
     let strip: Vec<String> = manifest.strip.iter().map(|section| escape(section)).collect();
     let mut text = format!("strip: {}\n", strip.join(" "));
+    for rule in &manifest.remap {
+        let _ = writeln!(text, "remap: prefix with blake3 {} to {:?}", rule.from_blake3, rule.to);
+    }
     for (generation, members) in manifest.generations.iter().enumerate() {
         match manifest.origins.get(generation).and_then(Option::as_ref) {
             Some(origin) => {
@@ -835,6 +870,10 @@ mod tests {
     fn sample() -> Manifest {
         Manifest {
             strip: vec![".data.jl.unique".into()],
+            remap: vec![
+                RemapRecord::of(&crate::config::remap::PathRemap::parse("/build dir=/src %x").unwrap()),
+                RemapRecord { from_blake3: "ef".into(), to: String::new() },
+            ],
             generations: vec![
                 vec![
                     ManifestMember {
@@ -869,6 +908,12 @@ mod tests {
     fn manifest_round_trips_through_text() {
         let manifest = sample();
         assert_eq!(Manifest::parse(&manifest.render()).unwrap(), manifest);
+        // A remap rule's FROM is recorded by its hash only; a manifest without rules
+        // (every one written before them) has no `remap` line and reads as none.
+        assert!(!manifest.render().contains("build dir") && manifest.render().contains("remap "));
+        let without = Manifest { remap: Vec::new(), ..manifest };
+        assert!(!without.render().contains("remap"));
+        assert_eq!(Manifest::parse(&without.render()).unwrap(), without);
     }
 
     #[test]

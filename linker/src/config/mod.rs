@@ -1,6 +1,7 @@
 //! What the caller asks the linker to do. Plain data: filled in by the CLI (or a test),
 //! read by every phase, never changed after the link starts.
 
+pub mod remap;
 pub mod table_names;
 pub mod version_script;
 
@@ -75,6 +76,8 @@ pub struct Config {
     pub table_names: table_names::TableNames,
     /// GNU ld's options beyond what `cc -shared` needs (the ld front end fills them).
     pub gnu: GnuOptions,
+    /// `--remap-path-prefix FROM=TO`, in order (the last matching rule wins).
+    pub remap_path_prefix: Vec<remap::PathRemap>,
 }
 
 /// Options with GNU ld's meaning: what is exported and how it binds, section garbage
@@ -343,6 +346,7 @@ impl Config {
             emit_archive: None,
             table_names: Default::default(),
             gnu: GnuOptions::default(),
+            remap_path_prefix: Vec::new(),
         }
     }
 }

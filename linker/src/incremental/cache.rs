@@ -602,7 +602,8 @@ fn options_fingerprint(config: &Config) -> String {
         .collect();
     format!(
         "inputs {inputs:?}\nlibrary_paths {:?}\nsoname {:?}\nrpaths {:?}\nnostdlib {}\ncc {:?}\nno_undefined {}\n\
-         pack_relative {}\nsymbolic {}\nbind_now {}\nbases {:?}\nstrip {:?}\ndata {:?}\ntables {:?}\nstrip_all {}\ngnu {:?}\nverdef base {:?}\n",
+         pack_relative {}\nsymbolic {}\nbind_now {}\nbases {:?}\nstrip {:?}\ndata {:?}\ntables {:?}\nstrip_all {}\ngnu {:?}\nverdef base {:?}\n\
+         remap {:?}\n",
         config.library_paths,
         config.soname,
         config.rpaths,
@@ -620,7 +621,8 @@ fn options_fingerprint(config: &Config) -> String {
         config.gnu,
         // The base version a version script's definitions hang from is named after the
         // output when there is no soname.
-        config.gnu.version_script.as_ref().filter(|_| config.soname.is_none()).map(|_| config.output.file_name())
+        config.gnu.version_script.as_ref().filter(|_| config.soname.is_none()).map(|_| config.output.file_name()),
+        config.remap_path_prefix,
     )
 }
 

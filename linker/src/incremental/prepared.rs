@@ -68,9 +68,14 @@ pub fn base_key(config: &Config, base_hashes: &[String]) -> String {
     hasher.update(b"chainlink prepared base\0x86_64\0");
     hasher.update(&FORMAT.to_le_bytes());
     hasher.update(crate::incremental::cache::build_identity().as_bytes());
+    // (The remap rules replace base objects' debug sections, whose chunks are recorded.)
     let options = format!(
-        "\0strip {:?}\0data {:?}\0pack_relative {}\0tables {:?}\0",
-        config.strip_sections, config.data_members, config.pack_relative_relocs, config.table_names
+        "\0strip {:?}\0data {:?}\0pack_relative {}\0tables {:?}\0remap {:?}\0",
+        config.strip_sections,
+        config.data_members,
+        config.pack_relative_relocs,
+        config.table_names,
+        config.remap_path_prefix
     );
     hasher.update(options.as_bytes());
     for hash in base_hashes {

@@ -26,6 +26,20 @@ pub struct ObjectFile<'data> {
     pub first_global: usize,
     /// For each section, the index of the `SHT_RELA` section that applies to it (0 = none).
     pub rela_for_section: Vec<u32>,
+    /// Sections whose contents or relocations a later phase replaced (sorted by section;
+    /// empty unless `--remap-path-prefix` rewrote this object's debug information).
+    pub overrides: Vec<SectionOverride>,
+}
+
+/// New contents and/or relocations for one section of an object, used instead of the
+/// file's wherever the section is read ([`ObjectFile::section_data`],
+/// [`ObjectFile::section_size`], [`ObjectFile::relocations`]). Only non-allocated
+/// sections (debug information) are ever replaced: what reads code and data for its
+/// meaning (dispatch tables, dependency records) reads the file's own.
+pub struct SectionOverride {
+    pub section: u32,
+    pub data: Option<Vec<u8>>,
+    pub relocations: Option<Vec<Rela64<LE>>>,
 }
 
 impl<'data> ObjectFile<'data> {
@@ -89,7 +103,15 @@ impl<'data> ObjectFile<'data> {
                 )));
             }
         }
-        Ok(ObjectFile { name: String::new(), data, sections, symbols, first_global, rela_for_section })
+        Ok(ObjectFile {
+            name: String::new(),
+            data,
+            sections,
+            symbols,
+            first_global,
+            rela_for_section,
+            overrides: Vec::new(),
+        })
     }
 
     pub fn section(&self, index: usize) -> &'data SectionHeader64<LE> {
@@ -105,7 +127,24 @@ impl<'data> ObjectFile<'data> {
         String::from_utf8_lossy(self.section_name(index)).into_owned()
     }
 
-    pub fn section_data(&self, index: usize) -> Result<&'data [u8]> {
+    fn overridden(&self, section: usize) -> Option<&SectionOverride> {
+        if self.overrides.is_empty() {
+            return None;
+        }
+        let at = self.overrides.binary_search_by_key(&section, |o| o.section as usize).ok()?;
+        Some(&self.overrides[at])
+    }
+
+    /// The section's contents (as a later phase may have replaced them).
+    pub fn section_data(&self, index: usize) -> Result<&[u8]> {
+        if let Some(data) = self.overridden(index).and_then(|o| o.data.as_deref()) {
+            return Ok(data);
+        }
+        self.file_section_data(index)
+    }
+
+    /// The section's contents as the file holds them.
+    pub fn file_section_data(&self, index: usize) -> Result<&'data [u8]> {
         self.section(index).data(ENDIAN, self.data).map_err(|_| {
             Error::new(format!(
                 "{}: section {} extends past the end of the file",
@@ -115,8 +154,25 @@ impl<'data> ObjectFile<'data> {
         })
     }
 
-    /// The relocations that apply to `section` (empty when it has none).
-    pub fn relocations(&self, section: usize) -> &'data [Rela64<LE>] {
+    /// The section's size: `sh_size`, or the length of contents that replaced the file's.
+    pub fn section_size(&self, index: usize) -> u64 {
+        match self.overridden(index).and_then(|o| o.data.as_ref()) {
+            Some(data) => data.len() as u64,
+            None => self.section(index).sh_size(ENDIAN),
+        }
+    }
+
+    /// The relocations that apply to `section` (empty when it has none; as a later phase
+    /// may have replaced them).
+    pub fn relocations(&self, section: usize) -> &[Rela64<LE>] {
+        if let Some(relocations) = self.overridden(section).and_then(|o| o.relocations.as_deref()) {
+            return relocations;
+        }
+        self.file_relocations(section)
+    }
+
+    /// The relocations that apply to `section` as the file holds them.
+    pub fn file_relocations(&self, section: usize) -> &'data [Rela64<LE>] {
         match self.rela_for_section[section] {
             0 => &[],
             rela => self.section(rela as usize).data_as_array(ENDIAN, self.data).unwrap_or(&[]),

@@ -242,7 +242,7 @@ struct SectionRelocations<'data> {
 
 impl<'data> SectionRelocations<'data> {
     fn new(object: &ObjectFile<'data>, section: usize) -> SectionRelocations<'data> {
-        let relocations = if section < object.sections.len() { object.relocations(section) } else { &[] };
+        let relocations = if section < object.sections.len() { object.file_relocations(section) } else { &[] };
         let offset = |rela: &Rela| rela_parts(rela).0;
         if relocations.is_sorted_by_key(offset) {
             return SectionRelocations { relocations: relocations.into() };

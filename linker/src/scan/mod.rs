@@ -324,7 +324,8 @@ fn make_chunks<A: Arch>(db: &SymbolDb, sections: &SectionMap, prepared: Option<&
         for &(input, _) in &output.inputs {
             let object = &db.object(input.file).object;
             let header = object.section(input.section as usize);
-            let size = if header.sh_type(ENDIAN) == elf::SHT_NOBITS { 0 } else { header.sh_size(ENDIAN) };
+            let size =
+                if header.sh_type(ENDIAN) == elf::SHT_NOBITS { 0 } else { object.section_size(input.section as usize) };
             let relocs = object.relocations(input.section as usize);
             if let Some(recorded) = prepared.and_then(|p| p.chunks_of(input, relocs.len(), size)) {
                 chunks.extend(recorded);
@@ -562,7 +563,7 @@ impl Scanner<'_, '_> {
         let Some(info) = A::reloc_info(r_type) else {
             return Err(error("unsupported relocation type"));
         };
-        if reloc_bytes(&(0..header.sh_size(ENDIAN)), offset, 0, info.size as u64).is_none() {
+        if reloc_bytes(&(0..object.section_size(input.section as usize)), offset, 0, info.size as u64).is_none() {
             return Err(error("relocation offset is outside its section"));
         }
         if symbol as usize >= object.symbols.len() {

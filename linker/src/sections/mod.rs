@@ -5,6 +5,7 @@
 //! file has one read-only header page, then text, read-only data, RELRO data and writable
 //! data. Sizes of input-backed sections are fixed here; addresses are not.
 
+pub mod debug_remap;
 pub mod gc;
 
 use crate::arch::Arch;
@@ -421,7 +422,7 @@ pub fn assign<A: Arch>(db: &SymbolDb) -> Result<SectionMap> {
         let out = &mut outputs[output];
         out.align = out.align.max(align);
         let offset = out.size.next_multiple_of(align);
-        out.size = offset + header.sh_size(ENDIAN);
+        out.size = offset + db.object(id.file).object.section_size(id.section as usize);
         out.inputs.push((id, offset));
         placements[id.file.0 as usize][id.section as usize].offset = offset;
     }

@@ -59,7 +59,7 @@ pub fn render(db: &SymbolDb, layout: &Layout, output: &Path) -> String {
         }
         for &(input, offset) in &output.inputs {
             let object = &db.object(input.file).object;
-            let size = object.section(input.section as usize).sh_size(ENDIAN);
+            let size = object.section_size(input.section as usize);
             let name = object.section_name_str(input.section as usize);
             let _ = writeln!(text, " {name:<14} {:#018x} {size:>#10x} {}", output.addr + offset, object.name);
             for &(address, symbol) in symbols.get(&(input.file.0, input.section as usize)).into_iter().flatten() {

@@ -94,7 +94,11 @@ fn layers_import_only_downwards() {
                 let used: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
                 let Some(other) = layer(&used) else { continue };
                 if used != module && other >= own {
-                    problems.push(format!("{}:{}: {module} (layer {own}) uses {used} (layer {other})", relative(&path), number + 1));
+                    problems.push(format!(
+                        "{}:{}: {module} (layer {own}) uses {used} (layer {other})",
+                        relative(&path),
+                        number + 1
+                    ));
                 }
             }
         }

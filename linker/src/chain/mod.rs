@@ -66,7 +66,6 @@ pub struct UnitRecord {
     pub member: String,
 }
 
-
 /// `dir/sys-o.a(text#0.o)` → `text#0.o`; `dir/text.o` → `text.o`: no build paths in outputs.
 pub fn simple_name(name: &str) -> &str {
     match name.strip_suffix(')').and_then(|n| n.rsplit_once('(')) {
@@ -700,7 +699,6 @@ pub fn plan<'data>(config: &Config, bases: &'data [InputFile], inputs: &'data [I
     plan.archive_members.extend(data);
     Ok(plan)
 }
-
 
 /// Writes the archive that serves as `--base` for the next generation: every generation's
 /// text members, the newest data members, the manifest and the dependency records. Deterministic: no timestamps,

@@ -97,5 +97,4 @@ mod tests {
         assert!(names.set("fvars-bogus", "x").is_err());
         assert!(names.set("bogus", "x").is_err());
     }
-
 }

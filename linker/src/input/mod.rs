@@ -296,7 +296,6 @@ fn display_dirs(dirs: &[PathBuf]) -> String {
     dirs.iter().map(|d| d.to_string_lossy().into_owned()).collect::<Vec<_>>().join(":")
 }
 
-
 /// Distinguishes relocatable objects from shared libraries by `e_type`; other ELF files
 /// (executables, core files) cannot be linked.
 fn elf_kind(data: &[u8]) -> Result<FileKind> {

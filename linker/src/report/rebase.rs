@@ -9,8 +9,8 @@
 use crate::chain::{find_record, manifest_in, Manifest};
 use crate::config::Config;
 use crate::resolve::deps::{self, Affected, DEPS_MEMBER, DEPS_SECTION};
-use crate::util::error::{Error, Result};
 use crate::resolve::SymbolDb;
+use crate::util::error::{Error, Result};
 use std::path::Path;
 
 /// What `explain` found.

@@ -28,9 +28,9 @@
 //! Must not change what the link does: it reads resolved symbols and input bytes only.
 
 use crate::chain::{escape, json_string, simple_name, unescape, ChainPlan};
-use crate::util::error::{Error, Result};
 use crate::input::object_file::{rela_parts, ObjectFile, ENDIAN};
 use crate::resolve::{binding, Definition, FileId, GlobalId, SymbolDb};
+use crate::util::error::{Error, Result};
 use object::elf;
 use object::read::elf::{SectionHeader as _, Sym as _};
 use rayon::prelude::*;

@@ -50,4 +50,3 @@ pub fn populate_pages(start: usize, len: usize, advice: libc::c_int) {
         from = to;
     }
 }
-

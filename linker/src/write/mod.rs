@@ -8,11 +8,11 @@
 
 pub mod compress;
 pub mod map_file;
+pub mod patches;
 
 use crate::arch::{Arch, DynReloc, Overflow, RelocExpr};
 use crate::config::BuildId;
 use crate::config::Config;
-use crate::incremental::prepared::{Binding, ChunkPatches, Patches};
 use crate::input::eh_frame;
 use crate::input::object_file::{rela_parts, reloc_bytes, ENDIAN};
 use crate::layout::{self, Layout, SECTION_HEADER_SIZE};
@@ -25,6 +25,7 @@ use crate::util::error::{Error, Result};
 use crate::util::files::Temporary;
 use object::elf;
 use object::read::elf::{SectionHeader as _, Sym as _};
+use patches::{ChunkPatches, Depends, Patches};
 use rayon::prelude::*;
 use std::io::Write as _;
 use std::ops::Range;
@@ -178,19 +179,6 @@ type JobPatches = (usize, ChunkPatches);
 const BATCH_BYTES: u64 = 256 << 10;
 const BATCH_RELOCS: usize = 4096;
 const BATCH_CHUNKS: usize = 1024;
-
-/// What a relocation's value depends on, when a base-region chunk is recorded.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Depends {
-    /// Nothing: no field is written.
-    Nothing,
-    /// Base-region addresses, and what its symbol binds to.
-    Region,
-    /// A PLT entry among the base's own, which `Layout::region_signature` pins.
-    BasePlt,
-    /// Where the rest of this link put things, or a dynamic relocation: applied again.
-    Link,
-}
 
 /// How one chunk is written.
 #[derive(Clone, Copy)]
@@ -855,22 +843,9 @@ impl<'data> Writer<'_, 'data> {
                     field_end = field_end.max(offset.saturating_add(size));
                     let depends = apply(rela)?;
                     let definition = loaded.global(symbol as usize).map(|id| db.global(id).definition);
-                    match (depends, definition) {
-                        (Depends::Nothing | Depends::BasePlt, _) => {}
-                        (Depends::Link, _) => patches.relocations.push(index as u32),
-                        // A local symbol of a base object: placed by the base alone.
-                        (Depends::Region, None) => {}
-                        // A base object's definition: its value comes from the base alone.
-                        (Depends::Region, Some(Definition::Object { file, index: at })) if db.is_base(file) => {
-                            patches.bindings.push(Binding { symbol, file, index: at })
-                        }
-                        // Defined by a newer generation (an absolute value, say, that happens
-                        // to fall in the region) or by the linker: applied again every link.
-                        (Depends::Region, Some(_)) => patches.relocations.push(index as u32),
-                    }
+                    patches.note(db, index as u32, symbol, depends, definition);
                 }
-                patches.bindings.sort_unstable();
-                patches.bindings.dedup();
+                patches.finish();
                 (!overlapping).then_some(patches)
             }
         };

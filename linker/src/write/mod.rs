@@ -7,17 +7,18 @@
 //! failed link never leaves a partial output. Must not change the layout.
 
 pub mod build_id;
+mod chunk;
 pub mod compress;
 pub mod map_file;
 pub mod patches;
+pub mod reloc;
 mod synthetic;
 
-use crate::arch::{Arch, DynReloc, Overflow, RelocExpr};
+use crate::arch::{Arch, DynReloc};
 use crate::config::Config;
-use crate::input::object_file::{rela_parts, reloc_bytes, ENDIAN};
 use crate::layout::{self, Layout};
 use crate::resolve::SymbolDb;
-use crate::scan::{self, Chunk, GotKind, Plan, Scanner, SymRef, SymbolFacts};
+use crate::scan::{Chunk, Plan, Scanner, SymbolFacts};
 use crate::sections::Synthetic;
 use crate::tables::ImageDirectory;
 use crate::util::background::Background;
@@ -25,9 +26,8 @@ use crate::util::error::{Error, Result};
 use crate::util::files::Temporary;
 pub use build_id::BuildIdRecord;
 use build_id::PieceDigest;
-use object::elf;
-use object::read::elf::SectionHeader as _;
-use patches::{ChunkPatches, Depends, Patches};
+use chunk::JobPatches;
+use patches::{ChunkPatches, Patches};
 use rayon::prelude::*;
 use std::io::Write as _;
 use std::ops::Range;
@@ -173,23 +173,6 @@ pub enum BaseRegion<'a> {
     Reuse { stored: &'a [u8], range: Range<u64>, patches: Vec<Option<Patches<'a>>> },
 }
 
-/// A chunk being recorded (its index in the plan) and its patches.
-type JobPatches = (usize, ChunkPatches);
-
-/// What one writer job may take on at most when it writes several consecutive chunks of
-/// one output section (see [`Writer::batches`]): bytes, relocations and chunks.
-const BATCH_BYTES: u64 = 256 << 10;
-const BATCH_RELOCS: usize = 4096;
-const BATCH_CHUNKS: usize = 1024;
-
-/// How one chunk is written.
-#[derive(Clone, Copy)]
-enum ChunkMode<'a> {
-    Full,
-    Record,
-    Patch(Patches<'a>),
-}
-
 /// What the writer produced besides the file.
 pub struct Written<'data> {
     pub file: Temporary,
@@ -211,11 +194,6 @@ struct OutputFile<'a> {
     file: &'a std::fs::File,
     map_start: usize,
 }
-
-/// Relocation-free runs at least this long are written to the file from the input's
-/// mapping (`write_mapped`) instead of copied through the output's: no page faults on the
-/// output, no zeroing of its pages before they are overwritten.
-const VERBATIM_WRITE_MIN: u64 = 256 << 10;
 
 enum Job {
     /// Consecutive chunks of one output section.
@@ -477,86 +455,6 @@ impl<'data> Writer<'_, 'data> {
         Ok((patches, region_digests))
     }
 
-    /// The writer's jobs for the plan's chunks: runs of consecutive chunks of one output
-    /// section, each at most about `BATCH_BYTES`, `BATCH_RELOCS` and `BATCH_CHUNKS` (a
-    /// chunk written from its input's file, `writes_verbatim`, alone), so that objects of
-    /// many small sections do not cost a job, and its slices, per section.
-    fn batches(&self) -> Vec<Range<usize>> {
-        let chunks = &self.plan.chunks;
-        let placements = &self.layout.sections.placements;
-        let output_of = |chunk: &Chunk| placements[chunk.input.file.0 as usize][chunk.input.section as usize].output;
-        let mut batches: Vec<Range<usize>> = Vec::new();
-        let (mut bytes, mut relocs, mut alone) = (0u64, 0usize, false);
-        for (index, chunk) in chunks.iter().enumerate() {
-            let (len, count) = (chunk.bytes.end - chunk.bytes.start, chunk.relocs.len());
-            let verbatim = self.writes_verbatim(chunk);
-            match batches.last_mut() {
-                Some(batch)
-                    if !alone
-                        && !verbatim
-                        && output_of(&chunks[batch.start]) == output_of(chunk)
-                        && bytes + len <= BATCH_BYTES
-                        && relocs + count <= BATCH_RELOCS
-                        && batch.len() < BATCH_CHUNKS =>
-                {
-                    batch.end = index + 1;
-                    (bytes, relocs) = (bytes + len, relocs + count);
-                }
-                _ => {
-                    batches.push(index..index + 1);
-                    (bytes, relocs, alone) = (len, count, verbatim);
-                }
-            }
-        }
-        batches
-    }
-
-    /// Where a chunk's bytes go in the output: (file offset, length); nothing for a chunk
-    /// of a `SHT_NOBITS` section.
-    fn chunk_region(&self, chunk: &Chunk) -> (u64, u64) {
-        let layout = self.layout;
-        let placement = layout.sections.placements[chunk.input.file.0 as usize][chunk.input.section as usize];
-        let output = &layout.sections.outputs[placement.output as usize];
-        if output.is_nobits() {
-            (output.offset, 0)
-        } else {
-            (output.offset + placement.offset + chunk.bytes.start, chunk.bytes.end - chunk.bytes.start)
-        }
-    }
-
-    /// Writes a batch of chunks (see [`Writer::batches`]) into its slices: `out` from the
-    /// first chunk's bytes to the last's, the dynamic relocations of all of them. Returns
-    /// the patches of the chunks being recorded.
-    fn write_batch<A: Arch>(
-        &self,
-        batch: Range<usize>,
-        out: &mut [u8],
-        relative: &mut [u8],
-        symbolic: &mut [u8],
-        output: &OutputFile,
-    ) -> Result<Vec<JobPatches>> {
-        let mut recorded = Vec::new();
-        let (mut out, mut relative, mut symbolic) = (out, relative, symbolic);
-        let mut at = self.chunk_region(&self.plan.chunks[batch.start]).0;
-        for index in batch {
-            let chunk = &self.plan.chunks[index];
-            let (start, len) = self.chunk_region(chunk);
-            let gap = start.checked_sub(at).ok_or_else(|| Error::new("internal error: chunks out of order"))?;
-            let (_, rest) = std::mem::take(&mut out).split_at_mut(gap as usize);
-            let (bytes, rest) = rest.split_at_mut(len as usize);
-            (out, at) = (rest, start + len);
-            let (chunk_relative, rest) = std::mem::take(&mut relative).split_at_mut(24 * chunk.relative as usize);
-            relative = rest;
-            let (chunk_symbolic, rest) = std::mem::take(&mut symbolic).split_at_mut(24 * chunk.symbolic as usize);
-            symbolic = rest;
-            let mode = self.chunk_mode(index, chunk);
-            if let Some(patches) = self.write_chunk::<A>(chunk, mode, bytes, chunk_relative, chunk_symbolic, output)? {
-                recorded.push((index, patches));
-            }
-        }
-        Ok(recorded)
-    }
-
     /// The build-id pieces wholly inside the (reused, now patched) base region at `range`,
     /// read through a mapping of their own: the output's is still being written elsewhere.
     /// Empty if the region cannot be mapped (its pieces are then hashed with the rest).
@@ -570,312 +468,6 @@ impl<'data> Writer<'_, 'data> {
         };
         crate::util::mapping::populate(&region);
         build_id.pieces_within(&region, range.start, &[])
-    }
-
-    /// Whether a chunk is written in full, in full and classified, or patched over the
-    /// base region's stored bytes.
-    fn chunk_mode(&self, index: usize, chunk: &Chunk) -> ChunkMode<'_> {
-        match self.base_region {
-            BaseRegion::Write => ChunkMode::Full,
-            BaseRegion::Record if self.layout.in_base_region(chunk.input) => ChunkMode::Record,
-            BaseRegion::Record => ChunkMode::Full,
-            BaseRegion::Reuse { patches, .. } => patches[index].map_or(ChunkMode::Full, ChunkMode::Patch),
-        }
-    }
-
-    /// Writes one chunk: its bytes (unless they are already there, `ChunkMode::Patch`) and
-    /// its relocations (only the listed ones when patching), with the dynamic relocations
-    /// they need. When recording, returns which relocations may change value in another
-    /// link with the same base: every one that does not depend on base-region addresses
-    /// alone, or that needs a dynamic relocation; and the bindings the others rely on.
-    fn write_chunk<A: Arch>(
-        &self,
-        chunk: &Chunk,
-        mode: ChunkMode,
-        out: &mut [u8],
-        relative_out: &mut [u8],
-        symbolic_out: &mut [u8],
-        output: &OutputFile,
-    ) -> Result<Option<ChunkPatches>> {
-        let db = self.db;
-        let layout = self.layout;
-        let input = chunk.input;
-        let loaded = db.object(input.file);
-        let object = &loaded.object;
-        let header = object.section(input.section as usize);
-        let nobits = header.sh_type(ENDIAN) == elf::SHT_NOBITS;
-        let input_data = object.section_data(input.section as usize)?;
-        if !nobits && !matches!(mode, ChunkMode::Patch(_)) {
-            let bytes = input_data.get(chunk.bytes.start as usize..chunk.bytes.end as usize).ok_or_else(|| {
-                Error::new(format!(
-                    "{}: section data is truncated",
-                    object.locate(input.section as usize, chunk.bytes.start)
-                ))
-            })?;
-            if self.writes_verbatim(chunk) {
-                write_mapped(bytes, output.file, (out.as_ptr() as usize - output.map_start) as u64).map_err(|e| {
-                    Error::new(format!(
-                        "cannot write {} to the output: {e}",
-                        object.locate(input.section as usize, chunk.bytes.start)
-                    ))
-                })?;
-            } else {
-                out.copy_from_slice(bytes);
-            }
-        }
-        let flags = header.sh_flags(ENDIAN).0;
-        let alloc = flags & elf::SHF_ALLOC.0 != 0;
-        let section_align = header.sh_addralign(ENDIAN);
-        let placement = layout.sections.placements[input.file.0 as usize][input.section as usize];
-        let section_addr = layout.sections.outputs[placement.output as usize].addr + placement.offset;
-        let name = object.section_name(input.section as usize);
-        let is_eh_frame = name == b".eh_frame";
-        let tombstone: u64 = if name == b".debug_loc" || name == b".debug_ranges" { 1 } else { 0 };
-        let got_base = layout.got_base();
-        let got = layout.section(Synthetic::Got).addr;
-        let region = layout.base_region.clone().unwrap_or(0..0);
-        let (mut relative, mut symbolic) = (RelaWriter::new(relative_out), RelaWriter::new(symbolic_out));
-        let relocations = &object.relocations(input.section as usize)[chunk.relocs.clone()];
-        // Applies one relocation; says what its value depends on.
-        let mut apply = |rela: &elf::Rela64<object::LittleEndian>| -> Result<Depends> {
-            let (offset, symbol, r_type, addend) = rela_parts(rela);
-            let target = scan::target_of(loaded, input.file, symbol);
-            let fail = |what: &str| {
-                Error::new(format!("{}: {what}", self.scanner.describe(input, offset, &A::reloc_name(r_type), target)))
-            };
-            let info = A::reloc_info(r_type).ok_or_else(|| fail("unsupported relocation type"))?;
-            if info.expr == RelocExpr::None {
-                return Ok(Depends::Nothing);
-            }
-            if symbol as usize >= object.symbols.len() {
-                return Err(fail("invalid symbol index"));
-            }
-            let written = chunk.bytes.start..chunk.bytes.start + out.len() as u64;
-            let field = reloc_bytes(&written, offset, 0, info.size as u64)
-                .ok_or_else(|| fail("relocation offset is outside its section"))?
-                .start;
-            let place = section_addr + offset;
-            let a = addend;
-            let Some(s) = layout.symbol_address(db, target) else {
-                // The target's section was discarded (a COMDAT duplicate).
-                if !alloc {
-                    write_field(out, field, info.size, tombstone);
-                    return Ok(Depends::Link);
-                }
-                if is_eh_frame {
-                    write_field(out, field, info.size, 0);
-                    return Ok(Depends::Link);
-                }
-                return Err(fail("refers to a symbol in a discarded section"));
-            };
-            let preemptible = self.scanner.is_preemptible(target);
-            let key = self.scanner.keys.of(target);
-            let got_slot = |kind: GotKind| -> Result<u64> {
-                let first = self.plan.got_first_slot[key];
-                if first == u32::MAX {
-                    return Err(fail("internal error: no GOT entry was planned"));
-                }
-                let bits = self.plan.flags[key];
-                let mut slot = first as u64;
-                for (bit, k) in [
-                    (scan::NEEDS_GOT, GotKind::Address),
-                    (scan::NEEDS_TLS_GD, GotKind::TlsGd),
-                    (scan::NEEDS_TLS_IE, GotKind::TlsIe),
-                    (scan::NEEDS_TLS_DESC, GotKind::TlsDesc),
-                ] {
-                    if k == kind {
-                        break;
-                    }
-                    if bits & bit != 0 {
-                        slot += k.slots() as u64;
-                    }
-                }
-                Ok(got + 8 * slot)
-            };
-            let through_plt = preemptible && self.plan.plt_index[key] != u32::MAX;
-            // A local indirect function's address already is its PLT entry.
-            let plt_or_symbol =
-                || if through_plt { layout.plt_entry_address::<A>(self.plan.plt_index[key]) } else { s };
-            let s_a = s.wrapping_add(a as u64);
-            // What the value below depends on: by default `s` (and the place) alone.
-            let mut depends = Depends::Region;
-            let value: u64 = match info.expr {
-                RelocExpr::None => return Ok(Depends::Nothing),
-                RelocExpr::Absolute if alloc && info.size == 8 => {
-                    if preemptible {
-                        let SymRef::Global(id) = target else { unreachable!("locals never preempt") };
-                        let dynsym = layout.dynsym_index[id.0 as usize];
-                        symbolic.push::<A>(place, dynsym, DynReloc::Absolute, a);
-                        depends = Depends::Link;
-                        0
-                    } else if self.facts.is_absolute(db, target)
-                        || scan::packs_as_relr(self.config.pack_relative_relocs, section_align, offset)
-                    {
-                        s_a
-                    } else {
-                        relative.relative::<A>(place, s_a);
-                        depends = Depends::Link;
-                        s_a
-                    }
-                }
-                RelocExpr::Absolute => s_a,
-                RelocExpr::PcRelative => s_a.wrapping_sub(place),
-                RelocExpr::PltPcRelative => {
-                    if through_plt {
-                        // The base's own PLT entries are where every link with this base
-                        // (and this region signature) puts them.
-                        let index = self.plan.plt_index[key] as usize;
-                        depends = if index < self.plan.base_plt { Depends::BasePlt } else { Depends::Link };
-                    }
-                    plt_or_symbol().wrapping_add(a as u64).wrapping_sub(place)
-                }
-                RelocExpr::GotPcRelative { relaxable } => {
-                    // The same decision the scan made, from the same input bytes.
-                    let relax = relaxable
-                        && scan::relaxes_got_load::<A>(
-                            self.facts,
-                            db,
-                            target,
-                            preemptible,
-                            r_type,
-                            input_data,
-                            offset,
-                            &chunk.bytes,
-                        );
-                    if relax {
-                        let direct = s_a.wrapping_sub(place) as i64;
-                        if i32::try_from(direct).is_err() {
-                            return Err(fail("relaxed GOT load is out of range"));
-                        }
-                        // The chunk holds the whole instruction (`relaxes_got_load` checked).
-                        // It is rewritten from the input's bytes: over a stored base region,
-                        // the output holds an earlier rewrite.
-                        let inside = || fail("internal error: the relaxed instruction left its chunk");
-                        let instruction =
-                            scan::got_load_instruction::<A>(input_data, offset, &chunk.bytes).ok_or_else(inside)?;
-                        let skip = chunk.bytes.start as usize;
-                        let out_instruction =
-                            out.get_mut(instruction.start - skip..instruction.end - skip).ok_or_else(inside)?;
-                        A::relax_got_load(&input_data[instruction], out_instruction, direct);
-                        return Ok(if region.contains(&s) { Depends::Region } else { Depends::Link });
-                    }
-                    depends = Depends::Link;
-                    got_slot(GotKind::Address)?.wrapping_add(a as u64).wrapping_sub(place)
-                }
-                RelocExpr::GotOffset => {
-                    depends = Depends::Link;
-                    got_slot(GotKind::Address)?.wrapping_add(a as u64).wrapping_sub(got_base)
-                }
-                RelocExpr::GotBasePcRelative => {
-                    depends = Depends::Link;
-                    got_base.wrapping_add(a as u64).wrapping_sub(place)
-                }
-                RelocExpr::OffsetFromGotBase => {
-                    depends = Depends::Link;
-                    s_a.wrapping_sub(got_base)
-                }
-                RelocExpr::PltOffsetFromGotBase => {
-                    depends = Depends::Link;
-                    plt_or_symbol().wrapping_add(a as u64).wrapping_sub(got_base)
-                }
-                RelocExpr::Size => layout.symbol_size(db, target).wrapping_add(a as u64),
-                RelocExpr::TlsGeneralDynamic => {
-                    depends = Depends::Link;
-                    got_slot(GotKind::TlsGd)?.wrapping_add(a as u64).wrapping_sub(place)
-                }
-                RelocExpr::TlsLocalDynamic => {
-                    depends = Depends::Link;
-                    let slot = self.plan.tls_ld_slot.ok_or_else(|| fail("internal error: no TLS module entry"))?;
-                    (got + 8 * slot as u64).wrapping_add(a as u64).wrapping_sub(place)
-                }
-                RelocExpr::DtpOffset => {
-                    depends = Depends::Link;
-                    s_a.wrapping_sub(layout.tls_start())
-                }
-                RelocExpr::TlsInitialExec => {
-                    depends = Depends::Link;
-                    got_slot(GotKind::TlsIe)?.wrapping_add(a as u64).wrapping_sub(place)
-                }
-                RelocExpr::TlsDescriptor => {
-                    depends = Depends::Link;
-                    got_slot(GotKind::TlsDesc)?.wrapping_add(a as u64).wrapping_sub(place)
-                }
-                RelocExpr::TpOffset => {
-                    return Err(fail("local-exec TLS cannot be used in a shared object; recompile with -fPIC"))
-                }
-            };
-            if !fits(value, info.size, info.overflow) {
-                return Err(fail(&format!("value {:#x} does not fit in {} bytes", value as i64, info.size)));
-            }
-            write_field(out, field, info.size, value);
-            Ok(match depends {
-                Depends::Region if !region.contains(&s) => Depends::Link,
-                other => other,
-            })
-        };
-        let recorded = match mode {
-            ChunkMode::Full => {
-                for rela in relocations {
-                    apply(rela)?;
-                }
-                None
-            }
-            ChunkMode::Patch(patches) => {
-                for index in patches.iter() {
-                    let rela = relocations.get(index).ok_or_else(|| {
-                        Error::new(format!(
-                            "{}: internal error: a recorded patch names no relocation",
-                            object.locate(input.section as usize, chunk.bytes.start)
-                        ))
-                    })?;
-                    apply(rela)?;
-                }
-                None
-            }
-            ChunkMode::Record => {
-                let mut patches = ChunkPatches::default();
-                // A relocation whose field overlaps an earlier one's (or relocations out of
-                // order) could not be applied alone: such a chunk is always written in full.
-                let mut overlapping = false;
-                let mut field_end = 0u64;
-                for (index, rela) in relocations.iter().enumerate() {
-                    let (offset, symbol, r_type, _) = rela_parts(rela);
-                    let size = A::reloc_info(r_type).map_or(0, |info| info.size as u64);
-                    overlapping |= size > 0 && offset < field_end;
-                    field_end = field_end.max(offset.saturating_add(size));
-                    let depends = apply(rela)?;
-                    let definition = loaded.global(symbol as usize).map(|id| db.global(id).definition);
-                    patches.note(db, index as u32, symbol, depends, definition);
-                }
-                patches.finish();
-                (!overlapping).then_some(patches)
-            }
-        };
-        if !relative.is_full() || !symbolic.is_full() {
-            return Err(Error::new(format!(
-                "{}: internal error: dynamic relocation count changed between scan and write",
-                object.locate(input.section as usize, chunk.bytes.start)
-            )));
-        }
-        Ok(recorded)
-    }
-
-    /// The input a chunk's bytes are written from (see `VERBATIM_WRITE_MIN`), rather than
-    /// copied through the output's mapping.
-    fn verbatim_source(&self, chunk: &Chunk) -> Option<&crate::input::InputFile> {
-        if !chunk.relocs.is_empty() || chunk.bytes.end - chunk.bytes.start < VERBATIM_WRITE_MIN {
-            return None;
-        }
-        let object = &self.db.object(chunk.input.file).object;
-        if object.section(chunk.input.section as usize).sh_type(ENDIAN) == elf::SHT_NOBITS {
-            return None;
-        }
-        let data = object.section_data(chunk.input.section as usize).ok()?;
-        crate::input::source_of(self.sources, data).map(|(input, _)| input)
-    }
-
-    fn writes_verbatim(&self, chunk: &Chunk) -> bool {
-        self.verbatim_source(chunk).is_some()
     }
 
     /// Output ranges written from input mappings, sorted: the rest is prefaulted.
@@ -963,29 +555,6 @@ impl<'data> Writer<'_, 'data> {
                 libc::MADV_POPULATE_WRITE,
             );
         });
-    }
-}
-
-fn write_field(out: &mut [u8], at: usize, size: u8, value: u64) {
-    match size {
-        1 => out[at] = value as u8,
-        2 => out.put16(at, value as u16),
-        4 => out.put32(at, value as u32),
-        8 => out.put64(at, value),
-        _ => {}
-    }
-}
-
-fn fits(value: u64, size: u8, overflow: Overflow) -> bool {
-    if size >= 8 {
-        return true;
-    }
-    let bits = size as u32 * 8;
-    let signed = value as i64;
-    match overflow {
-        Overflow::None => true,
-        Overflow::Signed => signed >= -(1i64 << (bits - 1)) && signed < (1i64 << (bits - 1)),
-        Overflow::Unsigned => value < (1u64 << bits),
     }
 }
 

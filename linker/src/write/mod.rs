@@ -4,13 +4,20 @@
 //! set per job: an input chunk with its dynamic relocations, or a synthetic section) and
 //! filled in parallel. Relocations are applied while copying. Only after the build id is
 //! computed is the file renamed over the target; any error drops the temporary file, so a
-//! failed link never leaves a partial output. Must not change the layout.
+//! failed link never leaves a partial output. Must not change the layout, nor know about
+//! the cache or prepared bases (`incremental` plugs in through `BaseRegion` and the
+//! patches it records).
+//!
+//! Here: the jobs and the slices they write, and the file. `chunk` writes input chunks
+//! (relocation values from `reloc`), `synthetic` the linker's own sections, `region` the
+//! base region, `build_id` hashes the output; `compress` and `map_file` are optional passes.
 
 pub mod build_id;
 mod chunk;
 pub mod compress;
 pub mod map_file;
 pub mod patches;
+mod region;
 pub mod reloc;
 mod synthetic;
 
@@ -21,14 +28,15 @@ use crate::resolve::SymbolDb;
 use crate::scan::{Chunk, Plan, Scanner, SymbolFacts};
 use crate::sections::Synthetic;
 use crate::tables::ImageDirectory;
-use crate::util::background::Background;
 use crate::util::error::{Error, Result};
 use crate::util::files::Temporary;
 pub use build_id::BuildIdRecord;
 use build_id::PieceDigest;
 use chunk::JobPatches;
-use patches::{ChunkPatches, Patches};
+use patches::ChunkPatches;
 use rayon::prelude::*;
+use region::write_region;
+pub use region::{BaseRegion, EarlyRegion};
 use std::io::Write as _;
 use std::ops::Range;
 use std::path::Path;
@@ -41,60 +49,6 @@ fn write_mapped(bytes: &[u8], to: &std::fs::File, offset: u64) -> std::io::Resul
     use std::os::unix::fs::FileExt;
     crate::util::mapping::populate(bytes);
     to.write_all_at(bytes, offset)
-}
-
-/// Writes a prepared base's stored region at `start` of the output. A low-priority thread
-/// lets the pages fault instead of populating them (`at_low_priority`): populating holds
-/// the process's memory-map lock, and preempted holding it, such a thread would keep the
-/// link's own threads from allocating.
-fn write_region(stored: &[u8], output: &std::fs::File, start: u64, at_low_priority: bool) -> Result<()> {
-    use std::os::unix::fs::FileExt;
-    let written =
-        if at_low_priority { output.write_all_at(stored, start) } else { write_mapped(stored, output, start) };
-    written.map_err(|e| Error::new(format!("cannot copy the prepared base region into the output: {e}")))
-}
-
-/// A new output file into which a prepared base's region is being written on a thread of
-/// its own, started as soon as the prepared base is open: the copy then overlaps symbol
-/// resolution, scanning and layout instead of the write phase. Dropping it waits for the
-/// copy (cut short: it goes in blocks and stops at the next) and removes the file.
-pub struct EarlyRegion {
-    range: Range<u64>,
-    copier: Background<Result<Temporary>>,
-}
-
-impl EarlyRegion {
-    /// Starts copying `range` of the future output from offset `at` (page-aligned) of
-    /// `file` into a new temporary file beside `output`.
-    pub fn start(output: &Path, file: &std::fs::File, at: u64, range: Range<u64>) -> Option<EarlyRegion> {
-        let file = file.try_clone().ok()?;
-        let output = output.to_path_buf();
-        let len = usize::try_from(range.end - range.start).ok()?;
-        let start = range.start;
-        // Resolution runs meanwhile and is what the link waits for; the copy has until the
-        // write phase, through the mostly single-threaded phases between.
-        let copier = Background::spawn("chainlink-region", move |stop| {
-            let temp = temporary_beside(&output)?;
-            allocate(temp.as_file(), start + len as u64)?;
-            // SAFETY: prepared bases are replaced by rename, never changed in place.
-            let stored = unsafe { memmap2::MmapOptions::new().offset(at).len(len).map(&file) }
-                .map_err(|e| Error::new(format!("cannot map the prepared base region: {e}")))?;
-            const BLOCK: usize = 8 << 20;
-            for (index, block) in stored.chunks(BLOCK).enumerate() {
-                if stop.is_set() {
-                    return Err(Error::new("the base region is not wanted"));
-                }
-                write_region(block, temp.as_file(), start + (index * BLOCK) as u64, true)?;
-            }
-            Ok(temp)
-        })?;
-        Some(EarlyRegion { range, copier })
-    }
-
-    /// Waits for the copy; the file holding it.
-    fn finish(self) -> Result<Temporary> {
-        self.copier.finish().unwrap_or_else(|| Err(Error::new("the base region copier panicked")))
-    }
 }
 
 /// Little-endian field writers for a byte slice.
@@ -157,20 +111,6 @@ pub struct Writer<'a, 'data> {
     /// Every mapped input, to copy big verbatim sections file to file.
     pub sources: &'a [&'a crate::input::InputFile],
     pub base_region: &'a BaseRegion<'a>,
-}
-
-/// What the writer does with the base region (see `sections::in_base_region` and
-/// `prepared.rs`).
-pub enum BaseRegion<'a> {
-    /// Nothing special: every chunk is copied and relocated.
-    Write,
-    /// As `Write`, and every chunk of the region is also classified for a prepared base:
-    /// which of its relocations may change value in another link with the same base.
-    Record,
-    /// The region's bytes (`range` of the output) are copied from `stored` (a prepared
-    /// base's, for this layout); a chunk with patches (indexed like the plan's chunks) then
-    /// only applies those relocations, any other chunk is written in full over the copy.
-    Reuse { stored: &'a [u8], range: Range<u64>, patches: Vec<Option<Patches<'a>>> },
 }
 
 /// What the writer produced besides the file.
@@ -309,71 +249,8 @@ impl<'data> Writer<'_, 'data> {
         region_copied: bool,
         build_id: &BuildIdRecord,
     ) -> Result<(Vec<Option<ChunkPatches>>, Vec<PieceDigest>)> {
-        let layout = self.layout;
         let plan = self.plan;
-        let mut jobs: Vec<Job> = self.batches().into_iter().map(Job::Chunks).collect();
-        let mut regions = Regions { list: Vec::new() };
-        let rela_dyn = layout.section(Synthetic::RelaDyn).offset;
-        let relative_total = plan.chunk_relative + plan.got_relative + plan.image_relative;
-        let symbolic_base = rela_dyn + 24 * relative_total as u64;
-        for (index, job) in jobs.iter().enumerate() {
-            let Job::Chunks(batch) = job else { continue };
-            // Consecutive chunks of one output section: their bytes, and their dynamic
-            // relocations, follow each other (in that order), so each slot is one span.
-            let (first, last) = (&plan.chunks[batch.start], &plan.chunks[batch.end - 1]);
-            let (start, _) = self.chunk_region(first);
-            let (last_start, last_len) = self.chunk_region(last);
-            let chunks = &plan.chunks[batch.clone()];
-            let relative: u64 = chunks.iter().map(|chunk| chunk.relative as u64).sum();
-            let symbolic: u64 = chunks.iter().map(|chunk| chunk.symbolic as u64).sum();
-            regions.add(index, 0, start, last_start + last_len - start);
-            regions.add(index, 1, rela_dyn + 24 * first.relative_base as u64, 24 * relative);
-            regions.add(index, 2, symbolic_base + 24 * first.symbolic_base as u64, 24 * symbolic);
-        }
-        let got_job = jobs.len();
-        jobs.push(Job::GotRelocs);
-        regions.add(got_job, 0, layout.section(Synthetic::Got).offset, layout.section(Synthetic::Got).size);
-        regions.add(got_job, 1, rela_dyn + 24 * plan.chunk_relative as u64, 24 * plan.got_relative as u64);
-        regions.add(got_job, 2, symbolic_base + 24 * plan.chunk_symbolic as u64, 24 * plan.got_symbolic as u64);
-        let image_job = jobs.len();
-        jobs.push(Job::ImageDirectory);
-        let image = layout.section(Synthetic::ImageDirectory);
-        regions.add(image_job, 0, image.offset, image.size);
-        let image_relative_start = rela_dyn + 24 * (plan.chunk_relative + plan.got_relative) as u64;
-        regions.add(image_job, 1, image_relative_start, 24 * plan.image_relative as u64);
-        for synthetic in [
-            Synthetic::Headers,
-            Synthetic::Hash,
-            Synthetic::GnuHash,
-            Synthetic::DynSym,
-            Synthetic::DynStr,
-            Synthetic::VerSym,
-            Synthetic::VerDef,
-            Synthetic::VerNeed,
-            Synthetic::RelrDyn,
-            Synthetic::Plt,
-            Synthetic::Dynamic,
-            Synthetic::SectionHeaderNames,
-            Synthetic::SectionHeaders,
-            Synthetic::Manifest,
-            Synthetic::Deps,
-            Synthetic::SymTab,
-        ] {
-            let job = jobs.len();
-            jobs.push(Job::Synthetic(synthetic));
-            let section = layout.section(synthetic);
-            regions.add(job, 0, section.offset, if section.is_nobits() { 0 } else { section.size });
-            if synthetic == Synthetic::SymTab {
-                let strtab = layout.section(Synthetic::StrTab);
-                regions.add(job, 1, strtab.offset, strtab.size);
-            }
-            if synthetic == Synthetic::Plt {
-                for (slot, extra) in [(1, Synthetic::GotPlt), (2, Synthetic::RelaPlt)] {
-                    let section = layout.section(extra);
-                    regions.add(job, slot, section.offset, section.size);
-                }
-            }
-        }
+        let (jobs, regions) = self.jobs();
         let slices = regions.carve(buffer, jobs.len());
         let mut work: Vec<(&Job, Vec<&mut [u8]>)> = jobs.iter().zip(slices).collect();
         // Chunks over the stored region go on top of it, whether patched or written anew.
@@ -455,19 +332,76 @@ impl<'data> Writer<'_, 'data> {
         Ok((patches, region_digests))
     }
 
-    /// The build-id pieces wholly inside the (reused, now patched) base region at `range`,
-    /// read through a mapping of their own: the output's is still being written elsewhere.
-    /// Empty if the region cannot be mapped (its pieces are then hashed with the rest).
-    fn region_pieces(&self, file: &std::fs::File, range: &Range<u64>, build_id: &BuildIdRecord) -> Vec<PieceDigest> {
-        let Ok(len) = usize::try_from(range.end - range.start) else { return Vec::new() };
-        // SAFETY: the file is this link's own temporary output, and nothing writes this
-        // range any more: the jobs over the region have finished, and every other job
-        // writes outside it (the base region holds base chunks only).
-        let Ok(region) = (unsafe { memmap2::MmapOptions::new().offset(range.start).len(len).map(file) }) else {
-            return Vec::new();
-        };
-        crate::util::mapping::populate(&region);
-        build_id.pieces_within(&region, range.start, &[])
+    /// The writer's jobs, and the regions of the output each writes: the chunks' batches
+    /// (their bytes and dynamic relocations), the GOT, the image directory and the other
+    /// synthetic sections.
+    fn jobs(&self) -> (Vec<Job>, Regions) {
+        let layout = self.layout;
+        let plan = self.plan;
+        let mut jobs: Vec<Job> = self.batches().into_iter().map(Job::Chunks).collect();
+        let mut regions = Regions { list: Vec::new() };
+        let rela_dyn = layout.section(Synthetic::RelaDyn).offset;
+        let relative_total = plan.chunk_relative + plan.got_relative + plan.image_relative;
+        let symbolic_base = rela_dyn + 24 * relative_total as u64;
+        for (index, job) in jobs.iter().enumerate() {
+            let Job::Chunks(batch) = job else { continue };
+            // Consecutive chunks of one output section: their bytes, and their dynamic
+            // relocations, follow each other (in that order), so each slot is one span.
+            let (first, last) = (&plan.chunks[batch.start], &plan.chunks[batch.end - 1]);
+            let (start, _) = self.chunk_region(first);
+            let (last_start, last_len) = self.chunk_region(last);
+            let chunks = &plan.chunks[batch.clone()];
+            let relative: u64 = chunks.iter().map(|chunk| chunk.relative as u64).sum();
+            let symbolic: u64 = chunks.iter().map(|chunk| chunk.symbolic as u64).sum();
+            regions.add(index, 0, start, last_start + last_len - start);
+            regions.add(index, 1, rela_dyn + 24 * first.relative_base as u64, 24 * relative);
+            regions.add(index, 2, symbolic_base + 24 * first.symbolic_base as u64, 24 * symbolic);
+        }
+        let got_job = jobs.len();
+        jobs.push(Job::GotRelocs);
+        regions.add(got_job, 0, layout.section(Synthetic::Got).offset, layout.section(Synthetic::Got).size);
+        regions.add(got_job, 1, rela_dyn + 24 * plan.chunk_relative as u64, 24 * plan.got_relative as u64);
+        regions.add(got_job, 2, symbolic_base + 24 * plan.chunk_symbolic as u64, 24 * plan.got_symbolic as u64);
+        let image_job = jobs.len();
+        jobs.push(Job::ImageDirectory);
+        let image = layout.section(Synthetic::ImageDirectory);
+        regions.add(image_job, 0, image.offset, image.size);
+        let image_relative_start = rela_dyn + 24 * (plan.chunk_relative + plan.got_relative) as u64;
+        regions.add(image_job, 1, image_relative_start, 24 * plan.image_relative as u64);
+        for synthetic in [
+            Synthetic::Headers,
+            Synthetic::Hash,
+            Synthetic::GnuHash,
+            Synthetic::DynSym,
+            Synthetic::DynStr,
+            Synthetic::VerSym,
+            Synthetic::VerDef,
+            Synthetic::VerNeed,
+            Synthetic::RelrDyn,
+            Synthetic::Plt,
+            Synthetic::Dynamic,
+            Synthetic::SectionHeaderNames,
+            Synthetic::SectionHeaders,
+            Synthetic::Manifest,
+            Synthetic::Deps,
+            Synthetic::SymTab,
+        ] {
+            let job = jobs.len();
+            jobs.push(Job::Synthetic(synthetic));
+            let section = layout.section(synthetic);
+            regions.add(job, 0, section.offset, if section.is_nobits() { 0 } else { section.size });
+            if synthetic == Synthetic::SymTab {
+                let strtab = layout.section(Synthetic::StrTab);
+                regions.add(job, 1, strtab.offset, strtab.size);
+            }
+            if synthetic == Synthetic::Plt {
+                for (slot, extra) in [(1, Synthetic::GotPlt), (2, Synthetic::RelaPlt)] {
+                    let section = layout.section(extra);
+                    regions.add(job, slot, section.offset, section.size);
+                }
+            }
+        }
+        (jobs, regions)
     }
 
     /// Output ranges written from input mappings, sorted: the rest is prefaulted.

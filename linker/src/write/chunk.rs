@@ -8,7 +8,7 @@
 //! scan did, and a job that does not fill its dynamic relocation slices exactly fails.
 
 use super::patches::{ChunkPatches, Depends, Patches};
-use super::reloc::{self, write_field};
+use super::reloc::{self, write_field, RelocError, Value};
 use super::{write_mapped, BaseRegion, OutputFile, RelaWriter, Writer};
 use crate::arch::{Arch, DynReloc, RelocExpr};
 use crate::input::object_file::{rela_parts, reloc_bytes, ENDIAN};
@@ -16,8 +16,10 @@ use crate::resolve::LoadedObject;
 use crate::scan::{self, Chunk, GotKind, SymRef};
 use crate::sections::Synthetic;
 use crate::util::error::{Error, Result};
-use object::elf;
+use object::elf::{self, RelocationType};
 use object::read::elf::SectionHeader as _;
+use std::fmt;
+use std::marker::PhantomData;
 use std::ops::Range;
 
 /// A chunk being recorded (its index in the plan) and its patches.
@@ -181,7 +183,7 @@ impl<'data> Writer<'_, 'data> {
         let recorded = match mode {
             ChunkMode::Full => {
                 for rela in relocations {
-                    writing.apply::<A>(rela)?;
+                    writing.apply::<A, false>(rela)?;
                 }
                 None
             }
@@ -193,7 +195,7 @@ impl<'data> Writer<'_, 'data> {
                             object.locate(input.section as usize, chunk.bytes.start)
                         ))
                     })?;
-                    writing.apply::<A>(rela)?;
+                    writing.apply::<A, false>(rela)?;
                 }
                 None
             }
@@ -295,9 +297,10 @@ struct ChunkWrite<'w, 'data, 'o> {
 }
 
 impl ChunkWrite<'_, '_, '_> {
-    /// Applies one relocation; says what its value depends on.
+    /// Applies one relocation; says what its value depends on when `RECORD`ing (else
+    /// `Depends::Link`: working it out costs a few instructions per relocation).
     #[inline]
-    fn apply<A: Arch>(&mut self, rela: &elf::Rela64<object::LittleEndian>) -> Result<Depends> {
+    fn apply<A: Arch, const RECORD: bool>(&mut self, rela: &elf::Rela64<object::LittleEndian>) -> Result<Depends> {
         let (w, chunk) = (self.writer, self.chunk);
         let (db, layout, plan) = (w.db, w.layout, w.plan);
         let input = chunk.input;
@@ -333,45 +336,22 @@ impl ChunkWrite<'_, '_, '_> {
         let plt_index = plan.plt_index[key];
         // A local indirect function's address already is its PLT entry.
         let through_plt = preemptible && plt_index != u32::MAX;
-        // The same decision the scan made, from the same input bytes.
-        let relax = matches!(info.expr, RelocExpr::GotPcRelative { relaxable: true })
-            && scan::relaxes_got_load::<A>(
-                w.facts,
-                db,
-                target,
-                preemptible,
-                r_type,
-                self.input_data,
-                offset,
-                &chunk.bytes,
-            );
-        let mut inputs = reloc::Inputs {
+        let inputs = reloc::Inputs {
             s,
             a: addend,
             p: place,
             got: self.got_base,
-            got_entry: 0,
             plt: if through_plt { layout.plt_entry_address::<A>(plt_index) } else { s },
-            size: 0,
             tls_start: self.tls_start,
-            relax,
         };
-        match reloc::got_entry(info.expr, relax) {
-            None => {}
-            Some(GotKind::TlsLd) => {
-                let slot = plan.tls_ld_slot.ok_or_else(|| fail("internal error: no TLS module entry"))?;
-                inputs.got_entry = self.got + 8 * slot as u64;
-            }
-            Some(kind) => {
-                inputs.got_entry =
-                    w.got_slot(key, kind).ok_or_else(|| fail("internal error: no GOT entry was planned"))?
-            }
-        }
-        if info.expr == RelocExpr::Size {
-            inputs.size = layout.symbol_size(db, target);
-        }
-        let mut value = reloc::value(info, &inputs).map_err(|e| fail(&e.to_string()))?;
+        let mut lookup = Lookup::<A> { chunk: self, target, key, preemptible, r_type, offset, arch: PhantomData };
+        let (mut value, relax) = match reloc::value(info, &inputs, &mut lookup) {
+            Ok(Value::Field(value)) => (value, false),
+            Ok(Value::RelaxedGotLoad(value)) => (value, true),
+            Err(failure) => return Err(fail(&failure.to_string())),
+        };
         let mut depends = match info.expr {
+            _ if !RECORD => Depends::Link,
             RelocExpr::Absolute | RelocExpr::PcRelative | RelocExpr::Size => Depends::Region,
             // The base's own PLT entries are where every link with this base (and this
             // region signature) puts them.
@@ -390,7 +370,7 @@ impl ChunkWrite<'_, '_, '_> {
             write_field(self.out, field, info.size, value);
         }
         Ok(match depends {
-            Depends::Region if !self.region.contains(&s) => Depends::Link,
+            Depends::Region if RECORD && !self.region.contains(&s) => Depends::Link,
             other => other,
         })
     }
@@ -453,11 +433,81 @@ impl ChunkWrite<'_, '_, '_> {
             let size = A::reloc_info(r_type).map_or(0, |info| info.size as u64);
             overlapping |= size > 0 && offset < field_end;
             field_end = field_end.max(offset.saturating_add(size));
-            let depends = self.apply::<A>(rela)?;
+            let depends = self.apply::<A, true>(rela)?;
             let definition = self.loaded.global(symbol as usize).map(|id| db.global(id).definition);
             patches.note(db, index as u32, symbol, depends, definition);
         }
         patches.finish();
         Ok((!overlapping).then_some(patches))
+    }
+}
+
+/// What a relocation looks up only when its kind needs it (`reloc::OnDemand`).
+struct Lookup<'l, 'w, 'data, 'o, A> {
+    chunk: &'l ChunkWrite<'w, 'data, 'o>,
+    target: SymRef,
+    /// The target's scan key.
+    key: usize,
+    preemptible: bool,
+    r_type: RelocationType,
+    offset: u64,
+    arch: PhantomData<A>,
+}
+
+/// Why a relocation has no value: its own reason, or an entry the scan did not plan.
+enum Failure {
+    Reloc(RelocError),
+    NoGotEntry,
+    NoTlsModule,
+}
+
+impl From<RelocError> for Failure {
+    fn from(error: RelocError) -> Failure {
+        Failure::Reloc(error)
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            Failure::Reloc(error) => error.fmt(f),
+            Failure::NoGotEntry => f.write_str("internal error: no GOT entry was planned"),
+            Failure::NoTlsModule => f.write_str("internal error: no TLS module entry"),
+        }
+    }
+}
+
+impl<A: Arch> reloc::OnDemand for Lookup<'_, '_, '_, '_, A> {
+    type Error = Failure;
+
+    #[inline]
+    fn got_entry(&mut self, kind: GotKind) -> std::result::Result<u64, Failure> {
+        let chunk = self.chunk;
+        if kind == GotKind::TlsLd {
+            let slot = chunk.writer.plan.tls_ld_slot.ok_or(Failure::NoTlsModule)?;
+            return Ok(chunk.got + 8 * slot as u64);
+        }
+        chunk.writer.got_slot(self.key, kind).ok_or(Failure::NoGotEntry)
+    }
+
+    /// The same decision the scan made, from the same input bytes.
+    #[inline]
+    fn relaxes(&mut self) -> bool {
+        let (chunk, w) = (self.chunk, self.chunk.writer);
+        scan::relaxes_got_load::<A>(
+            w.facts,
+            w.db,
+            self.target,
+            self.preemptible,
+            self.r_type,
+            chunk.input_data,
+            self.offset,
+            &chunk.chunk.bytes,
+        )
+    }
+
+    #[inline]
+    fn size(&mut self) -> u64 {
+        self.chunk.writer.layout.symbol_size(self.chunk.writer.db, self.target)
     }
 }

@@ -22,6 +22,7 @@ use crate::scan::{Chunk, RecordedScan, ScanRecords, TargetRecord};
 use crate::sections::InputSectionId;
 use crate::tables::RecordedUnits;
 use crate::tables::{ImageDirectory, Place, Table, Unit};
+use crate::write::patches::{Binding, ChunkPatches, Patches};
 use std::io::Write as _;
 use std::ops::Range;
 use std::path::Path;
@@ -36,7 +37,7 @@ const ENTRY_RECORD: usize = 16;
 const USES_TLS_LD: u32 = 1;
 /// The chunk lies in the base region and its patch and binding lists are recorded.
 const IN_REGION: u32 = 2;
-const PATCH_RECORD: usize = 4;
+const PATCH_RECORD: usize = Patches::RECORD;
 /// Where the region's bytes start in the file: a page boundary, so that they can be mapped.
 const REGION_ALIGN: usize = 4096;
 const BINDING_RECORD: usize = 12;
@@ -125,23 +126,6 @@ pub struct RegionRecord {
 pub struct RegionSource<'a> {
     pub record: RegionRecord,
     pub output: &'a std::fs::File,
-}
-
-/// What a base-region chunk needs in a link that starts from the region's stored bytes:
-/// the relocations whose value can change between links (indices from the chunk's first
-/// relocation), and the definition every other global it relocates against bound to.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ChunkPatches {
-    pub relocations: Vec<u32>,
-    pub bindings: Vec<Binding>,
-}
-
-/// A global named by symbol `symbol` of a chunk's object bound to symbol `index` of `file`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Binding {
-    pub symbol: u32,
-    pub file: FileId,
-    pub index: u32,
 }
 
 /// Why a prepared base cannot be used.
@@ -541,31 +525,13 @@ impl<'a> ChunkRecord<'a> {
         }
         let map: &'a [u8] = &self.base.map;
         let start = self.base.patches_at() + self.field32(72) as usize * PATCH_RECORD;
-        let patches = Patches(&map[start..start + self.field32(76) as usize * PATCH_RECORD]);
+        let patches = Patches::new(&map[start..start + self.field32(76) as usize * PATCH_RECORD]);
         let start = self.base.bindings_at() + self.field32(80) as usize * BINDING_RECORD;
         let bindings =
             map[start..start + self.field32(84) as usize * BINDING_RECORD].chunks_exact(BINDING_RECORD).map(|record| {
                 Binding { symbol: u32_at(record, 0), file: FileId(u32_at(record, 4)), index: u32_at(record, 8) }
             });
         Some((patches, bindings))
-    }
-}
-
-/// A chunk's recorded patch list, read in place: relocation indices from its first one.
-#[derive(Clone, Copy)]
-pub struct Patches<'a>(&'a [u8]);
-
-impl<'a> Patches<'a> {
-    pub fn len(&self) -> usize {
-        self.0.len() / PATCH_RECORD
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = usize> + 'a {
-        self.0.chunks_exact(PATCH_RECORD).map(|index| u32_at(index, 0) as usize)
     }
 }
 

@@ -4,28 +4,39 @@
 //! set per job: an input chunk with its dynamic relocations, or a synthetic section) and
 //! filled in parallel. Relocations are applied while copying. Only after the build id is
 //! computed is the file renamed over the target; any error drops the temporary file, so a
-//! failed link never leaves a partial output. Must not change the layout.
+//! failed link never leaves a partial output. Must not change the layout, nor know about
+//! the cache or prepared bases (`incremental` plugs in through `BaseRegion` and the
+//! patches it records).
+//!
+//! Here: the jobs and the slices they write, and the file. `chunk` writes input chunks
+//! (relocation values from `reloc`), `synthetic` the linker's own sections, `region` the
+//! base region, `build_id` hashes the output; `compress` and `map_file` are optional passes.
 
+pub mod build_id;
+mod chunk;
 pub mod compress;
 pub mod map_file;
+pub mod patches;
+mod region;
+pub mod reloc;
+mod synthetic;
 
-use crate::arch::{Arch, DynReloc, Overflow, RelocExpr};
-use crate::config::BuildId;
+use crate::arch::{Arch, DynReloc};
 use crate::config::Config;
-use crate::incremental::prepared::{Binding, ChunkPatches, Patches};
-use crate::input::eh_frame;
-use crate::input::object_file::{rela_parts, reloc_bytes, ENDIAN};
-use crate::layout::{self, Layout, SECTION_HEADER_SIZE};
-use crate::resolve::{Definition, SymbolDb};
-use crate::scan::{self, Chunk, GotKind, Plan, Scanner, SymRef, SymbolFacts};
+use crate::layout::{self, Layout};
+use crate::resolve::SymbolDb;
+use crate::scan::{Chunk, Plan, Scanner, SymbolFacts};
 use crate::sections::Synthetic;
-use crate::tables::{self, ImageDirectory};
-use crate::util::background::Background;
+use crate::tables::ImageDirectory;
 use crate::util::error::{Error, Result};
 use crate::util::files::Temporary;
-use object::elf;
-use object::read::elf::{SectionHeader as _, Sym as _};
+pub use build_id::BuildIdRecord;
+use build_id::PieceDigest;
+use chunk::JobPatches;
+use patches::ChunkPatches;
 use rayon::prelude::*;
+use region::write_region;
+pub use region::{BaseRegion, EarlyRegion};
 use std::io::Write as _;
 use std::ops::Range;
 use std::path::Path;
@@ -38,60 +49,6 @@ fn write_mapped(bytes: &[u8], to: &std::fs::File, offset: u64) -> std::io::Resul
     use std::os::unix::fs::FileExt;
     crate::util::mapping::populate(bytes);
     to.write_all_at(bytes, offset)
-}
-
-/// Writes a prepared base's stored region at `start` of the output. A low-priority thread
-/// lets the pages fault instead of populating them (`at_low_priority`): populating holds
-/// the process's memory-map lock, and preempted holding it, such a thread would keep the
-/// link's own threads from allocating.
-fn write_region(stored: &[u8], output: &std::fs::File, start: u64, at_low_priority: bool) -> Result<()> {
-    use std::os::unix::fs::FileExt;
-    let written =
-        if at_low_priority { output.write_all_at(stored, start) } else { write_mapped(stored, output, start) };
-    written.map_err(|e| Error::new(format!("cannot copy the prepared base region into the output: {e}")))
-}
-
-/// A new output file into which a prepared base's region is being written on a thread of
-/// its own, started as soon as the prepared base is open: the copy then overlaps symbol
-/// resolution, scanning and layout instead of the write phase. Dropping it waits for the
-/// copy (cut short: it goes in blocks and stops at the next) and removes the file.
-pub struct EarlyRegion {
-    range: Range<u64>,
-    copier: Background<Result<Temporary>>,
-}
-
-impl EarlyRegion {
-    /// Starts copying `range` of the future output from offset `at` (page-aligned) of
-    /// `file` into a new temporary file beside `output`.
-    pub fn start(output: &Path, file: &std::fs::File, at: u64, range: Range<u64>) -> Option<EarlyRegion> {
-        let file = file.try_clone().ok()?;
-        let output = output.to_path_buf();
-        let len = usize::try_from(range.end - range.start).ok()?;
-        let start = range.start;
-        // Resolution runs meanwhile and is what the link waits for; the copy has until the
-        // write phase, through the mostly single-threaded phases between.
-        let copier = Background::spawn("chainlink-region", move |stop| {
-            let temp = temporary_beside(&output)?;
-            allocate(temp.as_file(), start + len as u64)?;
-            // SAFETY: prepared bases are replaced by rename, never changed in place.
-            let stored = unsafe { memmap2::MmapOptions::new().offset(at).len(len).map(&file) }
-                .map_err(|e| Error::new(format!("cannot map the prepared base region: {e}")))?;
-            const BLOCK: usize = 8 << 20;
-            for (index, block) in stored.chunks(BLOCK).enumerate() {
-                if stop.is_set() {
-                    return Err(Error::new("the base region is not wanted"));
-                }
-                write_region(block, temp.as_file(), start + (index * BLOCK) as u64, true)?;
-            }
-            Ok(temp)
-        })?;
-        Some(EarlyRegion { range, copier })
-    }
-
-    /// Waits for the copy; the file holding it.
-    fn finish(self) -> Result<Temporary> {
-        self.copier.finish().unwrap_or_else(|| Err(Error::new("the base region copier panicked")))
-    }
 }
 
 /// Little-endian field writers for a byte slice.
@@ -169,50 +126,6 @@ impl<'a, 'data> Writer<'a, 'data> {
     }
 }
 
-/// What the writer does with the base region (see `sections::in_base_region` and
-/// `prepared.rs`).
-pub enum BaseRegion<'a> {
-    /// Nothing special: every chunk is copied and relocated.
-    Write,
-    /// As `Write`, and every chunk of the region is also classified for a prepared base:
-    /// which of its relocations may change value in another link with the same base.
-    Record,
-    /// The region's bytes (`range` of the output) are copied from `stored` (a prepared
-    /// base's, for this layout); a chunk with patches (indexed like the plan's chunks) then
-    /// only applies those relocations, any other chunk is written in full over the copy.
-    Reuse { stored: &'a [u8], range: Range<u64>, patches: Vec<Option<Patches<'a>>> },
-}
-
-/// A chunk being recorded (its index in the plan) and its patches.
-type JobPatches = (usize, ChunkPatches);
-
-/// What one writer job may take on at most when it writes several consecutive chunks of
-/// one output section (see [`Writer::batches`]): bytes, relocations and chunks.
-const BATCH_BYTES: u64 = 256 << 10;
-const BATCH_RELOCS: usize = 4096;
-const BATCH_CHUNKS: usize = 1024;
-
-/// What a relocation's value depends on, when a base-region chunk is recorded.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Depends {
-    /// Nothing: no field is written.
-    Nothing,
-    /// Base-region addresses, and what its symbol binds to.
-    Region,
-    /// A PLT entry among the base's own, which `Layout::region_signature` pins.
-    BasePlt,
-    /// Where the rest of this link put things, or a dynamic relocation: applied again.
-    Link,
-}
-
-/// How one chunk is written.
-#[derive(Clone, Copy)]
-enum ChunkMode<'a> {
-    Full,
-    Record,
-    Patch(Patches<'a>),
-}
-
 /// What the writer produced besides the file.
 pub struct Written<'data> {
     pub file: Temporary,
@@ -234,11 +147,6 @@ struct OutputFile<'a> {
     file: &'a std::fs::File,
     map_start: usize,
 }
-
-/// Relocation-free runs at least this long are written to the file from the input's
-/// mapping (`write_mapped`) instead of copied through the output's: no page faults on the
-/// output, no zeroing of its pages before they are overwritten.
-const VERBATIM_WRITE_MIN: u64 = 256 << 10;
 
 enum Job {
     /// Consecutive chunks of one output section.
@@ -326,9 +234,9 @@ impl<'data> Writer<'_, 'data> {
                 length = crate::write::compress::compress_debug_sections(&mut map, self.layout, kind)?;
             }
             let buffer = &mut map[..length as usize];
-            self.write_build_id_note(buffer);
-            known_pieces.extend(self.write_eh_frame_hdr(buffer, &record, &known_pieces)?);
-            record.digest = self.write_build_id(buffer, &record, &known_pieces);
+            synthetic::build_id_note::write_note(self, buffer);
+            known_pieces.extend(synthetic::eh_frame_hdr::write(self, buffer, &record, &known_pieces)?);
+            record.digest = synthetic::build_id_note::write_digest(self, buffer, &record, &known_pieces);
             skipped_members = covered.into_iter().map(|(_, member, at)| (member, at)).collect();
             // No msync: like every linker, leave write-back to the kernel. The blocks were
             // allocated up front, so the page cache can always be written back.
@@ -354,6 +262,93 @@ impl<'data> Writer<'_, 'data> {
         region_copied: bool,
         build_id: &BuildIdRecord,
     ) -> Result<(Vec<Option<ChunkPatches>>, Vec<PieceDigest>)> {
+        let plan = self.plan;
+        let (jobs, regions) = self.jobs();
+        let slices = regions.carve(buffer, jobs.len());
+        let mut work: Vec<(&Job, Vec<&mut [u8]>)> = jobs.iter().zip(slices).collect();
+        // Chunks over the stored region go on top of it, whether patched or written anew.
+        let reusing = matches!(self.base_region, BaseRegion::Reuse { .. });
+        let first_chunk = |job: &Job| match job {
+            Job::Chunks(batch) => Some(&plan.chunks[batch.start]),
+            _ => None,
+        };
+        let (over_region, rest): (Vec<_>, Vec<_>) = work.drain(..).partition(|(job, _)| {
+            first_chunk(job).is_some_and(|chunk| reusing && self.layout.in_base_region(chunk.input))
+        });
+        let (copies, mut rest): (Vec<_>, Vec<_>) =
+            rest.into_iter().partition(|(job, _)| first_chunk(job).is_some_and(|chunk| self.writes_verbatim(chunk)));
+        // The linker's own sections are the biggest single jobs (.symtab, .dynsym, .gnu.hash
+        // are each one): they go first, and the chunks (at most about 1 MiB each) fill in
+        // behind them, so that no thread is left alone with one of them at the end.
+        rest.sort_by_key(|(job, _)| matches!(job, Job::Chunks(_)));
+        let run = |(job, mut slices): (&Job, Vec<&mut [u8]>)| -> Result<Vec<JobPatches>> {
+            match job {
+                Job::Chunks(batch) => {
+                    let [out, relative, symbolic] = &mut slices[..] else { unreachable!("three slots per batch") };
+                    self.write_batch::<A>(batch.clone(), out, relative, symbolic, output)
+                }
+                Job::GotRelocs => {
+                    let [got, relative, symbolic] = &mut slices[..] else { unreachable!("three slots for the GOT") };
+                    synthetic::got::write::<A>(self, got, relative, symbolic).map(|()| Vec::new())
+                }
+                Job::Synthetic(synthetic) => synthetic::write::<A>(self, *synthetic, &mut slices).map(|()| Vec::new()),
+                Job::ImageDirectory => {
+                    let [out, relative] = &mut slices[..] else { unreachable!("two slots for the directory") };
+                    synthetic::image_directory::write::<A>(self, out, relative).map(|()| Vec::new())
+                }
+            }
+        };
+        // One arm writes the region (unless that is done already), then the verbatim runs
+        // while the chunks over the region are written and the region's build-id pieces
+        // hashed (by whichever thread is free); the other prefaults and fills the rest. (A
+        // region that cannot be written fails the link.)
+        let mut region_digests = Vec::new();
+        let (copied, filled) = rayon::join(
+            || -> Result<Vec<Vec<JobPatches>>> {
+                match self.base_region {
+                    BaseRegion::Reuse { stored, range, .. } if !region_copied => {
+                        write_region(stored, output.file, range.start, false)?
+                    }
+                    _ => {}
+                }
+                let (copied, patched) = rayon::join(
+                    || copies.into_iter().map(&run).collect::<Result<Vec<_>>>(),
+                    || -> Result<Vec<_>> {
+                        let patched =
+                            over_region.into_par_iter().with_max_len(1).map(&run).collect::<Result<Vec<_>>>()?;
+                        if let BaseRegion::Reuse { range, .. } = self.base_region {
+                            region_digests = self.region_pieces(output.file, range, build_id);
+                        }
+                        Ok(patched)
+                    },
+                );
+                let mut done = copied?;
+                done.extend(patched?);
+                Ok(done)
+            },
+            || -> Result<Vec<Vec<JobPatches>>> {
+                self.prefault(output, region_copied);
+                // One job per task: any of them can be taken by a thread that is free.
+                rest.into_par_iter().with_max_len(1).map(&run).collect()
+            },
+        );
+        let mut done = copied?;
+        done.extend(filled?);
+        // (Only a recording link has any: the others need no list as long as the plan.)
+        let mut patches: Vec<Option<ChunkPatches>> = Vec::new();
+        for (index, recorded) in done.into_iter().flatten() {
+            if patches.is_empty() {
+                patches.resize_with(plan.chunks.len(), || None);
+            }
+            patches[index] = Some(recorded);
+        }
+        Ok((patches, region_digests))
+    }
+
+    /// The writer's jobs, and the regions of the output each writes: the chunks' batches
+    /// (their bytes and dynamic relocations), the GOT, the image directory and the other
+    /// synthetic sections.
+    fn jobs(&self) -> (Vec<Job>, Regions) {
         let layout = self.layout;
         let plan = self.plan;
         let mut jobs: Vec<Job> = self.batches().into_iter().map(Job::Chunks).collect();
@@ -419,499 +414,7 @@ impl<'data> Writer<'_, 'data> {
                 }
             }
         }
-        let slices = regions.carve(buffer, jobs.len());
-        let mut work: Vec<(&Job, Vec<&mut [u8]>)> = jobs.iter().zip(slices).collect();
-        // Chunks over the stored region go on top of it, whether patched or written anew.
-        let reusing = matches!(self.base_region, BaseRegion::Reuse { .. });
-        let first_chunk = |job: &Job| match job {
-            Job::Chunks(batch) => Some(&plan.chunks[batch.start]),
-            _ => None,
-        };
-        let (over_region, rest): (Vec<_>, Vec<_>) = work.drain(..).partition(|(job, _)| {
-            first_chunk(job).is_some_and(|chunk| reusing && self.layout.in_base_region(chunk.input))
-        });
-        let (copies, mut rest): (Vec<_>, Vec<_>) =
-            rest.into_iter().partition(|(job, _)| first_chunk(job).is_some_and(|chunk| self.writes_verbatim(chunk)));
-        // The linker's own sections are the biggest single jobs (.symtab, .dynsym, .gnu.hash
-        // are each one): they go first, and the chunks (at most about 1 MiB each) fill in
-        // behind them, so that no thread is left alone with one of them at the end.
-        rest.sort_by_key(|(job, _)| matches!(job, Job::Chunks(_)));
-        let run = |(job, mut slices): (&Job, Vec<&mut [u8]>)| -> Result<Vec<JobPatches>> {
-            match job {
-                Job::Chunks(batch) => {
-                    let [out, relative, symbolic] = &mut slices[..] else { unreachable!("three slots per batch") };
-                    self.write_batch::<A>(batch.clone(), out, relative, symbolic, output)
-                }
-                Job::GotRelocs => {
-                    let [got, relative, symbolic] = &mut slices[..] else { unreachable!("three slots for the GOT") };
-                    self.write_got::<A>(got, relative, symbolic).map(|()| Vec::new())
-                }
-                Job::Synthetic(synthetic) => self.write_synthetic::<A>(*synthetic, &mut slices).map(|()| Vec::new()),
-                Job::ImageDirectory => {
-                    let [out, relative] = &mut slices[..] else { unreachable!("two slots for the directory") };
-                    self.write_image_directory::<A>(out, relative).map(|()| Vec::new())
-                }
-            }
-        };
-        // One arm writes the region (unless that is done already), then the verbatim runs
-        // while the chunks over the region are written and the region's build-id pieces
-        // hashed (by whichever thread is free); the other prefaults and fills the rest. (A
-        // region that cannot be written fails the link.)
-        let mut region_digests = Vec::new();
-        let (copied, filled) = rayon::join(
-            || -> Result<Vec<Vec<JobPatches>>> {
-                match self.base_region {
-                    BaseRegion::Reuse { stored, range, .. } if !region_copied => {
-                        write_region(stored, output.file, range.start, false)?
-                    }
-                    _ => {}
-                }
-                let (copied, patched) = rayon::join(
-                    || copies.into_iter().map(&run).collect::<Result<Vec<_>>>(),
-                    || -> Result<Vec<_>> {
-                        let patched =
-                            over_region.into_par_iter().with_max_len(1).map(&run).collect::<Result<Vec<_>>>()?;
-                        if let BaseRegion::Reuse { range, .. } = self.base_region {
-                            region_digests = self.region_pieces(output.file, range, build_id);
-                        }
-                        Ok(patched)
-                    },
-                );
-                let mut done = copied?;
-                done.extend(patched?);
-                Ok(done)
-            },
-            || -> Result<Vec<Vec<JobPatches>>> {
-                self.prefault(output, region_copied);
-                // One job per task: any of them can be taken by a thread that is free.
-                rest.into_par_iter().with_max_len(1).map(&run).collect()
-            },
-        );
-        let mut done = copied?;
-        done.extend(filled?);
-        // (Only a recording link has any: the others need no list as long as the plan.)
-        let mut patches: Vec<Option<ChunkPatches>> = Vec::new();
-        for (index, recorded) in done.into_iter().flatten() {
-            if patches.is_empty() {
-                patches.resize_with(plan.chunks.len(), || None);
-            }
-            patches[index] = Some(recorded);
-        }
-        Ok((patches, region_digests))
-    }
-
-    /// The writer's jobs for the plan's chunks: runs of consecutive chunks of one output
-    /// section, each at most about `BATCH_BYTES`, `BATCH_RELOCS` and `BATCH_CHUNKS` (a
-    /// chunk written from its input's file, `writes_verbatim`, alone), so that objects of
-    /// many small sections do not cost a job, and its slices, per section.
-    fn batches(&self) -> Vec<Range<usize>> {
-        let chunks = &self.plan.chunks;
-        let placements = &self.layout.sections.placements;
-        let output_of = |chunk: &Chunk| placements[chunk.input.file.0 as usize][chunk.input.section as usize].output;
-        let mut batches: Vec<Range<usize>> = Vec::new();
-        let (mut bytes, mut relocs, mut alone) = (0u64, 0usize, false);
-        for (index, chunk) in chunks.iter().enumerate() {
-            let (len, count) = (chunk.bytes.end - chunk.bytes.start, chunk.relocs.len());
-            let verbatim = self.writes_verbatim(chunk);
-            match batches.last_mut() {
-                Some(batch)
-                    if !alone
-                        && !verbatim
-                        && output_of(&chunks[batch.start]) == output_of(chunk)
-                        && bytes + len <= BATCH_BYTES
-                        && relocs + count <= BATCH_RELOCS
-                        && batch.len() < BATCH_CHUNKS =>
-                {
-                    batch.end = index + 1;
-                    (bytes, relocs) = (bytes + len, relocs + count);
-                }
-                _ => {
-                    batches.push(index..index + 1);
-                    (bytes, relocs, alone) = (len, count, verbatim);
-                }
-            }
-        }
-        batches
-    }
-
-    /// Where a chunk's bytes go in the output: (file offset, length); nothing for a chunk
-    /// of a `SHT_NOBITS` section.
-    fn chunk_region(&self, chunk: &Chunk) -> (u64, u64) {
-        let layout = self.layout;
-        let placement = layout.sections.placements[chunk.input.file.0 as usize][chunk.input.section as usize];
-        let output = &layout.sections.outputs[placement.output as usize];
-        if output.is_nobits() {
-            (output.offset, 0)
-        } else {
-            (output.offset + placement.offset + chunk.bytes.start, chunk.bytes.end - chunk.bytes.start)
-        }
-    }
-
-    /// Writes a batch of chunks (see [`Writer::batches`]) into its slices: `out` from the
-    /// first chunk's bytes to the last's, the dynamic relocations of all of them. Returns
-    /// the patches of the chunks being recorded.
-    fn write_batch<A: Arch>(
-        &self,
-        batch: Range<usize>,
-        out: &mut [u8],
-        relative: &mut [u8],
-        symbolic: &mut [u8],
-        output: &OutputFile,
-    ) -> Result<Vec<JobPatches>> {
-        let mut recorded = Vec::new();
-        let (mut out, mut relative, mut symbolic) = (out, relative, symbolic);
-        let mut at = self.chunk_region(&self.plan.chunks[batch.start]).0;
-        for index in batch {
-            let chunk = &self.plan.chunks[index];
-            let (start, len) = self.chunk_region(chunk);
-            let gap = start.checked_sub(at).ok_or_else(|| Error::new("internal error: chunks out of order"))?;
-            let (_, rest) = std::mem::take(&mut out).split_at_mut(gap as usize);
-            let (bytes, rest) = rest.split_at_mut(len as usize);
-            (out, at) = (rest, start + len);
-            let (chunk_relative, rest) = std::mem::take(&mut relative).split_at_mut(24 * chunk.relative as usize);
-            relative = rest;
-            let (chunk_symbolic, rest) = std::mem::take(&mut symbolic).split_at_mut(24 * chunk.symbolic as usize);
-            symbolic = rest;
-            let mode = self.chunk_mode(index, chunk);
-            if let Some(patches) = self.write_chunk::<A>(chunk, mode, bytes, chunk_relative, chunk_symbolic, output)? {
-                recorded.push((index, patches));
-            }
-        }
-        Ok(recorded)
-    }
-
-    /// The build-id pieces wholly inside the (reused, now patched) base region at `range`,
-    /// read through a mapping of their own: the output's is still being written elsewhere.
-    /// Empty if the region cannot be mapped (its pieces are then hashed with the rest).
-    fn region_pieces(&self, file: &std::fs::File, range: &Range<u64>, build_id: &BuildIdRecord) -> Vec<PieceDigest> {
-        let Ok(len) = usize::try_from(range.end - range.start) else { return Vec::new() };
-        // SAFETY: the file is this link's own temporary output, and nothing writes this
-        // range any more: the jobs over the region have finished, and every other job
-        // writes outside it (the base region holds base chunks only).
-        let Ok(region) = (unsafe { memmap2::MmapOptions::new().offset(range.start).len(len).map(file) }) else {
-            return Vec::new();
-        };
-        crate::util::mapping::populate(&region);
-        build_id.pieces_within(&region, range.start, &[])
-    }
-
-    /// Whether a chunk is written in full, in full and classified, or patched over the
-    /// base region's stored bytes.
-    fn chunk_mode(&self, index: usize, chunk: &Chunk) -> ChunkMode<'_> {
-        match self.base_region {
-            BaseRegion::Write => ChunkMode::Full,
-            BaseRegion::Record if self.layout.in_base_region(chunk.input) => ChunkMode::Record,
-            BaseRegion::Record => ChunkMode::Full,
-            BaseRegion::Reuse { patches, .. } => patches[index].map_or(ChunkMode::Full, ChunkMode::Patch),
-        }
-    }
-
-    /// Writes one chunk: its bytes (unless they are already there, `ChunkMode::Patch`) and
-    /// its relocations (only the listed ones when patching), with the dynamic relocations
-    /// they need. When recording, returns which relocations may change value in another
-    /// link with the same base: every one that does not depend on base-region addresses
-    /// alone, or that needs a dynamic relocation; and the bindings the others rely on.
-    fn write_chunk<A: Arch>(
-        &self,
-        chunk: &Chunk,
-        mode: ChunkMode,
-        out: &mut [u8],
-        relative_out: &mut [u8],
-        symbolic_out: &mut [u8],
-        output: &OutputFile,
-    ) -> Result<Option<ChunkPatches>> {
-        let db = self.db;
-        let layout = self.layout;
-        let input = chunk.input;
-        let loaded = db.object(input.file);
-        let object = &loaded.object;
-        let header = object.section(input.section as usize);
-        let nobits = header.sh_type(ENDIAN) == elf::SHT_NOBITS;
-        let input_data = object.section_data(input.section as usize)?;
-        if !nobits && !matches!(mode, ChunkMode::Patch(_)) {
-            let bytes = input_data.get(chunk.bytes.start as usize..chunk.bytes.end as usize).ok_or_else(|| {
-                Error::new(format!(
-                    "{}: section data is truncated",
-                    object.locate(input.section as usize, chunk.bytes.start)
-                ))
-            })?;
-            if self.writes_verbatim(chunk) {
-                write_mapped(bytes, output.file, (out.as_ptr() as usize - output.map_start) as u64).map_err(|e| {
-                    Error::new(format!(
-                        "cannot write {} to the output: {e}",
-                        object.locate(input.section as usize, chunk.bytes.start)
-                    ))
-                })?;
-            } else {
-                out.copy_from_slice(bytes);
-            }
-        }
-        let flags = header.sh_flags(ENDIAN).0;
-        let alloc = flags & elf::SHF_ALLOC.0 != 0;
-        let section_align = header.sh_addralign(ENDIAN);
-        let placement = layout.sections.placements[input.file.0 as usize][input.section as usize];
-        let section_addr = layout.sections.outputs[placement.output as usize].addr + placement.offset;
-        let name = object.section_name(input.section as usize);
-        let is_eh_frame = name == b".eh_frame";
-        let tombstone: u64 = if name == b".debug_loc" || name == b".debug_ranges" { 1 } else { 0 };
-        let got_base = layout.got_base();
-        let got = layout.section(Synthetic::Got).addr;
-        let region = layout.base_region.clone().unwrap_or(0..0);
-        let (mut relative, mut symbolic) = (RelaWriter::new(relative_out), RelaWriter::new(symbolic_out));
-        let relocations = &object.relocations(input.section as usize)[chunk.relocs.clone()];
-        // Applies one relocation; says what its value depends on.
-        let mut apply = |rela: &elf::Rela64<object::LittleEndian>| -> Result<Depends> {
-            let (offset, symbol, r_type, addend) = rela_parts(rela);
-            let target = scan::target_of(loaded, input.file, symbol);
-            let fail = |what: &str| {
-                Error::new(format!("{}: {what}", self.scanner.describe(input, offset, &A::reloc_name(r_type), target)))
-            };
-            let info = A::reloc_info(r_type).ok_or_else(|| fail("unsupported relocation type"))?;
-            if info.expr == RelocExpr::None {
-                return Ok(Depends::Nothing);
-            }
-            if symbol as usize >= object.symbols.len() {
-                return Err(fail("invalid symbol index"));
-            }
-            let written = chunk.bytes.start..chunk.bytes.start + out.len() as u64;
-            let field = reloc_bytes(&written, offset, 0, info.size as u64)
-                .ok_or_else(|| fail("relocation offset is outside its section"))?
-                .start;
-            let place = section_addr + offset;
-            let a = addend;
-            let Some(s) = layout.symbol_address(db, target) else {
-                // The target's section was discarded (a COMDAT duplicate).
-                if !alloc {
-                    write_field(out, field, info.size, tombstone);
-                    return Ok(Depends::Link);
-                }
-                if is_eh_frame {
-                    write_field(out, field, info.size, 0);
-                    return Ok(Depends::Link);
-                }
-                return Err(fail("refers to a symbol in a discarded section"));
-            };
-            let preemptible = self.scanner.is_preemptible(target);
-            let key = self.scanner.keys.of(target);
-            let got_slot = |kind: GotKind| -> Result<u64> {
-                let first = self.plan.got_first_slot[key];
-                if first == u32::MAX {
-                    return Err(fail("internal error: no GOT entry was planned"));
-                }
-                let bits = self.plan.flags[key];
-                let mut slot = first as u64;
-                for (bit, k) in [
-                    (scan::NEEDS_GOT, GotKind::Address),
-                    (scan::NEEDS_TLS_GD, GotKind::TlsGd),
-                    (scan::NEEDS_TLS_IE, GotKind::TlsIe),
-                    (scan::NEEDS_TLS_DESC, GotKind::TlsDesc),
-                ] {
-                    if k == kind {
-                        break;
-                    }
-                    if bits & bit != 0 {
-                        slot += k.slots() as u64;
-                    }
-                }
-                Ok(got + 8 * slot)
-            };
-            let through_plt = preemptible && self.plan.plt_index[key] != u32::MAX;
-            // A local indirect function's address already is its PLT entry.
-            let plt_or_symbol =
-                || if through_plt { layout.plt_entry_address::<A>(self.plan.plt_index[key]) } else { s };
-            let s_a = s.wrapping_add(a as u64);
-            // What the value below depends on: by default `s` (and the place) alone.
-            let mut depends = Depends::Region;
-            let value: u64 = match info.expr {
-                RelocExpr::None => return Ok(Depends::Nothing),
-                RelocExpr::Absolute if alloc && info.size == 8 => {
-                    if preemptible {
-                        let SymRef::Global(id) = target else { unreachable!("locals never preempt") };
-                        let dynsym = layout.dynsym_index[id.0 as usize];
-                        symbolic.push::<A>(place, dynsym, DynReloc::Absolute, a);
-                        depends = Depends::Link;
-                        0
-                    } else if self.facts.is_absolute(db, target)
-                        || scan::packs_as_relr(self.config.pack_relative_relocs, section_align, offset)
-                    {
-                        s_a
-                    } else {
-                        relative.relative::<A>(place, s_a);
-                        depends = Depends::Link;
-                        s_a
-                    }
-                }
-                RelocExpr::Absolute => s_a,
-                RelocExpr::PcRelative => s_a.wrapping_sub(place),
-                RelocExpr::PltPcRelative => {
-                    if through_plt {
-                        // The base's own PLT entries are where every link with this base
-                        // (and this region signature) puts them.
-                        let index = self.plan.plt_index[key] as usize;
-                        depends = if index < self.plan.base_plt { Depends::BasePlt } else { Depends::Link };
-                    }
-                    plt_or_symbol().wrapping_add(a as u64).wrapping_sub(place)
-                }
-                RelocExpr::GotPcRelative { relaxable } => {
-                    // The same decision the scan made, from the same input bytes.
-                    let relax = relaxable
-                        && scan::relaxes_got_load::<A>(
-                            self.facts,
-                            db,
-                            target,
-                            preemptible,
-                            r_type,
-                            input_data,
-                            offset,
-                            &chunk.bytes,
-                        );
-                    if relax {
-                        let direct = s_a.wrapping_sub(place) as i64;
-                        if i32::try_from(direct).is_err() {
-                            return Err(fail("relaxed GOT load is out of range"));
-                        }
-                        // The chunk holds the whole instruction (`relaxes_got_load` checked).
-                        // It is rewritten from the input's bytes: over a stored base region,
-                        // the output holds an earlier rewrite.
-                        let inside = || fail("internal error: the relaxed instruction left its chunk");
-                        let instruction =
-                            scan::got_load_instruction::<A>(input_data, offset, &chunk.bytes).ok_or_else(inside)?;
-                        let skip = chunk.bytes.start as usize;
-                        let out_instruction =
-                            out.get_mut(instruction.start - skip..instruction.end - skip).ok_or_else(inside)?;
-                        A::relax_got_load(&input_data[instruction], out_instruction, direct);
-                        return Ok(if region.contains(&s) { Depends::Region } else { Depends::Link });
-                    }
-                    depends = Depends::Link;
-                    got_slot(GotKind::Address)?.wrapping_add(a as u64).wrapping_sub(place)
-                }
-                RelocExpr::GotOffset => {
-                    depends = Depends::Link;
-                    got_slot(GotKind::Address)?.wrapping_add(a as u64).wrapping_sub(got_base)
-                }
-                RelocExpr::GotBasePcRelative => {
-                    depends = Depends::Link;
-                    got_base.wrapping_add(a as u64).wrapping_sub(place)
-                }
-                RelocExpr::OffsetFromGotBase => {
-                    depends = Depends::Link;
-                    s_a.wrapping_sub(got_base)
-                }
-                RelocExpr::PltOffsetFromGotBase => {
-                    depends = Depends::Link;
-                    plt_or_symbol().wrapping_add(a as u64).wrapping_sub(got_base)
-                }
-                RelocExpr::Size => layout.symbol_size(db, target).wrapping_add(a as u64),
-                RelocExpr::TlsGeneralDynamic => {
-                    depends = Depends::Link;
-                    got_slot(GotKind::TlsGd)?.wrapping_add(a as u64).wrapping_sub(place)
-                }
-                RelocExpr::TlsLocalDynamic => {
-                    depends = Depends::Link;
-                    let slot = self.plan.tls_ld_slot.ok_or_else(|| fail("internal error: no TLS module entry"))?;
-                    (got + 8 * slot as u64).wrapping_add(a as u64).wrapping_sub(place)
-                }
-                RelocExpr::DtpOffset => {
-                    depends = Depends::Link;
-                    s_a.wrapping_sub(layout.tls_start())
-                }
-                RelocExpr::TlsInitialExec => {
-                    depends = Depends::Link;
-                    got_slot(GotKind::TlsIe)?.wrapping_add(a as u64).wrapping_sub(place)
-                }
-                RelocExpr::TlsDescriptor => {
-                    depends = Depends::Link;
-                    got_slot(GotKind::TlsDesc)?.wrapping_add(a as u64).wrapping_sub(place)
-                }
-                RelocExpr::TpOffset => {
-                    return Err(fail("local-exec TLS cannot be used in a shared object; recompile with -fPIC"))
-                }
-            };
-            if !fits(value, info.size, info.overflow) {
-                return Err(fail(&format!("value {:#x} does not fit in {} bytes", value as i64, info.size)));
-            }
-            write_field(out, field, info.size, value);
-            Ok(match depends {
-                Depends::Region if !region.contains(&s) => Depends::Link,
-                other => other,
-            })
-        };
-        let recorded = match mode {
-            ChunkMode::Full => {
-                for rela in relocations {
-                    apply(rela)?;
-                }
-                None
-            }
-            ChunkMode::Patch(patches) => {
-                for index in patches.iter() {
-                    let rela = relocations.get(index).ok_or_else(|| {
-                        Error::new(format!(
-                            "{}: internal error: a recorded patch names no relocation",
-                            object.locate(input.section as usize, chunk.bytes.start)
-                        ))
-                    })?;
-                    apply(rela)?;
-                }
-                None
-            }
-            ChunkMode::Record => {
-                let mut patches = ChunkPatches::default();
-                // A relocation whose field overlaps an earlier one's (or relocations out of
-                // order) could not be applied alone: such a chunk is always written in full.
-                let mut overlapping = false;
-                let mut field_end = 0u64;
-                for (index, rela) in relocations.iter().enumerate() {
-                    let (offset, symbol, r_type, _) = rela_parts(rela);
-                    let size = A::reloc_info(r_type).map_or(0, |info| info.size as u64);
-                    overlapping |= size > 0 && offset < field_end;
-                    field_end = field_end.max(offset.saturating_add(size));
-                    let depends = apply(rela)?;
-                    let definition = loaded.global(symbol as usize).map(|id| db.global(id).definition);
-                    match (depends, definition) {
-                        (Depends::Nothing | Depends::BasePlt, _) => {}
-                        (Depends::Link, _) => patches.relocations.push(index as u32),
-                        // A local symbol of a base object: placed by the base alone.
-                        (Depends::Region, None) => {}
-                        // A base object's definition: its value comes from the base alone.
-                        (Depends::Region, Some(Definition::Object { file, index: at })) if db.is_base(file) => {
-                            patches.bindings.push(Binding { symbol, file, index: at })
-                        }
-                        // Defined by a newer generation (an absolute value, say, that happens
-                        // to fall in the region) or by the linker: applied again every link.
-                        (Depends::Region, Some(_)) => patches.relocations.push(index as u32),
-                    }
-                }
-                patches.bindings.sort_unstable();
-                patches.bindings.dedup();
-                (!overlapping).then_some(patches)
-            }
-        };
-        if !relative.is_full() || !symbolic.is_full() {
-            return Err(Error::new(format!(
-                "{}: internal error: dynamic relocation count changed between scan and write",
-                object.locate(input.section as usize, chunk.bytes.start)
-            )));
-        }
-        Ok(recorded)
-    }
-
-    /// The input a chunk's bytes are written from (see `VERBATIM_WRITE_MIN`), rather than
-    /// copied through the output's mapping.
-    fn verbatim_source(&self, chunk: &Chunk) -> Option<&crate::input::InputFile> {
-        if !chunk.relocs.is_empty() || chunk.bytes.end - chunk.bytes.start < VERBATIM_WRITE_MIN {
-            return None;
-        }
-        let object = &self.db.object(chunk.input.file).object;
-        if object.section(chunk.input.section as usize).sh_type(ENDIAN) == elf::SHT_NOBITS {
-            return None;
-        }
-        let data = object.section_data(chunk.input.section as usize).ok()?;
-        crate::input::source_of(self.sources, data).map(|(input, _)| input)
-    }
-
-    fn writes_verbatim(&self, chunk: &Chunk) -> bool {
-        self.verbatim_source(chunk).is_some()
+        (jobs, regions)
     }
 
     /// Output ranges written from input mappings, sorted: the rest is prefaulted.
@@ -1000,593 +503,6 @@ impl<'data> Writer<'_, 'data> {
             );
         });
     }
-
-    /// `struct chainlink_image`, its units and their pointer arrays (see tables.rs).
-    fn write_image_directory<A: Arch>(&self, out: &mut [u8], relative_out: &mut [u8]) -> Result<()> {
-        let directory = self.directory;
-        if directory.is_empty() {
-            return Ok(());
-        }
-        let layout = self.layout;
-        let base = layout.section(Synthetic::ImageDirectory).addr;
-        let units = directory.units.len() as u64;
-        let mut pointers: Vec<u64> = Vec::with_capacity(directory.pointer_count() as usize);
-        out.put32(0, tables::IMAGE_MAGIC);
-        out.put32(4, tables::IMAGE_VERSION);
-        out.put64(8, units);
-        pointers.push(base + tables::IMAGE_HEADER_SIZE);
-        let mut array = tables::IMAGE_HEADER_SIZE + tables::UNIT_SIZE * units;
-        let mut arrays: Vec<&tables::Table> = Vec::new();
-        for (k, unit) in directory.units.iter().enumerate() {
-            let at = (tables::IMAGE_HEADER_SIZE + tables::UNIT_SIZE * k as u64) as usize;
-            out.put32(at, unit.generation);
-            out.put32(at + 4, unit.shard);
-            out.put64(at + 8, unit.fvars.entries.len() as u64);
-            pointers.push(base + array);
-            array += 8 * unit.fvars.entries.len() as u64;
-            out.put64(at + 24, unit.gvars.entries.len() as u64);
-            pointers.push(base + array);
-            array += 8 * unit.gvars.entries.len() as u64;
-            arrays.push(&unit.fvars);
-            arrays.push(&unit.gvars);
-        }
-        for table in arrays {
-            for (i, place) in table.entries.iter().enumerate() {
-                let placement = layout.sections.placements[place.file.0 as usize][place.section as usize];
-                if !placement.is_placed() {
-                    let object = &self.db.object(place.file).object;
-                    return Err(Error::new(format!(
-                        "{}: table `{}` entry {i} points into section {}, which is not linked",
-                        object.name,
-                        table.symbol,
-                        object.section_name_str(place.section as usize)
-                    )));
-                }
-                pointers
-                    .push(layout.sections.outputs[placement.output as usize].addr + placement.offset + place.offset);
-            }
-        }
-        let pack = self.config.pack_relative_relocs;
-        let mut relative = RelaWriter::new(relative_out);
-        for (offset, value) in layout::directory_pointer_offsets(directory).zip(pointers) {
-            out.put64(offset as usize, value);
-            if !pack {
-                relative.relative::<A>(base + offset, value);
-            }
-        }
-        if !relative.is_full() {
-            return Err(Error::new("internal error: directory relocation count changed between layout and write"));
-        }
-        Ok(())
-    }
-
-    fn write_got<A: Arch>(&self, got: &mut [u8], relative_out: &mut [u8], symbolic_out: &mut [u8]) -> Result<()> {
-        let layout = self.layout;
-        let got_addr = layout.section(Synthetic::Got).addr;
-        let tls_start = layout.tls_start();
-        let (mut relative, mut symbolic) = (RelaWriter::new(relative_out), RelaWriter::new(symbolic_out));
-        for entry in &self.plan.got {
-            let at = 8 * entry.slot as usize;
-            let slot_addr = got_addr + at as u64;
-            let (preemptible, s, dynsym, absolute) = match entry.target {
-                Some(target) => {
-                    let s = layout.symbol_address(self.db, target).unwrap_or(0);
-                    let dynsym = match target {
-                        SymRef::Global(id) => layout.dynsym_index[id.0 as usize],
-                        SymRef::Local(..) => 0,
-                    };
-                    (self.scanner.is_preemptible(target), s, dynsym, self.facts.is_absolute(self.db, target))
-                }
-                None => (false, 0, 0, false),
-            };
-            let tls_offset = s.wrapping_sub(tls_start);
-            match entry.kind {
-                GotKind::Address if preemptible => symbolic.push::<A>(slot_addr, dynsym, DynReloc::GlobDat, 0),
-                GotKind::Address => {
-                    got.put64(at, s);
-                    if !absolute && !self.config.pack_relative_relocs {
-                        relative.relative::<A>(slot_addr, s);
-                    }
-                }
-                GotKind::TlsGd if preemptible => {
-                    symbolic.push::<A>(slot_addr, dynsym, DynReloc::DtpMod, 0);
-                    symbolic.push::<A>(slot_addr + 8, dynsym, DynReloc::DtpOff, 0);
-                }
-                GotKind::TlsGd => {
-                    symbolic.push::<A>(slot_addr, 0, DynReloc::DtpMod, 0);
-                    got.put64(at + 8, tls_offset);
-                }
-                GotKind::TlsLd => symbolic.push::<A>(slot_addr, 0, DynReloc::DtpMod, 0),
-                GotKind::TlsIe if preemptible => symbolic.push::<A>(slot_addr, dynsym, DynReloc::TpOff, 0),
-                GotKind::TlsIe => symbolic.push::<A>(slot_addr, 0, DynReloc::TpOff, tls_offset as i64),
-                GotKind::TlsDesc if preemptible => symbolic.push::<A>(slot_addr, dynsym, DynReloc::TlsDesc, 0),
-                GotKind::TlsDesc => symbolic.push::<A>(slot_addr, 0, DynReloc::TlsDesc, tls_offset as i64),
-            }
-        }
-        if !relative.is_full() || !symbolic.is_full() {
-            return Err(Error::new("internal error: GOT dynamic relocation count changed between scan and write"));
-        }
-        Ok(())
-    }
-
-    fn write_synthetic<A: Arch>(&self, synthetic: Synthetic, slices: &mut [&mut [u8]]) -> Result<()> {
-        let layout = self.layout;
-        let db = self.db;
-        let out = &mut *slices[0];
-        match synthetic {
-            Synthetic::Headers => self.write_headers::<A>(out),
-            Synthetic::DynStr => out.copy_from_slice(&layout.dynstr.bytes),
-            Synthetic::Manifest => out.copy_from_slice(layout.manifest.as_bytes()),
-            Synthetic::Deps => out.copy_from_slice(layout.deps.as_bytes()),
-            Synthetic::SymTab => {
-                let [symtab, strtab] = slices else { unreachable!("two slots for the symbol table") };
-                layout::symtab::write(self.symtab, layout, db, self.config, symtab, strtab);
-            }
-            Synthetic::SectionHeaderNames => out.copy_from_slice(&layout.shstrtab.bytes),
-            Synthetic::SectionHeaders => self.write_section_headers(out),
-            Synthetic::GnuHash if !out.is_empty() => {
-                let hashes: Vec<u32> = layout.dynsym[layout.import_count..]
-                    .iter()
-                    .map(|&id| layout::gnu_hash::gnu_hash(db.global(id).name))
-                    .collect();
-                layout.gnu_hash.write(layout.import_count as u32 + 1, &hashes, out);
-            }
-            Synthetic::DynSym => self.write_dynsym(out)?,
-            Synthetic::Hash if !out.is_empty() => {
-                let names: Vec<&[u8]> = layout.dynsym.iter().map(|&id| db.global(id).name).collect();
-                layout::sysv_hash::write(&names, out);
-            }
-            Synthetic::VerSym => {
-                for (i, &v) in layout.versym.iter().enumerate() {
-                    out.put16(2 * (i + 1), v);
-                }
-            }
-            Synthetic::VerDef => layout.verdef.write(out),
-            Synthetic::VerNeed => {
-                let files: Vec<_> = layout.needed.iter().filter(|n| !n.versions.is_empty()).collect();
-                let mut at = 0usize;
-                for (i, needed) in files.iter().enumerate() {
-                    let size = 16 + 16 * needed.versions.len();
-                    out.put16(at, 1);
-                    out.put16(at + 2, needed.versions.len() as u16);
-                    out.put32(at + 4, needed.name_offset);
-                    out.put32(at + 8, 16);
-                    out.put32(at + 12, if i + 1 < files.len() { size as u32 } else { 0 });
-                    for (j, &(name, hash, index)) in needed.versions.iter().enumerate() {
-                        let aux = at + 16 + 16 * j;
-                        out.put32(aux, hash);
-                        out.put16(aux + 4, 0);
-                        out.put16(aux + 6, index);
-                        out.put32(aux + 8, name);
-                        out.put32(aux + 12, if j + 1 < needed.versions.len() { 16 } else { 0 });
-                    }
-                    at += size;
-                }
-            }
-            Synthetic::RelrDyn => {
-                for (i, &word) in layout.relr.iter().enumerate() {
-                    out.put64(8 * i, word);
-                }
-            }
-            Synthetic::Plt => {
-                let [plt_out, got_plt, rela_plt] = slices else { unreachable!("three slots for the PLT") };
-                let mut rela_plt = RelaWriter::new(rela_plt);
-                let plt = layout.section(Synthetic::Plt).addr;
-                let got_plt_addr = layout.section(Synthetic::GotPlt).addr;
-                got_plt.put64(0, layout.section(Synthetic::Dynamic).addr);
-                if !self.plan.plt.is_empty() {
-                    A::write_plt_header(&mut plt_out[..A::PLT_HEADER_SIZE], plt, got_plt_addr);
-                }
-                for (i, &target) in self.plan.plt.iter().enumerate() {
-                    let entry_offset = A::PLT_HEADER_SIZE + A::PLT_ENTRY_SIZE * i;
-                    let entry_addr = plt + entry_offset as u64;
-                    let slot_addr = got_plt_addr + 8 * (3 + i as u64);
-                    A::write_plt_entry(
-                        &mut plt_out[entry_offset..entry_offset + A::PLT_ENTRY_SIZE],
-                        i as u32,
-                        entry_addr,
-                        slot_addr,
-                        plt,
-                    );
-                    got_plt.put64(8 * (3 + i), A::plt_lazy_target(entry_addr));
-                    match target {
-                        SymRef::Global(id) if i < self.plan.plt_ifunc_start => {
-                            let dynsym = layout.dynsym_index[id.0 as usize];
-                            rela_plt.push::<A>(slot_addr, dynsym, DynReloc::JumpSlot, 0);
-                        }
-                        _ => {
-                            let resolver = layout.resolved_address(self.db, target).unwrap_or(0);
-                            rela_plt.push::<A>(slot_addr, 0, DynReloc::IRelative, resolver as i64);
-                        }
-                    }
-                }
-            }
-            Synthetic::Dynamic => {
-                for (i, (tag, value)) in layout::dynamic_entries(layout, self.plan, self.config).into_iter().enumerate()
-                {
-                    out.put64(16 * i, tag as u64);
-                    out.put64(16 * i + 8, value);
-                }
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-
-    fn write_dynsym(&self, out: &mut [u8]) -> Result<()> {
-        let layout = self.layout;
-        let db = self.db;
-        let bss = layout.sections.outputs.iter().find(|o| o.name == ".bss" && o.header_index != 0);
-        for (i, &id) in layout.dynsym.iter().enumerate() {
-            let at = 24 * (i + 1);
-            let global = db.global(id);
-            let (info, other, shndx, value, size) = match global.definition {
-                Definition::Object { file, index } => {
-                    let object = &db.object(file).object;
-                    let symbol = object.symbol(index as usize)?;
-                    let bind = if global.weak_definition { elf::STB_WEAK } else { symbol.st_bind() };
-                    let (sym_type, shndx, size) = if let Some((size, _)) = global.common {
-                        (elf::STT_OBJECT.0, bss.map_or(0, |o| o.header_index as u16), size)
-                    } else if symbol.st_shndx(ENDIAN) == elf::SHN_ABS {
-                        (symbol.st_type().0, elf::SHN_ABS.0, symbol.st_size(ENDIAN))
-                    } else {
-                        let section = object.symbol_section(symbol, index as usize)?.unwrap_or(0);
-                        let placement = layout.sections.placements[file.0 as usize][section];
-                        let header =
-                            layout.sections.outputs.get(placement.output as usize).map_or(0, |o| o.header_index);
-                        (symbol.st_type().0, header.min(0xfeff) as u16, symbol.st_size(ENDIAN))
-                    };
-                    let mut value = layout.global_addr[id.0 as usize];
-                    if sym_type == elf::STT_TLS.0 {
-                        value = value.wrapping_sub(layout.tls_start());
-                    }
-                    ((bind.0 << 4) | sym_type, global.visibility, shndx, value, size)
-                }
-                Definition::Shared { .. } => {
-                    ((import_binding(global).0 << 4) | db.import_type(id), elf::STV_DEFAULT.0, 0, 0, 0)
-                }
-                Definition::Synthetic(crate::resolve::Synthetic::Defsym { .. }) => {
-                    let (sym_type, shndx, value) = crate::layout::defsym::symbol_fields(layout, db, id, self.config);
-                    ((elf::STB_GLOBAL.0 << 4) | sym_type, global.visibility, shndx, value, 0)
-                }
-                Definition::Synthetic(crate::resolve::Synthetic::ImageDirectory) => {
-                    let section = layout.section(Synthetic::ImageDirectory);
-                    let info = (elf::STB_GLOBAL.0 << 4) | elf::STT_OBJECT.0;
-                    (info, elf::STV_DEFAULT.0, section.header_index as u16, section.addr, tables::IMAGE_HEADER_SIZE)
-                }
-                _ => ((import_binding(global).0 << 4) | global.reference_type, elf::STV_DEFAULT.0, 0, 0, 0),
-            };
-            out.put32(at, layout.dynsym_name[i]);
-            out[at + 4] = info;
-            out[at + 5] = other;
-            out.put16(at + 6, shndx);
-            out.put64(at + 8, value);
-            out.put64(at + 16, size);
-        }
-        Ok(())
-    }
-
-    fn write_headers<A: Arch>(&self, out: &mut [u8]) {
-        let layout = self.layout;
-        let section_headers = layout.section(Synthetic::SectionHeaders);
-        let section_count = (section_headers.size / SECTION_HEADER_SIZE) as u16;
-        let shstrndx = layout.section(Synthetic::SectionHeaderNames).header_index as u16;
-        out[..16].copy_from_slice(&[0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-        if self.uses_gnu_extensions() {
-            out[7] = elf::ELFOSABI_GNU.0;
-        }
-        out.put16(16, elf::ET_DYN.0);
-        out.put16(18, A::MACHINE.0);
-        out.put32(20, 1);
-        out.put64(24, layout.entry);
-        out.put64(32, 64);
-        out.put64(40, section_headers.offset);
-        out.put32(48, 0);
-        out.put16(52, 64);
-        out.put16(54, 56);
-        out.put16(56, layout.segments.len() as u16);
-        out.put16(58, SECTION_HEADER_SIZE as u16);
-        out.put16(60, section_count);
-        out.put16(62, shstrndx);
-        for (i, segment) in layout.segments.iter().enumerate() {
-            let at = 64 + 56 * i;
-            out.put32(at, segment.p_type);
-            out.put32(at + 4, segment.flags);
-            out.put64(at + 8, segment.offset);
-            out.put64(at + 16, segment.addr);
-            out.put64(at + 24, segment.addr);
-            out.put64(at + 32, segment.file_size);
-            out.put64(at + 40, segment.mem_size);
-            out.put64(at + 48, segment.align);
-        }
-    }
-
-    /// `STB_GNU_UNIQUE` and `STT_GNU_IFUNC` exports need the GNU OS ABI in the header.
-    fn uses_gnu_extensions(&self) -> bool {
-        self.layout.dynsym[self.layout.import_count..].iter().any(|&id| match self.db.global(id).definition {
-            Definition::Object { file, index } => {
-                self.db.object(file).object.symbol(index as usize).is_ok_and(|symbol| {
-                    symbol.st_bind() == elf::STB_GNU_UNIQUE || symbol.st_type() == elf::STT_GNU_IFUNC
-                })
-            }
-            _ => false,
-        })
-    }
-
-    fn write_section_headers(&self, out: &mut [u8]) {
-        let layout = self.layout;
-        let index_of = |s: Synthetic| layout.section(s).header_index;
-        let emitted = layout.sections.outputs.iter().filter(|s| s.header_index != 0);
-        for (section, &name) in emitted.zip(&layout.section_names) {
-            let at = SECTION_HEADER_SIZE as usize * section.header_index as usize;
-            let (link, info, entsize) = match section.synthetic {
-                Some(Synthetic::DynSym) => (index_of(Synthetic::DynStr), 1, 24),
-                Some(Synthetic::GnuHash) => (index_of(Synthetic::DynSym), 0, 0),
-                Some(Synthetic::Hash) => (index_of(Synthetic::DynSym), 0, 4),
-                Some(Synthetic::VerSym) => (index_of(Synthetic::DynSym), 0, 2),
-                Some(Synthetic::VerDef) => (index_of(Synthetic::DynStr), layout.verdef.count() as u32, 0),
-                Some(Synthetic::VerNeed) => (
-                    index_of(Synthetic::DynStr),
-                    layout.needed.iter().filter(|n| !n.versions.is_empty()).count() as u32,
-                    0,
-                ),
-                Some(Synthetic::RelaDyn) => (index_of(Synthetic::DynSym), 0, 24),
-                Some(Synthetic::RelaPlt) => (index_of(Synthetic::DynSym), index_of(Synthetic::GotPlt), 24),
-                Some(Synthetic::RelrDyn) => (0, 0, 8),
-                Some(Synthetic::SymTab) => (layout::symtab::header_link(layout), self.symtab.first_global as u32, 24),
-                Some(Synthetic::Dynamic) => (index_of(Synthetic::DynStr), 0, 16),
-                Some(Synthetic::Got | Synthetic::GotPlt) => (0, 0, 8),
-                Some(Synthetic::Plt) => (0, 0, 16),
-                _ => (0, 0, 0),
-            };
-            out.put32(at, name);
-            out.put32(at + 4, section.sh_type);
-            out.put64(at + 8, section.flags);
-            out.put64(at + 16, section.addr);
-            out.put64(at + 24, section.offset);
-            out.put64(at + 32, section.size);
-            out.put32(at + 40, link);
-            out.put32(at + 44, info);
-            out.put64(at + 48, section.align);
-            out.put64(at + 56, entsize);
-        }
-    }
-
-    /// Writes `.eh_frame_hdr` (an index of the written `.eh_frame`) while the build-id
-    /// pieces that do not hold it, and are not in `known`, are hashed; returns their digests.
-    fn write_eh_frame_hdr(
-        &self,
-        buffer: &mut [u8],
-        build_id: &BuildIdRecord,
-        known: &[PieceDigest],
-    ) -> Result<Vec<PieceDigest>> {
-        let layout = self.layout;
-        let hdr = layout.section(Synthetic::EhFrameHdr);
-        let eh_frame = layout.sections.by_name(".eh_frame").filter(|_| hdr.size > 0);
-        let (hdr_start, hdr_end) = match eh_frame {
-            Some(_) => (hdr.offset as usize, (hdr.offset + hdr.size) as usize),
-            None => (buffer.len(), buffer.len()),
-        };
-        let (head, rest) = buffer.split_at_mut(hdr_start);
-        let (hdr_bytes, tail) = rest.split_at_mut(hdr_end - hdr_start);
-        let index = || -> Result<()> {
-            let Some(eh_frame) = eh_frame else { return Ok(()) };
-            // .eh_frame_hdr precedes .eh_frame in the file.
-            let eh_frame_bytes = (eh_frame.offset as usize)
-                .checked_sub(hdr_end)
-                .and_then(|start| tail.get(start..start + eh_frame.size as usize))
-                .ok_or_else(|| Error::new("internal error: .eh_frame does not follow .eh_frame_hdr"))?;
-            eh_frame::build_eh_frame_hdr(eh_frame_bytes, eh_frame.addr, hdr.addr, hdr_bytes)
-                .map_err(|e| e.context("while indexing .eh_frame"))?;
-            Ok(())
-        };
-        let (indexed, (before, after)) = rayon::join(index, || {
-            rayon::join(
-                || build_id.pieces_within(head, 0, known),
-                || build_id.pieces_within(tail, hdr_end as u64, known),
-            )
-        });
-        indexed?;
-        Ok(before.into_iter().chain(after).collect())
-    }
-
-    /// The build id note's fixed fields, and its descriptor unless that is a digest of
-    /// the output (written last: [`Writer::write_build_id`]).
-    fn write_build_id_note(&self, buffer: &mut [u8]) {
-        let style = &self.config.gnu.build_id;
-        let len = style.note_len();
-        if len == 0 {
-            return;
-        }
-        let at = self.layout.section(Synthetic::BuildId).offset as usize;
-        buffer.put32(at, 4);
-        buffer.put32(at + 4, len as u32);
-        buffer.put32(at + 8, elf::NT_GNU_BUILD_ID.0);
-        buffer[at + 12..at + 16].copy_from_slice(b"GNU\0");
-        let descriptor = &mut buffer[at + 16..at + 16 + len];
-        match style {
-            BuildId::Hex(bytes) => descriptor.copy_from_slice(bytes),
-            BuildId::Uuid => descriptor.copy_from_slice(&random_uuid()),
-            _ => {}
-        }
-    }
-
-    /// Writes the build id: the digest of the output under `record` (with the pieces in
-    /// `known` hashed already); returns the digest.
-    fn write_build_id(&self, buffer: &mut [u8], record: &BuildIdRecord, known: &[PieceDigest]) -> [u8; 32] {
-        let at = self.layout.section(Synthetic::BuildId).offset as usize;
-        let digest = record.digest_with(buffer, known);
-        let style = &self.config.gnu.build_id;
-        if style.is_digest() {
-            let len = style.note_len();
-            buffer[at + 16..at + 16 + len].copy_from_slice(&digest[..len]);
-        }
-        digest
-    }
-}
-
-/// 16 random bytes as an RFC 4122 version 4 UUID (`--build-id=uuid`): from the kernel's
-/// random source, else from the clock and process id.
-fn random_uuid() -> [u8; 16] {
-    use std::io::Read as _;
-    let mut bytes = [0u8; 16];
-    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
-    if read.is_err() {
-        let seed = format!("{:?} {}", std::time::SystemTime::now(), std::process::id());
-        bytes.copy_from_slice(&blake3::hash(seed.as_bytes()).as_bytes()[..16]);
-    }
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    bytes
-}
-
-/// What the build id is a hash of, so that the output cache can check a stored output
-/// without hashing it again when it stores it. The output is cut into pieces of
-/// `BUILD_ID_PIECE` bytes (by file offset); each piece's XXH3-128 covers its bytes, with the
-/// build id's own descriptor read as zeros, except verbatim copies of members whose blake3
-/// the manifest section already records (`skipped`; each counts by its length, in the piece
-/// where it starts). The digest is the blake3 of the file size and the pieces' digests, and
-/// the build id its first bytes. Pieces are hashed in parallel, and those of a reused base
-/// region as soon as it is patched, while the rest of the output is still being written.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct BuildIdRecord {
-    pub digest: [u8; 32],
-    /// File range of the build id's bytes.
-    pub descriptor: (u64, u64),
-    /// Sorted, disjoint file ranges left out.
-    pub skipped: Vec<(u64, u64)>,
-}
-
-/// Output bytes per build-id piece.
-pub const BUILD_ID_PIECE: usize = 4 << 20;
-
-/// A build-id piece's index and digest. (XXH3 rather than blake3: the digest only has to
-/// tell outputs apart and catch damage, and hashing is on the warm relink's critical path.)
-pub type PieceDigest = (usize, u128);
-
-impl BuildIdRecord {
-    /// The digest of `bytes` (a whole output) under this record's rule.
-    pub fn digest_of(&self, bytes: &[u8]) -> [u8; 32] {
-        self.digest_with(bytes, &[])
-    }
-
-    /// As `digest_of`, with the digests of some pieces known already.
-    fn digest_with(&self, bytes: &[u8], known: &[PieceDigest]) -> [u8; 32] {
-        let mut pieces: Vec<Option<u128>> = vec![None; bytes.len().div_ceil(BUILD_ID_PIECE)];
-        for &(index, digest) in known {
-            pieces[index] = Some(digest);
-        }
-        let pieces: Vec<u128> = pieces
-            .into_par_iter()
-            .enumerate()
-            .map(|(index, known)| {
-                known.unwrap_or_else(|| {
-                    let start = index * BUILD_ID_PIECE;
-                    self.piece_digest(index, &bytes[start..(start + BUILD_ID_PIECE).min(bytes.len())])
-                })
-            })
-            .collect();
-        let mut hasher = blake3::Hasher::new();
-        hasher.update(&(bytes.len() as u64).to_le_bytes());
-        for digest in &pieces {
-            hasher.update(&digest.to_le_bytes());
-        }
-        *hasher.finalize().as_bytes()
-    }
-
-    /// The digests of the pieces wholly inside `bytes`, which start at file offset `start`,
-    /// but those in `known`.
-    fn pieces_within(&self, bytes: &[u8], start: u64, known: &[PieceDigest]) -> Vec<PieceDigest> {
-        let (start, end) = (start as usize, start as usize + bytes.len());
-        (start.div_ceil(BUILD_ID_PIECE)..end / BUILD_ID_PIECE)
-            .filter(|index| !known.iter().any(|&(known, _)| known == *index))
-            .collect::<Vec<_>>()
-            .into_par_iter()
-            .map(|index| {
-                let from = index * BUILD_ID_PIECE - start;
-                (index, self.piece_digest(index, &bytes[from..from + BUILD_ID_PIECE]))
-            })
-            .collect()
-    }
-
-    /// The digest of piece `index`, whose bytes are `bytes`.
-    fn piece_digest(&self, index: usize, bytes: &[u8]) -> u128 {
-        let start = index * BUILD_ID_PIECE;
-        let end = start + bytes.len();
-        let (zeros_from, zeros_to) = (self.descriptor.0 as usize, self.descriptor.1 as usize);
-        let mut hasher = twox_hash::XxHash3_128::new();
-        let feed = |hasher: &mut twox_hash::XxHash3_128, from: usize, to: usize| {
-            if from >= to {
-                return;
-            }
-            if to <= zeros_from || from >= zeros_to {
-                hasher.write(&bytes[from - start..to - start]);
-                return;
-            }
-            hasher.write(&bytes[from - start..zeros_from.max(from) - start]);
-            hasher.write(&vec![0; zeros_to.min(to) - zeros_from.max(from)]);
-            hasher.write(&bytes[zeros_to.min(to) - start..to - start]);
-        };
-        let mut next = start;
-        let first = self.skipped.partition_point(|&(_, skipped_end)| (skipped_end as usize) <= start);
-        for &(skipped_start, skipped_end) in &self.skipped[first..] {
-            let (skipped_start, skipped_end) = (skipped_start as usize, skipped_end as usize);
-            if skipped_start >= end {
-                break;
-            }
-            if skipped_start >= start {
-                feed(&mut hasher, next, skipped_start);
-                hasher.write(&((skipped_end - skipped_start) as u64).to_le_bytes());
-            }
-            next = next.max(skipped_end.min(end));
-        }
-        feed(&mut hasher, next, end);
-        hasher.finish_128()
-    }
-
-    /// Whether `bytes` is an output this record describes, skipped ranges aside: its
-    /// digest matches and its build id is the digest's.
-    pub fn matches(&self, bytes: &[u8]) -> bool {
-        let (from, to) = (self.descriptor.0 as usize, self.descriptor.1 as usize);
-        let in_bounds = from <= to
-            && to - from <= self.digest.len()
-            && to <= bytes.len()
-            && self.skipped.iter().all(|&(s, e)| s <= e && e as usize <= bytes.len())
-            && self.skipped.windows(2).all(|w| w[0].1 <= w[1].0);
-        in_bounds && bytes[from..to] == self.digest[..to - from] && self.digest_of(bytes) == self.digest
-    }
-}
-
-/// An import only weakly referenced may be missing at run time.
-fn import_binding(global: &crate::resolve::Global) -> elf::SymbolBind {
-    if global.strong_reference {
-        elf::STB_GLOBAL
-    } else {
-        elf::STB_WEAK
-    }
-}
-
-fn write_field(out: &mut [u8], at: usize, size: u8, value: u64) {
-    match size {
-        1 => out[at] = value as u8,
-        2 => out.put16(at, value as u16),
-        4 => out.put32(at, value as u32),
-        8 => out.put64(at, value),
-        _ => {}
-    }
-}
-
-fn fits(value: u64, size: u8, overflow: Overflow) -> bool {
-    if size >= 8 {
-        return true;
-    }
-    let bits = size as u32 * 8;
-    let signed = value as i64;
-    match overflow {
-        Overflow::None => true,
-        Overflow::Signed => signed >= -(1i64 << (bits - 1)) && signed < (1i64 << (bits - 1)),
-        Overflow::Unsigned => value < (1u64 << bits),
-    }
 }
 
 /// A new file beside `target` for a shared library to be renamed over it: executable, as
@@ -1613,68 +529,4 @@ fn allocate(file: &std::fs::File, size: u64) -> Result<()> {
         }
     }
     file.set_len(size).map_err(no_space)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Bytes that differ everywhere (a counter hashed through xorshift).
-    fn bytes(len: usize) -> Vec<u8> {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        (0..len)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state as u8
-            })
-            .collect()
-    }
-
-    const PIECE: u64 = BUILD_ID_PIECE as u64;
-
-    fn record() -> BuildIdRecord {
-        BuildIdRecord {
-            digest: [0; 32],
-            descriptor: (PIECE + 100, PIECE + 120),
-            // One range inside a piece, one across a boundary, one ending on a boundary.
-            skipped: vec![(1000, 5000), (2 * PIECE - 10, 2 * PIECE + 700), (3 * PIECE - 64, 3 * PIECE)],
-        }
-    }
-
-    #[test]
-    fn pieces_hashed_early_give_the_same_digest() {
-        let output = bytes(3 * BUILD_ID_PIECE + 12345);
-        let record = record();
-        let whole = record.digest_of(&output);
-        // A region from the middle of piece 0 to inside piece 3: pieces 1 and 2 lie within.
-        let (start, end) = (PIECE / 2, 3 * PIECE + 10);
-        let known = record.pieces_within(&output[start as usize..end as usize], start, &[]);
-        assert_eq!(known.iter().map(|&(index, _)| index).collect::<Vec<_>>(), vec![1, 2]);
-        assert_eq!(record.digest_with(&output, &known), whole);
-    }
-
-    #[test]
-    fn the_digest_covers_every_byte_but_the_left_out_ones() {
-        let output = bytes(3 * BUILD_ID_PIECE + 12345);
-        let record = record();
-        let whole = record.digest_of(&output);
-        let changed = |at: u64| {
-            let mut copy = output.clone();
-            copy[at as usize] ^= 1;
-            record.digest_of(&copy) != whole
-        };
-        for at in [0, 999, 5000, PIECE, PIECE + 99, PIECE + 120, 2 * PIECE - 11, 2 * PIECE + 700, 3 * PIECE] {
-            assert!(changed(at), "byte {at:#x} is not covered");
-        }
-        for at in [1000, 4999, PIECE + 100, PIECE + 119, 2 * PIECE - 10, 2 * PIECE, 2 * PIECE + 699, 3 * PIECE - 1] {
-            assert!(!changed(at), "byte {at:#x} should be left out");
-        }
-        // A left-out range still counts by its length; so does the file's.
-        let mut moved = record.clone();
-        moved.skipped[0] = (1000, 5001);
-        assert_ne!(moved.digest_of(&output), whole);
-        assert_ne!(record.digest_of(&output[..output.len() - 1]), whole);
-    }
 }

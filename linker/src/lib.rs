@@ -25,6 +25,7 @@ pub use config::{Config, InputArg};
 pub use util::error::{Context, Error, Result};
 
 use arch::Arch;
+use incremental::session::{Linked, Stop};
 use util::timing::Timer;
 
 /// Links `config.inputs` into the shared library `config.output`.
@@ -126,33 +127,43 @@ fn link_with<A: Arch>(
     config: &Config,
     finished: &mut (dyn FnMut(&report::LinkReport) + Send),
 ) -> Result<report::LinkReport> {
-    use incremental::session::{Linked, Resolved, Session, Step};
     let mut timer = Timer::new();
     let input::Loaded { files: inputs, scripts } = input::load_inputs(config)?;
     let bases = input::load_bases(config)?;
     timer.phase("inputs");
-    let mut session = Session::open(config, &bases, &inputs, &scripts)?;
-    let mut sources: Vec<&input::InputFile> = inputs.iter().chain(&bases).collect();
-    input::by_address(&mut sources);
-    let Resolved { chain, mut db, hashes, prepared } = match session.resolve::<A>(&sources, &mut timer)? {
-        Step::Go(resolved) => resolved,
-        Step::Served(served) => return conclude_served(config, *served, &mut session, finished),
-    };
-    describe_resolution(config, &chain, &db, &inputs);
-    timer.phase("symbols");
-    macro_rules! checkpoint {
-        ($wait:expr) => {
-            if let Some(served) = session.checkpoint($wait, &mut timer)? {
-                return conclude_served(config, served, &mut session, finished);
-            }
-        };
+    let mut session = incremental::session::Session::open(config, &bases, &inputs, &scripts)?;
+    match link_phases::<A>(config, &inputs, &bases, &mut session, timer, finished) {
+        Ok(report) => Ok(report),
+        Err(Stop::Failed(error)) => Err(error),
+        Err(Stop::Served(served)) => {
+            let remember = session.remember_served(&served.remember);
+            conclude(config, served.pending, served.report, remember, finished)
+        }
     }
-    checkpoint!(false);
+}
+
+/// The phases after the inputs: the session may end them early (`Stop::Served`) at the
+/// start or at any checkpoint.
+fn link_phases<'data, A: Arch>(
+    config: &'data Config,
+    inputs: &'data [input::InputFile],
+    bases: &'data [input::InputFile],
+    session: &mut incremental::session::Session<'data>,
+    mut timer: Timer,
+    finished: &mut (dyn FnMut(&report::LinkReport) + Send),
+) -> std::result::Result<report::LinkReport, Stop> {
+    let mut sources: Vec<&input::InputFile> = inputs.iter().chain(bases).collect();
+    input::by_address(&mut sources);
+    let incremental::session::Resolved { chain, mut db, hashes, prepared } =
+        session.resolve::<A>(&sources, &mut timer)?;
+    describe_resolution(config, &chain, &db, inputs);
+    timer.phase("symbols");
+    session.checkpoint(false, &mut timer)?;
     let directory = decode_tables::<A>(config, &mut db, prepared.as_ref().map(|p| p as &dyn tables::RecordedUnits))?;
     let manifest = render_manifest(&chain, &directory, hashes);
     timer.phase("tables");
-    checkpoint!(false);
-    let exports = resolve::exports::Exports::decide(config, &db, &inputs)?;
+    session.checkpoint(false, &mut timer)?;
+    let exports = resolve::exports::Exports::decide(config, &db, inputs)?;
     let sections = assign_sections::<A>(config, &mut db, &exports)?;
     let deps = resolve::deps::records(&chain, &db)?;
     timer.phase("sections");
@@ -161,16 +172,16 @@ fn link_with<A: Arch>(
     let recorded_scans = prepared.as_ref().map(|p| p as &dyn scan::ScanRecords);
     let plan = scan::scan::<A>(&scanner, &sections, &directory, recorded_scans)?;
     timer.phase("scan");
-    checkpoint!(false);
+    session.checkpoint(false, &mut timer)?;
     let symtab = layout::symtab::plan(config, &db, &sections, &facts, &plan);
     timer.phase("symtab");
-    checkpoint!(false);
+    session.checkpoint(false, &mut timer)?;
     let decisions = layout::Decisions {
         config,
         db: &db,
         plan: &plan,
         facts: &facts,
-        inputs: &inputs,
+        inputs,
         manifest: &manifest,
         deps: deps.as_deref().unwrap_or_default(),
         directory: &directory,
@@ -179,7 +190,7 @@ fn link_with<A: Arch>(
     };
     let mut layout = layout::layout::<A>(&decisions, sections)?;
     timer.phase("layout");
-    checkpoint!(true);
+    session.checkpoint(true, &mut timer)?;
     if let Some(hashes) = session.final_hashes(&chain, &sources) {
         // The layout sized the manifest with stand-ins for the hashes it now has.
         layout.replace_manifest(render_manifest(&chain, &directory, hashes))?;
@@ -205,11 +216,11 @@ fn link_with<A: Arch>(
     pending.add(written.file, &config.output);
     timer.phase("store");
     describe_caches(config, &cache_report, rebased.as_deref(), db.newest);
-    let input_bytes = inputs.iter().chain(&bases).map(|f| f.data.len() as u64).sum();
+    let input_bytes = inputs.iter().chain(bases).map(|f| f.data.len() as u64).sum();
     let stats = report::Stats::collect::<A>(&db, &plan, &layout, input_bytes, inputs.len() + bases.len());
     let report = report::LinkReport { timer, stats, cache: cache_report, rebased };
     // Everything the link mapped and built is released only after this.
-    conclude(config, pending, report, session.remember(), finished)
+    conclude(config, pending, report, session.remember(), finished).map_err(Stop::from)
 }
 
 /// The dispatch tables of every generation (recorded ones for the base when there are),
@@ -252,17 +263,6 @@ fn side_outputs(
         pending.add(chain::write_archive(path, chain, &layout.manifest, deps)?, path);
     }
     Ok(pending)
-}
-
-/// Ends a link the cache served.
-fn conclude_served(
-    config: &Config,
-    served: incremental::session::Served,
-    session: &mut incremental::session::Session,
-    finished: &mut (dyn FnMut(&report::LinkReport) + Send),
-) -> Result<report::LinkReport> {
-    let remember = session.remember_served(&served.remember);
-    conclude(config, served.pending, served.report, remember, finished)
 }
 
 /// Input sections into output sections, after `--gc-sections`, `--strip-debug` and

@@ -30,10 +30,23 @@ pub struct Served {
     pub remember: Option<String>,
 }
 
-/// The next step of a link: go on with `T`, or end with what the cache served.
-pub enum Step<T> {
-    Go(T),
+/// Why a link ends before its last phase: the cache served it, or it failed. The
+/// phases return it through `?` (an `Error` converts into `Failed`).
+pub enum Stop {
     Served(Box<Served>),
+    Failed(Error),
+}
+
+impl From<Error> for Stop {
+    fn from(error: Error) -> Stop {
+        Stop::Failed(error)
+    }
+}
+
+impl From<Served> for Stop {
+    fn from(served: Served) -> Stop {
+        Stop::Served(Box::new(served))
+    }
 }
 
 /// What symbol resolution gives the rest of the link.
@@ -134,7 +147,11 @@ impl<'a> Session<'a> {
 
     /// Plans the chain and resolves symbols. When the key is known before (every input
     /// hashed, or hashed meanwhile), it is looked up first and may serve the link.
-    pub fn resolve<A: Arch>(&mut self, sources: &[&InputFile], timer: &mut Timer) -> Result<Step<Resolved<'a>>> {
+    pub fn resolve<A: Arch>(
+        &mut self,
+        sources: &[&InputFile],
+        timer: &mut Timer,
+    ) -> std::result::Result<Resolved<'a>, Stop> {
         let (config, bases, inputs) = (self.config, self.bases, self.inputs);
         let base_record = self
             .early_prepared
@@ -168,7 +185,7 @@ impl<'a> Session<'a> {
         };
         if let Some(key) = self.key.clone() {
             if let Some(served) = self.serve(&key, timer) {
-                return Ok(Step::Served(Box::new(served)));
+                return Err(served.into());
             }
             if !self.speculating {
                 timer.phase("cache");
@@ -194,7 +211,7 @@ impl<'a> Session<'a> {
             }
         };
         let (db, prepared) = self.open_prepared::<A>(&chain, db)?;
-        Ok(Step::Go(Resolved { chain, db, hashes, prepared }))
+        Ok(Resolved { chain, db, hashes, prepared })
     }
 
     /// The prepared base for `chain`'s base: the one opened early when it is for this
@@ -271,10 +288,10 @@ impl<'a> Session<'a> {
     /// A checkpoint between phases: a warm relink's key is looked up at the first one by
     /// which its hashes are in (so that a hit costs little more than the hashing), and at
     /// the last one (`wait`, after the layout) at the latest.
-    pub fn checkpoint(&mut self, wait: bool, timer: &mut Timer) -> Result<Option<Served>> {
+    pub fn checkpoint(&mut self, wait: bool, timer: &mut Timer) -> std::result::Result<(), Stop> {
         let hashed = wait || self.hashes_ahead.as_ref().is_none_or(|hashes| hashes.is_done());
         if self.cache.is_none() || self.key.is_some() || !self.key_after_layout() || !hashed {
-            return Ok(None);
+            return Ok(());
         }
         if let Some(hashes) = self.hashes_ahead.take() {
             hashes.finish(&self.files, &self.memo);
@@ -282,14 +299,14 @@ impl<'a> Session<'a> {
         let cache = self.cache.as_mut().expect("checked above");
         let found = cache.link_key(self.config, &self.files, self.scripts, &self.memo);
         if self.remembered_bases.as_deref() != Some(&cache.input_hashes[..self.bases.len()]) {
-            return Err(Error::new("a base archive changed while it was being linked"));
+            return Err(Error::new("a base archive changed while it was being linked").into());
         }
         if let Some(served) = self.serve(&found, timer) {
-            return Ok(Some(served));
+            return Err(served.into());
         }
         self.key = Some(found);
         timer.phase("cache");
-        Ok(None)
+        Ok(())
     }
 
     /// The manifest's member hashes when the layout sized it with stand-ins (a key looked

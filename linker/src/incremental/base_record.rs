@@ -204,17 +204,15 @@ pub fn restore<'data>(record: &[u8], objects: Vec<(ObjectFile<'data>, u32)>) -> 
         if !locals.iter().all(|local| in_place(local.section)) {
             return None;
         }
-        loaded_objects.push(LoadedObject {
+        loaded_objects.push(LoadedObject::new(
             object,
             generation,
-            image_code: true,
+            true,
             global_ids,
             discarded,
-            strips_any: stripped.contains(&true),
             stripped,
-            locals,
-            has_local_ifunc,
-        });
+            (locals, has_local_ifunc),
+        ));
     }
     let records = reader.take(global_count.checked_mul(GLOBAL_RECORD)?)?;
     if reader.at != record.len() {

@@ -772,17 +772,13 @@ mod tests {
         let mut chunk = Chunk::new(InputSectionId { file: FileId(file), section }, relocs, bytes);
         chunk.relative = symbol + 1;
         chunk.symbolic = symbol + 2;
-        chunk.relr_offsets = vec![bytes_start(&chunk) + 8];
+        chunk.relr_offsets = vec![chunk.bytes.start + 8];
         chunk.uses_tls_ld = symbol % 2 == 1;
         chunk.recorded = Some(Box::new(ScanRecord {
             targets: vec![TargetRecord { symbol, facts: 3, bits: 5 }],
             type_counts: vec![(7, u64::from(symbol) + 10)],
         }));
         chunk
-    }
-
-    fn bytes_start(chunk: &Chunk) -> u64 {
-        chunk.bytes.start
     }
 
     /// What `store` writes, `open` reads back: every base chunk's record (found by

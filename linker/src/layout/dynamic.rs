@@ -14,17 +14,21 @@ use crate::scan::Plan;
 use crate::util::hash::FxHashMap;
 use rayon::prelude::*;
 
-/// What `plan` decides, moved into the `Layout` whole.
+/// What `plan` decides (`Layout::dynamic`).
 pub struct DynamicPlan {
     pub dynstr: StringTable,
     pub needed: Vec<Needed>,
     pub soname: Option<u32>,
     pub runpath: Option<u32>,
+    /// `.dynsym` entries after the null symbol: imports, then exports in `.gnu.hash` order.
     pub dynsym: Vec<GlobalId>,
     pub dynsym_index: Vec<u32>,
     pub dynsym_name: Vec<u32>,
+    /// `.gnu.version` entry per `.dynsym` entry after the null symbol (empty: no versions).
     pub versym: Vec<u16>,
+    /// `.gnu.version_d`, when the output defines versions.
     pub verdef: VerdefPlan,
+    /// Some symbol needs a version of a library (`.gnu.version_r` is written).
     pub has_verneed: bool,
     pub gnu_hash: GnuHashPlan,
 }

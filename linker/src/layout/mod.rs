@@ -6,7 +6,7 @@
 //! After this phase nothing moves; the writer only fills in bytes.
 
 pub mod defsym;
-mod dynamic;
+pub mod dynamic;
 pub mod exec_stack;
 pub mod gnu_hash;
 mod segments;
@@ -25,7 +25,6 @@ use crate::tables::{self, ImageDirectory};
 use crate::util::error::{Error, Result};
 use crate::util::hash::FxHashMap;
 use dynamic::DynamicPlan;
-use gnu_hash::GnuHashPlan;
 use object::elf;
 use object::read::elf::Sym as _;
 use rayon::prelude::*;
@@ -138,22 +137,9 @@ pub struct Tls {
 
 pub struct Layout {
     pub sections: SectionMap,
-    /// `.dynsym` entries after the null symbol: imports, then exports in `.gnu.hash` order.
-    pub dynsym: Vec<GlobalId>,
-    pub dynsym_index: Vec<u32>,
-    pub dynsym_name: Vec<u32>,
-    /// `.gnu.version` entry per `.dynsym` entry after the null symbol (empty: no versions).
-    pub versym: Vec<u16>,
-    /// `.gnu.version_d`, when the output defines versions.
-    pub verdef: crate::layout::verdef::VerdefPlan,
-    /// Some symbol needs a version of a library (`.gnu.version_r` is written).
-    pub has_verneed: bool,
+    /// Libraries needed, `.dynsym`, `.dynstr` and versions (`dynamic.rs`).
+    pub dynamic: DynamicPlan,
     pub import_count: usize,
-    pub gnu_hash: GnuHashPlan,
-    pub dynstr: StringTable,
-    pub needed: Vec<Needed>,
-    pub soname: Option<u32>,
-    pub runpath: Option<u32>,
     pub segments: Vec<Segment>,
     pub tls: Option<Tls>,
     pub global_addr: Vec<u64>,
@@ -342,13 +328,13 @@ impl Layout {
 pub fn dynamic_entries(layout: &Layout, plan: &Plan, config: &Config) -> Vec<(i64, u64)> {
     let mut entries = Vec::new();
     let tag = |t: elf::DynamicTag| t.0;
-    for needed in &layout.needed {
+    for needed in &layout.dynamic.needed {
         entries.push((tag(elf::DT_NEEDED), needed.name_offset as u64));
     }
-    if let Some(soname) = layout.soname {
+    if let Some(soname) = layout.dynamic.soname {
         entries.push((tag(elf::DT_SONAME), soname as u64));
     }
-    if let Some(runpath) = layout.runpath {
+    if let Some(runpath) = layout.dynamic.runpath {
         let dt = if config.gnu.new_dtags { elf::DT_RUNPATH } else { elf::DT_RPATH };
         entries.push((tag(dt), runpath as u64));
     }
@@ -399,16 +385,19 @@ pub fn dynamic_entries(layout: &Layout, plan: &Plan, config: &Config) -> Vec<(i6
         entries.push((tag(elf::DT_RELRSZ), section(Synthetic::RelrDyn).size));
         entries.push((tag(elf::DT_RELRENT), 8));
     }
-    if !layout.versym.is_empty() {
+    if !layout.dynamic.versym.is_empty() {
         entries.push((tag(elf::DT_VERSYM), section(Synthetic::VerSym).addr));
     }
-    if layout.verdef.count() > 0 {
+    if layout.dynamic.verdef.count() > 0 {
         entries.push((tag(elf::DT_VERDEF), section(Synthetic::VerDef).addr));
-        entries.push((tag(elf::DT_VERDEFNUM), layout.verdef.count() as u64));
+        entries.push((tag(elf::DT_VERDEFNUM), layout.dynamic.verdef.count() as u64));
     }
-    if layout.has_verneed {
+    if layout.dynamic.has_verneed {
         entries.push((tag(elf::DT_VERNEED), section(Synthetic::VerNeed).addr));
-        entries.push((tag(elf::DT_VERNEEDNUM), layout.needed.iter().filter(|n| !n.versions.is_empty()).count() as u64));
+        entries.push((
+            tag(elf::DT_VERNEEDNUM),
+            layout.dynamic.needed.iter().filter(|n| !n.versions.is_empty()).count() as u64,
+        ));
     }
     let mut flags = 0u64;
     if layout.static_tls {
@@ -456,34 +445,12 @@ pub struct Decisions<'a, 'data> {
 
 pub fn layout<A: Arch>(decisions: &Decisions, sections: SectionMap) -> Result<Layout> {
     let Decisions { config, db, plan, inputs, manifest, deps, exports, .. } = *decisions;
-    let DynamicPlan {
-        dynstr,
-        needed,
-        soname,
-        runpath,
-        dynsym,
-        dynsym_index,
-        dynsym_name,
-        versym,
-        verdef,
-        has_verneed,
-        gnu_hash,
-    } = dynamic::plan(db, plan, inputs, config, exports);
+    let dynamic = dynamic::plan(db, plan, inputs, config, exports);
     let eh_frame_fdes = count_fdes(db, &sections)?;
     let mut layout = Layout {
         sections,
-        dynsym,
-        dynsym_index,
-        dynsym_name,
-        versym,
-        verdef,
-        has_verneed,
+        dynamic,
         import_count: plan.dynamic_imports.len(),
-        gnu_hash,
-        dynstr,
-        needed,
-        soname,
-        runpath,
         segments: Vec::new(),
         tls: None,
         global_addr: vec![0; db.globals.len()],
@@ -539,8 +506,13 @@ pub fn layout<A: Arch>(decisions: &Decisions, sections: SectionMap) -> Result<La
 /// and `.relr.dyn` are sized by `settle_addresses`, the commons by `place_commons`.
 fn size_synthetics<A: Arch>(layout: &mut Layout, decisions: &Decisions) {
     let Decisions { config, plan, manifest, deps, directory, symtab, .. } = *decisions;
-    let (dynsym, versym, verdef, needed, gnu_hash) =
-        (&layout.dynsym, &layout.versym, &layout.verdef, &layout.needed, &layout.gnu_hash);
+    let (dynsym, versym, verdef, needed, gnu_hash) = (
+        &layout.dynamic.dynsym,
+        &layout.dynamic.versym,
+        &layout.dynamic.verdef,
+        &layout.dynamic.needed,
+        &layout.dynamic.gnu_hash,
+    );
     let sections = &layout.sections;
     let eh_frame_fdes = layout.eh_frame_fdes;
     let hash_style = config.gnu.hash_style;
@@ -577,7 +549,7 @@ fn size_synthetics<A: Arch>(layout: &mut Layout, decisions: &Decisions) {
         (Synthetic::ImageDirectory, directory.size()),
         (Synthetic::SymTab, symtab.symtab_size()),
         (Synthetic::StrTab, symtab.strtab_size),
-        (Synthetic::DynStr, layout.dynstr.bytes.len() as u64),
+        (Synthetic::DynStr, layout.dynamic.dynstr.bytes.len() as u64),
     ];
     for (synthetic, size) in section_sizes {
         let index = layout.sections.find(synthetic);

@@ -143,7 +143,11 @@ pub mod binding;
 pub mod defsym;
 pub mod deps;
 pub mod exports;
+mod symbol;
 pub mod undefined;
+
+use symbol::{decode_locals, GlobalSymbol};
+pub use symbol::{LocalSymbol, LOCAL_ABSOLUTE, LOCAL_NOWHERE};
 
 pub struct LoadedObject<'data> {
     pub object: ObjectFile<'data>,
@@ -166,70 +170,32 @@ pub struct LoadedObject<'data> {
     pub has_local_ifunc: bool,
 }
 
-/// Where a local symbol is: `section` is a section index, or one of the `LOCAL_*` codes.
-#[derive(Clone, Copy, Debug)]
-pub struct LocalSymbol {
-    pub section: u32,
-    pub value: u64,
-}
-
-/// What resolution needs of one global symbol of an object, decoded in parallel.
-struct GlobalSymbol<'data> {
-    name: &'data [u8],
-    hash: u64,
-    bind: elf::SymbolBind,
-    visibility: u8,
-    st_type: u8,
-    section: Option<usize>,
-    undefined: bool,
-    common: bool,
-    value: u64,
-    size: u64,
-}
-
-impl<'data> GlobalSymbol<'data> {
-    fn decode(object: &ObjectFile<'data>, index: usize) -> Result<GlobalSymbol<'data>> {
-        let symbol = object.symbol(index)?;
-        let name = object.symbol_name(symbol);
-        Ok(GlobalSymbol {
-            name,
-            hash: name_hash(name),
-            bind: symbol.st_bind(),
-            visibility: symbol.st_visibility().0,
-            st_type: symbol.st_type().0,
-            section: object.symbol_section(symbol, index)?,
-            undefined: symbol.is_undefined(ENDIAN),
-            common: symbol.is_common(ENDIAN),
-            value: symbol.st_value(ENDIAN),
-            size: symbol.st_size(ENDIAN),
-        })
-    }
-}
-
-/// `LocalSymbol::section` of an absolute symbol.
-pub const LOCAL_ABSOLUTE: u32 = u32::MAX - 1;
-/// `LocalSymbol::section` of a symbol in no section (undefined, common, malformed).
-pub const LOCAL_NOWHERE: u32 = u32::MAX;
-
-impl LocalSymbol {
-    fn decode(object: &ObjectFile, index: usize) -> (LocalSymbol, bool) {
-        let Ok(symbol) = object.symbol(index) else {
-            return (LocalSymbol { section: LOCAL_NOWHERE, value: 0 }, false);
-        };
-        let value = symbol.st_value(ENDIAN);
-        let section = if symbol.st_shndx(ENDIAN) == elf::SHN_ABS {
-            LOCAL_ABSOLUTE
-        } else {
-            match object.symbol_section(symbol, index) {
-                Ok(Some(section)) => section as u32,
-                _ => LOCAL_NOWHERE,
-            }
-        };
-        (LocalSymbol { section, value }, symbol.st_type() == elf::STT_GNU_IFUNC)
-    }
-}
-
 impl<'data> LoadedObject<'data> {
+    /// A loaded object; what can be derived (`strips_any`, `has_local_ifunc`) is here.
+    pub fn new(
+        object: ObjectFile<'data>,
+        generation: u32,
+        image_code: bool,
+        global_ids: Vec<GlobalId>,
+        discarded: Vec<bool>,
+        stripped: Vec<bool>,
+        locals: (Vec<LocalSymbol>, bool),
+    ) -> Self {
+        let (locals, has_local_ifunc) = locals;
+        let strips_any = stripped.contains(&true);
+        LoadedObject {
+            object,
+            generation,
+            image_code,
+            global_ids,
+            discarded,
+            stripped,
+            strips_any,
+            locals,
+            has_local_ifunc,
+        }
+    }
+
     /// The global a symbol index names, or `None` for a local symbol.
     #[inline]
     pub fn global(&self, symbol: usize) -> Option<GlobalId> {
@@ -760,18 +726,10 @@ impl<'data> Resolver<'data> {
                 }
             }
         }
-        let (locals, has_local_ifunc) = decode_locals(&object);
-        self.db.objects.push(LoadedObject {
-            object,
-            generation,
-            image_code,
-            global_ids,
-            discarded,
-            strips_any: stripped.contains(&true),
-            stripped,
-            locals,
-            has_local_ifunc,
-        });
+        let locals = decode_locals(&object);
+        self.db
+            .objects
+            .push(LoadedObject::new(object, generation, image_code, global_ids, discarded, stripped, locals));
         Ok(())
     }
 
@@ -981,12 +939,4 @@ pub fn is_c_identifier(name: &[u8]) -> bool {
 /// The section a `__start_`/`__stop_` symbol brackets.
 pub fn bracketed_section(name: &[u8]) -> &[u8] {
     name.strip_prefix(b"__start_").or_else(|| name.strip_prefix(b"__stop_")).unwrap_or(name)
-}
-
-/// An object's local symbols, decoded in parallel, and whether one is an IFUNC.
-fn decode_locals(object: &ObjectFile) -> (Vec<LocalSymbol>, bool) {
-    let decoded: Vec<(LocalSymbol, bool)> =
-        (0..object.first_global).into_par_iter().with_min_len(4096).map(|i| LocalSymbol::decode(object, i)).collect();
-    let has_local_ifunc = decoded.iter().any(|(_, ifunc)| *ifunc);
-    (decoded.into_iter().map(|(local, _)| local).collect(), has_local_ifunc)
 }

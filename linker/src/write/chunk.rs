@@ -391,7 +391,7 @@ impl ChunkWrite<'_, '_, '_> {
         let place = inputs.p;
         if preemptible {
             let SymRef::Global(id) = target else { unreachable!("locals never preempt") };
-            let dynsym = w.layout.dynsym_index[id.0 as usize];
+            let dynsym = w.layout.dynamic.dynsym_index[id.0 as usize];
             self.symbolic.push::<A>(place, dynsym, DynReloc::Absolute, inputs.a);
             *value = 0;
             Depends::Link

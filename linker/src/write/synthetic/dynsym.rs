@@ -16,7 +16,7 @@ pub(super) fn write(w: &Writer, out: &mut [u8]) -> Result<()> {
     let layout = w.layout;
     let db = w.db;
     let bss = layout.sections.outputs.iter().find(|o| o.name == ".bss" && o.header_index != 0);
-    for (i, &id) in layout.dynsym.iter().enumerate() {
+    for (i, &id) in layout.dynamic.dynsym.iter().enumerate() {
         let at = 24 * (i + 1);
         let global = db.global(id);
         let (info, other, shndx, value, size) = match global.definition {
@@ -54,7 +54,7 @@ pub(super) fn write(w: &Writer, out: &mut [u8]) -> Result<()> {
             }
             _ => ((import_binding(global).0 << 4) | global.reference_type, elf::STV_DEFAULT.0, 0, 0, 0),
         };
-        out.put32(at, layout.dynsym_name[i]);
+        out.put32(at, layout.dynamic.dynsym_name[i]);
         out[at + 4] = info;
         out[at + 5] = other;
         out.put16(at + 6, shndx);

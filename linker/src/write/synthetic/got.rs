@@ -26,7 +26,7 @@ pub(in crate::write) fn write<A: Arch>(
             Some(target) => {
                 let s = layout.symbol_address(w.db, target).unwrap_or(0);
                 let dynsym = match target {
-                    SymRef::Global(id) => layout.dynsym_index[id.0 as usize],
+                    SymRef::Global(id) => layout.dynamic.dynsym_index[id.0 as usize],
                     SymRef::Local(..) => 0,
                 };
                 (w.scanner.is_preemptible(target), s, dynsym, w.facts.is_absolute(w.db, target))

@@ -46,7 +46,7 @@ pub(super) fn write<A: Arch>(w: &Writer, out: &mut [u8]) {
 
 /// `STB_GNU_UNIQUE` and `STT_GNU_IFUNC` exports need the GNU OS ABI in the header.
 fn uses_gnu_extensions(w: &Writer) -> bool {
-    w.layout.dynsym[w.layout.import_count..].iter().any(|&id| match w.db.global(id).definition {
+    w.layout.dynamic.dynsym[w.layout.import_count..].iter().any(|&id| match w.db.global(id).definition {
         Definition::Object { file, index } => {
             w.db.object(file)
                 .object

@@ -29,7 +29,7 @@ pub(super) fn write<A: Arch>(w: &Writer, synthetic: Synthetic, slices: &mut [&mu
     let out = &mut *slices[0];
     match synthetic {
         Synthetic::Headers => headers::write::<A>(w, out),
-        Synthetic::DynStr => out.copy_from_slice(&layout.dynstr.bytes),
+        Synthetic::DynStr => out.copy_from_slice(&layout.dynamic.dynstr.bytes),
         Synthetic::Manifest => out.copy_from_slice(layout.manifest.as_bytes()),
         Synthetic::Deps => out.copy_from_slice(layout.deps.as_bytes()),
         Synthetic::SymTab => {
@@ -42,7 +42,7 @@ pub(super) fn write<A: Arch>(w: &Writer, synthetic: Synthetic, slices: &mut [&mu
         Synthetic::DynSym => dynsym::write(w, out)?,
         Synthetic::Hash if !out.is_empty() => hash::write_sysv_hash(w, out),
         Synthetic::VerSym => versions::write_versym(layout, out),
-        Synthetic::VerDef => layout.verdef.write(out),
+        Synthetic::VerDef => layout.dynamic.verdef.write(out),
         Synthetic::VerNeed => versions::write_verneed(layout, out),
         Synthetic::RelrDyn => relr::write(layout, out),
         Synthetic::Plt => {

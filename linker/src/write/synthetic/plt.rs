@@ -32,7 +32,7 @@ pub(super) fn write<A: Arch>(w: &Writer, plt_out: &mut [u8], got_plt: &mut [u8],
         got_plt.put64(8 * (3 + i), A::plt_lazy_target(entry_addr));
         match target {
             SymRef::Global(id) if i < w.plan.plt_ifunc_start => {
-                let dynsym = layout.dynsym_index[id.0 as usize];
+                let dynsym = layout.dynamic.dynsym_index[id.0 as usize];
                 rela_plt.push::<A>(slot_addr, dynsym, DynReloc::JumpSlot, 0);
             }
             _ => {

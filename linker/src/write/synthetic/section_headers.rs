@@ -17,10 +17,12 @@ pub(super) fn write(w: &Writer, out: &mut [u8]) {
             Some(Synthetic::GnuHash) => (index_of(Synthetic::DynSym), 0, 0),
             Some(Synthetic::Hash) => (index_of(Synthetic::DynSym), 0, 4),
             Some(Synthetic::VerSym) => (index_of(Synthetic::DynSym), 0, 2),
-            Some(Synthetic::VerDef) => (index_of(Synthetic::DynStr), layout.verdef.count() as u32, 0),
-            Some(Synthetic::VerNeed) => {
-                (index_of(Synthetic::DynStr), layout.needed.iter().filter(|n| !n.versions.is_empty()).count() as u32, 0)
-            }
+            Some(Synthetic::VerDef) => (index_of(Synthetic::DynStr), layout.dynamic.verdef.count() as u32, 0),
+            Some(Synthetic::VerNeed) => (
+                index_of(Synthetic::DynStr),
+                layout.dynamic.needed.iter().filter(|n| !n.versions.is_empty()).count() as u32,
+                0,
+            ),
             Some(Synthetic::RelaDyn) => (index_of(Synthetic::DynSym), 0, 24),
             Some(Synthetic::RelaPlt) => (index_of(Synthetic::DynSym), index_of(Synthetic::GotPlt), 24),
             Some(Synthetic::RelrDyn) => (0, 0, 8),

@@ -7,7 +7,7 @@ use crate::write::Put;
 
 /// Writes `.gnu.version`: entry 0 is the null symbol's.
 pub(super) fn write_versym(layout: &Layout, out: &mut [u8]) {
-    for (i, &v) in layout.versym.iter().enumerate() {
+    for (i, &v) in layout.dynamic.versym.iter().enumerate() {
         out.put16(2 * (i + 1), v);
     }
 }
@@ -15,7 +15,7 @@ pub(super) fn write_versym(layout: &Layout, out: &mut [u8]) {
 /// Writes `.gnu.version_r`: a `Verneed` per library with versions, each followed by its
 /// `Vernaux` entries.
 pub(super) fn write_verneed(layout: &Layout, out: &mut [u8]) {
-    let files: Vec<_> = layout.needed.iter().filter(|n| !n.versions.is_empty()).collect();
+    let files: Vec<_> = layout.dynamic.needed.iter().filter(|n| !n.versions.is_empty()).collect();
     let mut at = 0usize;
     for (i, needed) in files.iter().enumerate() {
         let size = 16 + 16 * needed.versions.len();

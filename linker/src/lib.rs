@@ -165,7 +165,8 @@ fn link_phases<'data, A: Arch>(
     session.checkpoint(false, &mut timer)?;
     let exports = resolve::exports::Exports::decide(config, &db, inputs)?;
     let sections = assign_sections::<A>(config, &mut db, &exports)?;
-    let deps = resolve::deps::records(&chain, &db)?;
+    let known_digests = prepared.as_ref().map(|p| p as &dyn resolve::deps::KnownDigests);
+    let deps = resolve::deps::records(&chain, &db, known_digests)?;
     timer.phase("sections");
     let (facts, keys) = (scan::SymbolFacts::new(&db, &sections, &exports), scan::Keys::new(&db));
     let scanner = scan::Scanner::new(config, &db, &facts, &keys, session.records_base());
@@ -183,7 +184,7 @@ fn link_phases<'data, A: Arch>(
         facts: &facts,
         inputs,
         manifest: &manifest,
-        deps: deps.as_deref().unwrap_or_default(),
+        deps: deps.text.as_deref().unwrap_or_default(),
         directory: &directory,
         symtab: &symtab,
         exports: &exports,
@@ -202,7 +203,7 @@ fn link_phases<'data, A: Arch>(
     let written = writer.write::<A>(session.take_early_region())?;
     // Before the output is replaced: what the bases it was built on differ in, if they do.
     let rebased = report::rebase::after_relink(&config.output, &layout.manifest, &db);
-    let mut pending = side_outputs(config, &chain, &db, &layout, deps.as_deref())?;
+    let mut pending = side_outputs(config, &chain, &db, &layout, deps.text.as_deref())?;
     timer.phase("write");
     let linked = Linked {
         chain: &chain,
@@ -210,6 +211,7 @@ fn link_phases<'data, A: Arch>(
         plan: &plan,
         layout: &layout,
         directory: &directory,
+        digests: &deps.digests,
         prepared: prepared.as_ref(),
     };
     let cache_report = session.store(&written, &linked, &region);

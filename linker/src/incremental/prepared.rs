@@ -9,13 +9,15 @@
 //! the base's decoded dispatch tables; and the base region (see `sections::in_base_region`):
 //! its bytes as one link wrote them, page-aligned at the end of the file so that they can
 //! be mapped and written into the next output, and which relocations of each of its chunks that link
-//! must apply again, with the definitions the others were resolved to.
+//! must apply again, with the definitions the others were resolved to; and the digests
+//! of the base definitions the newest generation bound (`resolve::deps`).
 //! The file is mapped and read in place (fixed-size little-endian records, no decoding
 //! step) after its checksum is verified. This module only stores and reads records; the
 //! scan decides whether a record still holds (see `scan::Scanner::replay_chunk`). It must
 //! never be the reason an output differs: anything doubtful is rescanned.
 
 use crate::config::Config;
+use crate::resolve::deps::{Digest, KnownDigest, KnownDigests};
 use crate::resolve::{FileId, SymbolDb};
 use crate::scan::record::{encode_targets, encode_type_counts, TARGET_RECORD, TYPE_RECORD};
 use crate::scan::{Chunk, RecordedScan, ScanRecords, TargetRecord};
@@ -28,7 +30,7 @@ use std::ops::Range;
 use std::path::Path;
 
 const MAGIC: &[u8; 8] = b"CLNKPREP";
-const FORMAT: u32 = 6;
+const FORMAT: u32 = 7;
 const HEADER: usize = 256;
 const CHUNK_RECORD: usize = 96;
 const UNIT_RECORD: usize = 40;
@@ -41,6 +43,8 @@ const PATCH_RECORD: usize = Patches::RECORD;
 /// Where the region's bytes start in the file: a page boundary, so that they can be mapped.
 const REGION_ALIGN: usize = 4096;
 const BINDING_RECORD: usize = 12;
+/// A base definition's digest: object, symbol, digest (sorted by object and symbol).
+const DIGEST_RECORD: usize = 24;
 /// Header flag (offset 184): the base's units are not recorded, because some entry of a
 /// base unit's table binds outside its own object (to an older generation's definition),
 /// which a newer generation could change; they are decoded in every link.
@@ -100,6 +104,8 @@ pub struct PreparedBase {
     base_objects: usize,
     /// Where the record of the base's resolved symbols lies (`crate::resolve::base_record`).
     base_symbols: Range<usize>,
+    /// Where the digest records lie (`DIGEST_RECORD` each).
+    digests: Range<usize>,
 }
 
 /// What a link recorded for its prepared base.
@@ -111,6 +117,8 @@ pub struct Recorded<'a> {
     pub region: Option<(RegionSource<'a>, &'a [Option<ChunkPatches>])>,
     /// The base's resolved symbols (`crate::resolve::base_record::encode`), if recorded.
     pub base_symbols: Option<&'a [u8]>,
+    /// Digests of base definitions, sorted by object and symbol.
+    pub digests: &'a [KnownDigest],
 }
 
 /// Where the base region lies in the output, and the layout it was written for.
@@ -231,6 +239,7 @@ impl PreparedBase {
         let (units, entries, names) = (count(112), count(120), count(128));
         let (patches, bindings) = (count(136), count(144));
         let symbols_len = count(176);
+        let digests = count(192);
         let payload_end = [
             (chunks, CHUNK_RECORD),
             (targets, TARGET_RECORD),
@@ -242,6 +251,7 @@ impl PreparedBase {
             (patches, PATCH_RECORD),
             (bindings, BINDING_RECORD),
             (symbols_len, 1),
+            (digests, DIGEST_RECORD),
         ]
         .iter()
         .try_fold(HEADER, |total, &(n, size)| n.checked_mul(size).and_then(|bytes| bytes.checked_add(total)));
@@ -265,8 +275,10 @@ impl PreparedBase {
         if recorded_objects != base_objects {
             return Err(format!("recorded for {recorded_objects} base objects, not {base_objects}"));
         }
-        let symbols_end = payload_end.unwrap_or(0);
+        let digests_end = payload_end.unwrap_or(0);
+        let symbols_end = digests_end - digests * DIGEST_RECORD;
         let base_symbols = symbols_end - symbols_len..symbols_end;
+        let digests = symbols_end..digests_end;
         let prepared = PreparedBase {
             map,
             chunks,
@@ -279,6 +291,7 @@ impl PreparedBase {
             patches,
             base_objects,
             base_symbols,
+            digests,
         };
         // Every record's ranges must lie inside the file: then reading them cannot fail.
         for index in 0..chunks {
@@ -434,6 +447,16 @@ impl RecordedUnits for PreparedBase {
             }
         });
         Some(units.collect())
+    }
+}
+
+impl KnownDigests for PreparedBase {
+    fn digest(&self, file: FileId, symbol: u32) -> Option<Digest> {
+        let (records, _) = self.map[self.digests.clone()].as_chunks::<DIGEST_RECORD>();
+        let key = |record: &[u8; DIGEST_RECORD]| (u32_at(record, 0), u32_at(record, 4));
+        let at = records.partition_point(|record| key(record) < (file.0, symbol));
+        let record = records.get(at).filter(|record| key(record) == (file.0, symbol))?;
+        Some(Digest::from_le_bytes(record[8..].try_into().expect("sixteen bytes")))
     }
 }
 
@@ -632,6 +655,12 @@ pub fn store(
     payload.extend_from_slice(&bindings);
     let base_symbols = recorded.base_symbols.or_else(|| previous.and_then(|p| p.base_symbols())).unwrap_or_default();
     payload.extend_from_slice(base_symbols);
+    for &(file, symbol, digest) in recorded.digests.iter().filter(|d| (d.0 .0 as usize) < base_objects) {
+        payload.extend_from_slice(&file.0.to_le_bytes());
+        payload.extend_from_slice(&symbol.to_le_bytes());
+        payload.extend_from_slice(&digest.to_le_bytes());
+    }
+    let digest_count = recorded.digests.iter().filter(|d| (d.0 .0 as usize) < base_objects).count();
     let mut header = Vec::with_capacity(HEADER);
     header.extend_from_slice(MAGIC);
     header.extend_from_slice(&FORMAT.to_le_bytes());
@@ -663,7 +692,8 @@ pub fn store(
     header.extend_from_slice(&(base_symbols.len() as u64).to_le_bytes());
     let flags = if units.recorded { 0 } else { UNITS_NOT_RECORDED };
     header.extend_from_slice(&flags.to_le_bytes());
-    header.resize(200, 0);
+    header.resize(192, 0);
+    header.extend_from_slice(&(digest_count as u64).to_le_bytes());
     match &recorded.region {
         Some((region, _)) => header.extend_from_slice(&region.record.signature),
         None => header.resize(232, 0),
@@ -795,8 +825,15 @@ mod tests {
             chunk(2, 1, 0..1, 0..8, 44),
         ];
         let directory = ImageDirectory { units: Vec::new() };
-        let recorded =
-            Recorded { chunks: &chunks, directory: &directory, region: None, base_symbols: Some(b"symbols") };
+        // Digests of base definitions (file 2's is the newest generation's: not kept).
+        let digests = [(FileId(0), 5, 0x55), (FileId(0), 9, u128::MAX - 9), (FileId(1), 2, 12), (FileId(2), 1, 21)];
+        let recorded = Recorded {
+            chunks: &chunks,
+            directory: &directory,
+            region: None,
+            base_symbols: Some(b"symbols"),
+            digests: &digests,
+        };
         store(&path, "the key", 2, recorded, None).unwrap();
 
         let Ok(Some((base, verified))) = PreparedBase::open(&path, "the key", 2, |_, _| false) else {
@@ -805,6 +842,12 @@ mod tests {
         assert!(verified);
         assert_eq!(base.chunk_count(), 3);
         assert_eq!(base.base_symbols(), Some(&b"symbols"[..]));
+        for (file, symbol, digest) in [(0, 5, Some(0x55)), (0, 9, Some(u128::MAX - 9)), (1, 2, Some(12))] {
+            assert_eq!(base.digest(FileId(file), symbol), digest);
+        }
+        for (file, symbol) in [(0, 4), (0, 6), (0, 10), (1, 1), (1, 3), (2, 1), (3, 0)] {
+            assert_eq!(base.digest(FileId(file), symbol), None, "file {file} symbol {symbol}");
+        }
         let section = InputSectionId { file: FileId(0), section: 2 };
         let replayed = base.chunks_of(section, 5, 100).expect("section 2 of file 0 is recorded");
         assert_eq!(
@@ -833,7 +876,9 @@ mod tests {
         let path = dir.path().join("prepared");
         let chunks = vec![chunk(0, 1, 0..1, 0..16, 1)];
         let directory = ImageDirectory { units: Vec::new() };
-        let recorded = Recorded { chunks: &chunks, directory: &directory, region: None, base_symbols: None };
+        let digests = [(FileId(0), 1, 7)];
+        let recorded =
+            Recorded { chunks: &chunks, directory: &directory, region: None, base_symbols: None, digests: &digests };
         store(&path, "k", 1, recorded, None).unwrap();
         let good = std::fs::read(&path).unwrap();
         for at in (0..good.len()).step_by(7) {

@@ -399,6 +399,8 @@ pub struct Linked<'l, 'data> {
     pub plan: &'l Plan,
     pub layout: &'l Layout,
     pub directory: &'l crate::tables::ImageDirectory,
+    /// The digests of base definitions the dependency records used.
+    pub digests: &'l [crate::resolve::deps::KnownDigest],
     pub prepared: Option<&'l PreparedBase>,
 }
 
@@ -430,7 +432,7 @@ fn store_prepared(
     linked: &Linked,
     region: &RegionPlan,
 ) {
-    let Linked { chain, db, plan, layout, directory, prepared } = *linked;
+    let Linked { chain, db, plan, layout, directory, digests, prepared } = *linked;
     let recorded_region = match (&region.mode, &layout.base_region, region.signature) {
         (BaseRegion::Record, Some(range), Some(signature)) => Some((
             RegionSource { record: RegionRecord { range: range.clone(), signature }, output: written.file.as_file() },
@@ -449,6 +451,7 @@ fn store_prepared(
         directory,
         region: recorded_region,
         base_symbols: base_symbols.as_deref(),
+        digests,
     };
     match prepared::store(path, base_key, chain.base_objects.len(), recorded, prepared) {
         Ok(()) => {

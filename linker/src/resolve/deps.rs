@@ -104,12 +104,32 @@ pub fn parse(text: &str) -> Result<Vec<UnitDeps>> {
     Ok(units)
 }
 
+/// Digests of base definitions an earlier link with the same base computed (a prepared
+/// base keeps them): a definition's digest depends on the base's bytes alone.
+pub trait KnownDigests {
+    /// The digest of symbol `symbol` of base object `file`, if known.
+    fn digest(&self, file: FileId, symbol: u32) -> Option<Digest>;
+}
+
+/// One base definition's digest: (object, symbol, digest).
+pub type KnownDigest = (FileId, u32, Digest);
+
+/// What a link keeps of the dependency records.
+#[derive(Default)]
+pub struct Records {
+    /// The text an output and its emitted archive keep; `None` for a link without bases.
+    pub text: Option<String>,
+    /// The digest of every base definition the newest generation binds, sorted, for the
+    /// next link with the same base ([`KnownDigests`]).
+    pub digests: Vec<KnownDigest>,
+}
+
 /// The records an output and its emitted archive keep: the bases' (carried forward, see
-/// [`ChainPlan::carried_deps`]) then the newest generation's. `None` for a link without
-/// bases.
-pub fn records(chain: &ChainPlan, db: &SymbolDb) -> Result<Option<String>> {
+/// [`ChainPlan::carried_deps`]) then the newest generation's, whose digests of base
+/// definitions are taken from `known` when it has them.
+pub fn records(chain: &ChainPlan, db: &SymbolDb, known: Option<&dyn KnownDigests>) -> Result<Records> {
     if !chain.is_chained() {
-        return Ok(None);
+        return Ok(Records::default());
     }
     let mut text = format!("{MAGIC}\n");
     for &(offset, carried) in &chain.carried_deps {
@@ -128,12 +148,14 @@ pub fn records(chain: &ChainPlan, db: &SymbolDb) -> Result<Option<String>> {
             }
         }
     }
-    render_units(&compute(db, db.newest), &mut text);
-    Ok(Some(text))
+    let (units, digests) = compute(db, db.newest, known);
+    render_units(&units, &mut text);
+    Ok(Records { text: Some(text), digests })
 }
 
-/// The records of every unit (object of image code) of `generation`, in load order.
-pub fn compute(db: &SymbolDb, generation: u32) -> Vec<UnitDeps> {
+/// The records of every unit (object of image code) of `generation`, in load order, and
+/// the digests of the definitions they bind (sorted by object and symbol).
+pub fn compute(db: &SymbolDb, generation: u32, known: Option<&dyn KnownDigests>) -> (Vec<UnitDeps>, Vec<KnownDigest>) {
     let is_unit = |file: &FileId| db.object(*file).generation == generation && db.object(*file).image_code;
     let files: Vec<FileId> = (0..db.objects.len() as u32).map(FileId).filter(is_unit).collect();
     // Each unit's references into older generations, as (name, global), sorted by name.
@@ -155,8 +177,17 @@ pub fn compute(db: &SymbolDb, generation: u32) -> Vec<UnitDeps> {
     let mut definitions: Vec<GlobalId> = bound.iter().flatten().map(|&(_, id)| id).collect();
     definitions.sort_unstable();
     definitions.dedup();
-    let digests = digests(db, &definitions.iter().copied().map(Some).collect::<Vec<_>>());
-    files
+    let digests = digests(db, &definitions.iter().copied().map(Some).collect::<Vec<_>>(), known);
+    let mut kept: Vec<KnownDigest> = definitions
+        .iter()
+        .zip(&digests)
+        .filter_map(|(&id, &digest)| {
+            let (_, file, symbol) = older_definition(db, id, generation)?;
+            Some((file, symbol, digest))
+        })
+        .collect();
+    kept.sort_unstable();
+    let units = files
         .iter()
         .zip(bound)
         .map(|(&file, names)| UnitDeps {
@@ -175,7 +206,8 @@ pub fn compute(db: &SymbolDb, generation: u32) -> Vec<UnitDeps> {
                 })
                 .collect(),
         })
-        .collect()
+        .collect();
+    (units, kept)
 }
 
 /// The generation, object and symbol of `id`'s definition when an object of a generation
@@ -192,17 +224,22 @@ fn older_definition(db: &SymbolDb, id: GlobalId, generation: u32) -> Option<(u32
 /// A definition whose digest is wanted: (file, section, symbol, position in the request).
 type Wanted = (FileId, usize, u32, usize);
 
-/// The digest of each global's object definition (zero for any other, or none), computed
-/// in parallel: each section's relocations are put in offset order once (in parallel over
-/// sections), then every definition finds its own by binary search (in parallel over
-/// definitions).
-fn digests(db: &SymbolDb, globals: &[Option<GlobalId>]) -> Vec<Digest> {
+/// The digest of each global's object definition (zero for any other, or none): taken
+/// from `known` when it has it, else computed in parallel: each section's relocations are
+/// put in offset order once (in parallel over sections), then every definition finds its
+/// own by binary search (in parallel over definitions).
+fn digests(db: &SymbolDb, globals: &[Option<GlobalId>], known: Option<&dyn KnownDigests>) -> Vec<Digest> {
+    let mut digests = vec![0; globals.len()];
     let mut wanted: Vec<Wanted> = globals
         .iter()
         .enumerate()
         .filter_map(|(at, id)| Some((at, (*id)?)))
         .filter_map(|(at, id)| match db.global(id).definition {
             Definition::Object { file, index } => {
+                if let Some(digest) = known.and_then(|known| known.digest(file, index)) {
+                    digests[at] = digest;
+                    return None;
+                }
                 let object = &db.object(file).object;
                 let section =
                     object.symbol(index as usize).ok().and_then(|s| object.symbol_section(s, index as usize).ok());
@@ -225,7 +262,6 @@ fn digests(db: &SymbolDb, globals: &[Option<GlobalId>]) -> Vec<Digest> {
         .with_min_len(64)
         .map(|&(&(file, section, symbol, at), relocations)| (at, digest(db, file, section, symbol, relocations)))
         .collect();
-    let mut digests = vec![0; globals.len()];
     for (at, digest) in computed {
         digests[at] = digest;
     }
@@ -345,7 +381,7 @@ pub fn affected(records: &[UnitDeps], from: u32, db: &SymbolDb) -> Vec<Affected>
     names.dedup();
     // Where each name now binds, and that definition's digest.
     let bound: Vec<Option<GlobalId>> = names.par_iter().map(|name| binder.bind(name.as_bytes(), db.newest)).collect();
-    let digests = digests(db, &bound);
+    let digests = digests(db, &bound, None);
     let now = |name: &str| -> Option<(u32, Digest)> {
         let at = names.binary_search(&name).ok()?;
         match db.global(bound[at]?).definition {

@@ -364,6 +364,7 @@ impl<'a> Session<'a> {
         }
         if let Some(base_key) = &self.base_key {
             record_outcomes(&mut cache.report, linked, &region.mode);
+            cache.report.region_cloned = written.region_copy == crate::write::RegionCopy::Cloned;
             if let (true, Some(path)) = (region.store_prepared, cache.prepared_base(base_key)) {
                 store_prepared(cache, &path, base_key, self.config, written, linked, region);
             }

@@ -192,17 +192,25 @@ impl Layout {
         Ok(())
     }
 
-    /// A digest of where the base region's sections and their inputs lie, and of the PLT
-    /// entries base code calls through (where the PLT is, which symbols come first): equal
-    /// digests mean a stored copy of the region's bytes fits this layout.
+    /// A digest of where the base region's sections and their inputs lie, of the PLT
+    /// entries base code calls through (where the PLT is, which symbols come first), and of
+    /// the base GOT's entries: equal digests mean a stored copy of the region's bytes fits
+    /// this layout.
     pub fn region_signature(&self, db: &SymbolDb, plan: &Plan) -> [u8; 32] {
         let mut hasher = blake3::Hasher::new();
         hasher.update(&self.section(Synthetic::Plt).addr.to_le_bytes());
-        for &target in &plan.plt[..plan.base_plt] {
+        let base_got = plan.got.iter().take_while(|entry| entry.slot < plan.base_got_slots);
+        let base_got = base_got.map(|entry| (entry.target, entry.kind as u64 + 1));
+        for (target, kind) in plan.plt[..plan.base_plt].iter().map(|&target| (Some(target), 0)).chain(base_got) {
             let name = match target {
-                SymRef::Global(id) => db.global(id).name,
-                SymRef::Local(..) => b"",
+                Some(SymRef::Global(id)) => db.global(id).name,
+                Some(SymRef::Local(file, index)) => {
+                    hasher.update(&[u64::from(file.0), u64::from(index)].map(u64::to_le_bytes).concat());
+                    b""
+                }
+                None => b"",
             };
+            hasher.update(&kind.to_le_bytes());
             hasher.update(&(name.len() as u64).to_le_bytes());
             hasher.update(name);
         }
@@ -226,6 +234,15 @@ impl Layout {
 
     pub fn section(&self, synthetic: Synthetic) -> &crate::sections::OutputSection {
         &self.sections.outputs[self.sections.find(synthetic)]
+    }
+
+    /// The address of GOT slot `slot`: the base GOT's (the first `plan.base_got_slots`) in
+    /// `.got.base`, inside the base region; the others in `.got`.
+    pub fn got_slot_address(&self, plan: &Plan, slot: u32) -> u64 {
+        match slot.checked_sub(plan.base_got_slots) {
+            Some(in_got) => self.section(Synthetic::Got).addr + 8 * in_got as u64,
+            None => self.section(Synthetic::BaseGot).addr + 8 * slot as u64,
+        }
     }
 
     /// `_GLOBAL_OFFSET_TABLE_`: the start of `.got.plt`, as on every x86-64 linker.
@@ -542,7 +559,8 @@ fn size_synthetics<A: Arch>(layout: &mut Layout, decisions: &Decisions) {
             Synthetic::EhFrameHdr,
             if sections.by_name(".eh_frame").is_some() { eh_frame::eh_frame_hdr_size(eh_frame_fdes) as u64 } else { 0 },
         ),
-        (Synthetic::Got, 8 * plan.got_slots as u64),
+        (Synthetic::BaseGot, 8 * plan.base_got_slots as u64),
+        (Synthetic::Got, 8 * (plan.got_slots - plan.base_got_slots) as u64),
         (Synthetic::GotPlt, 8 * (3 + plan.plt.len() as u64)),
         (Synthetic::Manifest, manifest.len() as u64),
         (Synthetic::Deps, deps.len() as u64),
@@ -746,12 +764,11 @@ fn relative_addresses(
         let base = layout.sections.outputs[placement.output as usize].addr + placement.offset;
         addresses.extend(chunk.relr_offsets.iter().map(|offset| base + offset));
     }
-    let got = layout.section(Synthetic::Got).addr;
     for entry in &plan.got {
         if let (crate::scan::GotKind::Address, Some(target)) = (entry.kind, entry.target) {
             let preemptible = matches!(target, SymRef::Global(id) if facts.preemptible[id.0 as usize]);
             if !preemptible && !facts.is_absolute(db, target) {
-                addresses.push(got + 8 * entry.slot as u64);
+                addresses.push(layout.got_slot_address(plan, entry.slot));
             }
         }
     }

@@ -86,6 +86,8 @@ pub struct CacheReport {
     /// With `"reused"`: chunks patched over the copy, and the relocations applied to them.
     pub region_chunks: usize,
     pub region_patches: usize,
+    /// With `"reused"`: the region's whole pages were cloned (reflink) rather than copied.
+    pub region_cloned: bool,
     /// The base's resolved symbols were restored from the prepared base's record rather
     /// than loaded from the base objects.
     pub symbols_restored: bool,
@@ -118,8 +120,10 @@ impl CacheReport {
     pub fn describe_region(&self) -> String {
         match self.region {
             RegionOutcome::Reused => format!(
-                "base region copied from it, {} relocation(s) in {} chunk(s) applied again",
-                self.region_patches, self.region_chunks
+                "base region {} from it, {} relocation(s) in {} chunk(s) applied again",
+                if self.region_cloned { "cloned (reflink)" } else { "copied" },
+                self.region_patches,
+                self.region_chunks
             ),
             RegionOutcome::Recorded => "base region recorded".to_string(),
             _ => "no base region".to_string(),

@@ -144,7 +144,7 @@ impl LinkReport {
         );
         let _ = writeln!(
             json,
-            "  \"prepared_base\": {{\"outcome\": {}, \"stored\": {}, \"chunks_replayed\": {}, \"chunks_rescanned\": {}, \"rescan_reason\": {}, \"region\": {}, \"region_chunks\": {}, \"region_patches\": {}, \"symbols\": {}}},",
+            "  \"prepared_base\": {{\"outcome\": {}, \"stored\": {}, \"chunks_replayed\": {}, \"chunks_rescanned\": {}, \"rescan_reason\": {}, \"region\": {}, \"region_chunks\": {}, \"region_patches\": {}, \"region_cloned\": {}, \"symbols\": {}}},",
             json_string(c.base.as_str()),
             c.base_stored,
             c.chunks_replayed,
@@ -153,6 +153,7 @@ impl LinkReport {
             json_string(c.region.as_str()),
             c.region_chunks,
             c.region_patches,
+            c.region_cloned,
             json_string(if c.symbols_restored { "restored" } else { "loaded" })
         );
         let rebased = self.rebased.as_deref().map_or("null".to_string(), crate::resolve::deps::to_json);

@@ -36,15 +36,20 @@ pub const REFERENCED: u8 = 32;
 /// Some base generation's code calls the symbol through the PLT: its entry goes first, so
 /// that such calls keep their value from link to link (see `Plan::base_plt`).
 pub const BASE_PLT: u8 = 64;
+/// Some base generation's code loads the symbol's address from the GOT: its entries go in
+/// the base GOT, inside the base region, so that such loads keep their value from link to
+/// link (see `Plan::base_got_slots`).
+pub const BASE_GOT: u8 = 128;
 
 /// The flags a chunk's relocations mark on a symbol: `bits`, with [`BASE_PLT`] when a base
-/// generation's code asks for a PLT entry.
+/// generation's code asks for a PLT entry and [`BASE_GOT`] when it asks for a GOT entry.
 #[inline]
 fn marked(bits: u8, from_base: bool) -> u8 {
-    if from_base && bits & NEEDS_PLT != 0 {
-        bits | BASE_PLT
-    } else {
-        bits
+    match from_base {
+        true => {
+            bits | if bits & NEEDS_PLT != 0 { BASE_PLT } else { 0 } | if bits & NEEDS_GOT != 0 { BASE_GOT } else { 0 }
+        }
+        false => bits,
     }
 }
 
@@ -155,6 +160,10 @@ pub struct Plan {
     pub flags: Vec<u8>,
     pub got: Vec<GotEntry>,
     pub got_slots: u32,
+    /// How many of the first GOT slots are the base GOT's: the entries of symbols some base
+    /// generation's code loads from the GOT, in `.got.base` inside the base region (where
+    /// every link with that base puts them; see `Layout::got_slot_address`).
+    pub base_got_slots: u32,
     /// First GOT slot of each key's entries (u32::MAX when none).
     pub got_first_slot: Vec<u32>,
     pub tls_ld_slot: Option<u32>,
@@ -214,6 +223,15 @@ impl Keys {
             SymRef::Global(id) => id.0 as usize,
             SymRef::Local(file, index) => self.local_base[file.0 as usize] + index as usize,
         }
+    }
+
+    /// The symbol of key `key` (the inverse of [`Keys::of`]).
+    pub fn target(&self, key: usize) -> SymRef {
+        if key < self.globals {
+            return SymRef::Global(GlobalId(key as u32));
+        }
+        let file = self.local_base.partition_point(|&base| base <= key) - 1;
+        SymRef::Local(FileId(file as u32), (key - self.local_base[file]) as u32)
     }
 }
 
@@ -786,63 +804,28 @@ pub fn scan<A: Arch>(
         symbolic_total += chunk.symbolic;
     }
 
-    // GOT: entries in key order, each symbol's kinds in a fixed order.
-    let mut got = Vec::new();
-    let mut got_first_slot = vec![u32::MAX; keys.total];
-    let mut slot = 0u32;
-    let mut got_relative = 0u32;
-    let mut got_symbolic = 0u32;
+    let mut got = plan_got(scanner, db, &flags, keys);
     let mut plt = Vec::new();
     let mut plt_index = vec![u32::MAX; keys.total];
-    let key_target = |key: usize| -> SymRef {
-        if key < keys.globals {
-            return SymRef::Global(GlobalId(key as u32));
-        }
-        let file = keys.local_base.partition_point(|&base| base <= key) - 1;
-        SymRef::Local(FileId(file as u32), (key - keys.local_base[file]) as u32)
-    };
-    for (key, &bits) in flags.iter().enumerate() {
-        if bits & (NEEDS_GOT | NEEDS_TLS_GD | NEEDS_TLS_IE | NEEDS_TLS_DESC) != 0 {
-            let target = key_target(key);
-            let preemptible = scanner.is_preemptible(target);
-            got_first_slot[key] = slot;
-            for (bit, kind) in [
-                (NEEDS_GOT, GotKind::Address),
-                (NEEDS_TLS_GD, GotKind::TlsGd),
-                (NEEDS_TLS_IE, GotKind::TlsIe),
-                (NEEDS_TLS_DESC, GotKind::TlsDesc),
-            ] {
-                if bits & bit == 0 {
-                    continue;
-                }
-                let (relative, symbolic) =
-                    got_dynamic_relocs(kind, preemptible, scanner.facts.is_absolute(db, target), scanner.pack_relative);
-                got_relative += relative;
-                got_symbolic += symbolic;
-                got.push(GotEntry { kind, target: Some(target), slot });
-                slot += kind.slots();
-            }
-        }
-    }
     // PLT entries: the base generations' calls first (their entries are then where every
     // link with that base puts them), the other imports next, indirect functions last
     // (their resolvers may call through the other PLT slots).
     let plt_keys = (0..flags.len()).filter(|&key| flags[key] & NEEDS_PLT != 0);
     let (imports, ifuncs): (Vec<usize>, Vec<usize>) =
-        plt_keys.partition(|&key| scanner.is_preemptible(key_target(key)));
+        plt_keys.partition(|&key| scanner.is_preemptible(keys.target(key)));
     let (base_imports, other_imports): (Vec<usize>, Vec<usize>) =
         imports.into_iter().partition(|&key| flags[key] & BASE_PLT != 0);
     let base_plt = base_imports.len();
     let plt_ifunc_start = base_plt + other_imports.len();
     for key in base_imports.into_iter().chain(other_imports).chain(ifuncs) {
         plt_index[key] = plt.len() as u32;
-        plt.push(key_target(key));
+        plt.push(keys.target(key));
     }
     let tls_ld_slot = uses_tls_ld.then(|| {
-        got.push(GotEntry { kind: GotKind::TlsLd, target: None, slot });
-        got_symbolic += 1;
-        slot += 2;
-        slot - 2
+        got.entries.push(GotEntry { kind: GotKind::TlsLd, target: None, slot: got.slots });
+        got.symbolic += 1;
+        got.slots += 2;
+        got.slots - 2
     });
 
     let (dynamic_imports, dynamic_exports) = dynamic_symbols(db, scanner.facts, &flags);
@@ -850,9 +833,10 @@ pub fn scan<A: Arch>(
     Ok(Plan {
         chunks,
         flags,
-        got,
-        got_slots: slot,
-        got_first_slot,
+        got: got.entries,
+        got_slots: got.slots,
+        base_got_slots: got.base_slots,
+        got_first_slot: got.first_slot,
         tls_ld_slot,
         plt,
         base_plt,
@@ -862,8 +846,8 @@ pub fn scan<A: Arch>(
         dynamic_exports,
         chunk_relative: relative_total,
         chunk_symbolic: symbolic_total,
-        got_relative,
-        got_symbolic,
+        got_relative: got.relative,
+        got_symbolic: got.symbolic,
         image_relative: if scanner.pack_relative { 0 } else { directory.pointer_count() as u32 },
         static_tls: static_tls.into_inner(),
         text_relocations,
@@ -889,6 +873,60 @@ fn why_rescanned(object: &crate::input::object_file::ObjectFile, chunk: &Chunk, 
         object.describe_symbol(symbol as usize),
         object.locate(section, offset)
     )
+}
+
+/// The GOT the scan's marks ask for (see [`plan_got`]).
+struct GotPlan {
+    entries: Vec<GotEntry>,
+    slots: u32,
+    base_slots: u32,
+    first_slot: Vec<u32>,
+    relative: u32,
+    symbolic: u32,
+}
+
+/// GOT entries in key order, each symbol's kinds in a fixed order: the base GOT's symbols
+/// first (see `Plan::base_got_slots`), then the others.
+fn plan_got(scanner: &Scanner, db: &SymbolDb, flags: &[u8], keys: &Keys) -> GotPlan {
+    let mut got = GotPlan {
+        entries: Vec::new(),
+        slots: 0,
+        base_slots: 0,
+        first_slot: vec![u32::MAX; keys.total],
+        relative: 0,
+        symbolic: 0,
+    };
+    let wants_got = |bits: u8| bits & (NEEDS_GOT | NEEDS_TLS_GD | NEEDS_TLS_IE | NEEDS_TLS_DESC) != 0;
+    let (base_keys, other_keys): (Vec<usize>, Vec<usize>) =
+        (0..flags.len()).filter(|&key| wants_got(flags[key])).partition(|&key| flags[key] & BASE_GOT != 0);
+    for (index, key) in base_keys.iter().chain(&other_keys).copied().enumerate() {
+        if index == base_keys.len() {
+            got.base_slots = got.slots;
+        }
+        let (target, bits) = (keys.target(key), flags[key]);
+        let preemptible = scanner.is_preemptible(target);
+        got.first_slot[key] = got.slots;
+        for (bit, kind) in [
+            (NEEDS_GOT, GotKind::Address),
+            (NEEDS_TLS_GD, GotKind::TlsGd),
+            (NEEDS_TLS_IE, GotKind::TlsIe),
+            (NEEDS_TLS_DESC, GotKind::TlsDesc),
+        ] {
+            if bits & bit == 0 {
+                continue;
+            }
+            let (relative, symbolic) =
+                got_dynamic_relocs(kind, preemptible, scanner.facts.is_absolute(db, target), scanner.pack_relative);
+            got.relative += relative;
+            got.symbolic += symbolic;
+            got.entries.push(GotEntry { kind, target: Some(target), slot: got.slots });
+            got.slots += kind.slots();
+        }
+    }
+    if other_keys.is_empty() {
+        got.base_slots = got.slots;
+    }
+    got
 }
 
 /// The dynamic symbol table's two parts: imports (preemptible and referenced) and exports.

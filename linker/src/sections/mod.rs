@@ -47,6 +47,9 @@ pub enum Synthetic {
     EhFrameHdr,
     Dynamic,
     Got,
+    /// `.got.base`: the GOT entries base generations' code loads (`Plan::base_got_slots`),
+    /// part of the base region.
+    BaseGot,
     GotPlt,
     /// COMMON symbols, placed at the end of `.bss`.
     Commons,
@@ -279,6 +282,8 @@ const SYNTHETIC: &[(Synthetic, &str, u32, u32, u64, u64)] = &[
     (Synthetic::ImageDirectory, ".data.rel.ro.chainlink_image", 455, elf::SHT_PROGBITS.0, ALLOC | WRITE, 8),
     (Synthetic::Dynamic, ".dynamic", 460, elf::SHT_DYNAMIC.0, ALLOC | WRITE, 8),
     (Synthetic::Got, ".got", 470, elf::SHT_PROGBITS.0, ALLOC | WRITE, 8),
+    // In the base region, after its read-only part (see `synthetic_outputs`).
+    (Synthetic::BaseGot, ".got.base", 505, elf::SHT_PROGBITS.0, ALLOC | WRITE, 8),
     (Synthetic::GotPlt, ".got.plt", 500, elf::SHT_PROGBITS.0, ALLOC | WRITE, 8),
     (Synthetic::Commons, ".bss", 541, elf::SHT_NOBITS.0, ALLOC | WRITE, 1),
     (Synthetic::Manifest, crate::chain::MANIFEST_SECTION, 680, elf::SHT_PROGBITS.0, 0, 1),
@@ -313,7 +318,8 @@ fn init_priority(name: &[u8]) -> u32 {
     std::str::from_utf8(digits).ok().and_then(|d| d.parse().ok()).unwrap_or(65536)
 }
 
-/// The synthetic output sections, empty, in `SYNTHETIC` order.
+/// The synthetic output sections, empty, in `SYNTHETIC` order. `.got.base` belongs to the
+/// base region (placed by the base alone; empty without base GOT entries).
 fn synthetic_outputs() -> Vec<OutputSection> {
     SYNTHETIC
         .iter()
@@ -324,7 +330,7 @@ fn synthetic_outputs() -> Vec<OutputSection> {
             align,
             class: class_of_rank(rank),
             rank,
-            base: false,
+            base: synthetic == Synthetic::BaseGot,
             inputs: Vec::new(),
             synthetic: Some(synthetic),
             size: 0,

@@ -1,6 +1,6 @@
 //! The files a link opens and creates: inputs opened only when they are regular files
-//! (without blocking), temporary files beside their targets, and renaming a link's
-//! outputs into place together.
+//! (without blocking), temporary files beside their targets, renaming a link's outputs
+//! into place together, and sharing a range of one file's blocks with another (reflink).
 //!
 //! Every temporary file is named `<prefix><pid>-XXXXXX` (the owner's process id), holds an
 //! `flock` for its owner's lifetime, and is listed in a registry that
@@ -20,6 +20,26 @@ use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
+
+/// Makes `len` bytes of `to` at `to_at` share the blocks of `from` at `from_at`
+/// (`FICLONERANGE`: a reflink, on XFS with `reflink=1`, btrfs, bcachefs): no data is
+/// copied, and a later write to either file unshares only the blocks it touches. The
+/// offsets and `len` must be multiples of the file system's block size. An error means
+/// nothing was cloned: the file system cannot (`EOPNOTSUPP`, `EXDEV` across file systems,
+/// `EINVAL` for a misaligned range) and the caller copies instead.
+pub fn clone_range(from: &File, from_at: u64, to: &File, to_at: u64, len: u64) -> io::Result<()> {
+    let range = libc::file_clone_range {
+        src_fd: i64::from(from.as_raw_fd()),
+        src_offset: from_at,
+        src_length: len,
+        dest_offset: to_at,
+    };
+    // SAFETY: the ioctl reads the struct we pass and acts on descriptors we own.
+    match unsafe { libc::ioctl(to.as_raw_fd(), libc::FICLONERANGE, &range) } {
+        0 => Ok(()),
+        _ => Err(io::Error::last_os_error()),
+    }
+}
 
 /// What a file that is not a regular file is, for messages.
 pub fn describe_type(file_type: fs::FileType) -> &'static str {

@@ -14,7 +14,6 @@ use crate::arch::{Arch, DynReloc, RelocExpr};
 use crate::input::object_file::{rela_parts, reloc_bytes, ENDIAN};
 use crate::resolve::LoadedObject;
 use crate::scan::{self, Chunk, GotKind, SymRef};
-use crate::sections::Synthetic;
 use crate::util::error::{Error, Result};
 use object::elf::{self, RelocationType};
 use object::read::elf::SectionHeader as _;
@@ -172,7 +171,6 @@ impl<'data> Writer<'_, 'data> {
             is_eh_frame: name == b".eh_frame",
             tombstone: if name == b".debug_loc" || name == b".debug_ranges" { 1 } else { 0 },
             got_base: layout.got_base(),
-            got: layout.section(Synthetic::Got).addr,
             tls_start: layout.tls_start(),
             region: layout.base_region.clone().unwrap_or(0..0),
             out,
@@ -250,7 +248,7 @@ impl<'data> Writer<'_, 'data> {
                 slot += k.slots() as u64;
             }
         }
-        Some(self.layout.section(Synthetic::Got).addr + 8 * slot)
+        Some(self.layout.got_slot_address(self.plan, slot as u32))
     }
     /// The input a chunk's bytes are written from (see `VERBATIM_WRITE_MIN`), rather than
     /// copied through the output's mapping.
@@ -285,8 +283,6 @@ struct ChunkWrite<'w, 'data, 'o> {
     /// What a non-allocated section's reference to a discarded section holds.
     tombstone: u64,
     got_base: u64,
-    /// The address of `.got`.
-    got: u64,
     tls_start: u64,
     /// The base region's addresses (empty without one).
     region: Range<u64>,
@@ -359,6 +355,8 @@ impl ChunkWrite<'_, '_, '_> {
             RelocExpr::PltPcRelative if through_plt => Depends::Link,
             RelocExpr::PltPcRelative => Depends::Region,
             RelocExpr::GotPcRelative { .. } if relax => Depends::Region,
+            // The base GOT's entries are where every link with this base puts them.
+            RelocExpr::GotPcRelative { .. } if plan.got_first_slot[key] < plan.base_got_slots => Depends::BaseGot,
             _ => Depends::Link,
         };
         if info.expr == RelocExpr::Absolute && self.alloc && info.size == 8 {
@@ -485,7 +483,7 @@ impl<A: Arch> reloc::OnDemand for Lookup<'_, '_, '_, '_, A> {
         let chunk = self.chunk;
         if kind == GotKind::TlsLd {
             let slot = chunk.writer.plan.tls_ld_slot.ok_or(Failure::NoTlsModule)?;
-            return Ok(chunk.got + 8 * slot as u64);
+            return Ok(chunk.writer.layout.got_slot_address(chunk.writer.plan, slot));
         }
         chunk.writer.got_slot(self.key, kind).ok_or(Failure::NoGotEntry)
     }

@@ -36,7 +36,7 @@ use chunk::JobPatches;
 use patches::ChunkPatches;
 use rayon::prelude::*;
 use region::write_region;
-pub use region::{BaseRegion, EarlyRegion};
+pub use region::{BaseRegion, EarlyRegion, RegionCopy};
 use std::io::Write as _;
 use std::ops::Range;
 use std::path::Path;
@@ -139,6 +139,8 @@ pub struct Written<'data> {
     /// chunks (`None` for other chunks, and for a chunk whose relocations overlap); empty
     /// when no chunk was recorded.
     pub patches: Vec<Option<ChunkPatches>>,
+    /// How a reused base region reached the file before the write phase.
+    pub region_copy: RegionCopy,
 }
 
 /// The output being written: its file (for verbatim runs written to it) and where its
@@ -199,11 +201,11 @@ impl<'data> Writer<'_, 'data> {
         let mut record = BuildIdRecord::default();
         let mut skipped_members = Vec::new();
         let mut patches = Vec::new();
-        let (mut temp, region_copied) = match (self.base_region, early) {
-            (BaseRegion::Reuse { range, .. }, Some(early)) if early.range == *range => (early.finish()?, true),
+        let (mut temp, region_copy) = match (self.base_region, early) {
+            (BaseRegion::Reuse { range, .. }, Some(early)) if early.range == *range => early.finish()?,
             (_, early) => {
                 drop(early);
-                (temporary_beside(&self.config.output)?, false)
+                (temporary_beside(&self.config.output)?, RegionCopy::NotYet)
             }
         };
         allocate(temp.as_file(), self.layout.file_size)?;
@@ -229,7 +231,7 @@ impl<'data> Writer<'_, 'data> {
                 skipped: covered.iter().map(|&(range, ..)| range).collect(),
             };
             let mut known_pieces;
-            (patches, known_pieces) = self.fill::<A>(&mut map, &output, region_copied, &record)?;
+            (patches, known_pieces) = self.fill::<A>(&mut map, &output, region_copy, &record)?;
             if let Some(kind) = self.config.gnu.compress_debug {
                 length = crate::write::compress::compress_debug_sections(&mut map, self.layout, kind)?;
             }
@@ -246,7 +248,7 @@ impl<'data> Writer<'_, 'data> {
             temp.as_file().set_len(length).map_err(|e| Error::new(format!("cannot shorten the output: {e}")))?;
         }
         temp.as_file_mut().flush()?;
-        Ok(Written { file: temp, map: kept_map, build_id: record, skipped_members, patches })
+        Ok(Written { file: temp, map: kept_map, build_id: record, skipped_members, patches, region_copy })
     }
 
     /// Fills every region of the output; returns the chunks' patches when recording them.
@@ -259,21 +261,23 @@ impl<'data> Writer<'_, 'data> {
         &self,
         buffer: &mut [u8],
         output: &OutputFile,
-        region_copied: bool,
+        region_copy: RegionCopy,
         build_id: &BuildIdRecord,
     ) -> Result<(Vec<Option<ChunkPatches>>, Vec<PieceDigest>)> {
         let plan = self.plan;
         let (jobs, regions) = self.jobs();
         let slices = regions.carve(buffer, jobs.len());
         let mut work: Vec<(&Job, Vec<&mut [u8]>)> = jobs.iter().zip(slices).collect();
-        // Chunks over the stored region go on top of it, whether patched or written anew.
+        // Chunks over the stored region go on top of it, whether patched or written anew, and
+        // so does the GOT when the base GOT is in it.
         let reusing = matches!(self.base_region, BaseRegion::Reuse { .. });
         let first_chunk = |job: &Job| match job {
             Job::Chunks(batch) => Some(&plan.chunks[batch.start]),
             _ => None,
         };
-        let (over_region, rest): (Vec<_>, Vec<_>) = work.drain(..).partition(|(job, _)| {
-            first_chunk(job).is_some_and(|chunk| reusing && self.layout.in_base_region(chunk.input))
+        let (over_region, rest): (Vec<_>, Vec<_>) = work.drain(..).partition(|(job, _)| match job {
+            Job::GotRelocs => reusing && plan.base_got_slots > 0,
+            _ => first_chunk(job).is_some_and(|chunk| reusing && self.layout.in_base_region(chunk.input)),
         });
         let (copies, mut rest): (Vec<_>, Vec<_>) =
             rest.into_iter().partition(|(job, _)| first_chunk(job).is_some_and(|chunk| self.writes_verbatim(chunk)));
@@ -288,8 +292,10 @@ impl<'data> Writer<'_, 'data> {
                     self.write_batch::<A>(batch.clone(), out, relative, symbolic, output)
                 }
                 Job::GotRelocs => {
-                    let [got, relative, symbolic] = &mut slices[..] else { unreachable!("three slots for the GOT") };
-                    synthetic::got::write::<A>(self, got, relative, symbolic).map(|()| Vec::new())
+                    let [base_got, got, relative, symbolic] = &mut slices[..] else {
+                        unreachable!("four slots for the GOT")
+                    };
+                    synthetic::got::write::<A>(self, [base_got, got, relative, symbolic]).map(|()| Vec::new())
                 }
                 Job::Synthetic(synthetic) => synthetic::write::<A>(self, *synthetic, &mut slices).map(|()| Vec::new()),
                 Job::ImageDirectory => {
@@ -306,7 +312,7 @@ impl<'data> Writer<'_, 'data> {
         let (copied, filled) = rayon::join(
             || -> Result<Vec<Vec<JobPatches>>> {
                 match self.base_region {
-                    BaseRegion::Reuse { stored, range, .. } if !region_copied => {
+                    BaseRegion::Reuse { stored, range, .. } if region_copy == RegionCopy::NotYet => {
                         write_region(stored, output.file, range.start, false)?
                     }
                     _ => {}
@@ -327,7 +333,7 @@ impl<'data> Writer<'_, 'data> {
                 Ok(done)
             },
             || -> Result<Vec<Vec<JobPatches>>> {
-                self.prefault(output, region_copied);
+                self.prefault(output, region_copy);
                 // One job per task: any of them can be taken by a thread that is free.
                 rest.into_par_iter().with_max_len(1).map(&run).collect()
             },
@@ -372,9 +378,11 @@ impl<'data> Writer<'_, 'data> {
         }
         let got_job = jobs.len();
         jobs.push(Job::GotRelocs);
-        regions.add(got_job, 0, layout.section(Synthetic::Got).offset, layout.section(Synthetic::Got).size);
-        regions.add(got_job, 1, rela_dyn + 24 * plan.chunk_relative as u64, 24 * plan.got_relative as u64);
-        regions.add(got_job, 2, symbolic_base + 24 * plan.chunk_symbolic as u64, 24 * plan.got_symbolic as u64);
+        for (slot, got) in [(0, Synthetic::BaseGot), (1, Synthetic::Got)] {
+            regions.add(got_job, slot, layout.section(got).offset, layout.section(got).size);
+        }
+        regions.add(got_job, 2, rela_dyn + 24 * plan.chunk_relative as u64, 24 * plan.got_relative as u64);
+        regions.add(got_job, 3, symbolic_base + 24 * plan.chunk_symbolic as u64, 24 * plan.got_symbolic as u64);
         let image_job = jobs.len();
         jobs.push(Job::ImageDirectory);
         let image = layout.section(Synthetic::ImageDirectory);
@@ -469,13 +477,15 @@ impl<'data> Writer<'_, 'data> {
     /// Faults in, in one go per range, the pages this process writes through the mapping,
     /// so that neither the per-page fault cost nor the pages written to the file directly
     /// (verbatim runs, and a reused region still to be written) land in our memory. A
-    /// region already in the file (`region_copied`) is patched nearly everywhere: its pages
-    /// are mapped writable in bulk too.
-    fn prefault(&self, output: &OutputFile, region_copied: bool) {
+    /// region copied into the file already is mapped writable in bulk too (its chunks are
+    /// written over it); a cloned one is not: that would unshare every block.
+    fn prefault(&self, output: &OutputFile, region_copy: RegionCopy) {
         const PIECE: u64 = 8 << 20;
         let page = crate::util::mapping::PAGE_SIZE;
         let mut direct = self.verbatim_ranges();
-        if let (BaseRegion::Reuse { range, .. }, false) = (self.base_region, region_copied) {
+        if let (BaseRegion::Reuse { range, .. }, RegionCopy::NotYet | RegionCopy::Cloned) =
+            (self.base_region, region_copy)
+        {
             direct.push((range.start, range.end));
             direct.sort_unstable();
         }

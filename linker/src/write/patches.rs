@@ -16,6 +16,9 @@ pub enum Depends {
     Region,
     /// A PLT entry among the base's own, which `Layout::region_signature` pins.
     BasePlt,
+    /// A GOT entry of the base GOT (`.got.base`, in the region), which
+    /// `Layout::region_signature` pins too.
+    BaseGot,
     /// Where the rest of this link put things, or a dynamic relocation: applied again.
     Link,
 }
@@ -43,7 +46,7 @@ impl ChunkPatches {
     #[inline]
     pub fn note(&mut self, db: &SymbolDb, index: u32, symbol: u32, depends: Depends, definition: Option<Definition>) {
         match (depends, definition) {
-            (Depends::Nothing | Depends::BasePlt, _) => {}
+            (Depends::Nothing | Depends::BasePlt | Depends::BaseGot, _) => {}
             (Depends::Link, _) => self.relocations.push(index),
             // A local symbol of a base object: placed by the base alone.
             (Depends::Region, None) => {}

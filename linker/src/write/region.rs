@@ -1,7 +1,8 @@
 //! The base region in the writer: what it does with it (write it, record its chunks'
 //! patches, or reuse a stored copy and patch it), the copy of a stored region into the
-//! output (early, on a thread of its own, or in the write phase), and the build-id pieces
-//! of a patched region. The region's bytes come from the caller (a prepared base); this
+//! output (early, on a thread of its own, or in the write phase; cloned rather than copied
+//! where the file system shares blocks between files), and the build-id pieces of a
+//! patched region. The region's bytes come from the caller (a prepared base); this
 //! must not read or decide anything about prepared bases.
 
 use super::build_id::{BuildIdRecord, PieceDigest};
@@ -27,6 +28,33 @@ pub enum BaseRegion<'a> {
     Reuse { stored: &'a [u8], range: Range<u64>, patches: Vec<Option<Patches<'a>>> },
 }
 
+/// How a stored region reached the output before the write phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegionCopy {
+    /// It has not (there is none, or the write phase copies it).
+    NotYet,
+    /// Its bytes were copied.
+    Copied,
+    /// Its whole blocks share the prepared base's (`util::files::clone_range`); the rest,
+    /// if any, was copied. Writing a page unshares its block: such pages are not mapped
+    /// writable in bulk.
+    Cloned,
+}
+
+/// Shares the whole pages of `len` bytes at `at` of `from` with `to` at `start` where the
+/// file system can (both offsets page-aligned); how many bytes were cloned (0: none).
+fn clone_pages(from: &std::fs::File, at: u64, to: &std::fs::File, start: u64, len: u64) -> u64 {
+    let page = crate::util::mapping::PAGE_SIZE;
+    let whole = len / page * page;
+    if !at.is_multiple_of(page) || !start.is_multiple_of(page) || whole == 0 {
+        return 0;
+    }
+    match crate::util::files::clone_range(from, at, to, start, whole) {
+        Ok(()) => whole,
+        Err(_) => 0,
+    }
+}
+
 /// Writes a prepared base's stored region at `start` of the output. A low-priority thread
 /// lets the pages fault instead of populating them (`at_low_priority`): populating holds
 /// the process's memory-map lock, and preempted holding it, such a thread would keep the
@@ -44,12 +72,13 @@ pub(super) fn write_region(stored: &[u8], output: &std::fs::File, start: u64, at
 /// copy (cut short: it goes in blocks and stops at the next) and removes the file.
 pub struct EarlyRegion {
     pub(super) range: Range<u64>,
-    copier: Background<Result<Temporary>>,
+    copier: Background<Result<(Temporary, RegionCopy)>>,
 }
 
 impl EarlyRegion {
     /// Starts copying `range` of the future output from offset `at` (page-aligned) of
-    /// `file` into a new temporary file beside `output`.
+    /// `file` into a new temporary file beside `output`: its whole pages are cloned where
+    /// the file system can (XFS with `reflink=1`, btrfs), the rest copied.
     pub fn start(output: &Path, file: &std::fs::File, at: u64, range: Range<u64>) -> Option<EarlyRegion> {
         let file = file.try_clone().ok()?;
         let output = output.to_path_buf();
@@ -59,24 +88,32 @@ impl EarlyRegion {
         // write phase, through the mostly single-threaded phases between.
         let copier = Background::spawn("chainlink-region", move |stop| {
             let temp = temporary_beside(&output)?;
-            allocate(temp.as_file(), start + len as u64)?;
-            // SAFETY: prepared bases are replaced by rename, never changed in place.
-            let stored = unsafe { memmap2::MmapOptions::new().offset(at).len(len).map(&file) }
-                .map_err(|e| Error::new(format!("cannot map the prepared base region: {e}")))?;
-            const BLOCK: usize = 8 << 20;
-            for (index, block) in stored.chunks(BLOCK).enumerate() {
-                if stop.is_set() {
-                    return Err(Error::new("the base region is not wanted"));
-                }
-                write_region(block, temp.as_file(), start + (index * BLOCK) as u64, true)?;
+            let end = start + len as u64;
+            temp.as_file().set_len(end).map_err(|e| Error::new(format!("cannot size the output: {e}")))?;
+            let cloned = clone_pages(&file, at, temp.as_file(), start, len as u64) as usize;
+            if cloned == 0 {
+                allocate(temp.as_file(), end)?;
             }
-            Ok(temp)
+            let rest = len - cloned;
+            if rest > 0 {
+                // SAFETY: prepared bases are replaced by rename, never changed in place.
+                let stored = unsafe { memmap2::MmapOptions::new().offset(at + cloned as u64).len(rest).map(&file) }
+                    .map_err(|e| Error::new(format!("cannot map the prepared base region: {e}")))?;
+                const BLOCK: usize = 8 << 20;
+                for (index, block) in stored.chunks(BLOCK).enumerate() {
+                    if stop.is_set() {
+                        return Err(Error::new("the base region is not wanted"));
+                    }
+                    write_region(block, temp.as_file(), start + (cloned + index * BLOCK) as u64, true)?;
+                }
+            }
+            Ok((temp, if cloned > 0 { RegionCopy::Cloned } else { RegionCopy::Copied }))
         })?;
         Some(EarlyRegion { range, copier })
     }
 
-    /// Waits for the copy; the file holding it.
-    pub(super) fn finish(self) -> Result<Temporary> {
+    /// Waits for the copy; the file holding it, and how the region got there.
+    pub(super) fn finish(self) -> Result<(Temporary, RegionCopy)> {
         self.copier.finish().unwrap_or_else(|| Err(Error::new("the base region copier panicked")))
     }
 }

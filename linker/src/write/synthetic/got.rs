@@ -1,27 +1,29 @@
-//! `.got`: the global offset table's entries (addresses, TLS module ids and offsets, TLS
-//! descriptors) and the dynamic relocations that fill them at load time. Writes only the
-//! GOT and its slices of `.rela.dyn`; which entries exist is the scan's plan.
+//! `.got` and `.got.base`: the global offset table's entries (addresses, TLS module ids and
+//! offsets, TLS descriptors) and the dynamic relocations that fill them at load time. Writes
+//! only the GOT and its slices of `.rela.dyn`; which entries exist, and which are the base
+//! GOT's, is the scan's plan.
 
 use crate::arch::{Arch, DynReloc};
 use crate::scan::{GotKind, SymRef};
-use crate::sections::Synthetic;
 use crate::util::error::{Error, Result};
 use crate::write::{Put, RelaWriter, Writer};
 
-/// Writes the GOT into `got`, with its relative and symbolic dynamic relocations.
+/// Writes the GOT into `base_got` (`.got.base`) and `got`, with their relative and
+/// symbolic dynamic relocations.
 pub(in crate::write) fn write<A: Arch>(
     w: &Writer,
-    got: &mut [u8],
-    relative_out: &mut [u8],
-    symbolic_out: &mut [u8],
+    [base_got, got, relative_out, symbolic_out]: [&mut [u8]; 4],
 ) -> Result<()> {
     let layout = w.layout;
-    let got_addr = layout.section(Synthetic::Got).addr;
     let tls_start = layout.tls_start();
     let (mut relative, mut symbolic) = (RelaWriter::new(relative_out), RelaWriter::new(symbolic_out));
+    let base_slots = w.plan.base_got_slots;
     for entry in &w.plan.got {
-        let at = 8 * entry.slot as usize;
-        let slot_addr = got_addr + at as u64;
+        let slot_addr = layout.got_slot_address(w.plan, entry.slot);
+        let (got, at) = match entry.slot.checked_sub(base_slots) {
+            Some(slot) => (&mut *got, 8 * slot as usize),
+            None => (&mut *base_got, 8 * entry.slot as usize),
+        };
         let (preemptible, s, dynsym, absolute) = match entry.target {
             Some(target) => {
                 let s = layout.symbol_address(w.db, target).unwrap_or(0);

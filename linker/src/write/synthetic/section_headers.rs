@@ -28,7 +28,7 @@ pub(super) fn write(w: &Writer, out: &mut [u8]) {
             Some(Synthetic::RelrDyn) => (0, 0, 8),
             Some(Synthetic::SymTab) => (layout::symtab::header_link(layout), w.symtab.first_global as u32, 24),
             Some(Synthetic::Dynamic) => (index_of(Synthetic::DynStr), 0, 16),
-            Some(Synthetic::Got | Synthetic::GotPlt) => (0, 0, 8),
+            Some(Synthetic::Got | Synthetic::BaseGot | Synthetic::GotPlt) => (0, 0, 8),
             Some(Synthetic::Plt) => (0, 0, 16),
             _ => (0, 0, 0),
         };

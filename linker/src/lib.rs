@@ -83,11 +83,13 @@ fn conclude(
     }
     // The output last: it is the one a failed rename must leave alone most of all.
     all.append(&mut pending);
-    all.commit()?;
+    // What the outputs held before: freed once the link has reported (see `link_then`).
+    let replaced = all.commit()?;
     if let Some((cache, key)) = remember {
         cache.remember_output(key, &config.output);
     }
     finished(&report);
+    drop(replaced);
     Ok(report)
 }
 

@@ -204,12 +204,33 @@ impl Temporary {
         self.file.as_mut().expect("a temporary file is only taken by persist").as_file_mut()
     }
 
-    /// Renames the file over `target` (on failure, the file is removed).
-    pub fn persist(mut self, target: &Path) -> io::Result<()> {
+    /// Puts the file in `target`'s place (on failure, the file is removed); see
+    /// [`Temporary::replace`].
+    pub fn persist(self, target: &Path) -> io::Result<()> {
+        self.replace(target).map(drop)
+    }
+
+    /// Puts the file in `target`'s place (on failure, the file is removed). When `target`
+    /// is a file, the two are exchanged (atomically: `target` always holds one or the
+    /// other) and what it held comes back open, its name already removed: the file system
+    /// frees its blocks only when that is closed, which the caller can do after it has
+    /// reported (freeing 200 MB takes ext4 mounted with `discard` about 0.16 s). An
+    /// exchange also keeps ext4 from starting to write this file back first, as it does on
+    /// a rename over an existing file (`auto_da_alloc`). Elsewhere, a plain rename.
+    pub fn replace(mut self, target: &Path) -> io::Result<Option<File>> {
         let file = self.file.take().expect("a temporary file is persisted once");
         let path = file.path().to_path_buf();
         let mut live = live();
-        let result = file.persist(target).map(|_| ()).map_err(|e| e.error);
+        let is_file = fs::symlink_metadata(target).is_ok_and(|m| m.file_type().is_file());
+        let result = match is_file.then(|| exchange(&path, target)) {
+            Some(Ok(())) => {
+                // `path` names the target's old contents now: keep them open, drop the name.
+                let old = File::open(&path).ok();
+                drop(file);
+                Ok(old)
+            }
+            _ => file.persist(target).map(|_| None).map_err(|e| e.error),
+        };
         live.retain(|p| *p != path);
         result
     }
@@ -222,6 +243,22 @@ impl Drop for Temporary {
             live.retain(|p| p != file.path());
             drop(file);
         }
+    }
+}
+
+/// Exchanges the files `a` and `b` name (`renameat2` with `RENAME_EXCHANGE`); an error when
+/// either does not exist or the file system cannot.
+fn exchange(a: &Path, b: &Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = |path: &Path| std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other);
+    let (a, b) = (c(a)?, c(b)?);
+    // SAFETY: both are NUL-terminated paths that outlive the call.
+    let result =
+        unsafe { libc::renameat2(libc::AT_FDCWD, a.as_ptr(), libc::AT_FDCWD, b.as_ptr(), libc::RENAME_EXCHANGE) };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
 
@@ -346,9 +383,12 @@ impl Pending {
 
     /// Renames every file over its target, in order. If a rename fails, the targets
     /// renamed before it get back what they held (kept meanwhile as hard links beside
-    /// them), so that a failed link changes none of them.
-    pub fn commit(self) -> Result<()> {
+    /// them), so that a failed link changes none of them. Returns what the targets held,
+    /// open and nameless (see [`Temporary::replace`]): the caller closes them when it
+    /// likes.
+    pub fn commit(self) -> Result<Vec<File>> {
         let count = self.files.len();
+        let mut replaced = Vec::new();
         // What each target renamed so far held: nothing (`None`), or a backup.
         let mut done: Vec<(PathBuf, Option<Option<Backup>>)> = Vec::new();
         for (index, (temporary, target)) in self.files.into_iter().enumerate() {
@@ -358,7 +398,8 @@ impl Pending {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => None,
                 _ => Some(Backup::of(&target)),
             };
-            if let Err(e) = temporary.persist(&target) {
+            let old = temporary.replace(&target);
+            if let Err(e) = old {
                 for (target, before) in done.into_iter().rev() {
                     match before {
                         None => {
@@ -371,8 +412,52 @@ impl Pending {
                 }
                 return Err(Error::new(format!("cannot write {}: {e}", target.display())));
             }
+            replaced.extend(old.ok().flatten());
             done.push((target, before));
         }
-        Ok(())
+        Ok(replaced)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> =
+            fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        names
+    }
+
+    fn temporary_holding(target: &Path, bytes: &[u8]) -> Temporary {
+        let mut temporary = Temporary::beside(target, 0o644).unwrap();
+        temporary.as_file_mut().write_all(bytes).unwrap();
+        temporary
+    }
+
+    /// Over an existing file, `replace` puts the new file in its place and hands back the
+    /// old one open, with no name left; over nothing (or a directory) it is a rename.
+    #[test]
+    fn replace_hands_back_what_the_target_held_open_and_nameless() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.so");
+        assert!(temporary_holding(&target, b"first").replace(&target).unwrap().is_none());
+        assert_eq!(fs::read(&target).unwrap(), b"first");
+
+        let mut old = temporary_holding(&target, b"second").replace(&target).unwrap().expect("the old file");
+        assert_eq!(fs::read(&target).unwrap(), b"second");
+        assert_eq!(names(dir.path()), ["out.so"], "no other name is left");
+        let mut held = Vec::new();
+        old.read_to_end(&mut held).unwrap();
+        assert_eq!(held, b"first");
+        assert_eq!(old.metadata().unwrap().nlink(), 0);
+
+        let directory = dir.path().join("a directory");
+        fs::create_dir(&directory).unwrap();
+        assert!(temporary_holding(&directory, b"x").replace(&directory).is_err());
+        assert!(directory.is_dir());
+        assert_eq!(names(dir.path()), ["a directory", "out.so"]);
     }
 }

@@ -891,3 +891,67 @@ fn a_warm_relink_clones_the_region_where_the_file_system_shares_blocks() {
         assert!(extents.contains("shared"), "{round}: no shared extent in the output:\n{extents}");
     }
 }
+
+/// The digests of base definitions a warm relink hashed (its newest generation binds base
+/// names the recording link's did not) are kept beside the prepared base, in
+/// `bases/<key>.digests`: the next link that binds them hashes none, and every output
+/// (its dependency records included) equals a cold link's. A damaged digests file is
+/// reported, ignored and rewritten.
+#[test]
+fn warm_relinks_hash_each_base_definition_once() {
+    let r = Relinks::new();
+    let images: Vec<PathBuf> = [10, 60]
+        .iter()
+        .map(|n| {
+            let dir = r.s.subdir(&format!("image{n}"));
+            let new = n.to_string();
+            generate(&dir, &["--hidden-unique", "--generations", "2", "--functions", "300", "--new-functions", &new]);
+            dir
+        })
+        .collect();
+    let base = images[0].join("gen0/sys-o.a");
+    let digests_file = || -> Option<PathBuf> {
+        fs::read_dir(r.cache.join("v1/bases"))
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|e| e == "digests"))
+    };
+    // (index of the image, digests it must hash: none, or some)
+    let rounds = [(0, None), (1, Some(true)), (1, Some(false)), (0, Some(false)), (1, Some(true))];
+    for (round, &(image, hashes)) in rounds.iter().enumerate() {
+        if round == 4 {
+            // Damaged: ignored with a warning, and rewritten.
+            let path = digests_file().expect("a digests file");
+            let mut bytes = fs::read(&path).unwrap();
+            let middle = bytes.len() / 2;
+            bytes[middle] ^= 1;
+            fs::write(&path, bytes).unwrap();
+        }
+        // Not from the output cache: every round links.
+        let _ = fs::remove_dir_all(r.cache.join("v1/outputs"));
+        let newest = [images[image].join("gen1/chained.o.a")];
+        let out = r.s.path(&format!("round{round}.so"));
+        settle(&base);
+        let stats_file = r.s.path("stats.json");
+        let mut command = r.command(&out, &[&base], &newest);
+        command.arg("--cache-dir").arg(&r.cache).arg("--stats-json").arg(&stats_file);
+        let output = run(&mut command);
+        assert!(output.status.success(), "{round}: {}", String::from_utf8_lossy(&output.stderr));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.contains("warning: ignoring damaged cache record"), round == 4, "{round}: {stderr}");
+        let stats = prepared_line(&stats_file);
+        let hashed = field(&stats, "digests_hashed");
+        match hashes {
+            None => assert!(stats.contains("\"region\": \"recorded\""), "{round}: {stats}"),
+            Some(true) => assert!(hashed > 0, "{round}: {stats}"),
+            Some(false) => assert_eq!(hashed, 0, "{round}: {stats}"),
+        }
+        if round >= 1 {
+            assert!(digests_file().is_some(), "{round}: the hashed digests are kept");
+        }
+        r.assert_same_as_cold(&out, &[&base], &newest);
+        let records = |path: &Path| common::elf::section(&fs::read(path).unwrap(), ".chainlink.deps").map(|s| s.size);
+        assert!(records(&out).is_some_and(|size| size > 0), "{round}: dependency records");
+    }
+}

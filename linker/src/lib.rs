@@ -167,8 +167,7 @@ fn link_phases<'data, A: Arch>(
     session.checkpoint(false, &mut timer)?;
     let exports = resolve::exports::Exports::decide(config, &db, inputs)?;
     let sections = assign_sections::<A>(config, &mut db, &exports)?;
-    let known_digests = prepared.as_ref().map(|p| p as &dyn resolve::deps::KnownDigests);
-    let deps = resolve::deps::records(&chain, &db, known_digests)?;
+    let deps = resolve::deps::records(&chain, &db, Some(&session.known_digests(prepared.as_ref())))?;
     timer.phase("sections");
     let (facts, keys) = (scan::SymbolFacts::new(&db, &sections, &exports), scan::Keys::new(&db));
     let scanner = scan::Scanner::new(config, &db, &facts, &keys, session.records_base());
@@ -214,6 +213,7 @@ fn link_phases<'data, A: Arch>(
         layout: &layout,
         directory: &directory,
         digests: &deps.digests,
+        digests_hashed: deps.hashed,
         prepared: prepared.as_ref(),
     };
     let cache_report = session.store(&written, &linked, &region);

@@ -244,6 +244,45 @@ impl Cache {
         Some(path)
     }
 
+    /// The digests of base definitions that links with base `base_key` learned (see
+    /// `incremental::digests`); none when there is no such file, or it is damaged
+    /// (reported; the next link that learns one replaces it).
+    pub fn learned_digests(&mut self, base_key: &str) -> Vec<crate::resolve::deps::KnownDigest> {
+        use crate::incremental::digests;
+        let Some(path) = self.dir(Sub::Bases).map(|dir| dir.join(&digests::file_name(base_key))) else {
+            return Vec::new();
+        };
+        let bytes = match crate::util::files::open_regular(&path, true) {
+            Ok(mut file) => {
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(&mut file, &mut bytes).map(|_| bytes).ok()
+            }
+            Err(_) => return Vec::new(),
+        };
+        match bytes.and_then(|bytes| digests::decode(&bytes, base_key)) {
+            Some(learned) => {
+                files::touch(&path, false);
+                learned
+            }
+            None => {
+                let shown = self.shown(&path);
+                self.warn(format!("ignoring damaged cache record {shown}; recomputing it"));
+                Vec::new()
+            }
+        }
+    }
+
+    /// Keeps `learned` (sorted) as what links with base `base_key` learned.
+    pub fn learn_digests(&mut self, base_key: &str, learned: &[crate::resolve::deps::KnownDigest]) {
+        use crate::incremental::digests;
+        let Some(dir) = self.dir(Sub::Bases) else { return };
+        let name = digests::file_name(base_key);
+        if let Err(e) = files::write_atomically(dir, &name, &digests::encode(learned, base_key)) {
+            let shown = dir.shown(&name);
+            self.warn(format!("cannot write to the cache {}: {e}; linking without it", shown.display()));
+        }
+    }
+
     /// The key of this link: version, options, and every input's content.
     pub fn link_key(
         &mut self,

@@ -70,7 +70,7 @@ pub fn own_name(sub: Sub, name: &str) -> Option<Own> {
     }
     let (stem, extension) = name.rsplit_once('.').unwrap_or((name, ""));
     match (sub, extension) {
-        (Sub::Outputs, "so") | (Sub::Bases, "base") if is_hex(stem, 64) => Some(Own::Entry),
+        (Sub::Outputs, "so") | (Sub::Bases, "base" | "digests") if is_hex(stem, 64) => Some(Own::Entry),
         (Sub::Outputs, "meta") | (Sub::Bases, "used") if is_hex(stem, 64) => Some(Own::UseRecord),
         (Sub::Fingerprints, "") if is_hex(name.strip_prefix("out-").unwrap_or(name), 40) => Some(Own::Entry),
         _ => None,
@@ -318,6 +318,8 @@ mod tests {
         assert_eq!(own_name(Sub::Outputs, &format!("{key}.meta")), Some(Own::UseRecord));
         assert_eq!(own_name(Sub::Bases, &format!("{key}.base")), Some(Own::Entry));
         assert_eq!(own_name(Sub::Bases, &format!("{key}.used")), Some(Own::UseRecord));
+        assert_eq!(own_name(Sub::Bases, &format!("{key}.digests")), Some(Own::Entry));
+        assert_eq!(own_name(Sub::Outputs, &format!("{key}.digests")), None);
         assert_eq!(own_name(Sub::Fingerprints, fingerprint), Some(Own::Entry));
         assert_eq!(own_name(Sub::Fingerprints, &format!("out-{fingerprint}")), Some(Own::Entry));
         assert_eq!(own_name(Sub::Bases, ".entry-12-abcdef"), Some(Own::Temporary));

@@ -8,5 +8,6 @@
 pub mod base_record;
 pub mod cache;
 pub mod cache_files;
+pub mod digests;
 pub mod prepared;
 pub mod session;

@@ -82,6 +82,8 @@ pub struct Session<'a> {
     early_chain: Option<ChainPlan<'a>>,
     early_prepared: Option<PreparedBase>,
     early_region: Option<EarlyRegion>,
+    /// Digests of base definitions earlier links with this base learned.
+    learned: Vec<crate::resolve::deps::KnownDigest>,
 }
 
 impl<'a> Session<'a> {
@@ -111,6 +113,7 @@ impl<'a> Session<'a> {
             early_key: None,
             early_chain: None,
             early_prepared: None,
+            learned: Vec::new(),
             early_region: None,
             files,
         };
@@ -248,7 +251,16 @@ impl<'a> Session<'a> {
             (Some(cache), Some(key)) => cache.open_prepared(key, chain.base_objects.len(), None),
             _ => None,
         };
+        if let (Some(cache), Some(key), Some(_)) = (self.cache.as_mut(), &self.base_key, &prepared) {
+            self.learned = cache.learned_digests(key);
+        }
         Ok((db, prepared))
+    }
+
+    /// The digests of base definitions this link need not hash: the prepared base's, and
+    /// those learned beside it (`incremental::digests`).
+    pub fn known_digests<'s>(&'s self, prepared: Option<&'s PreparedBase>) -> crate::incremental::digests::Known<'s> {
+        crate::incremental::digests::Known { prepared, learned: &self.learned }
     }
 
     /// Whether the link records its base chunks' scans (it has a prepared base to keep).
@@ -365,8 +377,15 @@ impl<'a> Session<'a> {
         if let Some(base_key) = &self.base_key {
             record_outcomes(&mut cache.report, linked, &region.mode);
             cache.report.region_cloned = written.region_copy == crate::write::RegionCopy::Cloned;
+            cache.report.digests_hashed = linked.digests_hashed;
             if let (true, Some(path)) = (region.store_prepared, cache.prepared_base(base_key)) {
                 store_prepared(cache, &path, base_key, self.config, written, linked, region);
+            } else if let (Some(prepared), true) = (linked.prepared, linked.digests_hashed > 0) {
+                // The prepared base stays: what this link hashed is kept beside it.
+                let learned = crate::incremental::digests::merged(&self.learned, linked.digests, prepared);
+                if let Some(learned) = learned {
+                    cache.learn_digests(base_key, &learned);
+                }
             }
         }
         cache.report.clone()
@@ -400,8 +419,10 @@ pub struct Linked<'l, 'data> {
     pub plan: &'l Plan,
     pub layout: &'l Layout,
     pub directory: &'l crate::tables::ImageDirectory,
-    /// The digests of base definitions the dependency records used.
+    /// The digests of base definitions the dependency records used, and how many of them
+    /// this link hashed.
     pub digests: &'l [crate::resolve::deps::KnownDigest],
+    pub digests_hashed: usize,
     pub prepared: Option<&'l PreparedBase>,
 }
 
@@ -433,7 +454,7 @@ fn store_prepared(
     linked: &Linked,
     region: &RegionPlan,
 ) {
-    let Linked { chain, db, plan, layout, directory, digests, prepared } = *linked;
+    let Linked { chain, db, plan, layout, directory, digests, prepared, .. } = *linked;
     let recorded_region = match (&region.mode, &layout.base_region, region.signature) {
         (BaseRegion::Record, Some(range), Some(signature)) => Some((
             RegionSource { record: RegionRecord { range: range.clone(), signature }, output: written.file.as_file() },

@@ -88,6 +88,9 @@ pub struct CacheReport {
     pub region_patches: usize,
     /// With `"reused"`: the region's whole pages were cloned (reflink) rather than copied.
     pub region_cloned: bool,
+    /// Digests of base definitions the dependency records hashed (not known from the
+    /// prepared base or learned beside it).
+    pub digests_hashed: usize,
     /// The base's resolved symbols were restored from the prepared base's record rather
     /// than loaded from the base objects.
     pub symbols_restored: bool,

@@ -144,7 +144,7 @@ impl LinkReport {
         );
         let _ = writeln!(
             json,
-            "  \"prepared_base\": {{\"outcome\": {}, \"stored\": {}, \"chunks_replayed\": {}, \"chunks_rescanned\": {}, \"rescan_reason\": {}, \"region\": {}, \"region_chunks\": {}, \"region_patches\": {}, \"region_cloned\": {}, \"symbols\": {}}},",
+            "  \"prepared_base\": {{\"outcome\": {}, \"stored\": {}, \"chunks_replayed\": {}, \"chunks_rescanned\": {}, \"rescan_reason\": {}, \"region\": {}, \"region_chunks\": {}, \"region_patches\": {}, \"region_cloned\": {}, \"digests_hashed\": {}, \"symbols\": {}}},",
             json_string(c.base.as_str()),
             c.base_stored,
             c.chunks_replayed,
@@ -154,6 +154,7 @@ impl LinkReport {
             c.region_chunks,
             c.region_patches,
             c.region_cloned,
+            c.digests_hashed,
             json_string(if c.symbols_restored { "restored" } else { "loaded" })
         );
         let rebased = self.rebased.as_deref().map_or("null".to_string(), crate::resolve::deps::to_json);

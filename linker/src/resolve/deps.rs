@@ -122,6 +122,8 @@ pub struct Records {
     /// The digest of every base definition the newest generation binds, sorted, for the
     /// next link with the same base ([`KnownDigests`]).
     pub digests: Vec<KnownDigest>,
+    /// How many of them were hashed here (the others were known).
+    pub hashed: usize,
 }
 
 /// The records an output and its emitted archive keep: the bases' (carried forward, see
@@ -148,14 +150,19 @@ pub fn records(chain: &ChainPlan, db: &SymbolDb, known: Option<&dyn KnownDigests
             }
         }
     }
-    let (units, digests) = compute(db, db.newest, known);
+    let (units, digests, hashed) = compute(db, db.newest, known);
     render_units(&units, &mut text);
-    Ok(Records { text: Some(text), digests })
+    Ok(Records { text: Some(text), digests, hashed })
 }
 
-/// The records of every unit (object of image code) of `generation`, in load order, and
-/// the digests of the definitions they bind (sorted by object and symbol).
-pub fn compute(db: &SymbolDb, generation: u32, known: Option<&dyn KnownDigests>) -> (Vec<UnitDeps>, Vec<KnownDigest>) {
+/// The records of every unit (object of image code) of `generation`, in load order, the
+/// digests of the definitions they bind (sorted by object and symbol), and how many of
+/// those were hashed (not `known`).
+pub fn compute(
+    db: &SymbolDb,
+    generation: u32,
+    known: Option<&dyn KnownDigests>,
+) -> (Vec<UnitDeps>, Vec<KnownDigest>, usize) {
     let is_unit = |file: &FileId| db.object(*file).generation == generation && db.object(*file).image_code;
     let files: Vec<FileId> = (0..db.objects.len() as u32).map(FileId).filter(is_unit).collect();
     // Each unit's references into older generations, as (name, global), sorted by name.
@@ -177,7 +184,7 @@ pub fn compute(db: &SymbolDb, generation: u32, known: Option<&dyn KnownDigests>)
     let mut definitions: Vec<GlobalId> = bound.iter().flatten().map(|&(_, id)| id).collect();
     definitions.sort_unstable();
     definitions.dedup();
-    let digests = digests(db, &definitions.iter().copied().map(Some).collect::<Vec<_>>(), known);
+    let (digests, hashed) = digests(db, &definitions.iter().copied().map(Some).collect::<Vec<_>>(), known);
     let mut kept: Vec<KnownDigest> = definitions
         .iter()
         .zip(&digests)
@@ -207,7 +214,7 @@ pub fn compute(db: &SymbolDb, generation: u32, known: Option<&dyn KnownDigests>)
                 .collect(),
         })
         .collect();
-    (units, kept)
+    (units, kept, hashed)
 }
 
 /// The generation, object and symbol of `id`'s definition when an object of a generation
@@ -227,8 +234,8 @@ type Wanted = (FileId, usize, u32, usize);
 /// The digest of each global's object definition (zero for any other, or none): taken
 /// from `known` when it has it, else computed in parallel: each section's relocations are
 /// put in offset order once (in parallel over sections), then every definition finds its
-/// own by binary search (in parallel over definitions).
-fn digests(db: &SymbolDb, globals: &[Option<GlobalId>], known: Option<&dyn KnownDigests>) -> Vec<Digest> {
+/// own by binary search (in parallel over definitions). Also says how many were computed.
+fn digests(db: &SymbolDb, globals: &[Option<GlobalId>], known: Option<&dyn KnownDigests>) -> (Vec<Digest>, usize) {
     let mut digests = vec![0; globals.len()];
     let mut wanted: Vec<Wanted> = globals
         .iter()
@@ -262,10 +269,11 @@ fn digests(db: &SymbolDb, globals: &[Option<GlobalId>], known: Option<&dyn Known
         .with_min_len(64)
         .map(|&(&(file, section, symbol, at), relocations)| (at, digest(db, file, section, symbol, relocations)))
         .collect();
+    let hashed = computed.len();
     for (at, digest) in computed {
         digests[at] = digest;
     }
-    digests
+    (digests, hashed)
 }
 
 type Rela = object::elf::Rela64<object::LittleEndian>;
@@ -381,7 +389,7 @@ pub fn affected(records: &[UnitDeps], from: u32, db: &SymbolDb) -> Vec<Affected>
     names.dedup();
     // Where each name now binds, and that definition's digest.
     let bound: Vec<Option<GlobalId>> = names.par_iter().map(|name| binder.bind(name.as_bytes(), db.newest)).collect();
-    let digests = digests(db, &bound, None);
+    let (digests, _) = digests(db, &bound, None);
     let now = |name: &str| -> Option<(u32, Digest)> {
         let at = names.binary_search(&name).ok()?;
         match db.global(bound[at]?).definition {

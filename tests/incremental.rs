@@ -61,8 +61,13 @@ impl Relinks {
 
     /// Links from scratch, and checks that `warm` holds the same bytes.
     fn assert_same_as_cold(&self, warm: &Path, bases: &[&Path], newest: &[PathBuf]) {
+        self.assert_same_as_cold_with(warm, bases, newest, &[]);
+    }
+
+    /// As [`Relinks::assert_same_as_cold`], both links with `extra` options.
+    fn assert_same_as_cold_with(&self, warm: &Path, bases: &[&Path], newest: &[PathBuf], extra: &[&str]) {
         let cold = self.s.path("cold.so");
-        run_ok(self.command(&cold, bases, newest).arg("--no-cache"));
+        run_ok(self.command(&cold, bases, newest).arg("--no-cache").args(extra));
         assert!(fs::read(warm).unwrap() == fs::read(&cold).unwrap(), "{} differs from a cold link", warm.display());
     }
 
@@ -953,5 +958,80 @@ fn warm_relinks_hash_each_base_definition_once() {
         r.assert_same_as_cold(&out, &[&base], &newest);
         let records = |path: &Path| common::elf::section(&fs::read(path).unwrap(), ".chainlink.deps").map(|s| s.size);
         assert!(records(&out).is_some_and(|size| size > 0), "{round}: dependency records");
+    }
+}
+
+/// Base code that loads addresses through the GOT with relocations no linker relaxes
+/// (`R_X86_64_GOTPCREL`): a default-visibility symbol of the newest generation (a
+/// `GLOB_DAT` slot), a protected one (a relative slot whose value moves with the newest
+/// generation), one of the base's own exports, and a libc import. Their slots are the base
+/// GOT's (`.got.base`, in the region), so warm relinks patch nothing in the region while
+/// the newest generation grows and shrinks, with RELA and with RELR, and compute what a
+/// cold link computes.
+#[test]
+fn base_got_loads_keep_their_slots_as_the_newest_generation_changes() {
+    for extra in [&[][..], &["-z", "pack-relative-relocs"][..]] {
+        let r = Relinks::new();
+        let source = r.s.write(
+            "base-text.s",
+            b".text
+    .globl julia_base_fn
+    .type julia_base_fn, @function
+julia_base_fn:
+    movq jl_newdata@GOTPCREL(%rip), %rax
+    movq (%rax), %rax
+    movq jl_protected@GOTPCREL(%rip), %rcx
+    addq (%rcx), %rax
+    movq base_data@GOTPCREL(%rip), %rcx
+    addq (%rcx), %rax
+    movq strlen@GOTPCREL(%rip), %rcx
+    test %rcx, %rcx
+    jnz 1f
+    addq $1000000, %rax
+1:  ret
+    .data
+    .globl base_data
+base_data:
+    .quad 300
+    .section .note.GNU-stack,\"\",@progbits
+",
+        );
+        let dir = r.s.subdir("base");
+        let text = dir.join("text.o");
+        run_ok(Command::new("gcc").args(["-c", "-Wa,-mrelax-relocations=no"]).arg(&source).arg("-o").arg(&text));
+        let relocations = readelf(&["-r"], &text);
+        assert!(relocations.contains("R_X86_64_GOTPCREL ") && !relocations.contains("GOTPCRELX"), "{relocations}");
+        let base = r.s.path("sys-o.a");
+        run_ok(Command::new("ar").arg("rcs").arg(&base).arg(&text));
+        for (round, (padding, value)) in [(10, 1), (200, 2), (3, 3), (500, 4)].into_iter().enumerate() {
+            let pads: String =
+                (0..padding).map(|i| format!("long julia_pad_{i}(long x) {{ return x * {i}; }}\n")).collect();
+            let source = format!(
+                "long jl_newdata = {value};\n\
+                 __attribute__((visibility(\"protected\"))) long jl_protected = {value}0;\n{pads}"
+            );
+            let c = r.s.write(&format!("new{round}.c"), source.as_bytes());
+            let o = r.s.path(&format!("new{round}.o"));
+            run_ok(Command::new("gcc").args(["-fPIC", "-O2", "-c"]).arg(&c).arg("-o").arg(&o));
+            let out = r.s.path(&format!("round{round}.so"));
+            let stats = r.warm(&out, &[&base], std::slice::from_ref(&o), extra);
+            if round > 0 {
+                assert!(stats.contains("\"region\": \"reused\""), "{round} {extra:?}: {stats}");
+                assert_eq!(field(&stats, "region_patches"), 0, "{round} {extra:?}: {stats}");
+            }
+            r.assert_same_as_cold_with(&out, &[&base], std::slice::from_ref(&o), extra);
+            let got = readelf(&["-SW"], &out);
+            assert!(got.contains(".got.base"), "{round}: {got}");
+            let caller = r.s.write(
+                "caller.c",
+                b"#include <dlfcn.h>\n#include <stdio.h>\nint main(int c, char **v) { void *h = dlopen(v[1], RTLD_NOW);\n\
+                  if (!h) { puts(dlerror()); return 2; } long (*f)(void) = (long (*)(void))dlsym(h, \"julia_base_fn\");\n\
+                  printf(\"%ld\\n\", f()); return 0; }\n",
+            );
+            let exe = r.s.path("caller");
+            run_ok(Command::new("gcc").arg(&caller).arg("-o").arg(&exe).arg("-ldl"));
+            let expected = value + value * 10 + 300;
+            assert_eq!(run_ok(Command::new(&exe).arg(&out)), format!("{expected}\n"), "{round} {extra:?}");
+        }
     }
 }

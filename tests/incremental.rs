@@ -80,21 +80,30 @@ impl Relinks {
     }
 }
 
+/// Generated Julia-shaped images in `r`'s scratch directory, one per count of new
+/// functions, all on the same base of `functions` functions.
+fn images(r: &Relinks, functions: usize, new_functions: &[usize]) -> Vec<PathBuf> {
+    let functions = functions.to_string();
+    new_functions
+        .iter()
+        .map(|n| {
+            let dir = r.s.subdir(&format!("image{n}"));
+            let new = n.to_string();
+            generate(
+                &dir,
+                &["--hidden-unique", "--generations", "2", "--functions", &functions, "--new-functions", &new],
+            );
+            dir
+        })
+        .collect()
+}
+
 /// One Julia-shaped base, and newest generations that add and remove functions (and so
 /// change every data symbol's place): each warm relink equals a cold link and runs.
 #[test]
 fn warm_relinks_equal_cold_links_as_the_newest_generation_changes() {
     let r = Relinks::new();
-    let images: Vec<PathBuf> = [20, 30, 8]
-        .iter()
-        .map(|n| {
-            let dir = r.s.subdir(&format!("image{n}"));
-            let new = n.to_string();
-            let args = ["--hidden-unique", "--generations", "2", "--functions", "150", "--new-functions", &new];
-            generate(&dir, &args);
-            dir
-        })
-        .collect();
+    let images = images(&r, 150, &[20, 30, 8]);
     let base = images[0].join("gen0/sys-o.a");
     for (i, image) in images.iter().enumerate() {
         // The generator's base does not depend on the newest generation's size.
@@ -867,15 +876,7 @@ fn a_warm_relink_clones_the_region_where_the_file_system_shares_blocks() {
         }
     };
     r.cache = xfs.dir.join("cache");
-    let images: Vec<PathBuf> = [40, 55]
-        .iter()
-        .map(|n| {
-            let dir = r.s.subdir(&format!("image{n}"));
-            let new = n.to_string();
-            generate(&dir, &["--hidden-unique", "--generations", "2", "--functions", "600", "--new-functions", &new]);
-            dir
-        })
-        .collect();
+    let images = images(&r, 600, &[40, 55]);
     let base = images[0].join("gen0/sys-o.a");
     let out = xfs.dir.join("image.so");
     for (round, image) in images.iter().chain(&images).enumerate() {
@@ -905,15 +906,7 @@ fn a_warm_relink_clones_the_region_where_the_file_system_shares_blocks() {
 #[test]
 fn warm_relinks_hash_each_base_definition_once() {
     let r = Relinks::new();
-    let images: Vec<PathBuf> = [10, 60]
-        .iter()
-        .map(|n| {
-            let dir = r.s.subdir(&format!("image{n}"));
-            let new = n.to_string();
-            generate(&dir, &["--hidden-unique", "--generations", "2", "--functions", "300", "--new-functions", &new]);
-            dir
-        })
-        .collect();
+    let images = images(&r, 300, &[10, 60]);
     let base = images[0].join("gen0/sys-o.a");
     let digests_file = || -> Option<PathBuf> {
         fs::read_dir(r.cache.join("v1/bases"))

@@ -123,6 +123,15 @@ pub fn type_slot(r_type: u32) -> usize {
     (r_type as usize).min(COUNTED_TYPES - 1)
 }
 
+/// The GOT entry kinds a symbol's `NEEDS_*` bits ask for, in the order its entries follow
+/// each other from its first slot (`Plan::got_first_slot`).
+pub const GOT_KINDS: [(u8, GotKind); 4] = [
+    (NEEDS_GOT, GotKind::Address),
+    (NEEDS_TLS_GD, GotKind::TlsGd),
+    (NEEDS_TLS_IE, GotKind::TlsIe),
+    (NEEDS_TLS_DESC, GotKind::TlsDesc),
+];
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GotKind {
     /// The symbol's address.
@@ -899,22 +908,11 @@ fn plan_got(scanner: &Scanner, db: &SymbolDb, flags: &[u8], keys: &Keys) -> GotP
     let wants_got = |bits: u8| bits & (NEEDS_GOT | NEEDS_TLS_GD | NEEDS_TLS_IE | NEEDS_TLS_DESC) != 0;
     let (base_keys, other_keys): (Vec<usize>, Vec<usize>) =
         (0..flags.len()).filter(|&key| wants_got(flags[key])).partition(|&key| flags[key] & BASE_GOT != 0);
-    for (index, key) in base_keys.iter().chain(&other_keys).copied().enumerate() {
-        if index == base_keys.len() {
-            got.base_slots = got.slots;
-        }
+    let add = |got: &mut GotPlan, key: usize| {
         let (target, bits) = (keys.target(key), flags[key]);
         let preemptible = scanner.is_preemptible(target);
         got.first_slot[key] = got.slots;
-        for (bit, kind) in [
-            (NEEDS_GOT, GotKind::Address),
-            (NEEDS_TLS_GD, GotKind::TlsGd),
-            (NEEDS_TLS_IE, GotKind::TlsIe),
-            (NEEDS_TLS_DESC, GotKind::TlsDesc),
-        ] {
-            if bits & bit == 0 {
-                continue;
-            }
+        for (_, kind) in GOT_KINDS.into_iter().filter(|&(bit, _)| bits & bit != 0) {
             let (relative, symbolic) =
                 got_dynamic_relocs(kind, preemptible, scanner.facts.is_absolute(db, target), scanner.pack_relative);
             got.relative += relative;
@@ -922,10 +920,10 @@ fn plan_got(scanner: &Scanner, db: &SymbolDb, flags: &[u8], keys: &Keys) -> GotP
             got.entries.push(GotEntry { kind, target: Some(target), slot: got.slots });
             got.slots += kind.slots();
         }
-    }
-    if other_keys.is_empty() {
-        got.base_slots = got.slots;
-    }
+    };
+    base_keys.into_iter().for_each(|key| add(&mut got, key));
+    got.base_slots = got.slots;
+    other_keys.into_iter().for_each(|key| add(&mut got, key));
     got
 }
 

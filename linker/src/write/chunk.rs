@@ -235,12 +235,7 @@ impl<'data> Writer<'_, 'data> {
         }
         let bits = self.plan.flags[key];
         let mut slot = first as u64;
-        for (bit, k) in [
-            (scan::NEEDS_GOT, GotKind::Address),
-            (scan::NEEDS_TLS_GD, GotKind::TlsGd),
-            (scan::NEEDS_TLS_IE, GotKind::TlsIe),
-            (scan::NEEDS_TLS_DESC, GotKind::TlsDesc),
-        ] {
+        for (bit, k) in scan::GOT_KINDS {
             if k == kind {
                 break;
             }
